@@ -1,0 +1,14 @@
+//! nanotune: learn piano music from MIDI at the word level and generate new music.
+//!
+//! One piece of music flows through the modules in this order:
+//! MIDI file ([`midi`]) -> grid notes ([`notes`]) -> words ([`words`]) -> token ids
+//! ([`words::Vocab`]) -> prepared dataset ([`dataset`]), with [`augment`] for training.
+
+pub mod augment;
+pub mod cli;
+pub mod corpus;
+pub mod dataset;
+pub mod fsutil;
+pub mod midi;
+pub mod notes;
+pub mod words;
