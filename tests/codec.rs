@@ -12,7 +12,8 @@ use nanotune::corpus::{load, piece_from_midi, LoadReport};
 use nanotune::midi::{read_midi, write_midi};
 use nanotune::notes::{canon, canonicalise, from_words, to_words, Note};
 use nanotune::words::{Vocab, Word};
-use proptest::prelude::*;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
 
 /// What canonical form should keep of quantised notes, computed independently of `canonicalise`:
@@ -332,99 +333,117 @@ fn hostile_bytes_are_errors_not_panics() {
 }
 
 // ---- Properties on random word sequences -----------------------------------------------------
+//
+// Seeded random cases (no proptest: its dev-only features would make `cargo run` and `cargo test`
+// build candle twice). A failure prints the case's seed and words.
+
+const CASES: u64 = 400;
 
 /// Any words at all, junk included: pitches 0..127, durations up to 400.
-fn any_word() -> impl Strategy<Value = Word> {
-    prop_oneof![
-        1 => Just(Word::Start),
-        1 => Just(Word::End),
-        6 => Just(Word::Sep),
-        10 => (0u8..=127).prop_map(Word::Note),
-        12 => (1u32..=400).prop_map(Word::Dur),
-    ]
+fn any_words(rng: &mut StdRng) -> Vec<Word> {
+    let len = rng.random_range(0..200);
+    (0..len)
+        .map(|_| match rng.random_range(0..30) {
+            0 => Word::Start,
+            1 => Word::End,
+            2..=7 => Word::Sep,
+            8..=17 => Word::Note(rng.random_range(0..=127)),
+            _ => Word::Dur(rng.random_range(1..=400)),
+        })
+        .collect()
 }
 
 /// Valid (well-paired) sequences with chords, repeats and long shifts.
-fn valid_words() -> impl Strategy<Value = Vec<Word>> {
-    prop::collection::vec(
-        prop_oneof![
-            3 => (21u8..=108, 1u32..=200).prop_map(|(p, d)| vec![Word::Note(p), Word::Dur(d)]),
-            1 => (1u32..=300).prop_map(|k| vec![Word::Sep, Word::Dur(k)]),
-        ],
-        0..80,
-    )
-    .prop_map(|pairs| {
-        let mut w = vec![Word::Start];
-        w.extend(pairs.into_iter().flatten());
-        w.push(Word::End);
-        w
-    })
+fn valid_words(rng: &mut StdRng) -> Vec<Word> {
+    let mut w = vec![Word::Start];
+    for _ in 0..rng.random_range(0..80) {
+        if rng.random_range(0..4) == 0 {
+            w.extend([Word::Sep, Word::Dur(rng.random_range(1..=300))]);
+        } else {
+            w.extend([Word::Note(rng.random_range(21..=108)), Word::Dur(rng.random_range(1..=200))]);
+        }
+    }
+    w.push(Word::End);
+    w
 }
 
 fn note_set(words: &[Word]) -> Vec<(u64, u8)> {
-    let mut v: Vec<(u64, u8)> = from_words(words)
-        .notes
-        .iter()
-        .map(|n| (n.onset, n.pitch))
-        .collect();
+    let mut v: Vec<(u64, u8)> = from_words(words).notes.iter().map(|n| (n.onset, n.pitch)).collect();
     v.sort();
     v.dedup();
     v
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(400))]
-
-    #[test]
-    fn canon_is_idempotent_on_anything(words in prop::collection::vec(any_word(), 0..200)) {
-        let once = canon(&words);
-        prop_assert_eq!(canon(&once), once.clone());
-        prop_assert_eq!(from_words(&once).skipped, 0);
-        prop_assert!(Vocab.encode(&once).is_some());
-    }
-
-    #[test]
-    fn valid_sequences_keep_their_notes(words in valid_words()) {
-        let c = canon(&words);
-        // Same onsets and pitches (in range, deduplicated); every duration 1..=128.
-        prop_assert_eq!(note_set(&c), note_set(&words));
-        for n in from_words(&c).notes {
-            prop_assert!((1..=128).contains(&n.duration));
+/// Runs `check` on `CASES` seeded cases, naming the failing one.
+fn for_cases(check: impl Fn(&mut StdRng)) {
+    for seed in 0..CASES {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(&mut rng)));
+        if let Err(e) = outcome {
+            panic!("case with seed {seed} failed: {e:?}");
         }
+    }
+}
+
+#[test]
+fn canon_is_idempotent_on_anything() {
+    for_cases(|rng| {
+        let words = any_words(rng);
+        let once = canon(&words);
+        assert_eq!(canon(&once), once, "{words:?}");
+        assert_eq!(from_words(&once).skipped, 0);
+        assert!(Vocab.encode(&once).is_some());
+    });
+}
+
+#[test]
+fn valid_sequences_keep_their_notes() {
+    for_cases(|rng| {
+        let words = valid_words(rng);
+        let c = canon(&words);
+        // Same onsets and pitches (deduplicated); every duration 1..=128.
+        assert_eq!(note_set(&c), note_set(&words), "{words:?}");
+        assert!(from_words(&c).notes.iter().all(|n| (1..=128).contains(&n.duration)));
         // And through a MIDI file.
         let bytes = write_midi(&from_words(&c).notes, 120.0).unwrap();
         let mut report = LoadReport::default();
-        prop_assert_eq!(piece_from_midi(&bytes, &mut report).unwrap(), c);
-    }
+        assert_eq!(piece_from_midi(&bytes, &mut report).unwrap(), c);
+    });
+}
 
-    #[test]
-    fn transpose_keeps_valid_and_keeps_every_note(words in valid_words(), k in -30i32..=30) {
-        let c = canon(&words);
+#[test]
+fn transpose_keeps_valid_and_keeps_every_note() {
+    for_cases(|rng| {
+        let c = canon(&valid_words(rng));
+        let k = rng.random_range(-30..=30);
         let t = transpose(&c, k);
-        prop_assert_eq!(canon(&t), t.clone(), "transposed sequence is canonical");
+        assert_eq!(canon(&t), t, "transposed by {k} is canonical");
         let mut want: Vec<(u64, u8)> = note_set(&c)
             .into_iter()
             .map(|(o, p)| (o, fold_into_piano(p as i32 + k)))
             .collect();
         want.sort();
         want.dedup();
-        prop_assert_eq!(note_set(&t), want);
-    }
+        assert_eq!(note_set(&t), want);
+    });
+}
 
-    #[test]
-    fn stretch_keeps_valid_and_keeps_every_note(words in valid_words(), f in prop_oneof![Just(0.5), Just(0.75), Just(1.5), 0.1f64..4.0]) {
-        let c = canon(&words);
+#[test]
+fn stretch_keeps_valid_and_keeps_every_note() {
+    for_cases(|rng| {
+        let c = canon(&valid_words(rng));
+        let f = [0.5, 0.75, 1.5, rng.random_range(0.1..4.0)][rng.random_range(0..4)];
         let s = stretch(&c, f);
-        prop_assert_eq!(canon(&s), s.clone(), "stretched sequence is canonical");
+        assert_eq!(canon(&s), s, "stretched by {f} is canonical");
         let before = from_words(&c).notes;
         let after = from_words(&s).notes;
-        prop_assert_eq!(before.len(), after.len());
-        // Onset order and pitches are kept; distinct onsets stay distinct.
+        assert_eq!(before.len(), after.len());
+        // Pitches and onset order are kept; distinct onsets stay distinct.
         for (a, b) in before.iter().zip(&after) {
-            prop_assert_eq!(a.pitch, b.pitch);
+            assert_eq!(a.pitch, b.pitch);
         }
-        for (pair_a, pair_b) in before.windows(2).zip(after.windows(2)) {
-            prop_assert_eq!(pair_a[0].onset == pair_a[1].onset, pair_b[0].onset == pair_b[1].onset);
+        for (x, y) in before.windows(2).zip(after.windows(2)) {
+            assert_eq!(x[0].onset == x[1].onset, y[0].onset == y[1].onset);
         }
-    }
+    });
 }
