@@ -11,4 +11,5 @@ pub mod dataset;
 pub mod fsutil;
 pub mod midi;
 pub mod notes;
+pub mod tui;
 pub mod words;

@@ -1,0 +1,172 @@
+//! The piano roll widget: time across, pitch up, two pitches per terminal row (half blocks), the
+//! prompt in one colour and the new music in another, C labels on the left, and a playhead.
+
+use crate::notes::Note;
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Style};
+use ratatui::widgets::Widget;
+
+pub const PROMPT_COLOR: Color = Color::Cyan;
+pub const NEW_COLOR: Color = Color::Yellow;
+const PLAYHEAD_COLOR: Color = Color::Red;
+/// Columns taken by the pitch axis ("C4 ").
+pub const AXIS_WIDTH: u16 = 4;
+
+/// A piano roll of notes; `prompt_notes` of them (the first, in word order) are the prompt.
+pub struct PianoRoll<'a> {
+    pub notes: &'a [Note],
+    pub prompt_notes: usize,
+    /// First grid step shown.
+    pub scroll: u64,
+    /// Grid steps per column.
+    pub zoom: u32,
+    /// Grid step of the playhead, if playing.
+    pub playhead: Option<u64>,
+}
+
+/// The pitch range a roll shows: the notes' range with a margin, at least two octaves, at most
+/// what fits, inside the piano.
+pub fn pitch_range(notes: &[Note], rows: u16) -> (u8, u8) {
+    let fits = (rows as i32 * 2).max(2);
+    let (lo, hi) = if notes.is_empty() {
+        (48, 84)
+    } else {
+        let lo = notes.iter().map(|n| n.pitch).min().unwrap_or(60) as i32 - 2;
+        let hi = notes.iter().map(|n| n.pitch).max().unwrap_or(60) as i32 + 2;
+        (lo, hi)
+    };
+    let (mut lo, mut hi) = (lo.max(21), hi.min(108));
+    hi = hi.max(lo + 24).min(108);
+    if hi - lo + 1 > fits {
+        let mid = (lo + hi) / 2;
+        lo = mid - fits / 2;
+        hi = lo + fits - 1;
+    }
+    // Fill the rows: grow downwards first, then up, inside 21..=108.
+    while hi - lo + 1 < fits && (lo > 21 || hi < 108) {
+        if lo > 21 {
+            lo -= 1;
+        } else {
+            hi += 1;
+        }
+        if hi - lo + 1 < fits && hi < 108 {
+            hi += 1;
+        }
+    }
+    (lo.clamp(21, 108) as u8, hi.clamp(21, 108) as u8)
+}
+
+/// Name of a C pitch for the axis (MIDI 60 = C4).
+fn c_label(pitch: u8) -> Option<String> {
+    pitch.is_multiple_of(12).then(|| format!("C{}", pitch as i32 / 12 - 1))
+}
+
+impl Widget for PianoRoll<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        if area.width <= AXIS_WIDTH || area.height == 0 {
+            return;
+        }
+        let rows = area.height;
+        let cols = area.width - AXIS_WIDTH;
+        let (lo, hi) = pitch_range(self.notes, rows);
+        let zoom = self.zoom.max(1) as u64;
+        // cell[row][col] = colour of the upper and lower half (None = silent).
+        let mut cells = vec![[None::<Color>; 2]; rows as usize * cols as usize];
+        for (i, n) in self.notes.iter().enumerate() {
+            if n.pitch < lo || n.pitch > hi {
+                continue;
+            }
+            let colour = if i < self.prompt_notes {
+                PROMPT_COLOR
+            } else {
+                NEW_COLOR
+            };
+            let from = n.onset.max(self.scroll);
+            let to = n.onset + n.duration as u64; // exclusive
+            if to <= self.scroll {
+                continue;
+            }
+            let first_col = (from - self.scroll) / zoom;
+            let last_col = (to - 1 - self.scroll) / zoom;
+            // Highest pitch on the top row; two pitches a row.
+            let from_top = (hi - n.pitch) as usize;
+            let (row, half) = (from_top / 2, from_top % 2);
+            if row >= rows as usize {
+                continue;
+            }
+            for col in first_col..=last_col.min(cols as u64 - 1) {
+                if col >= cols as u64 {
+                    break;
+                }
+                cells[row * cols as usize + col as usize][half] = Some(colour);
+            }
+        }
+        for row in 0..rows {
+            let top_pitch = hi as i32 - 2 * row as i32;
+            let label = [top_pitch, top_pitch - 1]
+                .into_iter()
+                .filter(|&p| (21..=108).contains(&p))
+                .find_map(|p| c_label(p as u8));
+            if let Some(label) = label {
+                buf.set_string(
+                    area.x,
+                    area.y + row,
+                    label,
+                    Style::default().fg(Color::DarkGray),
+                );
+            }
+            for col in 0..cols {
+                let [upper, lower] = cells[row as usize * cols as usize + col as usize];
+                let cell = &mut buf[(area.x + AXIS_WIDTH + col, area.y + row)];
+                match (upper, lower) {
+                    (Some(u), Some(l)) if u == l => {
+                        cell.set_char('█').set_fg(u);
+                    }
+                    (Some(u), Some(l)) => {
+                        cell.set_char('▀').set_fg(u).set_bg(l);
+                    }
+                    (Some(u), None) => {
+                        cell.set_char('▀').set_fg(u);
+                    }
+                    (None, Some(l)) => {
+                        cell.set_char('▄').set_fg(l);
+                    }
+                    (None, None) => {}
+                }
+            }
+        }
+        if let Some(step) = self.playhead {
+            if step >= self.scroll && (step - self.scroll) / zoom < cols as u64 {
+                let col = ((step - self.scroll) / zoom) as u16;
+                for row in 0..rows {
+                    let cell = &mut buf[(area.x + AXIS_WIDTH + col, area.y + row)];
+                    if cell.symbol() == " " {
+                        cell.set_char('│').set_fg(PLAYHEAD_COLOR);
+                    } else {
+                        cell.set_bg(PLAYHEAD_COLOR);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_fits_rows_and_the_piano() {
+        assert_eq!(pitch_range(&[], 18), (48, 83));
+        let n = |pitch| Note {
+            onset: 0,
+            pitch,
+            duration: 1,
+        };
+        let (lo, hi) = pitch_range(&[n(21), n(108)], 10);
+        assert_eq!(hi - lo + 1, 20);
+        let (lo, hi) = pitch_range(&[n(22)], 40);
+        assert_eq!((lo, hi), (21, 100));
+    }
+}

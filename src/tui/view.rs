@@ -1,0 +1,366 @@
+//! Drawing the app: `view` reads the [`App`] and draws one frame; it changes nothing.
+
+use super::app::{ctl, music_seconds, Action, App, Focus, GenState, STEPS_PER_WORD};
+use super::roll::{PianoRoll, AXIS_WIDTH, NEW_COLOR, PROMPT_COLOR};
+use crate::notes::from_words;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Gauge, Paragraph, Wrap};
+use ratatui::Frame;
+
+/// The smallest terminal the layout fits in.
+pub const MIN_WIDTH: u16 = 72;
+pub const MIN_HEIGHT: u16 = 22;
+const LEFT_WIDTH: u16 = 44;
+
+pub fn view(app: &App, frame: &mut Frame) {
+    let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        let text = format!(
+            "Terminal too small ({}x{}): enlarge it to at least {MIN_WIDTH}x{MIN_HEIGHT}. q quits.",
+            area.width, area.height
+        );
+        frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
+        return;
+    }
+    let [title, body, progress, status] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(10),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    let [left, roll] =
+        Layout::horizontal([Constraint::Length(LEFT_WIDTH), Constraint::Min(20)]).areas(body);
+    let [controls, menu] =
+        Layout::vertical([Constraint::Length(10), Constraint::Min(8)]).areas(left);
+
+    draw_title(app, frame, title);
+    draw_controls(app, frame, controls);
+    draw_menu(app, frame, menu);
+    draw_roll(app, frame, roll);
+    draw_progress(app, frame, progress);
+    draw_status(app, frame, status);
+    if let Some(input) = &app.path_input {
+        let popup = centered(area, 60, 5);
+        frame.render_widget(Clear, popup);
+        let text = vec![
+            Line::from(format!("MIDI file: {}_", input.text)),
+            Line::from(Span::styled(
+                "Enter continues this file, Esc cancels",
+                Style::default().fg(Color::DarkGray),
+            )),
+        ];
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .title(" Continue file ");
+        frame.render_widget(Paragraph::new(text).block(block), popup);
+    }
+    if app.help_open {
+        draw_help(frame, area);
+    }
+}
+
+fn draw_title(app: &App, frame: &mut Frame, area: Rect) {
+    let mut spans = vec![Span::styled(
+        " nanotune ",
+        Style::default().add_modifier(Modifier::BOLD),
+    )];
+    spans.push(Span::raw(format!(" model on {} ", app.env.device)));
+    if app.env.audio_error.is_some() {
+        spans.push(Span::styled(
+            " no audio device: space saves a WAV ",
+            Style::default().fg(Color::Red),
+        ));
+    }
+    spans.push(Span::styled(
+        " ? help  q quit",
+        Style::default().fg(Color::DarkGray),
+    ));
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// One control: name, a bar of block characters, the value and the range.
+fn control_line(app: &App, index: usize, selected: bool) -> Line<'static> {
+    let c = &app.controls[index];
+    let name_style = if selected {
+        Style::default().add_modifier(Modifier::REVERSED)
+    } else {
+        Style::default()
+    };
+    let fmt = |v: f64| -> String {
+        if c.step < 1.0 {
+            format!("{v:.2}")
+        } else {
+            format!("{v:.0}")
+        }
+    };
+    if index == ctl::SEED {
+        let lock = if app.seed_locked {
+            "locked (x frees)"
+        } else {
+            "new each run (x locks)"
+        };
+        return Line::from(vec![
+            Span::styled(format!("{:<11}", c.name), name_style),
+            Span::raw(format!(" {:>6}  ", fmt(c.value))),
+            Span::styled(lock, Style::default().fg(Color::DarkGray)),
+        ]);
+    }
+    const BAR: usize = 12;
+    let filled = (c.ratio() * BAR as f64).round() as usize;
+    Line::from(vec![
+        Span::styled(format!("{:<11}", c.name), name_style),
+        Span::raw(" "),
+        Span::styled("█".repeat(filled), Style::default().fg(Color::Green)),
+        Span::styled(
+            "░".repeat(BAR - filled),
+            Style::default().fg(Color::DarkGray),
+        ),
+        Span::raw(format!(" {:>5}", fmt(c.value))),
+        Span::styled(
+            format!(" {}..{}", fmt(c.min), fmt(c.max)),
+            Style::default().fg(Color::DarkGray),
+        ),
+    ])
+}
+
+fn draw_controls(app: &App, frame: &mut Frame, area: Rect) {
+    let focused = app.focus == Focus::Controls;
+    let mut lines: Vec<Line> = (0..app.controls.len())
+        .map(|i| control_line(app, i, focused && i == app.selected_control))
+        .collect();
+    let steps = app.value(ctl::TOKENS) * STEPS_PER_WORD;
+    lines.push(Line::styled(
+        format!(
+            "  {} words ≈ {:.0} s, {:.0} bars at {:.0} bpm",
+            app.value(ctl::TOKENS),
+            steps * app.seconds_per_step(),
+            steps / 16.0,
+            app.value(ctl::BPM)
+        ),
+        Style::default().fg(Color::DarkGray),
+    ));
+    let title = if focused {
+        " Controls (←/→ change) "
+    } else {
+        " Controls (Tab) "
+    };
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(title)
+        .border_style(border(focused));
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+fn border(focused: bool) -> Style {
+    if focused {
+        Style::default().fg(Color::Green)
+    } else {
+        Style::default().fg(Color::DarkGray)
+    }
+}
+
+fn draw_menu(app: &App, frame: &mut Frame, area: Rect) {
+    let focused = app.focus == Focus::Menu;
+    let mut lines: Vec<Line> = Action::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, &action)| {
+            let selected = i == app.selected_action;
+            let enabled = app.unavailable(action).is_none();
+            let mut style = Style::default();
+            if !enabled {
+                style = style.fg(Color::DarkGray);
+            }
+            if selected {
+                style = style.add_modifier(Modifier::REVERSED);
+            }
+            let marker = if selected { "▶ " } else { "  " };
+            Line::from(Span::styled(format!("{marker}{}", action.label()), style))
+        })
+        .collect();
+    // Say why the selected action is unavailable, or what Continue song will use.
+    let selected = Action::ALL[app.selected_action];
+    if let Some(why) = app.unavailable(selected) {
+        lines.push(Line::styled(why, Style::default().fg(Color::DarkGray)));
+    } else if let Some(title) = &app.piece.title {
+        lines.push(Line::styled(
+            format!("♪ {title}"),
+            Style::default().fg(PROMPT_COLOR),
+        ));
+    }
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(" Generate (Enter) ")
+        .border_style(border(focused));
+    frame.render_widget(
+        Paragraph::new(lines).block(block).wrap(Wrap { trim: true }),
+        area,
+    );
+}
+
+fn draw_roll(app: &App, frame: &mut Frame, area: Rect) {
+    let decoded = from_words(&app.piece.words);
+    let prompt_notes = from_words(&app.piece.words[..app.piece.prompt_len])
+        .notes
+        .len();
+    let title = Line::from(vec![
+        Span::raw(" Piano roll "),
+        Span::styled("■ prompt ", Style::default().fg(PROMPT_COLOR)),
+        Span::styled("■ new ", Style::default().fg(NEW_COLOR)),
+        Span::styled(
+            format!("zoom 1:{} (+/-, </> scroll) ", app.zoom),
+            Style::default().fg(Color::DarkGray),
+        ),
+    ]);
+    let block = Block::default().borders(Borders::ALL).title(title);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if let Some(e) = &app.env.model_error {
+        let text = format!("No model to generate with.\n\n{e}");
+        frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), inner);
+        return;
+    }
+    if decoded.notes.is_empty() && !app.is_generating() {
+        let text = "Press Enter to make a new piece.\nTab switches between the menu and the controls; ? lists every key.";
+        frame.render_widget(
+            Paragraph::new(text).style(Style::default().fg(Color::DarkGray)),
+            inner,
+        );
+        return;
+    }
+    let zoom = app.zoom.max(1) as u64;
+    let width = inner.width.saturating_sub(AXIS_WIDTH) as u64 * zoom;
+    let playhead = app.playing.map(|s| (s / app.seconds_per_step()) as u64);
+    // Follow the music as it is made or played, unless the user scrolled past it.
+    let follow = playhead.or(app.is_generating().then_some(decoded.end));
+    let scroll = match follow {
+        Some(at) if width > 0 && at >= app.scroll + width => at - width * 3 / 4,
+        _ => app.scroll,
+    };
+    let roll = PianoRoll {
+        notes: &decoded.notes,
+        prompt_notes,
+        scroll,
+        zoom: app.zoom,
+        playhead,
+    };
+    frame.render_widget(roll, inner);
+}
+
+fn draw_progress(app: &App, frame: &mut Frame, area: Rect) {
+    let (ratio, label) = match &app.gen {
+        GenState::Running {
+            made,
+            total,
+            elapsed,
+        } => {
+            let rate = *made as f64 / elapsed.as_secs_f64().max(1e-3);
+            (
+                *made as f64 / (*total).max(1) as f64,
+                format!("generating {made}/{total} words, {rate:.0} tokens/s (Esc cancels)"),
+            )
+        }
+        GenState::Complete { .. } => (1.0, "done".to_string()),
+        _ => (0.0, String::new()),
+    };
+    let gauge = Gauge::default()
+        .gauge_style(Style::default().fg(Color::Green).bg(Color::Black))
+        .ratio(ratio.clamp(0.0, 1.0))
+        .label(label);
+    frame.render_widget(gauge, area);
+}
+
+/// The status line: the state of generation, then a toast if any.
+pub fn status_text(app: &App) -> String {
+    let state = match &app.gen {
+        GenState::Idle => match &app.env.model_error {
+            Some(_) => "No model loaded: see the piano roll for how to get one".to_string(),
+            None => "Ready: Enter generates the selected action".to_string(),
+        },
+        GenState::Running { .. } => "Generating...".to_string(),
+        GenState::Complete {
+            tokens,
+            music_seconds,
+            took,
+            cancelled,
+        } => format!(
+            "{} {tokens} tokens, {music_seconds:.1} s of music, took {:.1} s",
+            if *cancelled {
+                "Cancelled, kept the partial piece:"
+            } else {
+                "Generation complete!"
+            },
+            took.as_secs_f64()
+        ),
+        GenState::Failed(e) => format!("Generation failed: {e}"),
+    };
+    let playing = match app.playing {
+        Some(at) => format!(" | playing {at:.1}/{:.1} s", music_seconds(app)),
+        None => String::new(),
+    };
+    match &app.toast {
+        Some(t) => format!("{state}{playing} | {t}"),
+        None => format!("{state}{playing}"),
+    }
+}
+
+fn draw_status(app: &App, frame: &mut Frame, area: Rect) {
+    let style = match app.gen {
+        GenState::Failed(_) => Style::default().fg(Color::Red),
+        GenState::Complete { .. } => Style::default().fg(Color::Green),
+        _ => Style::default(),
+    };
+    frame.render_widget(Paragraph::new(status_text(app)).style(style), area);
+}
+
+const HELP: &[(&str, &str)] = &[
+    ("Enter", "generate with the selected action"),
+    ("Tab", "switch between menu and controls"),
+    ("↑/↓ or k/j", "select a menu item or a control"),
+    ("←/→ or h/l", "change the selected control"),
+    ("Shift+←/→, [ ]", "change it in large steps"),
+    ("x", "lock / unlock the seed"),
+    ("space", "play / stop (saves a WAV with no sound card)"),
+    ("s / w", "save MIDI / WAV"),
+    ("u", "undo the last extension"),
+    ("+ / -", "zoom the piano roll in / out"),
+    ("< / >", "scroll the piano roll"),
+    ("Esc", "cancel a generation, close a popup"),
+    ("?", "this help"),
+    ("q, Ctrl+C", "quit"),
+];
+
+fn draw_help(frame: &mut Frame, area: Rect) {
+    let popup = centered(area, 64, HELP.len() as u16 + 2);
+    frame.render_widget(Clear, popup);
+    let lines: Vec<Line> = HELP
+        .iter()
+        .map(|(k, what)| {
+            Line::from(vec![
+                Span::styled(
+                    format!("{k:>16}  "),
+                    Style::default().add_modifier(Modifier::BOLD),
+                ),
+                Span::raw(*what),
+            ])
+        })
+        .collect();
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(" Keys (Esc closes) ");
+    frame.render_widget(Paragraph::new(lines).block(block), popup);
+}
+
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let w = width.min(area.width);
+    let h = height.min(area.height);
+    Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    )
+}
