@@ -3,7 +3,7 @@
 
 use crate::dataset::{Dataset, Split};
 use crate::midi::read_midi;
-use crate::notes::{canonicalise, from_words, to_words, CanonReport};
+use crate::notes::{canonical_words, canonicalise, from_words, CanonReport};
 use crate::words::{parse_words, Vocab, Word};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
@@ -63,7 +63,7 @@ pub fn piece_from_text(text: &str, report: &mut LoadReport) -> Vec<Word> {
     report.skipped_words += decoded.skipped;
     let mut notes = decoded.notes;
     report.add_canon(canonicalise(&mut notes));
-    to_words(&notes)
+    canonical_words(&notes)
 }
 
 /// Canonical words of a Standard MIDI File.
@@ -72,7 +72,7 @@ pub fn piece_from_midi(bytes: &[u8], report: &mut LoadReport) -> Result<Vec<Word
     report.drum_notes += piece.drum_notes;
     let mut notes = piece.grid_notes();
     report.add_canon(canonicalise(&mut notes));
-    Ok(to_words(&notes))
+    Ok(canonical_words(&notes))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

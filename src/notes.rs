@@ -94,9 +94,15 @@ fn push_shift(words: &mut Vec<Word>, mut steps: u64) {
 pub fn to_words(notes: &[Note]) -> Vec<Word> {
     let mut notes = notes.to_vec();
     canonicalise(&mut notes);
+    canonical_words(&notes)
+}
+
+/// Writes notes that are already canonical (see [`canonicalise`]) as words, `START` ... `END`,
+/// without sorting them again.
+pub fn canonical_words(notes: &[Note]) -> Vec<Word> {
     let mut words = Vec::with_capacity(notes.len() * 3 + 2);
     words.push(Word::Start);
-    words.extend(body_words(&notes));
+    words.extend(body_words(notes));
     words.push(Word::End);
     words
 }

@@ -51,10 +51,43 @@ fn bench_encode(dir: &Path, passes: usize) -> Result<()> {
     }
     let files: Vec<Vec<u8>> = paths.iter().map(std::fs::read).collect::<Result<_, _>>()?;
     let bytes: usize = files.iter().map(Vec::len).sum();
-    let (mut words, mut failed) = (0usize, 0usize);
-    let started = Instant::now();
-    for _ in 0..passes.max(1) {
-        for file in &files {
+    let passes = passes.max(1);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "encoding {} files ({:.1} MB) x {passes} passes",
+        files.len(),
+        bytes as f64 / 1e6
+    );
+    for threads in [1, threads] {
+        let started = Instant::now();
+        // Each thread encodes every file, `passes / threads` times (at least once).
+        let per_thread = passes.div_ceil(threads);
+        let (words, failed) = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| scope.spawn(|| encode_all(&files, per_thread)))
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("encoder thread"))
+                .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+        });
+        let secs = started.elapsed().as_secs_f64();
+        let n = files.len() * per_thread * threads;
+        println!(
+            "{threads} thread(s): {:.0} files/s, {:.0} words/s ({} unreadable files)",
+            n as f64 / secs,
+            words as f64 / secs,
+            failed / (per_thread * threads)
+        );
+    }
+    Ok(())
+}
+
+/// Encodes every file `passes` times; returns (words, failures).
+fn encode_all(files: &[Vec<u8>], passes: usize) -> (usize, usize) {
+    let (mut words, mut failed) = (0, 0);
+    for _ in 0..passes {
+        for file in files {
             let mut report = LoadReport::default();
             match piece_from_midi(file, &mut report) {
                 Ok(w) => words += w.len(),
@@ -62,22 +95,7 @@ fn bench_encode(dir: &Path, passes: usize) -> Result<()> {
             }
         }
     }
-    let secs = started.elapsed().as_secs_f64();
-    let n = files.len() * passes.max(1);
-    println!(
-        "encoded {} files ({:.1} MB, {} unreadable) x {} passes in {:.3} s",
-        files.len(),
-        bytes as f64 / 1e6,
-        failed / passes.max(1),
-        passes.max(1),
-        secs
-    );
-    println!(
-        "{:.0} files/s, {:.0} words/s (1 thread)",
-        n as f64 / secs,
-        words as f64 / secs
-    );
-    Ok(())
+    (words, failed)
 }
 
 fn bench_prepare(source: &Path) -> Result<()> {
