@@ -45,7 +45,7 @@ pub fn stretch(words: &[Word], factor: f64) -> Vec<Word> {
     let (mut old_cursor, mut new_cursor) = (0u64, 0u64);
     for n in decoded.notes {
         if n.onset != old_cursor {
-            new_cursor += scale(n.onset - old_cursor);
+            new_cursor = new_cursor.saturating_add(scale(n.onset - old_cursor));
             old_cursor = n.onset;
         }
         notes.push(Note {

@@ -54,16 +54,29 @@ pub struct Piece {
     pub words: Vec<Word>,
 }
 
+/// Longest piece accepted, in grid steps (about 6 days at 120 bpm): past this a file is hostile
+/// or broken, and splitting its shifts into 128-step words would take unbounded memory.
+pub const MAX_PIECE_STEPS: u64 = 1 << 22;
+
+fn check_length(notes: &[crate::notes::Note]) -> Result<()> {
+    let end = notes.iter().map(|n| n.onset).max().unwrap_or(0);
+    if end > MAX_PIECE_STEPS {
+        bail!("a note starts at step {end}, past the {MAX_PIECE_STEPS}-step limit of a piece");
+    }
+    Ok(())
+}
+
 /// Canonical words of a word text (the seed's corpus format: `END` may be missing, shifts may be
 /// longer than 128, notes of one pitch may repeat or overlap).
-pub fn piece_from_text(text: &str, report: &mut LoadReport) -> Vec<Word> {
+pub fn piece_from_text(text: &str, report: &mut LoadReport) -> Result<Vec<Word>> {
     let (words, unknown) = parse_words(text);
     report.unknown_words += unknown;
     let decoded = from_words(&words);
     report.skipped_words += decoded.skipped;
     let mut notes = decoded.notes;
+    check_length(&notes)?;
     report.add_canon(canonicalise(&mut notes));
-    canonical_words(&notes)
+    Ok(canonical_words(&notes))
 }
 
 /// Canonical words of a Standard MIDI File.
@@ -71,6 +84,7 @@ pub fn piece_from_midi(bytes: &[u8], report: &mut LoadReport) -> Result<Vec<Word
     let piece = read_midi(bytes)?;
     report.drum_notes += piece.drum_notes;
     let mut notes = piece.grid_notes();
+    check_length(&notes)?;
     report.add_canon(canonicalise(&mut notes));
     Ok(canonical_words(&notes))
 }
@@ -167,7 +181,7 @@ fn load_file(path: &Path, pieces: &mut Vec<Piece>, report: &mut LoadReport) {
             Some(Kind::Midi) => piece_from_midi(&bytes, report),
             _ => {
                 let text = std::str::from_utf8(&bytes).context("not UTF-8 text")?;
-                Ok(piece_from_text(text, report))
+                piece_from_text(text, report)
             }
         }
     })();
@@ -220,11 +234,8 @@ fn load_tar_xz(
                 }
                 Ok(())
             });
-        match read {
-            Ok(()) => {
-                let words = piece_from_text(&text, report);
-                add_piece(title_of(&entry_path), words, pieces, report);
-            }
+        match read.and_then(|()| piece_from_text(&text, report)) {
+            Ok(words) => add_piece(title_of(&entry_path), words, pieces, report),
             Err(e) => report.bad_files.push(format!(
                 "{}:{}: {e:#}",
                 path.display(),
@@ -262,7 +273,8 @@ mod tests {
         let w = piece_from_text(
             "START n60 d4 n60 d2 sepxx d300 n62 d1 bogus n64 d200",
             &mut r,
-        );
+        )
+        .unwrap();
         assert_eq!(
             words_to_string(&w),
             "START n60 d4 sepxx d128 sepxx d128 sepxx d44 n64 d128 n62 d1 END"

@@ -227,11 +227,17 @@ pub fn write_midi(notes: &[Note], bpm: f64) -> Result<Vec<u8>> {
     // (tick, 0 = off / 1 = on, pitch)
     let mut timed: Vec<(u64, u8, u8)> = Vec::with_capacity(notes.len() * 2);
     for n in notes {
-        let on = n.onset * ticks_per_step;
+        let on = n.onset.saturating_mul(ticks_per_step);
+        let off = on.saturating_add(n.duration as u64 * ticks_per_step);
         timed.push((on, 1, n.pitch.min(127)));
-        timed.push((on + n.duration as u64 * ticks_per_step, 0, n.pitch.min(127)));
+        timed.push((off, 0, n.pitch.min(127)));
     }
     timed.sort_unstable();
+    // Beyond this (about 70 years at 120 bpm) the words are hostile, not music: refuse rather
+    // than write billions of padding events.
+    if timed.last().is_some_and(|&(tick, _, _)| tick > 1 << 40) {
+        bail!("the piece is too long for a MIDI file");
+    }
 
     let micros = (60e6 / bpm).round() as u32;
     let mut track: Vec<TrackEvent> = vec![
@@ -357,5 +363,11 @@ mod tests {
         // A header that claims 65,535 tracks and holds none must not panic or allocate them.
         let _ = read_midi(b"MThd\0\0\0\x06\0\x01\xff\xff\x01\xe0");
         assert!(write_midi(&[], 0.0).is_err());
+        let far = Note {
+            onset: u64::MAX / 2,
+            pitch: 60,
+            duration: 1,
+        };
+        assert!(write_midi(&[far], 120.0).is_err());
     }
 }

@@ -146,11 +146,11 @@ pub fn from_words(words: &[Word]) -> Decoded {
                     pitch,
                     duration,
                 });
-                out.end = out.end.max(cursor + duration as u64);
+                out.end = out.end.max(cursor.saturating_add(duration as u64));
                 i += 2;
             }
             (Word::Sep, Some(&Word::Dur(k))) => {
-                cursor += k as u64;
+                cursor = cursor.saturating_add(k as u64);
                 i += 2;
             }
             (Word::Start | Word::End, _) => i += 1,

@@ -59,7 +59,9 @@ pub fn pitch_range(notes: &[Note], rows: u16) -> (u8, u8) {
 
 /// Name of a C pitch for the axis (MIDI 60 = C4).
 fn c_label(pitch: u8) -> Option<String> {
-    pitch.is_multiple_of(12).then(|| format!("C{}", pitch as i32 / 12 - 1))
+    pitch
+        .is_multiple_of(12)
+        .then(|| format!("C{}", pitch as i32 / 12 - 1))
 }
 
 impl Widget for PianoRoll<'_> {
