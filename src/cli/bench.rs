@@ -18,12 +18,24 @@ pub enum BenchCommand {
     },
     /// Seconds for `prepare` of SOURCE (e.g. the seed corpus .tar.xz), written to a temporary folder.
     Prepare { source: PathBuf },
+    /// Seconds of audio rendered per second (one thread) for PIECE: a MIDI file, or a word file
+    /// decoded at --bpm (e.g. the corpus's "Brahms Horn Trio.txt").
+    Render {
+        piece: PathBuf,
+        /// Tempo (a word file's, or overriding a MIDI file's tempo map).
+        #[arg(long, default_value_t = 120.0)]
+        bpm: f64,
+        /// Passes over the piece (the figure is over all passes).
+        #[arg(long, default_value_t = 1)]
+        passes: usize,
+    },
 }
 
 pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Encode { dir, passes } => bench_encode(&dir, passes),
         BenchCommand::Prepare { source } => bench_prepare(&source),
+        BenchCommand::Render { piece, bpm, passes } => bench_render(&piece, bpm, passes),
     }
 }
 
@@ -97,6 +109,41 @@ fn bench_prepare(source: &Path) -> Result<()> {
         total,
         loaded,
         report.words as f64 / loaded / 1e6
+    );
+    Ok(())
+}
+
+fn bench_render(piece: &Path, bpm: f64, passes: usize) -> Result<()> {
+    use crate::synth::{Format, Renderer};
+    let notes = super::render::load_notes(piece, Some(bpm))?;
+    let format = Format::STEREO_44K;
+    let mut buf = vec![0.0f32; 4096 * format.channels as usize];
+    let (mut frames, mut most_voices) = (0u64, 0usize);
+    let started = Instant::now();
+    for _ in 0..passes.max(1) {
+        let mut renderer = Renderer::new(&notes, format);
+        loop {
+            let n = renderer.fill(&mut buf);
+            if n == 0 {
+                break;
+            }
+            frames += n as u64;
+        }
+        most_voices = renderer.most_voices();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let audio = frames as f64 / format.sample_rate as f64;
+    println!(
+        "render {}: {} notes at {bpm} bpm, {:.1} s of audio x {} passes, up to {most_voices} voices",
+        piece.display(),
+        notes.len(),
+        audio / passes.max(1) as f64,
+        passes.max(1)
+    );
+    println!(
+        "{:.2} s to render, {:.0}x real time (44.1 kHz stereo, 1 thread)",
+        secs,
+        audio / secs
     );
     Ok(())
 }
