@@ -15,7 +15,7 @@
 use crate::midi::{MidiPiece, DEFAULT_VELOCITY};
 use crate::notes::{Note, STEPS_PER_QUARTER};
 use anyhow::{bail, Result};
-use fundsp::prelude32::{limiter_stereo, lowpass_hz, AudioUnit, BufferVec, MAX_BUFFER_SIZE};
+use fundsp::prelude32::{limiter_stereo, lowpass_hz, AudioUnit, BufferVec, F32x, MAX_BUFFER_SIZE};
 
 /// Seconds a note keeps sounding after its note-off (the damper), fading to -80 dB.
 pub const RELEASE_SECONDS: f64 = 0.25;
@@ -134,13 +134,15 @@ pub fn length_frames(notes: &[TimedNote], sample_rate: u32) -> u64 {
 /// One sounding note.
 #[derive(Clone, Debug)]
 struct Voice {
-    /// Phasor state of each partial (real part is the output).
+    /// Phasor of each partial at the next frame (its real part is the output).
     re: [f32; MAX_PARTIALS],
     im: [f32; MAX_PARTIALS],
     /// Per-sample rotation of each partial, decay included.
     cr: [f32; MAX_PARTIALS],
     ci: [f32; MAX_PARTIALS],
     partials: usize,
+    /// Frame at which each partial has decayed below -80 dB (it is dropped then).
+    dead_at: [u64; MAX_PARTIALS],
     /// First frame (absolute, renderer clock) the voice sounds.
     start: u64,
     /// Frame of note-off.
@@ -174,6 +176,7 @@ impl Voice {
             cr: [0.0; MAX_PARTIALS],
             ci: [0.0; MAX_PARTIALS],
             partials: 0,
+            dead_at: [0; MAX_PARTIALS],
             start: 0,
             release: 0,
             end: 0,
@@ -199,6 +202,7 @@ impl Voice {
         ];
         let mut longest = 0.0f64;
         let mut total = 0.0f64;
+        let mut lifetimes = [0.0f64; MAX_PARTIALS];
         for &(k, cents, weight) in &LAYOUT {
             let f = k * f0 * (1.0 + b * k * k).sqrt() * 2f64.powf(cents / 1200.0);
             if f >= nyquist * 0.9 || f > 16_000.0 {
@@ -206,6 +210,11 @@ impl Voice {
             }
             let filter = 1.0 / (1.0 + (f / cutoff).powi(4)).sqrt();
             let amp = weight * filter;
+            total += amp;
+            // Too quiet to hear next to the fundamental: not worth a phasor.
+            if amp < 0.004 {
+                continue;
+            }
             // Higher partials die away faster.
             let t60_k = t60 / (1.0 + 0.7 * (k - 1.0));
             let per_sample = 10f64.powf(-3.0 / (t60_k * sample_rate));
@@ -216,11 +225,10 @@ impl Voice {
             // Starts as amp * sin(0) = 0.
             voice.re[i] = 0.0;
             voice.im[i] = -amp as f32;
+            // Seconds until this partial is 80 dB below the voice's peak.
+            lifetimes[i] = t60_k * (amp / 1e-4).log10() / 3.0;
+            longest = longest.max(lifetimes[i]);
             voice.partials += 1;
-            total += amp;
-            if amp > 1e-5 {
-                longest = longest.max(t60_k * (amp / 1e-4).log10() / 3.0);
-            }
         }
         let norm = if total > 0.0 { 1.0 / total } else { 0.0 };
         for i in 0..voice.partials {
@@ -242,41 +250,102 @@ impl Voice {
         let released = frame(note.end() + RELEASE_SECONDS);
         let decayed = frame(note.start + longest.max(ATTACK_SECONDS));
         voice.end = released.min(decayed).max(voice.start);
+        for i in 0..voice.partials {
+            voice.dead_at[i] = frame(note.start + lifetimes[i]);
+        }
         voice.attack_step = (1.0 / (ATTACK_SECONDS * sample_rate)).min(1.0) as f32;
         voice.release_mul = 10f64.powf(-4.0 / (RELEASE_SECONDS * sample_rate)) as f32;
         voice
     }
 
     /// Adds frames `from..to` (absolute) of this voice into `left`/`right`, which start at
-    /// frame `block_start`.
-    #[inline]
-    fn add_to(&mut self, block_start: u64, from: u64, to: u64, left: &mut [f32], right: &mut [f32]) {
-        let n = self.partials;
-        let (mut re, mut im) = (self.re, self.im);
-        let (cr, ci) = (self.cr, self.ci);
-        let mut gain = self.gain;
-        for t in from..to {
-            let mut s = 0.0f32;
-            for k in 0..n {
-                let r = re[k] * cr[k] - im[k] * ci[k];
-                im[k] = re[k] * ci[k] + im[k] * cr[k];
-                re[k] = r;
-                s += r;
+    /// frame `block_start`; `scratch` holds at least a block.
+    fn add_to(
+        &mut self,
+        block_start: u64,
+        from: u64,
+        to: u64,
+        out: (&mut [f32], &mut [f32]),
+        scratch: &mut [F32x],
+    ) {
+        // Drop partials that have died away.
+        let mut k = 0;
+        while k < self.partials {
+            if self.dead_at[k] <= from {
+                let last = self.partials - 1;
+                self.re.swap(k, last);
+                self.im.swap(k, last);
+                self.cr.swap(k, last);
+                self.ci.swap(k, last);
+                self.dead_at.swap(k, last);
+                self.partials = last;
+            } else {
+                k += 1;
             }
-            if t >= self.release {
+        }
+        let len = (to - from) as usize;
+        let chunks = len.div_ceil(8);
+        let acc = &mut scratch[..chunks];
+        acc.fill(F32x::ZERO);
+        for k in 0..self.partials {
+            // Eight phasors a frame apart in one SIMD vector, each stepping eight frames.
+            let c1 = (self.cr[k], self.ci[k]);
+            let mut lanes = [(0.0f32, 0.0f32); 8];
+            lanes[0] = (self.re[k], self.im[k]);
+            for j in 1..8 {
+                lanes[j] = cmul(lanes[j - 1], c1);
+            }
+            let c2 = cmul(c1, c1);
+            let c4 = cmul(c2, c2);
+            let c8 = cmul(c4, c4);
+            let (c8r, c8i) = (F32x::splat(c8.0), F32x::splat(c8.1));
+            let mut re = F32x::from(lanes.map(|l| l.0));
+            let mut im = F32x::from(lanes.map(|l| l.1));
+            let (last, body) = acc.split_last_mut().expect("a voice renders at least a frame");
+            for a in body {
+                *a += re;
+                let r = re * c8r - im * c8i;
+                im = re * c8i + im * c8r;
+                re = r;
+            }
+            *last += re;
+            // The phasor `len` frames on: lane `len % 8` of the last chunk, or the lane 0 of
+            // the chunk after it.
+            let tail = len % 8;
+            (self.re[k], self.im[k]) = if tail == 0 {
+                let r = re * c8r - im * c8i;
+                let i = re * c8i + im * c8r;
+                (r.as_array()[0], i.as_array()[0])
+            } else {
+                (re.as_array()[tail], im.as_array()[tail])
+            };
+        }
+        let offset = (from - block_start) as usize;
+        let (left, right) = out;
+        let (pan_l, pan_r) = (self.left, self.right);
+        // Frames before note-off (attack, then steady), then the release.
+        let held = (self.release.clamp(from, to) - from) as usize;
+        let mut gain = self.gain;
+        let samples = acc.iter().flat_map(|v| v.to_array()).take(len);
+        for (i, s) in samples.enumerate() {
+            if i < held {
+                if gain < 1.0 {
+                    gain = (gain + self.attack_step).min(1.0);
+                }
+            } else {
                 gain *= self.release_mul;
-            } else if gain < 1.0 {
-                gain = (gain + self.attack_step).min(1.0);
             }
             let s = s * gain;
-            let i = (t - block_start) as usize;
-            left[i] += s * self.left;
-            right[i] += s * self.right;
+            left[offset + i] += s * pan_l;
+            right[offset + i] += s * pan_r;
         }
-        self.re = re;
-        self.im = im;
         self.gain = gain;
     }
+}
+
+#[inline(always)]
+fn cmul(a: (f32, f32), b: (f32, f32)) -> (f32, f32) {
+    (a.0 * b.0 - a.1 * b.1, a.0 * b.1 + a.1 * b.0)
 }
 
 /// Renders notes block by block. Create it with [`Renderer::new`], then call
@@ -294,6 +363,7 @@ pub struct Renderer {
     clock: u64,
     input: BufferVec,
     output: BufferVec,
+    scratch: Vec<F32x>,
     /// Unread frames of `output`: `read..filled`.
     read: usize,
     filled: usize,
@@ -330,6 +400,7 @@ impl Renderer {
             latency,
             clock: 0,
             input: BufferVec::new(2),
+            scratch: vec![F32x::ZERO; BLOCK / 8],
             output: BufferVec::new(2),
             read: 0,
             filled: 0,
@@ -383,7 +454,13 @@ impl Renderer {
                 let from = voice.start.max(block_start);
                 let to = voice.end.min(block_end);
                 if from < to {
-                    voice.add_to(block_start, from, to, left, right);
+                    voice.add_to(
+                        block_start,
+                        from,
+                        to,
+                        (&mut *left, &mut *right),
+                        &mut self.scratch,
+                    );
                 }
             }
         }
