@@ -134,12 +134,13 @@ pub fn length_frames(notes: &[TimedNote], sample_rate: u32) -> u64 {
 /// One sounding note.
 #[derive(Clone, Debug)]
 struct Voice {
-    /// Phasor of each partial at the next frame (its real part is the output).
-    re: [f32; MAX_PARTIALS],
-    im: [f32; MAX_PARTIALS],
-    /// Per-sample rotation of each partial, decay included.
-    cr: [f32; MAX_PARTIALS],
-    ci: [f32; MAX_PARTIALS],
+    /// Phasors of each partial at the eight frames of the next vector (aligned to multiples
+    /// of eight frames); the real part is the output.
+    re: [F32x; MAX_PARTIALS],
+    im: [F32x; MAX_PARTIALS],
+    /// Rotation of each partial over eight frames, decay included.
+    cr: [F32x; MAX_PARTIALS],
+    ci: [F32x; MAX_PARTIALS],
     partials: usize,
     /// Frame at which each partial has decayed below -80 dB (it is dropped then).
     dead_at: [u64; MAX_PARTIALS],
@@ -171,10 +172,10 @@ impl Voice {
         let nyquist = sample_rate / 2.0;
 
         let mut voice = Voice {
-            re: [0.0; MAX_PARTIALS],
-            im: [0.0; MAX_PARTIALS],
-            cr: [0.0; MAX_PARTIALS],
-            ci: [0.0; MAX_PARTIALS],
+            re: [F32x::ZERO; MAX_PARTIALS],
+            im: [F32x::ZERO; MAX_PARTIALS],
+            cr: [F32x::ZERO; MAX_PARTIALS],
+            ci: [F32x::ZERO; MAX_PARTIALS],
             partials: 0,
             dead_at: [0; MAX_PARTIALS],
             start: 0,
@@ -200,6 +201,8 @@ impl Voice {
             (7.0, 0.0, 0.06),
             (8.0, 0.0, 0.035),
         ];
+        let start_frame = (note.start * sample_rate).round().max(0.0) as u64;
+        let lead = (start_frame % 8) as usize;
         let mut longest = 0.0f64;
         let mut total = 0.0f64;
         let mut lifetimes = [0.0f64; MAX_PARTIALS];
@@ -220,19 +223,29 @@ impl Voice {
             let per_sample = 10f64.powf(-3.0 / (t60_k * sample_rate));
             let w = std::f64::consts::TAU * f / sample_rate;
             let i = voice.partials;
-            voice.cr[i] = (per_sample * w.cos()) as f32;
-            voice.ci[i] = (per_sample * w.sin()) as f32;
-            // Starts as amp * sin(0) = 0.
-            voice.re[i] = 0.0;
-            voice.im[i] = -amp as f32;
+            let step8 = per_sample.powi(8);
+            voice.cr[i] = F32x::splat((step8 * (8.0 * w).cos()) as f32);
+            voice.ci[i] = F32x::splat((step8 * (8.0 * w).sin()) as f32);
+            // amp * sin(w * (t - start)) * decay^(t - start): 0 at the start frame. Lanes before
+            // it hold the continuation backwards (they are silenced by the envelope).
+            let phasor = |j: usize| {
+                let n = j as f64 - lead as f64;
+                let (sin, cos) = (w * n).sin_cos();
+                let mag = amp * per_sample.powf(n);
+                // -i * mag * e^(i w n)
+                ((mag * sin) as f32, (-mag * cos) as f32)
+            };
+            voice.re[i] = F32x::from(std::array::from_fn::<f32, 8, _>(|j| phasor(j).0));
+            voice.im[i] = F32x::from(std::array::from_fn::<f32, 8, _>(|j| phasor(j).1));
             // Seconds until this partial is 80 dB below the voice's peak.
             lifetimes[i] = t60_k * (amp / 1e-4).log10() / 3.0;
             longest = longest.max(lifetimes[i]);
             voice.partials += 1;
         }
-        let norm = if total > 0.0 { 1.0 / total } else { 0.0 };
+        let norm = F32x::splat(if total > 0.0 { 1.0 / total } else { 0.0 } as f32);
         for i in 0..voice.partials {
-            voice.im[i] *= norm as f32;
+            voice.re[i] *= norm;
+            voice.im[i] *= norm;
         }
         if note.velocity == 0 {
             voice.partials = 0;
@@ -258,14 +271,13 @@ impl Voice {
         voice
     }
 
-    /// Adds frames `from..to` (absolute) of this voice into `left`/`right`, which start at
-    /// frame `block_start`; `scratch` holds at least a block.
+    /// Adds frames `from..to` (absolute) of this voice into `left`/`right`, the block that
+    /// starts at frame `block_start`, eight frames per SIMD vector; `scratch` holds a block.
     fn add_to(
         &mut self,
         block_start: u64,
-        from: u64,
-        to: u64,
-        out: (&mut [f32], &mut [f32]),
+        (from, to): (u64, u64),
+        (left, right): (&mut [F32x], &mut [F32x]),
         scratch: &mut [F32x],
     ) {
         // Drop partials that have died away.
@@ -283,70 +295,53 @@ impl Voice {
                 k += 1;
             }
         }
-        let len = (to - from) as usize;
-        let chunks = len.div_ceil(8);
-        let acc = &mut scratch[..chunks];
+        // Vectors `first..end` of the block hold the frames.
+        let first = ((from - block_start) / 8) as usize;
+        let end = ((to - block_start) as usize).div_ceil(8);
+        let acc = &mut scratch[first..end];
         acc.fill(F32x::ZERO);
         for k in 0..self.partials {
-            // Eight phasors a frame apart in one SIMD vector, each stepping eight frames.
-            let c1 = (self.cr[k], self.ci[k]);
-            let mut lanes = [(0.0f32, 0.0f32); 8];
-            lanes[0] = (self.re[k], self.im[k]);
-            for j in 1..8 {
-                lanes[j] = cmul(lanes[j - 1], c1);
-            }
-            let c2 = cmul(c1, c1);
-            let c4 = cmul(c2, c2);
-            let c8 = cmul(c4, c4);
-            let (c8r, c8i) = (F32x::splat(c8.0), F32x::splat(c8.1));
-            let mut re = F32x::from(lanes.map(|l| l.0));
-            let mut im = F32x::from(lanes.map(|l| l.1));
-            let (last, body) = acc.split_last_mut().expect("a voice renders at least a frame");
-            for a in body {
+            let (cr, ci) = (self.cr[k], self.ci[k]);
+            let (mut re, mut im) = (self.re[k], self.im[k]);
+            for a in acc.iter_mut() {
                 *a += re;
-                let r = re * c8r - im * c8i;
-                im = re * c8i + im * c8r;
+                let r = re * cr - im * ci;
+                im = re * ci + im * cr;
                 re = r;
             }
-            *last += re;
-            // The phasor `len` frames on: lane `len % 8` of the last chunk, or the lane 0 of
-            // the chunk after it.
-            let tail = len % 8;
-            (self.re[k], self.im[k]) = if tail == 0 {
-                let r = re * c8r - im * c8i;
-                let i = re * c8i + im * c8r;
-                (r.as_array()[0], i.as_array()[0])
-            } else {
-                (re.as_array()[tail], im.as_array()[tail])
-            };
+            (self.re[k], self.im[k]) = (re, im);
         }
-        let offset = (from - block_start) as usize;
-        let (left, right) = out;
-        let (pan_l, pan_r) = (self.left, self.right);
-        // Frames before note-off (attack, then steady), then the release.
-        let held = (self.release.clamp(from, to) - from) as usize;
+        // Envelope and pan. Vectors wholly held at full level take the fast path.
+        let (pan_l, pan_r) = (F32x::splat(self.left), F32x::splat(self.right));
         let mut gain = self.gain;
-        let samples = acc.iter().flat_map(|v| v.to_array()).take(len);
-        for (i, s) in samples.enumerate() {
-            if i < held {
-                if gain < 1.0 {
-                    gain = (gain + self.attack_step).min(1.0);
-                }
+        for (i, v) in acc.iter().enumerate() {
+            let chunk = first + i;
+            let t0 = block_start + 8 * chunk as u64;
+            let s = if gain >= 1.0 && t0 >= from && t0 + 8 <= to.min(self.release) {
+                *v
             } else {
-                gain *= self.release_mul;
-            }
-            let s = s * gain;
-            left[offset + i] += s * pan_l;
-            right[offset + i] += s * pan_r;
+                let mut gains = [0.0f32; 8];
+                for (j, g) in gains.iter_mut().enumerate() {
+                    let t = t0 + j as u64;
+                    if t < from || t >= to {
+                        continue;
+                    }
+                    if t >= self.release {
+                        gain *= self.release_mul;
+                    } else if gain < 1.0 {
+                        gain = (gain + self.attack_step).min(1.0);
+                    }
+                    *g = gain;
+                }
+                *v * F32x::from(gains)
+            };
+            left[chunk] += s * pan_l;
+            right[chunk] += s * pan_r;
         }
         self.gain = gain;
     }
 }
 
-#[inline(always)]
-fn cmul(a: (f32, f32), b: (f32, f32)) -> (f32, f32) {
-    (a.0 * b.0 - a.1 * b.1, a.0 * b.1 + a.1 * b.0)
-}
 
 /// Renders notes block by block. Create it with [`Renderer::new`], then call
 /// [`Renderer::fill`] until it returns 0; the output is exactly [`Renderer::total_frames`] frames.
@@ -364,6 +359,8 @@ pub struct Renderer {
     input: BufferVec,
     output: BufferVec,
     scratch: Vec<F32x>,
+    mix_left: Vec<F32x>,
+    mix_right: Vec<F32x>,
     /// Unread frames of `output`: `read..filled`.
     read: usize,
     filled: usize,
@@ -401,6 +398,8 @@ impl Renderer {
             clock: 0,
             input: BufferVec::new(2),
             scratch: vec![F32x::ZERO; BLOCK / 8],
+            mix_left: vec![F32x::ZERO; BLOCK / 8],
+            mix_right: vec![F32x::ZERO; BLOCK / 8],
             output: BufferVec::new(2),
             read: 0,
             filled: 0,
@@ -444,25 +443,24 @@ impl Renderer {
             self.next_note += 1;
         }
         self.most_voices = self.most_voices.max(self.voices.len());
+        self.mix_left.fill(F32x::ZERO);
+        self.mix_right.fill(F32x::ZERO);
+        for voice in &mut self.voices {
+            let from = voice.start.max(block_start);
+            let to = voice.end.min(block_end);
+            if from < to {
+                voice.add_to(
+                    block_start,
+                    (from, to),
+                    (&mut self.mix_left, &mut self.mix_right),
+                    &mut self.scratch,
+                );
+            }
+        }
         {
             let mut buffer = self.input.buffer_mut();
-            let left = buffer.channel_f32_mut(0);
-            let right = buffer.channel_f32_mut(1);
-            left.fill(0.0);
-            right.fill(0.0);
-            for voice in &mut self.voices {
-                let from = voice.start.max(block_start);
-                let to = voice.end.min(block_end);
-                if from < to {
-                    voice.add_to(
-                        block_start,
-                        from,
-                        to,
-                        (&mut *left, &mut *right),
-                        &mut self.scratch,
-                    );
-                }
-            }
+            buffer.channel_mut(0).copy_from_slice(&self.mix_left);
+            buffer.channel_mut(1).copy_from_slice(&self.mix_right);
         }
         self.voices.retain(|v| v.end > block_end);
         self.master.process(
