@@ -25,7 +25,7 @@ pub const ATTACK_SECONDS: f64 = 0.002;
 const LIMITER_ATTACK: f32 = 0.004;
 const LIMITER_RELEASE: f32 = 0.25;
 /// Overall level of one voice at full velocity, before the limiter.
-const MASTER_GAIN: f32 = 0.22;
+const MASTER_GAIN: f32 = 0.3;
 /// Phasors per voice at most.
 const MAX_PARTIALS: usize = 10;
 /// Frames per internal block (fundsp's block size).
@@ -167,7 +167,7 @@ impl Voice {
         // Seconds to -60 dB of the fundamental: long in the bass, short in the treble.
         let t60 = 14.0 * 2f64.powf(-(pitch - 21.0) / 19.0);
         // Velocity opens a 2-pole low-pass, never below the second partial.
-        let cutoff = (150.0 + 7_000.0 * v * v).max(2.2 * f0);
+        let cutoff = (200.0 + 9_000.0 * v * v).max(2.2 * f0);
         let loudness = (0.06 + 0.94 * v * v) as f32;
         let nyquist = sample_rate / 2.0;
 

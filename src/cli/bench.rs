@@ -120,6 +120,7 @@ fn bench_render(piece: &Path, bpm: f64, passes: usize) -> Result<()> {
     let mut buf = vec![0.0f32; 4096 * format.channels as usize];
     let (mut frames, mut most_voices) = (0u64, 0usize);
     let started = Instant::now();
+    let cpu_started = thread_cpu_seconds();
     for _ in 0..passes.max(1) {
         let mut renderer = Renderer::new(&notes, format);
         loop {
@@ -132,6 +133,7 @@ fn bench_render(piece: &Path, bpm: f64, passes: usize) -> Result<()> {
         most_voices = renderer.most_voices();
     }
     let secs = started.elapsed().as_secs_f64();
+    let cpu = thread_cpu_seconds() - cpu_started;
     let audio = frames as f64 / format.sample_rate as f64;
     println!(
         "render {}: {} notes at {bpm} bpm, {:.1} s of audio x {} passes, up to {most_voices} voices",
@@ -141,9 +143,35 @@ fn bench_render(piece: &Path, bpm: f64, passes: usize) -> Result<()> {
         passes.max(1)
     );
     println!(
-        "{:.2} s to render, {:.0}x real time (44.1 kHz stereo, 1 thread)",
+        "{:.2} s to render, {:.0}x real time (44.1 kHz stereo, 1 thread); {:.2} s of CPU time, \
+         {:.0}x real time per CPU second",
         secs,
-        audio / secs
+        audio / secs,
+        cpu,
+        audio / cpu
     );
     Ok(())
+}
+
+/// CPU time of this thread in seconds (so a busy machine does not hide the figure for one
+/// core); 0 where it cannot be read.
+fn thread_cpu_seconds() -> f64 {
+    #[cfg(target_os = "linux")]
+    {
+        #[repr(C)]
+        struct Timespec {
+            sec: std::os::raw::c_long,
+            nsec: std::os::raw::c_long,
+        }
+        extern "C" {
+            fn clock_gettime(clock: std::os::raw::c_int, ts: *mut Timespec) -> std::os::raw::c_int;
+        }
+        const CLOCK_THREAD_CPUTIME_ID: std::os::raw::c_int = 3;
+        let mut ts = Timespec { sec: 0, nsec: 0 };
+        // SAFETY: clock_gettime writes one timespec into the struct we own.
+        if unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut ts) } == 0 {
+            return ts.sec as f64 + ts.nsec as f64 * 1e-9;
+        }
+    }
+    0.0
 }
