@@ -342,7 +342,6 @@ impl Voice {
     }
 }
 
-
 /// Renders notes block by block. Create it with [`Renderer::new`], then call
 /// [`Renderer::fill`] until it returns 0; the output is exactly [`Renderer::total_frames`] frames.
 pub struct Renderer {
@@ -546,7 +545,8 @@ pub fn wav_bytes(samples: &[f32], format: Format, encoding: WavEncoding) -> Resu
         },
     };
     let bytes_per_sample = spec.bits_per_sample as usize / 8;
-    let mut cursor = std::io::Cursor::new(Vec::with_capacity(44 + samples.len() * bytes_per_sample));
+    let mut cursor =
+        std::io::Cursor::new(Vec::with_capacity(44 + samples.len() * bytes_per_sample));
     {
         let mut writer = hound::WavWriter::new(&mut cursor, spec)?;
         match encoding {

@@ -31,8 +31,7 @@ pub fn run(args: PlayArgs) -> Result<()> {
     match play_or_save(&notes, &wav, args.sound.format()?, args.sound.encoding())? {
         Played::Played { device } => println!("played {} on {device}", args.input.display()),
         Played::Saved { reason } => {
-            eprintln!("({reason})");
-            println!("no audio device: saved {}", wav.display());
+            println!("no audio device: saved {} ({reason})", wav.display())
         }
     }
     Ok(())
