@@ -263,8 +263,8 @@ impl Voice {
         let released = frame(note.end() + RELEASE_SECONDS);
         let decayed = frame(note.start + longest.max(ATTACK_SECONDS));
         voice.end = released.min(decayed).max(voice.start);
-        for i in 0..voice.partials {
-            voice.dead_at[i] = frame(note.start + lifetimes[i]);
+        for (dead_at, lifetime) in voice.dead_at.iter_mut().zip(&lifetimes) {
+            *dead_at = frame(note.start + lifetime);
         }
         voice.attack_step = (1.0 / (ATTACK_SECONDS * sample_rate)).min(1.0) as f32;
         voice.release_mul = 10f64.powf(-4.0 / (RELEASE_SECONDS * sample_rate)) as f32;
