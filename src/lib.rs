@@ -4,6 +4,7 @@
 //! MIDI file ([`midi`]) -> grid notes ([`notes`]) -> words ([`words`]) -> token ids
 //! ([`words::Vocab`]) -> prepared dataset ([`dataset`]), with [`augment`] for training.
 
+pub mod audio;
 pub mod augment;
 pub mod cli;
 pub mod corpus;
@@ -11,5 +12,6 @@ pub mod dataset;
 pub mod fsutil;
 pub mod midi;
 pub mod notes;
+pub mod synth;
 pub mod tui;
 pub mod words;

@@ -18,12 +18,24 @@ pub enum BenchCommand {
     },
     /// Seconds for `prepare` of SOURCE (e.g. the seed corpus .tar.xz), written to a temporary folder.
     Prepare { source: PathBuf },
+    /// Seconds of audio rendered per second (one thread) for PIECE: a MIDI file, or a word file
+    /// decoded at --bpm (e.g. the corpus's "Brahms Horn Trio.txt").
+    Render {
+        piece: PathBuf,
+        /// Tempo (a word file's, or overriding a MIDI file's tempo map).
+        #[arg(long, default_value_t = 120.0)]
+        bpm: f64,
+        /// Passes over the piece (the figure is over all passes).
+        #[arg(long, default_value_t = 1)]
+        passes: usize,
+    },
 }
 
 pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Encode { dir, passes } => bench_encode(&dir, passes),
         BenchCommand::Prepare { source } => bench_prepare(&source),
+        BenchCommand::Render { piece, bpm, passes } => bench_render(&piece, bpm, passes),
     }
 }
 
@@ -117,4 +129,67 @@ fn bench_prepare(source: &Path) -> Result<()> {
         report.words as f64 / loaded / 1e6
     );
     Ok(())
+}
+
+fn bench_render(piece: &Path, bpm: f64, passes: usize) -> Result<()> {
+    use crate::synth::{Format, Renderer};
+    let notes = super::render::load_notes(piece, Some(bpm))?;
+    let format = Format::STEREO_44K;
+    let mut buf = vec![0.0f32; 4096 * format.channels as usize];
+    let (mut frames, mut most_voices) = (0u64, 0usize);
+    let started = Instant::now();
+    let cpu_started = thread_cpu_seconds();
+    for _ in 0..passes.max(1) {
+        let mut renderer = Renderer::new(&notes, format);
+        loop {
+            let n = renderer.fill(&mut buf);
+            if n == 0 {
+                break;
+            }
+            frames += n as u64;
+        }
+        most_voices = renderer.most_voices();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let cpu = thread_cpu_seconds() - cpu_started;
+    let audio = frames as f64 / format.sample_rate as f64;
+    println!(
+        "render {}: {} notes at {bpm} bpm, {:.1} s of audio x {} passes, up to {most_voices} voices",
+        piece.display(),
+        notes.len(),
+        audio / passes.max(1) as f64,
+        passes.max(1)
+    );
+    println!(
+        "{:.2} s to render, {:.0}x real time (44.1 kHz stereo, 1 thread); {:.2} s of CPU time, \
+         {:.0}x real time per CPU second",
+        secs,
+        audio / secs,
+        cpu,
+        audio / cpu
+    );
+    Ok(())
+}
+
+/// CPU time of this thread in seconds (so a busy machine does not hide the figure for one
+/// core); 0 where it cannot be read.
+fn thread_cpu_seconds() -> f64 {
+    #[cfg(target_os = "linux")]
+    {
+        #[repr(C)]
+        struct Timespec {
+            sec: std::os::raw::c_long,
+            nsec: std::os::raw::c_long,
+        }
+        extern "C" {
+            fn clock_gettime(clock: std::os::raw::c_int, ts: *mut Timespec) -> std::os::raw::c_int;
+        }
+        const CLOCK_THREAD_CPUTIME_ID: std::os::raw::c_int = 3;
+        let mut ts = Timespec { sec: 0, nsec: 0 };
+        // SAFETY: clock_gettime writes one timespec into the struct we own.
+        if unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut ts) } == 0 {
+            return ts.sec as f64 + ts.nsec as f64 * 1e-9;
+        }
+    }
+    0.0
 }

@@ -2,7 +2,9 @@
 
 mod bench;
 mod codec;
+mod play;
 mod prepare;
+mod render;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -21,6 +23,8 @@ pub enum Command {
     Encode(codec::EncodeArgs),
     Decode(codec::DecodeArgs),
     Prepare(prepare::PrepareArgs),
+    Render(render::RenderArgs),
+    Play(play::PlayArgs),
     #[command(subcommand)]
     Bench(bench::BenchCommand),
 }
@@ -31,6 +35,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Encode(args) => codec::encode(args),
         Command::Decode(args) => codec::decode(args),
         Command::Prepare(args) => prepare::run(args),
+        Command::Render(args) => render::run(args),
+        Command::Play(args) => play::run(args),
         Command::Bench(cmd) => bench::run(cmd),
     }
 }

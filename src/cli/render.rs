@@ -1,0 +1,103 @@
+//! `nanotune render`: a MIDI (or word) file to a WAV file through the synth.
+
+use crate::corpus::{piece_from_text, LoadReport};
+use crate::midi::read_midi;
+use crate::notes::from_words;
+use crate::synth::{self, Format, TimedNote, WavEncoding};
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use std::path::{Path, PathBuf};
+
+/// Render a MIDI file (or a word file) to a WAV file with the piano synth.
+///
+/// A MIDI file plays at its own tempo map and velocities unless `--bpm` is given; a word file
+/// (`START n60 d4 ...`) plays at `--bpm` (default 120) at the default velocity.
+#[derive(Args, Debug)]
+pub struct RenderArgs {
+    /// The .mid/.midi file (or a word file) to render.
+    pub input: PathBuf,
+    /// The WAV file to write.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub sound: SoundArgs,
+}
+
+/// Options shared by `render` and `play`.
+#[derive(Args, Debug, Clone)]
+pub struct SoundArgs {
+    /// Tempo in quarter notes per minute (overrides a MIDI file's own tempo map).
+    #[arg(long)]
+    pub bpm: Option<f64>,
+    /// Sample rate of the WAV file: 44100 or 48000.
+    #[arg(long, default_value_t = 44_100, value_parser = parse_rate)]
+    pub rate: u32,
+    /// Write one channel instead of two.
+    #[arg(long)]
+    pub mono: bool,
+    /// Write 32-bit float samples instead of 16-bit PCM.
+    #[arg(long)]
+    pub float: bool,
+}
+
+impl SoundArgs {
+    pub fn format(&self) -> Result<Format> {
+        Format::new(self.rate, if self.mono { 1 } else { 2 })
+    }
+
+    pub fn encoding(&self) -> WavEncoding {
+        if self.float {
+            WavEncoding::Float32
+        } else {
+            WavEncoding::Pcm16
+        }
+    }
+}
+
+fn parse_rate(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(rate @ (44_100 | 48_000)) => Ok(rate),
+        _ => Err("the sample rate is 44100 or 48000".into()),
+    }
+}
+
+fn is_midi(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("mid") || e.eq_ignore_ascii_case("midi"))
+}
+
+/// The notes of a MIDI file (its tempo map unless `bpm` is given) or of a word file (at `bpm`,
+/// default 120), in seconds.
+pub fn load_notes(path: &Path, bpm: Option<f64>) -> Result<Vec<TimedNote>> {
+    if let Some(bpm) = bpm {
+        if !(bpm.is_finite() && bpm > 0.0) {
+            bail!("--bpm must be a positive number, not {bpm}");
+        }
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    if is_midi(path) || bytes.starts_with(b"MThd") {
+        let piece = read_midi(&bytes).with_context(|| format!("reading {}", path.display()))?;
+        Ok(synth::from_midi(&piece, bpm))
+    } else {
+        let text = String::from_utf8_lossy(&bytes);
+        let words = piece_from_text(&text, &mut LoadReport::default())
+            .with_context(|| format!("reading {}", path.display()))?;
+        // Canonical words already: decoding them gives canonical notes.
+        let notes = from_words(&words).notes;
+        Ok(synth::from_grid(&notes, bpm.unwrap_or(120.0)))
+    }
+}
+
+pub fn run(args: RenderArgs) -> Result<()> {
+    let format = args.sound.format()?;
+    let notes = load_notes(&args.input, args.sound.bpm)?;
+    synth::render_wav_file(&args.output, &notes, format, args.sound.encoding())?;
+    println!(
+        "rendered {} notes, {:.1} s, to {}",
+        notes.len(),
+        synth::length_seconds(&notes),
+        args.output.display()
+    );
+    Ok(())
+}
