@@ -525,6 +525,12 @@ pub fn train(opts: &TrainOptions, device: &Device) -> Result<TrainReport> {
     std::fs::create_dir_all(&opts.out)
         .with_context(|| format!("creating {}", opts.out.display()))?;
 
+    if !opts.resume && opts.out.join(crate::checkpoint::CONFIG_FILE).exists() {
+        bail!(
+            "{} already holds a checkpoint: add --resume to continue it, or choose another --out",
+            opts.out.display()
+        );
+    }
     let (model, mut opt, start_step, mut best, mut summary) = if opts.resume {
         let config = CheckpointConfig::load(&opts.out).context("cannot resume")?;
         let (model, opt, step, best) =

@@ -472,6 +472,8 @@ fn train_and_eval_commands_work_end_to_end() {
             .width,
         16
     );
+    let (ok, _, err) = run(&args);
+    assert!(!ok && err.contains("--resume"), "{err}");
     let (ok, _, err) = run(&[&args[..], &["--width", "32"]].concat());
     assert!(!ok && err.contains("shape"), "{err}");
     let (ok, _, err) = run(&["eval", "--checkpoint", d, "--data", d]);
