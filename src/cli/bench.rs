@@ -29,6 +29,19 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 1)]
         passes: usize,
     },
+    /// Training tokens/s (forward, backward, AdamW) of a preset on random tokens, on the CPU.
+    Train {
+        /// small or base.
+        #[arg(long, default_value = "small")]
+        preset: String,
+        #[arg(long, default_value_t = 16)]
+        batch: usize,
+        #[arg(long, default_value_t = 200)]
+        context: usize,
+        /// Timed steps (after one warm-up step).
+        #[arg(long, default_value_t = 5)]
+        steps: usize,
+    },
 }
 
 pub fn run(cmd: BenchCommand) -> Result<()> {
@@ -36,6 +49,12 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
         BenchCommand::Encode { dir, passes } => bench_encode(&dir, passes),
         BenchCommand::Prepare { source } => bench_prepare(&source),
         BenchCommand::Render { piece, bpm, passes } => bench_render(&piece, bpm, passes),
+        BenchCommand::Train {
+            preset,
+            batch,
+            context,
+            steps,
+        } => bench_train(&preset, batch, context, steps),
     }
 }
 
@@ -192,4 +211,16 @@ fn thread_cpu_seconds() -> f64 {
         }
     }
     0.0
+}
+fn bench_train(preset: &str, batch: usize, context: usize, steps: usize) -> Result<()> {
+    let mut config = crate::model::GptConfig::preset(preset, crate::words::Vocab.len())?;
+    config.context = context;
+    let device = candle_core::Device::Cpu;
+    let params = crate::model::Gpt::new(&config, 0, &device)?.num_params();
+    let tokens_per_s = crate::train::bench(&config, batch, steps, &device)?;
+    println!(
+        "train {preset} ({params} parameters), batch {batch} x context {context}, {steps} steps: {tokens_per_s:.0} tokens/s ({} threads)",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    Ok(())
 }

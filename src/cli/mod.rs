@@ -2,9 +2,11 @@
 
 mod bench;
 mod codec;
+mod eval;
 mod play;
 mod prepare;
 mod render;
+mod train;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -25,6 +27,8 @@ pub enum Command {
     Prepare(prepare::PrepareArgs),
     Render(render::RenderArgs),
     Play(play::PlayArgs),
+    Train(Box<train::TrainArgs>),
+    Eval(eval::EvalArgs),
     #[command(subcommand)]
     Bench(bench::BenchCommand),
 }
@@ -37,6 +41,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Prepare(args) => prepare::run(args),
         Command::Render(args) => render::run(args),
         Command::Play(args) => play::run(args),
+        Command::Train(args) => train::run(*args),
+        Command::Eval(args) => eval::run(args),
         Command::Bench(cmd) => bench::run(cmd),
     }
 }
