@@ -2,13 +2,17 @@
 //!
 //! One piece of music flows through the modules in this order:
 //! MIDI file ([`midi`]) -> grid notes ([`notes`]) -> words ([`words`]) -> token ids
-//! ([`words::Vocab`]) -> prepared dataset ([`dataset`]), with [`augment`] for training.
+//! ([`words::Vocab`]) -> prepared dataset ([`dataset`]), with [`augment`] for training;
+//! token ids -> [`model`] (trained by [`train`], kept in a [`checkpoint`]) -> next-word logits.
 
 pub mod augment;
+pub mod checkpoint;
 pub mod cli;
 pub mod corpus;
 pub mod dataset;
 pub mod fsutil;
 pub mod midi;
+pub mod model;
 pub mod notes;
+pub mod train;
 pub mod words;

@@ -18,12 +18,31 @@ pub enum BenchCommand {
     },
     /// Seconds for `prepare` of SOURCE (e.g. the seed corpus .tar.xz), written to a temporary folder.
     Prepare { source: PathBuf },
+    /// Training tokens/s (forward, backward, AdamW) of a preset on random tokens, on the CPU.
+    Train {
+        /// small or base.
+        #[arg(long, default_value = "small")]
+        preset: String,
+        #[arg(long, default_value_t = 16)]
+        batch: usize,
+        #[arg(long, default_value_t = 200)]
+        context: usize,
+        /// Timed steps (after one warm-up step).
+        #[arg(long, default_value_t = 5)]
+        steps: usize,
+    },
 }
 
 pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Encode { dir, passes } => bench_encode(&dir, passes),
         BenchCommand::Prepare { source } => bench_prepare(&source),
+        BenchCommand::Train {
+            preset,
+            batch,
+            context,
+            steps,
+        } => bench_train(&preset, batch, context, steps),
     }
 }
 
@@ -97,6 +116,19 @@ fn bench_prepare(source: &Path) -> Result<()> {
         total,
         loaded,
         report.words as f64 / loaded / 1e6
+    );
+    Ok(())
+}
+
+fn bench_train(preset: &str, batch: usize, context: usize, steps: usize) -> Result<()> {
+    let mut config = crate::model::GptConfig::preset(preset, crate::words::Vocab.len())?;
+    config.context = context;
+    let device = candle_core::Device::Cpu;
+    let params = crate::model::Gpt::new(&config, 0, &device)?.num_params();
+    let tokens_per_s = crate::train::bench(&config, batch, steps, &device)?;
+    println!(
+        "train {preset} ({params} parameters), batch {batch} x context {context}, {steps} steps: {tokens_per_s:.0} tokens/s ({} threads)",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     Ok(())
 }

@@ -2,7 +2,9 @@
 
 mod bench;
 mod codec;
+mod eval;
 mod prepare;
+mod train;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -21,6 +23,8 @@ pub enum Command {
     Encode(codec::EncodeArgs),
     Decode(codec::DecodeArgs),
     Prepare(prepare::PrepareArgs),
+    Train(Box<train::TrainArgs>),
+    Eval(eval::EvalArgs),
     #[command(subcommand)]
     Bench(bench::BenchCommand),
 }
@@ -31,6 +35,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Encode(args) => codec::encode(args),
         Command::Decode(args) => codec::decode(args),
         Command::Prepare(args) => prepare::run(args),
+        Command::Train(args) => train::run(*args),
+        Command::Eval(args) => eval::run(args),
         Command::Bench(cmd) => bench::run(cmd),
     }
 }

@@ -1,0 +1,143 @@
+//! `nanotune train`: train a model on a prepared dataset, writing a checkpoint folder.
+
+use crate::train::{train, TrainOptions};
+use anyhow::{ensure, Result};
+use candle_core::Device;
+use clap::Args;
+use std::path::PathBuf;
+
+/// Train a model on a prepared dataset (see `nanotune prepare`).
+///
+/// The `--out` folder is the checkpoint: model.safetensors (best weights), config.json, the
+/// resume state (optimizer.safetensors, train_state.json) and log.csv (every evaluation). Flags
+/// after `--preset` override the preset. To continue a stopped run, give the same command again
+/// with `--resume`.
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Prepared dataset folder.
+    #[arg(long, default_value = "data/prepared")]
+    pub data: PathBuf,
+    /// Checkpoint folder to write.
+    #[arg(long, default_value = "checkpoints/small")]
+    pub out: PathBuf,
+    /// Model size: small (3 layers, 6 heads, 384 wide) or base (4 layers, 8 heads, 512 wide).
+    #[arg(long, default_value = "small")]
+    pub preset: String,
+    #[arg(long)]
+    pub layers: Option<usize>,
+    #[arg(long)]
+    pub heads: Option<usize>,
+    #[arg(long)]
+    pub width: Option<usize>,
+    /// Context in words [default: 200].
+    #[arg(long)]
+    pub context: Option<usize>,
+    /// Dropout probability [default: 0].
+    #[arg(long)]
+    pub dropout: Option<f64>,
+    /// Windows per micro-batch [default: 16].
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Micro-batches per step (gradient accumulation) [default: 1].
+    #[arg(long)]
+    pub accum: Option<usize>,
+    /// Peak learning rate [default: 1e-3 small, 5e-4 base].
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Final learning rate of the cosine decay [default: lr / 10].
+    #[arg(long)]
+    pub min_lr: Option<f64>,
+    /// Warm-up steps [default: min(1000, steps / 10)].
+    #[arg(long)]
+    pub warmup: Option<usize>,
+    /// Optimiser steps [default: 5000].
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Evaluate and save every N steps [default: 250].
+    #[arg(long)]
+    pub eval_every: Option<usize>,
+    /// Fixed batches per split in each evaluation [default: 8].
+    #[arg(long)]
+    pub eval_batches: Option<usize>,
+    /// AdamW weight decay on matrices and embeddings [default: 0.1].
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// Seed of the initial weights, batches and dropout [default: 1337].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Probability of transposing a window [default: 0.5].
+    #[arg(long)]
+    pub transpose_prob: Option<f64>,
+    /// Largest transposition in semitones, up or down [default: 5].
+    #[arg(long)]
+    pub transpose_range: Option<i32>,
+    /// Probability of stretching a window in time [default: 0.5].
+    #[arg(long)]
+    pub stretch_prob: Option<f64>,
+    /// Stretch factors, comma-separated [default: 0.5,0.75,1.5].
+    #[arg(long, value_delimiter = ',')]
+    pub stretches: Option<Vec<f64>>,
+    /// Continue the run in --out where it stopped (give the same flags as before).
+    #[arg(long)]
+    pub resume: bool,
+    /// Start from this checkpoint's weights (fine-tuning); its shape replaces the preset's.
+    #[arg(long)]
+    pub init_from: Option<PathBuf>,
+    /// Print no progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+impl TrainArgs {
+    /// The options: the preset's defaults with every given flag on top.
+    pub fn options(&self) -> Result<TrainOptions> {
+        let mut o = TrainOptions::new(&self.preset, &self.data, &self.out)?;
+        let shape_given = self.layers.is_some()
+            || self.heads.is_some()
+            || self.width.is_some()
+            || self.context.is_some();
+        ensure!(
+            !(shape_given && (self.resume || self.init_from.is_some())),
+            "--layers, --heads, --width and --context cannot change the shape of a model read from a checkpoint"
+        );
+        macro_rules! set {
+            ($($flag:ident => $field:expr),* $(,)?) => {
+                $(if let Some(v) = self.$flag.clone() { $field = v; })*
+            };
+        }
+        set!(layers => o.model.layers, heads => o.model.heads, width => o.model.width,
+             context => o.model.context, dropout => o.model.dropout, batch => o.batch,
+             accum => o.accum, steps => o.steps, eval_every => o.eval_every,
+             eval_batches => o.eval_batches, weight_decay => o.weight_decay, seed => o.seed,
+             transpose_prob => o.augment.transpose_prob,
+             transpose_range => o.augment.transpose_range,
+             stretch_prob => o.augment.stretch_prob, stretches => o.augment.stretches);
+        if let Some(lr) = self.lr {
+            o.lr = lr;
+            o.min_lr = lr / 10.0;
+        }
+        if let Some(min_lr) = self.min_lr {
+            o.min_lr = min_lr;
+        }
+        o.warmup = self.warmup;
+        o.resume = self.resume;
+        o.init_from = self.init_from.clone();
+        o.progress = !self.quiet;
+        Ok(o)
+    }
+}
+
+pub fn run(args: TrainArgs) -> Result<()> {
+    let opts = args.options()?;
+    let report = train(&opts, &Device::Cpu)?;
+    println!(
+        "step {}: train loss {:.4}, val loss {:.4}, best val loss {:.4}, {:.0} tokens/s; checkpoint in {}",
+        report.step,
+        report.last_train_loss,
+        report.last_val_loss,
+        report.best_val_loss,
+        report.tokens_per_s,
+        opts.out.display()
+    );
+    Ok(())
+}

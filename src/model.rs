@@ -1,0 +1,600 @@
+//! The model: a GPT-2 style decoder as in nanoGPT, on candle, that reads token ids and predicts
+//! the next word.
+//!
+//! Token + learned position embeddings, `layers` pre-LayerNorm blocks (causal multi-head
+//! self-attention, then a 4x GELU MLP, each added to the residual stream), a final LayerNorm and a
+//! head tied to the token embedding. Parameters are named as in nanoGPT (`transformer.wte`,
+//! `transformer.h.0.attn.c_attn.weight`, ...), so a `model.safetensors` maps one to one onto the
+//! PyTorch model.
+//!
+//! Everything is written from differentiable primitives on purpose: candle-nn 0.11's fused
+//! `LayerNorm`, `softmax_last_dim`, `layer_norm` and `sdpa` have no backward pass, so a model
+//! built on them silently trains nothing but its head. Initial weights and dropout masks come from
+//! a seeded `rand` generator (candle's CPU generator cannot be seeded), so runs are reproducible.
+//! Every tensor lives on the [`Device`] passed in.
+
+use anyhow::{bail, ensure, Context, Result};
+use candle_core::{DType, Device, Tensor, Var, D};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// The shape of a model. Serialised as JSON in every checkpoint's `config.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GptConfig {
+    /// Number of transformer blocks.
+    pub layers: usize,
+    /// Attention heads per block; `width` must be a multiple.
+    pub heads: usize,
+    /// Width of the residual stream (embedding size).
+    pub width: usize,
+    /// Longest sequence the model reads (number of learned positions).
+    pub context: usize,
+    /// Number of words in the vocabulary.
+    pub vocab: usize,
+    /// Dropout probability during training (0 turns it off).
+    pub dropout: f64,
+    /// Biases in the linear layers and LayerNorms (nanoGPT's `bias`); off by default.
+    #[serde(default)]
+    pub bias: bool,
+}
+
+/// The named model sizes.
+pub const PRESETS: [&str; 2] = ["small", "base"];
+
+impl GptConfig {
+    /// A named preset: `small` = 3 layers, 6 heads, 384 wide (the seed's 5.6M model); `base` = 4
+    /// layers, 8 heads, 512 wide (the seed's 13M model). Context 200, no dropout.
+    pub fn preset(name: &str, vocab: usize) -> Result<GptConfig> {
+        let (layers, heads, width) = match name {
+            "small" => (3, 6, 384),
+            "base" => (4, 8, 512),
+            other => bail!("unknown preset '{other}' (expected small or base)"),
+        };
+        Ok(GptConfig {
+            layers,
+            heads,
+            width,
+            context: 200,
+            vocab,
+            dropout: 0.0,
+            bias: false,
+        })
+    }
+
+    /// Checks that the shape makes sense.
+    pub fn validate(&self) -> Result<()> {
+        ensure!(
+            self.layers > 0 && self.heads > 0 && self.width > 0,
+            "the model needs at least one layer, one head and width > 0"
+        );
+        ensure!(
+            self.width.is_multiple_of(self.heads),
+            "width {} is not a multiple of heads {}",
+            self.width,
+            self.heads
+        );
+        ensure!(self.context > 0, "context must be at least 1");
+        ensure!(self.vocab > 0, "vocabulary is empty");
+        ensure!(
+            (0.0..1.0).contains(&self.dropout),
+            "dropout {} is not in [0, 1)",
+            self.dropout
+        );
+        Ok(())
+    }
+}
+
+/// Draws initial weights from a seeded generator, or takes them from loaded tensors by name.
+enum Source<'a> {
+    Init(Box<StdRng>),
+    Load(&'a HashMap<String, Tensor>),
+}
+
+/// How a fresh parameter starts.
+#[derive(Clone, Copy)]
+enum Init {
+    Normal(f64),
+    Ones,
+    Zeros,
+}
+
+/// Builds the parameters in order, naming each like nanoGPT (a small `VarBuilder`).
+struct Builder<'a> {
+    source: Source<'a>,
+    device: Device,
+    params: Vec<(String, Var)>,
+}
+
+impl Builder<'_> {
+    fn var(&mut self, name: String, shape: &[usize], init: Init) -> Result<Tensor> {
+        let tensor = match &mut self.source {
+            Source::Init(rng) => {
+                let n: usize = shape.iter().product();
+                let values: Vec<f32> = match init {
+                    Init::Normal(std) => (0..n).map(|_| (normal(rng) * std) as f32).collect(),
+                    Init::Ones => vec![1.0; n],
+                    Init::Zeros => vec![0.0; n],
+                };
+                Tensor::from_vec(values, shape, &self.device)?
+            }
+            Source::Load(tensors) => {
+                let t = tensors
+                    .get(&name)
+                    .with_context(|| format!("the weights lack {name}"))?;
+                ensure!(
+                    t.dims() == shape,
+                    "{name} has shape {:?}, the config asks for {shape:?}",
+                    t.dims()
+                );
+                t.to_dtype(DType::F32)?.to_device(&self.device)?
+            }
+        };
+        let var = Var::from_tensor(&tensor)?;
+        let t = var.as_tensor().clone();
+        self.params.push((name, var));
+        Ok(t)
+    }
+
+    fn linear(
+        &mut self,
+        name: &str,
+        inp: usize,
+        out: usize,
+        std: f64,
+        bias: bool,
+    ) -> Result<Linear> {
+        let weight = self.var(format!("{name}.weight"), &[out, inp], Init::Normal(std))?;
+        let bias = match bias {
+            true => Some(self.var(format!("{name}.bias"), &[out], Init::Zeros)?),
+            false => None,
+        };
+        Ok(Linear { weight, bias })
+    }
+
+    fn layer_norm(&mut self, name: &str, width: usize, bias: bool) -> Result<LayerNorm> {
+        let weight = self.var(format!("{name}.weight"), &[width], Init::Ones)?;
+        let bias = match bias {
+            true => Some(self.var(format!("{name}.bias"), &[width], Init::Zeros)?),
+            false => None,
+        };
+        Ok(LayerNorm { weight, bias })
+    }
+}
+
+/// A standard normal draw (Box-Muller), so no extra crate is needed.
+fn normal(rng: &mut StdRng) -> f64 {
+    let u1: f64 = 1.0 - rng.random::<f64>(); // in (0, 1]: ln stays finite
+    let u2: f64 = rng.random::<f64>();
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
+/// `x W^T (+ b)` over the last dimension.
+struct Linear {
+    weight: Tensor,
+    bias: Option<Tensor>,
+}
+
+impl Linear {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (out, inp) = self.weight.dims2()?;
+        let mut dims = x.dims().to_vec();
+        let rows = x.elem_count() / inp;
+        let y = x.reshape((rows, inp))?.matmul(&self.weight.t()?)?;
+        *dims.last_mut().context("linear of a scalar")? = out;
+        let y = y.reshape(dims)?;
+        Ok(match &self.bias {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        })
+    }
+}
+
+/// LayerNorm over the last dimension, from primitives (candle-nn's fast path has no backward).
+struct LayerNorm {
+    weight: Tensor,
+    bias: Option<Tensor>,
+}
+
+impl LayerNorm {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mean = x.mean_keepdim(D::Minus1)?;
+        let centred = x.broadcast_sub(&mean)?;
+        let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
+        let normed = centred.broadcast_div(&(var + 1e-5)?.sqrt()?)?;
+        let y = normed.broadcast_mul(&self.weight)?;
+        Ok(match &self.bias {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        })
+    }
+}
+
+/// Softmax over the last dimension, from primitives (candle-nn's `softmax_last_dim` has no
+/// backward). The max is only for numerical range, so it carries no gradient.
+fn softmax(x: &Tensor) -> Result<Tensor> {
+    let max = x.max_keepdim(D::Minus1)?.detach();
+    let e = x.broadcast_sub(&max)?.exp()?;
+    Ok(e.broadcast_div(&e.sum_keepdim(D::Minus1)?)?)
+}
+
+/// Inverted dropout with a mask from our seeded generator; the identity outside training.
+fn dropout(x: &Tensor, p: f64, rng: Option<&mut StdRng>) -> Result<Tensor> {
+    let Some(rng) = rng else { return Ok(x.clone()) };
+    if p <= 0.0 {
+        return Ok(x.clone());
+    }
+    let keep = (1.0 / (1.0 - p)) as f32;
+    let mask: Vec<f32> = (0..x.elem_count())
+        .map(|_| if rng.random::<f64>() < p { 0.0 } else { keep })
+        .collect();
+    Ok(x.mul(&Tensor::from_vec(mask, x.shape(), x.device())?)?)
+}
+
+/// Keys and values of the positions seen so far, per layer, for generation one word at a time.
+///
+/// Holds at most `context` positions: check [`KvCache::remaining`] before a call, and when it is
+/// full, [`KvCache::reset`] it and feed the last words again (e.g. the last `context / 2`).
+#[derive(Clone, Debug)]
+pub struct KvCache {
+    layers: Vec<Option<(Tensor, Tensor)>>,
+    len: usize,
+    context: usize,
+}
+
+impl KvCache {
+    /// An empty cache for a model of this shape.
+    pub fn new(config: &GptConfig) -> KvCache {
+        KvCache {
+            layers: vec![None; config.layers],
+            len: 0,
+            context: config.context,
+        }
+    }
+
+    /// Positions held (the position the next word gets).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// How many more positions fit before the context is full.
+    pub fn remaining(&self) -> usize {
+        self.context - self.len
+    }
+
+    /// Forgets everything, to start a new sequence (or rebuild from a shorter window).
+    pub fn reset(&mut self) {
+        self.layers.iter_mut().for_each(|l| *l = None);
+        self.len = 0;
+    }
+}
+
+struct Attention {
+    c_attn: Linear,
+    c_proj: Linear,
+    heads: usize,
+}
+
+impl Attention {
+    /// `x` is (batch, time, width) at absolute positions `start..start + time`; `mask` is the
+    /// (context, context) additive causal mask; `cache` holds the earlier keys and values.
+    fn forward(
+        &self,
+        x: &Tensor,
+        mask: &Tensor,
+        start: usize,
+        cache: Option<&mut Option<(Tensor, Tensor)>>,
+        p: f64,
+        mut rng: Option<&mut StdRng>,
+    ) -> Result<Tensor> {
+        let (b, t, c) = x.dims3()?;
+        let hd = c / self.heads;
+        let qkv = self.c_attn.forward(x)?;
+        let split = |i: usize| -> Result<Tensor> {
+            Ok(qkv
+                .narrow(2, i * c, c)?
+                .reshape((b, t, self.heads, hd))?
+                .transpose(1, 2)?
+                .contiguous()?)
+        };
+        let (q, mut k, mut v) = (split(0)?, split(1)?, split(2)?);
+        if let Some(cache) = cache {
+            if let Some((k0, v0)) = cache.as_ref() {
+                k = Tensor::cat(&[k0, &k], 2)?;
+                v = Tensor::cat(&[v0, &v], 2)?;
+            }
+            *cache = Some((k.clone(), v.clone()));
+        }
+        let tk = k.dim(2)?;
+        let att = (q.matmul(&k.t()?)? * (1.0 / (hd as f64).sqrt()))?;
+        let att = att.broadcast_add(&mask.narrow(0, start, t)?.narrow(1, 0, tk)?)?;
+        let att = dropout(&softmax(&att)?, p, rng.as_deref_mut())?;
+        let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, c))?;
+        dropout(&self.c_proj.forward(&y)?, p, rng)
+    }
+}
+
+struct Block {
+    ln_1: LayerNorm,
+    attn: Attention,
+    ln_2: LayerNorm,
+    c_fc: Linear,
+    mlp_proj: Linear,
+}
+
+impl Block {
+    fn new(cfg: &GptConfig, vb: &mut Builder, prefix: &str) -> Result<Block> {
+        let (c, bias) = (cfg.width, cfg.bias);
+        // nanoGPT: residual projections get std 0.02 / sqrt(2 * layers), so the residual stream's
+        // variance does not grow with depth.
+        let proj_std = 0.02 / (2.0 * cfg.layers as f64).sqrt();
+        Ok(Block {
+            ln_1: vb.layer_norm(&format!("{prefix}.ln_1"), c, bias)?,
+            attn: Attention {
+                c_attn: vb.linear(&format!("{prefix}.attn.c_attn"), c, 3 * c, 0.02, bias)?,
+                c_proj: vb.linear(&format!("{prefix}.attn.c_proj"), c, c, proj_std, bias)?,
+                heads: cfg.heads,
+            },
+            ln_2: vb.layer_norm(&format!("{prefix}.ln_2"), c, bias)?,
+            c_fc: vb.linear(&format!("{prefix}.mlp.c_fc"), c, 4 * c, 0.02, bias)?,
+            mlp_proj: vb.linear(&format!("{prefix}.mlp.c_proj"), 4 * c, c, proj_std, bias)?,
+        })
+    }
+
+    fn forward(
+        &self,
+        x: &Tensor,
+        mask: &Tensor,
+        start: usize,
+        cache: Option<&mut Option<(Tensor, Tensor)>>,
+        p: f64,
+        mut rng: Option<&mut StdRng>,
+    ) -> Result<Tensor> {
+        let a = self.attn.forward(
+            &self.ln_1.forward(x)?,
+            mask,
+            start,
+            cache,
+            p,
+            rng.as_deref_mut(),
+        )?;
+        let x = (x + a)?;
+        let h = self.c_fc.forward(&self.ln_2.forward(&x)?)?.gelu_erf()?;
+        let m = dropout(&self.mlp_proj.forward(&h)?, p, rng)?;
+        Ok((x + m)?)
+    }
+}
+
+/// The GPT. Cheap to share by reference; parameters are [`Var`]s that training updates in place.
+pub struct Gpt {
+    config: GptConfig,
+    params: Vec<(String, Var)>,
+    wte: Tensor,
+    wpe: Tensor,
+    blocks: Vec<Block>,
+    ln_f: LayerNorm,
+    /// (context, context): 0 where a query may see a key, -inf above the diagonal.
+    mask: Tensor,
+    device: Device,
+}
+
+impl Gpt {
+    /// A fresh model, initialised as nanoGPT (normal std 0.02, residual projections scaled by
+    /// 1/sqrt(2 * layers), LayerNorm gains 1) from a generator seeded with `seed`.
+    pub fn new(config: &GptConfig, seed: u64, device: &Device) -> Result<Gpt> {
+        Self::build(
+            config,
+            Source::Init(Box::new(StdRng::seed_from_u64(seed))),
+            device,
+        )
+    }
+
+    /// A model from named tensors (as read from `model.safetensors`); every parameter must be
+    /// there with the shape the config asks for.
+    pub fn from_tensors(
+        config: &GptConfig,
+        tensors: &HashMap<String, Tensor>,
+        device: &Device,
+    ) -> Result<Gpt> {
+        let gpt = Self::build(config, Source::Load(tensors), device)?;
+        if let Some(extra) = tensors
+            .keys()
+            .find(|k| !gpt.params.iter().any(|(n, _)| n == *k))
+        {
+            bail!("the weights hold {extra}, which this model shape has no place for");
+        }
+        Ok(gpt)
+    }
+
+    fn build(config: &GptConfig, source: Source, device: &Device) -> Result<Gpt> {
+        config.validate()?;
+        let mut vb = Builder {
+            source,
+            device: device.clone(),
+            params: Vec::new(),
+        };
+        let c = config.width;
+        let wte = vb.var(
+            "transformer.wte.weight".into(),
+            &[config.vocab, c],
+            Init::Normal(0.02),
+        )?;
+        let wpe = vb.var(
+            "transformer.wpe.weight".into(),
+            &[config.context, c],
+            Init::Normal(0.02),
+        )?;
+        let blocks = (0..config.layers)
+            .map(|i| Block::new(config, &mut vb, &format!("transformer.h.{i}")))
+            .collect::<Result<Vec<_>>>()?;
+        let ln_f = vb.layer_norm("transformer.ln_f", c, config.bias)?;
+        let n = config.context;
+        let mask: Vec<f32> = (0..n * n)
+            .map(|i| {
+                if i % n > i / n {
+                    f32::NEG_INFINITY
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        Ok(Gpt {
+            config: config.clone(),
+            params: vb.params,
+            wte,
+            wpe,
+            blocks,
+            ln_f,
+            mask: Tensor::from_vec(mask, (n, n), device)?,
+            device: device.clone(),
+        })
+    }
+
+    pub fn config(&self) -> &GptConfig {
+        &self.config
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Every parameter with its nanoGPT name, in a fixed order (the head shares `transformer.wte`).
+    pub fn params(&self) -> &[(String, Var)] {
+        &self.params
+    }
+
+    /// Number of scalars in the parameters (the tied head counted once).
+    pub fn num_params(&self) -> usize {
+        self.params.iter().map(|(_, v)| v.elem_count()).sum()
+    }
+
+    /// The parameters by name, for saving.
+    pub fn tensors(&self) -> HashMap<String, Tensor> {
+        self.params
+            .iter()
+            .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
+            .collect()
+    }
+
+    /// Logits `(batch, time, vocab)` for token ids `(batch, time)` (u32, time <= context), without
+    /// dropout: for evaluation. Position `i`'s logits predict word `i + 1`.
+    pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
+        self.run(ids, 0, None, None)
+    }
+
+    /// As [`Gpt::forward`], with dropout masks drawn from `rng`: for training.
+    pub fn forward_train(&self, ids: &Tensor, rng: &mut StdRng) -> Result<Tensor> {
+        self.run(ids, 0, None, Some(rng))
+    }
+
+    /// Mean cross-entropy (nats/word) of `targets` `(batch, time)` given `ids` `(batch, time)`;
+    /// dropout on when `rng` is given.
+    pub fn loss(&self, ids: &Tensor, targets: &Tensor, rng: Option<&mut StdRng>) -> Result<Tensor> {
+        let logits = self.run(ids, 0, None, rng)?;
+        let (b, t, v) = logits.dims3()?;
+        let logits = logits.reshape((b * t, v))?;
+        Ok(candle_nn::loss::cross_entropy(
+            &logits,
+            &targets.reshape(b * t)?,
+        )?)
+    }
+
+    /// Feeds `ids` `(batch, new)` at the positions after those already in `cache`, appends their
+    /// keys and values to it, and returns the logits `(batch, vocab)` of the last new position:
+    /// the distribution of the next word. Feed a whole prompt once, then one word at a time; the
+    /// result equals [`Gpt::forward`] over the whole sequence. Fails when the new words do not fit
+    /// the context (see [`KvCache::remaining`]).
+    pub fn forward_cached(&self, ids: &Tensor, cache: &mut KvCache) -> Result<Tensor> {
+        let (_, t) = ids.dims2()?;
+        ensure!(
+            cache.layers.len() == self.blocks.len() && cache.context == self.config.context,
+            "the cache was made for another model shape"
+        );
+        ensure!(
+            t <= cache.remaining(),
+            "{t} new words do not fit: the cache holds {} of {} positions (reset it and feed the last words again)",
+            cache.len,
+            cache.context
+        );
+        let start = cache.len;
+        let logits = self.run(ids, start, Some(cache), None)?;
+        cache.len = start + t;
+        Ok(logits.narrow(1, t - 1, 1)?.squeeze(1)?)
+    }
+
+    fn run(
+        &self,
+        ids: &Tensor,
+        start: usize,
+        mut cache: Option<&mut KvCache>,
+        mut rng: Option<&mut StdRng>,
+    ) -> Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        ensure!(t > 0, "no words to read");
+        ensure!(
+            start + t <= self.config.context,
+            "{} positions exceed the model's context of {}",
+            start + t,
+            self.config.context
+        );
+        let c = self.config.width;
+        let p = self.config.dropout;
+        let tok = self
+            .wte
+            .embedding(&ids.flatten_all()?)?
+            .reshape((b, t, c))?;
+        let pos = self.wpe.narrow(0, start, t)?;
+        let mut x = dropout(&tok.broadcast_add(&pos)?, p, rng.as_deref_mut())?;
+        for (i, block) in self.blocks.iter().enumerate() {
+            let layer_cache = cache.as_deref_mut().map(|c| &mut c.layers[i]);
+            x = block.forward(&x, &self.mask, start, layer_cache, p, rng.as_deref_mut())?;
+        }
+        let x = self.ln_f.forward(&x)?;
+        // The head is tied to the token embedding (nanoGPT's weight tying).
+        let logits = x.reshape((b * t, c))?.matmul(&self.wte.t()?)?;
+        Ok(logits.reshape((b, t, self.config.vocab))?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_have_the_seed_sizes() {
+        let count = |name| {
+            let cfg = GptConfig::preset(name, 219).unwrap();
+            Gpt::new(&cfg, 0, &Device::Cpu).unwrap().num_params()
+        };
+        // Within a few percent of the seed's 5.63M and 13M (its vocabulary differed slightly).
+        let small = count("small");
+        let base = count("base");
+        assert!((5_400_000..5_800_000).contains(&small), "{small}");
+        assert!((12_500_000..13_400_000).contains(&base), "{base}");
+        assert!(GptConfig::preset("huge", 219).is_err());
+    }
+
+    #[test]
+    fn init_is_seeded() {
+        let cfg = GptConfig {
+            layers: 1,
+            heads: 2,
+            width: 8,
+            context: 4,
+            vocab: 11,
+            dropout: 0.0,
+            bias: false,
+        };
+        let a = Gpt::new(&cfg, 7, &Device::Cpu).unwrap();
+        let b = Gpt::new(&cfg, 7, &Device::Cpu).unwrap();
+        let c = Gpt::new(&cfg, 8, &Device::Cpu).unwrap();
+        let w = |g: &Gpt| g.wte.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(w(&a), w(&b));
+        assert_ne!(w(&a), w(&c));
+    }
+}
