@@ -14,5 +14,6 @@ pub mod fsutil;
 pub mod midi;
 pub mod model;
 pub mod notes;
+pub mod sample;
 pub mod train;
 pub mod words;

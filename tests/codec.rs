@@ -360,7 +360,10 @@ fn valid_words(rng: &mut StdRng) -> Vec<Word> {
         if rng.random_range(0..4) == 0 {
             w.extend([Word::Sep, Word::Dur(rng.random_range(1..=300))]);
         } else {
-            w.extend([Word::Note(rng.random_range(21..=108)), Word::Dur(rng.random_range(1..=200))]);
+            w.extend([
+                Word::Note(rng.random_range(21..=108)),
+                Word::Dur(rng.random_range(1..=200)),
+            ]);
         }
     }
     w.push(Word::End);
@@ -368,7 +371,11 @@ fn valid_words(rng: &mut StdRng) -> Vec<Word> {
 }
 
 fn note_set(words: &[Word]) -> Vec<(u64, u8)> {
-    let mut v: Vec<(u64, u8)> = from_words(words).notes.iter().map(|n| (n.onset, n.pitch)).collect();
+    let mut v: Vec<(u64, u8)> = from_words(words)
+        .notes
+        .iter()
+        .map(|n| (n.onset, n.pitch))
+        .collect();
     v.sort();
     v.dedup();
     v
@@ -403,7 +410,10 @@ fn valid_sequences_keep_their_notes() {
         let c = canon(&words);
         // Same onsets and pitches (deduplicated); every duration 1..=128.
         assert_eq!(note_set(&c), note_set(&words), "{words:?}");
-        assert!(from_words(&c).notes.iter().all(|n| (1..=128).contains(&n.duration)));
+        assert!(from_words(&c)
+            .notes
+            .iter()
+            .all(|n| (1..=128).contains(&n.duration)));
         // And through a MIDI file.
         let bytes = write_midi(&from_words(&c).notes, 120.0).unwrap();
         let mut report = LoadReport::default();

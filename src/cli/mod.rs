@@ -3,6 +3,7 @@
 mod bench;
 mod codec;
 mod eval;
+mod generate;
 mod prepare;
 mod train;
 
@@ -25,6 +26,7 @@ pub enum Command {
     Prepare(prepare::PrepareArgs),
     Train(Box<train::TrainArgs>),
     Eval(eval::EvalArgs),
+    Generate(generate::GenerateArgs),
     #[command(subcommand)]
     Bench(bench::BenchCommand),
 }
@@ -37,6 +39,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Prepare(args) => prepare::run(args),
         Command::Train(args) => train::run(*args),
         Command::Eval(args) => eval::run(args),
+        Command::Generate(args) => generate::run(args),
         Command::Bench(cmd) => bench::run(cmd),
     }
 }

@@ -1,0 +1,615 @@
+//! Models behind [`NextWordModel`].
+//!
+//! - [`FastGpt`]: the default for generation. The checkpoint's weights copied into plain `f32`
+//!   arrays and a batch-1 decoder written for them: one word is a handful of matrix-vector
+//!   products (AVX2/FMA where the CPU has them) over weights read once each, plus attention over
+//!   the cached keys and values, with no allocation per word. Feeding several words at once (a
+//!   prompt, or the rebuild when the window slides) runs the big products through candle's
+//!   matmul instead, which is faster for many rows.
+//! - [`CachedGpt`]: candle's own [`Gpt::forward_cached`] with its [`KvCache`].
+//! - [`UncachedGpt`]: candle's full [`Gpt::forward`] over the whole window for every word (how
+//!   nanoGPT samples), the baseline of `bench generate`.
+//!
+//! All three give the same logits up to float rounding.
+
+use super::NextWordModel;
+use crate::checkpoint::Checkpoint;
+use crate::model::{Gpt, GptConfig, KvCache};
+use anyhow::{ensure, Context, Result};
+use candle_core::{Device, Tensor};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+/// candle's cached forward: [`Gpt::forward_cached`] with a [`KvCache`].
+pub struct CachedGpt {
+    model: Arc<Gpt>,
+    cache: KvCache,
+}
+
+impl CachedGpt {
+    pub fn new(model: Arc<Gpt>) -> CachedGpt {
+        let cache = KvCache::new(model.config());
+        CachedGpt { model, cache }
+    }
+}
+
+fn ids_tensor(ids: &[u16], device: &Device) -> Result<Tensor> {
+    let n = ids.len();
+    let ids: Vec<u32> = ids.iter().map(|&i| i as u32).collect();
+    Ok(Tensor::from_vec(ids, (1, n), device)?)
+}
+
+fn copy_logits(t: &Tensor, logits: &mut [f32]) -> Result<()> {
+    let v = t.flatten_all()?.to_vec1::<f32>()?;
+    ensure!(v.len() == logits.len(), "logits of {} words", v.len());
+    logits.copy_from_slice(&v);
+    Ok(())
+}
+
+impl NextWordModel for CachedGpt {
+    fn context(&self) -> usize {
+        self.model.config().context
+    }
+    fn vocab(&self) -> usize {
+        self.model.config().vocab
+    }
+    fn reset(&mut self) {
+        self.cache.reset();
+    }
+    fn feed(&mut self, ids: &[u16], logits: &mut [f32]) -> Result<()> {
+        let t = ids_tensor(ids, self.model.device())?;
+        let out = self.model.forward_cached(&t, &mut self.cache)?;
+        copy_logits(&out, logits)
+    }
+}
+
+/// candle's full forward over the whole window for every new word (no cache).
+pub struct UncachedGpt {
+    model: Arc<Gpt>,
+    window: Vec<u16>,
+}
+
+impl UncachedGpt {
+    pub fn new(model: Arc<Gpt>) -> UncachedGpt {
+        UncachedGpt {
+            model,
+            window: Vec::new(),
+        }
+    }
+}
+
+impl NextWordModel for UncachedGpt {
+    fn context(&self) -> usize {
+        self.model.config().context
+    }
+    fn vocab(&self) -> usize {
+        self.model.config().vocab
+    }
+    fn reset(&mut self) {
+        self.window.clear();
+    }
+    fn feed(&mut self, ids: &[u16], logits: &mut [f32]) -> Result<()> {
+        self.window.extend_from_slice(ids);
+        ensure!(
+            self.window.len() <= self.context(),
+            "{} words exceed the context",
+            self.window.len()
+        );
+        let t = ids_tensor(&self.window, self.model.device())?;
+        let out = self.model.forward(&t)?;
+        let n = self.window.len();
+        copy_logits(&out.narrow(1, n - 1, 1)?, logits)
+    }
+}
+
+/// Eight floats aligned to 32 bytes (one AVX register).
+#[derive(Clone, Copy, Default)]
+#[repr(C, align(32))]
+struct Lane([f32; 8]);
+
+/// A float buffer aligned to 32 bytes, so the kernels can read whole registers from it.
+#[derive(Clone, Default)]
+pub struct AVec {
+    lanes: Vec<Lane>,
+    len: usize,
+}
+
+impl AVec {
+    pub fn zeros(n: usize) -> AVec {
+        let mut v = AVec::default();
+        v.resize(n);
+        v
+    }
+
+    pub fn from_slice(x: &[f32]) -> AVec {
+        let mut v = AVec::zeros(x.len());
+        v.copy_from_slice(x);
+        v
+    }
+
+    /// Sets the length to `n` (new floats are 0; no allocation once the capacity is there).
+    pub fn resize(&mut self, n: usize) {
+        self.lanes.resize(n.div_ceil(8), Lane::default());
+        self.len = n;
+    }
+}
+
+impl std::ops::Deref for AVec {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        // SAFETY: `lanes` holds at least `len` initialised floats, contiguous (repr C).
+        unsafe { std::slice::from_raw_parts(self.lanes.as_ptr() as *const f32, self.len) }
+    }
+}
+
+impl std::ops::DerefMut for AVec {
+    fn deref_mut(&mut self) -> &mut [f32] {
+        // SAFETY: as above, and `self` is borrowed mutably.
+        unsafe { std::slice::from_raw_parts_mut(self.lanes.as_mut_ptr() as *mut f32, self.len) }
+    }
+}
+
+/// A linear layer `y = W x (+ b)`, `W` is `(out, inp)` row-major.
+struct Linear {
+    w: AVec,
+    /// The same weights as a candle tensor, for many rows at once.
+    tensor: Tensor,
+    b: Option<Vec<f32>>,
+    out: usize,
+    inp: usize,
+}
+
+impl Linear {
+    fn new(tensors: &HashMap<String, Tensor>, name: &str) -> Result<Linear> {
+        let tensor = get(tensors, &format!("{name}.weight"))?.contiguous()?;
+        let (out, inp) = tensor.dims2()?;
+        let w = AVec::from_slice(&tensor.flatten_all()?.to_vec1::<f32>()?);
+        let b = tensors
+            .get(&format!("{name}.bias"))
+            .map(|b| b.flatten_all()?.to_vec1::<f32>())
+            .transpose()?;
+        Ok(Linear {
+            w,
+            tensor,
+            b,
+            out,
+            inp,
+        })
+    }
+
+    /// `rows` inputs of `inp` in `x` into `rows` outputs of `out` in `y`.
+    fn forward(&self, x: &[f32], rows: usize, y: &mut AVec) -> Result<()> {
+        y.resize(rows * self.out);
+        if rows == 1 {
+            kernels::matvec(&self.w, self.inp, x, y);
+        } else {
+            let xt = Tensor::from_slice(&x[..rows * self.inp], (rows, self.inp), &Device::Cpu)?;
+            let out = xt
+                .matmul(&self.tensor.t()?)?
+                .flatten_all()?
+                .to_vec1::<f32>()?;
+            y.copy_from_slice(&out);
+        }
+        if let Some(b) = &self.b {
+            for row in y.chunks_exact_mut(self.out) {
+                row.iter_mut().zip(b).for_each(|(v, b)| *v += b);
+            }
+        }
+        Ok(())
+    }
+
+    fn bytes(&self) -> usize {
+        4 * (self.w.len() + self.b.as_ref().map_or(0, Vec::len))
+    }
+}
+
+struct Norm {
+    w: Vec<f32>,
+    b: Option<Vec<f32>>,
+}
+
+impl Norm {
+    fn new(tensors: &HashMap<String, Tensor>, name: &str) -> Result<Norm> {
+        Ok(Norm {
+            w: get(tensors, &format!("{name}.weight"))?.to_vec1::<f32>()?,
+            b: tensors
+                .get(&format!("{name}.bias"))
+                .map(|b| b.to_vec1::<f32>())
+                .transpose()?,
+        })
+    }
+
+    /// LayerNorm of each row of `x` into `y` (as [`crate::model`]: eps 1e-5 inside the root).
+    fn forward(&self, x: &[f32], y: &mut AVec) {
+        let c = self.w.len();
+        y.resize(x.len());
+        for (xr, yr) in x.chunks_exact(c).zip(y.chunks_exact_mut(c)) {
+            let mean = xr.iter().sum::<f32>() / c as f32;
+            let var = xr.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / c as f32;
+            let inv = 1.0 / (var + 1e-5).sqrt();
+            for i in 0..c {
+                yr[i] = (xr[i] - mean) * inv * self.w[i] + self.b.as_ref().map_or(0.0, |b| b[i]);
+            }
+        }
+    }
+}
+
+struct Block {
+    ln_1: Norm,
+    c_attn: Linear,
+    c_proj: Linear,
+    ln_2: Norm,
+    c_fc: Linear,
+    mlp_proj: Linear,
+}
+
+/// A batch-1 decoder over a [`Gpt`]'s weights with its own key/value cache (see the module doc).
+pub struct FastGpt {
+    config: GptConfig,
+    wte: AVec,
+    wpe: Vec<f32>,
+    blocks: Vec<Block>,
+    ln_f: Norm,
+    /// Per layer, `(context, width)`: keys and values of the positions fed so far.
+    keys: Vec<AVec>,
+    values: Vec<AVec>,
+    len: usize,
+    // Scratch, reused from word to word.
+    x: AVec,
+    h: AVec,
+    qkv: AVec,
+    y: AVec,
+    a: AVec,
+    f: AVec,
+    scores: Vec<f32>,
+}
+
+fn get<'a>(tensors: &'a HashMap<String, Tensor>, name: &str) -> Result<&'a Tensor> {
+    tensors
+        .get(name)
+        .with_context(|| format!("the weights lack {name}"))
+}
+
+impl FastGpt {
+    /// Copies the weights of `model` (on any device) into a CPU decoder.
+    pub fn from_gpt(model: &Gpt) -> Result<FastGpt> {
+        let tensors: HashMap<String, Tensor> = model
+            .tensors()
+            .into_iter()
+            .map(|(n, t)| Ok((n, t.to_device(&Device::Cpu)?)))
+            .collect::<Result<_>>()?;
+        let config = model.config().clone();
+        let blocks = (0..config.layers)
+            .map(|i| {
+                let p = format!("transformer.h.{i}");
+                Ok(Block {
+                    ln_1: Norm::new(&tensors, &format!("{p}.ln_1"))?,
+                    c_attn: Linear::new(&tensors, &format!("{p}.attn.c_attn"))?,
+                    c_proj: Linear::new(&tensors, &format!("{p}.attn.c_proj"))?,
+                    ln_2: Norm::new(&tensors, &format!("{p}.ln_2"))?,
+                    c_fc: Linear::new(&tensors, &format!("{p}.mlp.c_fc"))?,
+                    mlp_proj: Linear::new(&tensors, &format!("{p}.mlp.c_proj"))?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let cache = vec![AVec::zeros(config.context * config.width); config.layers];
+        Ok(FastGpt {
+            wte: AVec::from_slice(
+                &get(&tensors, "transformer.wte.weight")?
+                    .flatten_all()?
+                    .to_vec1()?,
+            ),
+            wpe: get(&tensors, "transformer.wpe.weight")?
+                .flatten_all()?
+                .to_vec1()?,
+            ln_f: Norm::new(&tensors, "transformer.ln_f")?,
+            blocks,
+            keys: cache.clone(),
+            values: cache,
+            len: 0,
+            x: AVec::default(),
+            h: AVec::default(),
+            qkv: AVec::default(),
+            y: AVec::default(),
+            a: AVec::default(),
+            f: AVec::default(),
+            scores: vec![0.0; config.context],
+            config,
+        })
+    }
+
+    /// The model of a checkpoint folder.
+    pub fn load(dir: &Path) -> Result<FastGpt> {
+        FastGpt::from_gpt(&Checkpoint::load(dir, &Device::Cpu)?.model)
+    }
+
+    pub fn config(&self) -> &GptConfig {
+        &self.config
+    }
+
+    /// Bytes of weights one word reads (every matrix once, the tied head included).
+    pub fn weight_bytes(&self) -> usize {
+        let blocks: usize = self
+            .blocks
+            .iter()
+            .map(|b| b.c_attn.bytes() + b.c_proj.bytes() + b.c_fc.bytes() + b.mlp_proj.bytes())
+            .sum();
+        blocks + 4 * self.wte.len()
+    }
+
+    /// Positions held in the cache.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl NextWordModel for FastGpt {
+    fn context(&self) -> usize {
+        self.config.context
+    }
+
+    fn vocab(&self) -> usize {
+        self.config.vocab
+    }
+
+    fn reset(&mut self) {
+        self.len = 0;
+    }
+
+    fn feed(&mut self, ids: &[u16], logits: &mut [f32]) -> Result<()> {
+        let (c, start, t) = (self.config.width, self.len, ids.len());
+        ensure!(t > 0, "no words to feed");
+        ensure!(
+            start + t <= self.config.context,
+            "{} positions exceed the context of {}",
+            start + t,
+            self.config.context
+        );
+        ensure!(logits.len() == self.config.vocab, "logits buffer size");
+        let heads = self.config.heads;
+        let hd = c / heads;
+        let scale = 1.0 / (hd as f32).sqrt();
+        self.x.resize(t * c);
+        for (i, &id) in ids.iter().enumerate() {
+            ensure!(
+                (id as usize) < self.config.vocab,
+                "id {id} past the vocabulary"
+            );
+            let tok = &self.wte[id as usize * c..][..c];
+            let pos = &self.wpe[(start + i) * c..][..c];
+            for (j, v) in self.x[i * c..][..c].iter_mut().enumerate() {
+                *v = tok[j] + pos[j];
+            }
+        }
+        for (l, b) in self.blocks.iter().enumerate() {
+            b.ln_1.forward(&self.x, &mut self.h);
+            b.c_attn.forward(&self.h, t, &mut self.qkv)?;
+            let (keys, values) = (&mut self.keys[l], &mut self.values[l]);
+            for i in 0..t {
+                let row = &self.qkv[i * 3 * c..][..3 * c];
+                keys[(start + i) * c..][..c].copy_from_slice(&row[c..2 * c]);
+                values[(start + i) * c..][..c].copy_from_slice(&row[2 * c..]);
+            }
+            self.y.resize(t * c);
+            self.y.fill(0.0);
+            for i in 0..t {
+                let seen = start + i + 1;
+                for h in 0..heads {
+                    let q = &self.qkv[i * 3 * c + h * hd..][..hd];
+                    let scores = &mut self.scores[..seen];
+                    let mut max = f32::NEG_INFINITY;
+                    for (j, s) in scores.iter_mut().enumerate() {
+                        *s = kernels::dot(q, &keys[j * c + h * hd..][..hd]) * scale;
+                        max = max.max(*s);
+                    }
+                    let mut sum = 0.0;
+                    for s in scores.iter_mut() {
+                        *s = (*s - max).exp();
+                        sum += *s;
+                    }
+                    let out = &mut self.y[i * c + h * hd..][..hd];
+                    for (j, s) in scores.iter().enumerate() {
+                        kernels::axpy(out, s / sum, &values[j * c + h * hd..][..hd]);
+                    }
+                }
+            }
+            b.c_proj.forward(&self.y, t, &mut self.a)?;
+            kernels::axpy(&mut self.x, 1.0, &self.a);
+            b.ln_2.forward(&self.x, &mut self.h);
+            b.c_fc.forward(&self.h, t, &mut self.f)?;
+            for v in self.f.iter_mut() {
+                let x = *v;
+                *v = (candle_core::cpu::erf::erf_f32(x * std::f32::consts::FRAC_1_SQRT_2) + 1.0)
+                    * 0.5
+                    * x;
+            }
+            b.mlp_proj.forward(&self.f, t, &mut self.a)?;
+            kernels::axpy(&mut self.x, 1.0, &self.a);
+        }
+        self.len = start + t;
+        self.ln_f.forward(&self.x[(t - 1) * c..], &mut self.h);
+        kernels::matvec(&self.wte, c, &self.h[..c], logits);
+        Ok(())
+    }
+}
+
+/// The inner loops: AVX2 + FMA when the CPU has them (checked once), plain loops otherwise.
+pub mod kernels {
+    use std::sync::OnceLock;
+
+    fn simd() -> bool {
+        static SIMD: OnceLock<bool> = OnceLock::new();
+        *SIMD.get_or_init(|| {
+            #[cfg(target_arch = "x86_64")]
+            {
+                is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            {
+                false
+            }
+        })
+    }
+
+    /// `y[o] = W[o, :] . x` for `W` of `y.len()` rows of `inp`.
+    pub fn matvec(w: &[f32], inp: usize, x: &[f32], y: &mut [f32]) {
+        assert!(w.len() >= y.len() * inp && x.len() >= inp);
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has AVX2 and FMA (checked once in `simd`).
+        if simd() && unsafe { avx::matvec(&w[..y.len() * inp], inp, &x[..inp], y) } {
+            return;
+        }
+        for (o, v) in y.iter_mut().enumerate() {
+            *v = plain_dot(&w[o * inp..][..inp], &x[..inp]);
+        }
+    }
+
+    /// `a . b` over the shorter length.
+    pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len().min(b.len());
+        #[cfg(target_arch = "x86_64")]
+        if simd() {
+            // SAFETY: as above.
+            if let Some(d) = unsafe { avx::dot(&a[..n], &b[..n]) } {
+                return d;
+            }
+        }
+        plain_dot(&a[..n], &b[..n])
+    }
+
+    /// `y += a x`.
+    pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
+        let n = y.len().min(x.len());
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        if simd() && unsafe { avx::axpy(&mut y[..n], a, &x[..n]) } {
+            return;
+        }
+        y[..n]
+            .iter_mut()
+            .zip(&x[..n])
+            .for_each(|(y, x)| *y += a * x);
+    }
+
+    fn plain_dot(a: &[f32], b: &[f32]) -> f32 {
+        let mut acc = [0.0f32; 8];
+        let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+        let tail: f32 = ca
+            .remainder()
+            .iter()
+            .zip(cb.remainder())
+            .map(|(x, y)| x * y)
+            .sum();
+        for (x, y) in ca.zip(cb) {
+            for k in 0..8 {
+                acc[k] += x[k] * y[k];
+            }
+        }
+        acc.iter().sum::<f32>() + tail
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    mod avx {
+        //! Whole registers are read through `&[__m256]` (from `align_to`), never through
+        //! `_mm256_loadu_ps`: with debug assertions on (our dev profile) that one copies through
+        //! the stack with a check on every call, four times slower.
+        use std::arch::x86_64::*;
+
+        /// `x` as whole aligned registers, if it is 32-byte aligned and a multiple of 8 long.
+        fn lanes(x: &[f32]) -> Option<&[__m256]> {
+            // SAFETY: every bit pattern is a valid f32 and __m256.
+            let (head, body, tail) = unsafe { x.align_to::<__m256>() };
+            (head.is_empty() && tail.is_empty()).then_some(body)
+        }
+
+        fn lanes_mut(x: &mut [f32]) -> Option<&mut [__m256]> {
+            // SAFETY: as above.
+            let (head, body, tail) = unsafe { x.align_to_mut::<__m256>() };
+            (head.is_empty() && tail.is_empty()).then_some(body)
+        }
+
+        #[target_feature(enable = "avx2,fma")]
+        fn hsum(v: __m256) -> f32 {
+            let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+            let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+            let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+            _mm_cvtss_f32(s)
+        }
+
+        #[target_feature(enable = "avx2,fma")]
+        fn dot_lanes(a: &[__m256], b: &[__m256]) -> f32 {
+            let mut acc0 = _mm256_setzero_ps();
+            let mut acc1 = _mm256_setzero_ps();
+            let (pa, pb) = (a.chunks_exact(2), b.chunks_exact(2));
+            if let (Some(x), Some(y)) = (pa.remainder().first(), pb.remainder().first()) {
+                acc1 = _mm256_mul_ps(*x, *y);
+            }
+            for (x, y) in pa.zip(pb) {
+                acc0 = _mm256_fmadd_ps(x[0], y[0], acc0);
+                acc1 = _mm256_fmadd_ps(x[1], y[1], acc1);
+            }
+            hsum(_mm256_add_ps(acc0, acc1))
+        }
+
+        /// `a . b` for equal lengths; `None` when not aligned whole registers.
+        #[target_feature(enable = "avx2,fma")]
+        pub fn dot(a: &[f32], b: &[f32]) -> Option<f32> {
+            Some(dot_lanes(lanes(a)?, lanes(b)?))
+        }
+
+        /// Four rows at a time, so each register of `x` read serves four rows. `false` when the
+        /// buffers are not aligned whole registers (the caller falls back).
+        #[target_feature(enable = "avx2,fma")]
+        pub fn matvec(w: &[f32], inp: usize, x: &[f32], y: &mut [f32]) -> bool {
+            let (Some(w), Some(x)) = (lanes(w), lanes(x)) else {
+                return false;
+            };
+            if !inp.is_multiple_of(8) {
+                return false;
+            }
+            let n = inp / 8;
+            let mut rows = w.chunks_exact(4 * n);
+            let mut out = y.chunks_exact_mut(4);
+            for (block, ys) in (&mut rows).zip(&mut out) {
+                let (r0, rest) = block.split_at(n);
+                let (r1, rest) = rest.split_at(n);
+                let (r2, r3) = rest.split_at(n);
+                let mut a0 = _mm256_setzero_ps();
+                let mut a1 = _mm256_setzero_ps();
+                let mut a2 = _mm256_setzero_ps();
+                let mut a3 = _mm256_setzero_ps();
+                for i in 0..n {
+                    let xv = x[i];
+                    a0 = _mm256_fmadd_ps(r0[i], xv, a0);
+                    a1 = _mm256_fmadd_ps(r1[i], xv, a1);
+                    a2 = _mm256_fmadd_ps(r2[i], xv, a2);
+                    a3 = _mm256_fmadd_ps(r3[i], xv, a3);
+                }
+                ys.copy_from_slice(&[hsum(a0), hsum(a1), hsum(a2), hsum(a3)]);
+            }
+            let rest = rows.remainder();
+            for (o, v) in out.into_remainder().iter_mut().enumerate() {
+                *v = dot_lanes(&rest[o * n..][..n], x);
+            }
+            true
+        }
+
+        /// `y += a x` for equal lengths; `false` when not aligned whole registers.
+        #[target_feature(enable = "avx2,fma")]
+        pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) -> bool {
+            let (Some(y), Some(x)) = (lanes_mut(y), lanes(x)) else {
+                return false;
+            };
+            let av = _mm256_set1_ps(a);
+            for (y, x) in y.iter_mut().zip(x) {
+                *y = _mm256_fmadd_ps(av, *x, *y);
+            }
+            true
+        }
+    }
+}
