@@ -525,6 +525,12 @@ pub fn train(opts: &TrainOptions, device: &Device) -> Result<TrainReport> {
     std::fs::create_dir_all(&opts.out)
         .with_context(|| format!("creating {}", opts.out.display()))?;
 
+    if !opts.resume && opts.out.join(crate::checkpoint::CONFIG_FILE).exists() {
+        bail!(
+            "{} already holds a checkpoint: add --resume to continue it, or choose another --out",
+            opts.out.display()
+        );
+    }
     let (model, mut opt, start_step, mut best, mut summary) = if opts.resume {
         let config = CheckpointConfig::load(&opts.out).context("cannot resume")?;
         let (model, opt, step, best) =
@@ -590,7 +596,7 @@ pub fn train(opts: &TrainOptions, device: &Device) -> Result<TrainReport> {
     }
     let bar = progress_bar(opts, start_step);
     if opts.progress {
-        bar.println(format!(
+        say(&bar, format!(
             "training {} parameters ({} layers, {} heads, {} wide, context {ctx}) on {} training words, {} tokens/step",
             model.num_params(),
             cfg.layers,
@@ -641,14 +647,17 @@ pub fn train(opts: &TrainOptions, device: &Device) -> Result<TrainReport> {
                 started.elapsed().as_secs_f64(),
             )?;
             if opts.progress {
-                bar.println(format!(
-                    "step {step}: train loss {last_train:.4}, val loss {last_val:.4}{}",
-                    if summary.best_step == step {
-                        " (best, saved)"
-                    } else {
-                        ""
-                    }
-                ));
+                say(
+                    &bar,
+                    format!(
+                        "step {step}: train loss {last_train:.4}, val loss {last_val:.4}{}",
+                        if summary.best_step == step {
+                            " (best, saved)"
+                        } else {
+                            ""
+                        }
+                    ),
+                );
             }
         }
         if step >= opts.steps || opts.stop_before == Some(step) {
@@ -672,6 +681,15 @@ pub fn train(opts: &TrainOptions, device: &Device) -> Result<TrainReport> {
         last_val_loss: last_val,
         tokens_per_s: (step - start_step) as f64 * tokens_per_step as f64 / secs,
     })
+}
+
+/// A line above the progress bar, or on stderr when there is no terminal to draw it on.
+fn say(bar: &indicatif::ProgressBar, line: String) {
+    if bar.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        bar.println(line);
+    }
 }
 
 fn progress_bar(opts: &TrainOptions, start: usize) -> indicatif::ProgressBar {

@@ -392,3 +392,90 @@ fn validation_loss_falls_on_real_music() {
     assert_eq!(words, 5000);
     assert!(loss < 3.5, "{loss}");
 }
+
+#[test]
+fn train_and_eval_commands_work_end_to_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    synthetic_dataset(&data, 20);
+    let out = tmp.path().join("ckpt");
+    let bin = env!("CARGO_BIN_EXE_nanotune");
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new(bin).args(args).output().unwrap();
+        let text = String::from_utf8_lossy(&o.stdout).to_string();
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        (o.status.success(), text, err)
+    };
+    let (d, c) = (data.to_str().unwrap(), out.to_str().unwrap());
+    let tiny = [
+        "--layers",
+        "1",
+        "--heads",
+        "2",
+        "--width",
+        "16",
+        "--context",
+        "16",
+        "--batch",
+        "4",
+        "--steps",
+        "4",
+        "--eval-every",
+        "2",
+        "--eval-batches",
+        "1",
+        "-q",
+    ];
+    let (ok, _, err) = run(&[&["train", "--data", d, "--out", c], &tiny[..]].concat());
+    assert!(ok, "{err}");
+    let (ok, text, err) = run(&["eval", "--checkpoint", c, "--data", d, "--split", "val"]);
+    assert!(ok, "{err}");
+    let last = text.lines().last().unwrap();
+    let parts: Vec<&str> = last.split(' ').collect();
+    assert_eq!(
+        (parts[0], parts[2], parts[3], parts[6]),
+        ("loss", "nats/word,", "perplexity", "words"),
+        "{last}"
+    );
+    assert!(parts[1].parse::<f64>().is_ok() && parts[1].split('.').nth(1).unwrap().len() == 4);
+    let (ok, text2, _) = run(&["eval", "--checkpoint", c, "--data", d, "--max-words", "100"]);
+    assert!(ok && text2.trim_end().ends_with(", 100 words"), "{text2}");
+
+    // Fine-tuning from it, and a clear refusal to reshape a checkpoint's model.
+    let tuned = tmp.path().join("tuned");
+    let t = tuned.to_str().unwrap();
+    let args = [
+        "train",
+        "--data",
+        d,
+        "--out",
+        t,
+        "--init-from",
+        c,
+        "--steps",
+        "2",
+        "--batch",
+        "2",
+        "--eval-every",
+        "2",
+        "--eval-batches",
+        "1",
+        "-q",
+    ];
+    let (ok, _, err) = run(&args);
+    assert!(ok, "{err}");
+    assert_eq!(
+        Checkpoint::load(&tuned, &Device::Cpu)
+            .unwrap()
+            .config
+            .model
+            .width,
+        16
+    );
+    let (ok, _, err) = run(&args);
+    assert!(!ok && err.contains("--resume"), "{err}");
+    let (ok, _, err) = run(&[&args[..], &["--width", "32"]].concat());
+    assert!(!ok && err.contains("shape"), "{err}");
+    let (ok, _, err) = run(&["eval", "--checkpoint", d, "--data", d]);
+    assert!(!ok && err.contains("config.json"), "{err}");
+}
