@@ -285,6 +285,14 @@ pub fn bench(preset: &str, words: usize, skip_uncached: bool) -> Result<()> {
         100.0 / per_word / ceiling,
         rebuild * 1e3
     );
+    let passes = 50;
+    let (_, _, cpu) = timed(|| (0..passes).for_each(|_| fast.weights_pass()));
+    println!(
+        "matrix-vector products alone: {:.2} ms per word ({:.1} GB/s, {:.0}% of the measured bandwidth)",
+        cpu / passes as f64 * 1e3,
+        bytes as f64 * passes as f64 / cpu / 1e9,
+        100.0 * bytes as f64 * passes as f64 / cpu / bw
+    );
     let prompt = prompt::new_piece();
     let run = |name: &str, model: &mut dyn NextWordModel| -> Result<()> {
         let (g, wall, cpu) =

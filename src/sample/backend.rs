@@ -150,9 +150,64 @@ impl std::ops::DerefMut for AVec {
     }
 }
 
+/// A `(rows, inp)` row-major matrix for matrix-vector products, packed so the kernel reads it
+/// as one sequential stream: blocks of 4 rows, interleaved 8 floats at a time
+/// (`r0[0..8] r1[0..8] r2[0..8] r3[0..8] r0[8..16] ...`). Plain row-major when `inp` is not a
+/// multiple of 8.
+pub struct Packed {
+    data: AVec,
+    rows: usize,
+    inp: usize,
+    packed: bool,
+}
+
+impl Packed {
+    pub fn new(w: &[f32], rows: usize, inp: usize) -> Packed {
+        assert_eq!(w.len(), rows * inp);
+        if !inp.is_multiple_of(8) {
+            return Packed {
+                data: AVec::from_slice(w),
+                rows,
+                inp,
+                packed: false,
+            };
+        }
+        let n = inp / 8;
+        let mut data = AVec::zeros(rows.div_ceil(4) * 4 * inp);
+        for row in 0..rows {
+            let (block, r) = (row / 4, row % 4);
+            for i in 0..n {
+                let to = ((block * n + i) * 4 + r) * 8;
+                data[to..to + 8].copy_from_slice(&w[row * inp + i * 8..][..8]);
+            }
+        }
+        Packed {
+            data,
+            rows,
+            inp,
+            packed: true,
+        }
+    }
+
+    /// `y = W x` (`y` has `rows` entries).
+    pub fn matvec(&self, x: &[f32], y: &mut [f32]) {
+        assert!(y.len() == self.rows && x.len() >= self.inp);
+        if self.packed {
+            kernels::matvec_packed(&self.data, self.inp, &x[..self.inp], y);
+        } else {
+            kernels::matvec(&self.data, self.inp, x, y);
+        }
+    }
+
+    /// Bytes read per product.
+    pub fn bytes(&self) -> usize {
+        4 * self.rows * self.inp
+    }
+}
+
 /// A linear layer `y = W x (+ b)`, `W` is `(out, inp)` row-major.
 struct Linear {
-    w: AVec,
+    w: Packed,
     /// The same weights as a candle tensor, for many rows at once.
     tensor: Tensor,
     b: Option<Vec<f32>>,
@@ -164,7 +219,7 @@ impl Linear {
     fn new(tensors: &HashMap<String, Tensor>, name: &str) -> Result<Linear> {
         let tensor = get(tensors, &format!("{name}.weight"))?.contiguous()?;
         let (out, inp) = tensor.dims2()?;
-        let w = AVec::from_slice(&tensor.flatten_all()?.to_vec1::<f32>()?);
+        let w = Packed::new(&tensor.flatten_all()?.to_vec1::<f32>()?, out, inp);
         let b = tensors
             .get(&format!("{name}.bias"))
             .map(|b| b.flatten_all()?.to_vec1::<f32>())
@@ -182,7 +237,7 @@ impl Linear {
     fn forward(&self, x: &[f32], rows: usize, y: &mut AVec) -> Result<()> {
         y.resize(rows * self.out);
         if rows == 1 {
-            kernels::matvec(&self.w, self.inp, x, y);
+            self.w.matvec(x, y);
         } else {
             let xt = Tensor::from_slice(&x[..rows * self.inp], (rows, self.inp), &Device::Cpu)?;
             let out = xt
@@ -200,7 +255,7 @@ impl Linear {
     }
 
     fn bytes(&self) -> usize {
-        4 * (self.w.len() + self.b.as_ref().map_or(0, Vec::len))
+        self.w.bytes() + 4 * self.b.as_ref().map_or(0, Vec::len)
     }
 }
 
@@ -248,6 +303,8 @@ struct Block {
 pub struct FastGpt {
     config: GptConfig,
     wte: AVec,
+    /// The head (tied to `wte`), packed for the kernel.
+    head: Packed,
     wpe: Vec<f32>,
     blocks: Vec<Block>,
     ln_f: Norm,
@@ -294,12 +351,12 @@ impl FastGpt {
             })
             .collect::<Result<Vec<_>>>()?;
         let cache = vec![AVec::zeros(config.context * config.width); config.layers];
+        let wte = get(&tensors, "transformer.wte.weight")?
+            .flatten_all()?
+            .to_vec1()?;
         Ok(FastGpt {
-            wte: AVec::from_slice(
-                &get(&tensors, "transformer.wte.weight")?
-                    .flatten_all()?
-                    .to_vec1()?,
-            ),
+            head: Packed::new(&wte, config.vocab, config.width),
+            wte: AVec::from_slice(&wte),
             wpe: get(&tensors, "transformer.wpe.weight")?
                 .flatten_all()?
                 .to_vec1()?,
@@ -335,7 +392,27 @@ impl FastGpt {
             .iter()
             .map(|b| b.c_attn.bytes() + b.c_proj.bytes() + b.c_fc.bytes() + b.mlp_proj.bytes())
             .sum();
-        blocks + 4 * self.wte.len()
+        blocks + self.head.bytes()
+    }
+
+    /// Runs every matrix-vector product of one word on dummy inputs, and nothing else: what the
+    /// weights alone cost (for `bench generate`).
+    pub fn weights_pass(&mut self) {
+        let c = self.config.width;
+        self.h.resize(4 * c);
+        self.h.fill(0.5);
+        let mut out = std::mem::take(&mut self.f);
+        out.resize(4 * c);
+        for b in &self.blocks {
+            b.c_attn.w.matvec(&self.h, &mut out[..3 * c]);
+            b.c_proj.w.matvec(&self.h, &mut out[..c]);
+            b.c_fc.w.matvec(&self.h, &mut out[..4 * c]);
+            b.mlp_proj.w.matvec(&self.h, &mut out[..c]);
+        }
+        out.resize(self.config.vocab.max(4 * c));
+        self.head
+            .matvec(&self.h[..c], &mut out[..self.config.vocab]);
+        self.f = out;
     }
 
     /// Positions held in the cache.
@@ -400,22 +477,15 @@ impl NextWordModel for FastGpt {
             for i in 0..t {
                 let seen = start + i + 1;
                 for h in 0..heads {
-                    let q = &self.qkv[i * 3 * c + h * hd..][..hd];
-                    let scores = &mut self.scores[..seen];
-                    let mut max = f32::NEG_INFINITY;
-                    for (j, s) in scores.iter_mut().enumerate() {
-                        *s = kernels::dot(q, &keys[j * c + h * hd..][..hd]) * scale;
-                        max = max.max(*s);
-                    }
-                    let mut sum = 0.0;
-                    for s in scores.iter_mut() {
-                        *s = (*s - max).exp();
-                        sum += *s;
-                    }
-                    let out = &mut self.y[i * c + h * hd..][..hd];
-                    for (j, s) in scores.iter().enumerate() {
-                        kernels::axpy(out, s / sum, &values[j * c + h * hd..][..hd]);
-                    }
+                    kernels::attend(
+                        &self.qkv[i * 3 * c + h * hd..][..hd],
+                        &keys[h * hd..(seen - 1) * c + (h + 1) * hd],
+                        &values[h * hd..(seen - 1) * c + (h + 1) * hd],
+                        c,
+                        scale,
+                        &mut self.scores[..seen],
+                        &mut self.y[i * c + h * hd..][..hd],
+                    );
                 }
             }
             b.c_proj.forward(&self.y, t, &mut self.a)?;
@@ -433,7 +503,7 @@ impl NextWordModel for FastGpt {
         }
         self.len = start + t;
         self.ln_f.forward(&self.x[(t - 1) * c..], &mut self.h);
-        kernels::matvec(&self.wte, c, &self.h[..c], logits);
+        self.head.matvec(&self.h[..c], logits);
         Ok(())
     }
 }
@@ -466,6 +536,68 @@ pub mod kernels {
         }
         for (o, v) in y.iter_mut().enumerate() {
             *v = plain_dot(&w[o * inp..][..inp], &x[..inp]);
+        }
+    }
+
+    /// `y = W x` for `W` packed by [`super::Packed`] (blocks of 4 rows interleaved by 8).
+    pub fn matvec_packed(w: &[f32], inp: usize, x: &[f32], y: &mut [f32]) {
+        let n = inp / 8;
+        assert!(inp.is_multiple_of(8) && w.len() >= y.len().div_ceil(4) * 32 * n);
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        if simd() && unsafe { avx::matvec_packed(w, n, x, y) } {
+            return;
+        }
+        for (b, ys) in y.chunks_mut(4).enumerate() {
+            let mut acc = [[0.0f32; 8]; 4];
+            for i in 0..n {
+                let at = (b * n + i) * 32;
+                for (r, a) in acc.iter_mut().enumerate() {
+                    for k in 0..8 {
+                        a[k] += w[at + r * 8 + k] * x[i * 8 + k];
+                    }
+                }
+            }
+            for (v, a) in ys.iter_mut().zip(&acc) {
+                *v = a.iter().sum();
+            }
+        }
+    }
+
+    /// One head's attention for one query: `out = softmax(scale q.k_j) . v_j` over the
+    /// positions `j` of `scores.len()`, where row `j` of `keys` and `values` starts at
+    /// `j * stride` and is `q.len()` long.
+    pub fn attend(
+        q: &[f32],
+        keys: &[f32],
+        values: &[f32],
+        stride: usize,
+        scale: f32,
+        scores: &mut [f32],
+        out: &mut [f32],
+    ) {
+        let hd = q.len();
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        if simd() && unsafe { avx::attend(q, keys, values, stride, scale, scores, out) } {
+            return;
+        }
+        let mut max = f32::NEG_INFINITY;
+        for (j, s) in scores.iter_mut().enumerate() {
+            *s = plain_dot(q, &keys[j * stride..][..hd]) * scale;
+            max = max.max(*s);
+        }
+        let mut sum = 0.0;
+        for s in scores.iter_mut() {
+            *s = (*s - max).exp();
+            sum += *s;
+        }
+        out.fill(0.0);
+        for (j, s) in scores.iter().enumerate() {
+            let p = s / sum;
+            for (o, v) in out.iter_mut().zip(&values[j * stride..][..hd]) {
+                *o += p * v;
+            }
         }
     }
 
@@ -595,6 +727,75 @@ pub mod kernels {
             let rest = rows.remainder();
             for (o, v) in out.into_remainder().iter_mut().enumerate() {
                 *v = dot_lanes(&rest[o * n..][..n], x);
+            }
+            true
+        }
+
+        /// [`super::matvec_packed`]: one sequential stream of weights, prefetched ahead.
+        #[target_feature(enable = "avx2,fma")]
+        pub fn matvec_packed(w: &[f32], n: usize, x: &[f32], y: &mut [f32]) -> bool {
+            let (Some(w), Some(x)) = (lanes(w), lanes(x)) else {
+                return false;
+            };
+            let (quads, _) = w.as_chunks::<4>();
+            for (block, ys) in quads.chunks_exact(n).zip(y.chunks_mut(4)) {
+                let mut a0 = _mm256_setzero_ps();
+                let mut a1 = _mm256_setzero_ps();
+                let mut a2 = _mm256_setzero_ps();
+                let mut a3 = _mm256_setzero_ps();
+                for (q, xv) in block.iter().zip(x) {
+                    // 8 quads (1 KiB) ahead.
+                    _mm_prefetch::<_MM_HINT_T0>(
+                        (q as *const [__m256; 4] as *const i8).wrapping_add(1024),
+                    );
+                    a0 = _mm256_fmadd_ps(q[0], *xv, a0);
+                    a1 = _mm256_fmadd_ps(q[1], *xv, a1);
+                    a2 = _mm256_fmadd_ps(q[2], *xv, a2);
+                    a3 = _mm256_fmadd_ps(q[3], *xv, a3);
+                }
+                let s = [hsum(a0), hsum(a1), hsum(a2), hsum(a3)];
+                ys.copy_from_slice(&s[..ys.len()]);
+            }
+            true
+        }
+
+        /// [`super::attend`]; `false` when the rows are not aligned whole registers.
+        #[target_feature(enable = "avx2,fma")]
+        pub fn attend(
+            q: &[f32],
+            keys: &[f32],
+            values: &[f32],
+            stride: usize,
+            scale: f32,
+            scores: &mut [f32],
+            out: &mut [f32],
+        ) -> bool {
+            if !stride.is_multiple_of(8) {
+                return false;
+            }
+            let (Some(q), Some(keys), Some(values), Some(out)) =
+                (lanes(q), lanes(keys), lanes(values), lanes_mut(out))
+            else {
+                return false;
+            };
+            let (n, step) = (q.len(), stride / 8);
+            let mut max = f32::NEG_INFINITY;
+            for (j, s) in scores.iter_mut().enumerate() {
+                *s = dot_lanes(q, &keys[j * step..][..n]) * scale;
+                max = max.max(*s);
+            }
+            let mut sum = 0.0;
+            for s in scores.iter_mut() {
+                *s = (*s - max).exp();
+                sum += *s;
+            }
+            out.fill(_mm256_setzero_ps());
+            let inv = 1.0 / sum;
+            for (j, s) in scores.iter().enumerate() {
+                let p = _mm256_set1_ps(s * inv);
+                for (o, v) in out.iter_mut().zip(&values[j * step..][..n]) {
+                    *o = _mm256_fmadd_ps(p, *v, *o);
+                }
             }
             true
         }

@@ -13,9 +13,9 @@
 //!   plain-Rust batch-1 decoder over the checkpoint's weights), or candle's own
 //!   [`crate::model::Gpt::forward_cached`] / [`crate::model::Gpt::forward`] for comparison.
 //!
-//! When the context is full the window slides: the cache is rebuilt from the last 3/4 of the
+//! When the context is full the window slides: the cache is rebuilt from the last half of the
 //! context in one batched pass, so the model always sees at least that much history and the
-//! rebuild is paid once every `context / 4 + 1` words.
+//! rebuild (a few times the cost of one word) is paid once every `context / 2 + 1` words.
 
 pub mod backend;
 pub mod grammar;
@@ -279,12 +279,12 @@ impl Picker {
     }
 }
 
-/// Ids kept when the window slides (3/4 of the context, at least 1).
+/// Ids kept when the window slides (half the context, at least 1).
 pub fn window_keep(context: usize) -> usize {
-    (context * 3 / 4).max(1)
+    (context / 2).max(1)
 }
 
-/// Feeds the end of `history` afresh: at most `context` ids, or the last 3/4 of the context
+/// Feeds the end of `history` afresh: at most `context` ids, or the last half of the context
 /// when the history is longer. Returns how many positions the model now holds.
 fn refill<M: NextWordModel + ?Sized>(
     model: &mut M,
