@@ -7,7 +7,7 @@ use nanotune::checkpoint::{save_tensors, CheckpointConfig, TrainSummary, MODEL_F
 use nanotune::dataset::SplitData;
 use nanotune::model::{Gpt, GptConfig};
 use nanotune::notes::{canon, from_words};
-use nanotune::sample::backend::{CachedGpt, FastGpt, UncachedGpt};
+use nanotune::sample::backend::{CachedGpt, FastGpt, UncachedGpt, Weights};
 use nanotune::sample::{
     generate, prompt, spawn, Ended, Generation, NextWordModel, Part, Prompt, SampleOptions,
 };
@@ -33,7 +33,7 @@ fn tiny(context: usize, width: usize, bias: bool) -> GptConfig {
 
 fn random_model(context: usize) -> FastGpt {
     let gpt = Gpt::new(&tiny(context, 64, false), 3, &Device::Cpu).unwrap();
-    FastGpt::from_gpt(&gpt).unwrap()
+    FastGpt::from_gpt(&gpt, Weights::F32).unwrap()
 }
 
 /// A deterministic stand-in: logits from a hash of the last word and the position, with an
@@ -257,7 +257,7 @@ fn the_three_decoders_agree() {
         )
         .unwrap();
         let full = gpt.forward(&t).unwrap().squeeze(0).unwrap();
-        let mut fast = FastGpt::from_gpt(&gpt).unwrap();
+        let mut fast = FastGpt::from_gpt(&gpt, Weights::F32).unwrap();
         let mut logits = vec![0.0; Vocab.len()];
         for (i, &id) in ids.iter().enumerate() {
             fast.feed(&[id], &mut logits).unwrap();
