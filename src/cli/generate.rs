@@ -256,7 +256,7 @@ pub fn bench(preset: &str, words: usize, skip_uncached: bool) -> Result<()> {
         ..SampleOptions::default()
     };
     println!(
-        "bench generate {preset}: {} parameters, context {}, {words} new words after START, batch 1, 1 thread (the window rebuilds use candle's matmul on all cores)",
+        "bench generate {preset}: {} parameters, context {}, {words} new words after START, batch 1, 1 thread (a prompt of many words goes through candle's matmul on all cores)",
         gpt.num_params(),
         config.context
     );
@@ -315,7 +315,7 @@ pub fn bench(preset: &str, words: usize, skip_uncached: bool) -> Result<()> {
         let (_, _, products) = timed(|| (0..passes).for_each(|_| fast.weights_pass()));
         let products = products / passes as f64;
         println!(
-            "  one word into a cache of 0..{}: {:.2} ms ({:.0} tokens/s), of which matrix-vector products {:.2} ms ({:.1} GB/s, {:.0}% of the bandwidth); rebuilding {keep} positions {:.1} ms CPU, {:.1} ms wall",
+            "  one word into a cache of 0..{}: {:.2} ms ({:.0} tokens/s), of which matrix-vector products {:.2} ms ({:.1} GB/s, {:.0}% of the bandwidth); a prompt of {keep} words {:.1} ms CPU, {:.1} ms wall",
             config.context,
             per_word * 1e3,
             1.0 / per_word,

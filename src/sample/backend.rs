@@ -220,6 +220,15 @@ impl Packed {
         }
     }
 
+    /// `y0 = W x0` and `y1 = W x1`, reading `W` once.
+    pub fn matvec2(&self, x0: &[f32], x1: &[f32], y0: &mut [f32], y1: &mut [f32]) {
+        if self.packed && kernels::matvec2_packed(&self.data, self.half, self.inp, x0, x1, y0, y1) {
+            return;
+        }
+        self.matvec(x0, y0);
+        self.matvec(x1, y1);
+    }
+
     /// Bytes read per product.
     pub fn bytes(&self) -> usize {
         if self.half {
@@ -270,6 +279,11 @@ impl Linear {
         y.resize(rows * self.out);
         if rows == 1 {
             self.w.matvec(x, y);
+        } else if rows == 2 {
+            // Two rows (the main and the shadow window): the weights are read once.
+            let (y0, y1) = y.split_at_mut(self.out);
+            self.w
+                .matvec2(&x[..self.inp], &x[self.inp..2 * self.inp], y0, y1);
         } else {
             let xt = Tensor::from_slice(&x[..rows * self.inp], (rows, self.inp), &Device::Cpu)?;
             let out = xt
@@ -331,7 +345,22 @@ struct Block {
     mlp_proj: Linear,
 }
 
+/// Keys and values of the positions fed so far, per layer `(heads, context, head width)`.
+#[derive(Clone)]
+struct Cache {
+    keys: Vec<AVec>,
+    values: Vec<AVec>,
+    len: usize,
+}
+
 /// A batch-1 decoder over a [`Gpt`]'s weights with its own key/value cache (see the module doc).
+///
+/// It slides its window itself ([`NextWordModel::slides_itself`]), at no extra cost per word:
+/// while the main window fills its last `keep - 1` positions, each word is also fed into a
+/// shadow window (one pass over the weights for both, as a batch of two), so when the main window
+/// is full the shadow holds the last `keep - 1` words at positions `0..keep - 1` and simply
+/// becomes the main window. That is exactly the cache a rebuild from the last `keep` words
+/// would give ([`crate::sample::window_keep`]), without the rebuild.
 pub struct FastGpt {
     config: GptConfig,
     wte: AVec,
@@ -340,10 +369,12 @@ pub struct FastGpt {
     wpe: Vec<f32>,
     blocks: Vec<Block>,
     ln_f: Norm,
-    /// Per layer, `(context, width)`: keys and values of the positions fed so far.
-    keys: Vec<AVec>,
-    values: Vec<AVec>,
-    len: usize,
+    /// The main window and the shadow window (see [`FastGpt`]'s `feed`).
+    caches: [Cache; 2],
+    /// Which of `caches` is the main window.
+    main: usize,
+    /// Rows of the word(s) being fed: their window and position.
+    rows: Vec<(usize, usize)>,
     // Scratch, reused from word to word.
     x: AVec,
     h: AVec,
@@ -383,7 +414,12 @@ impl FastGpt {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let cache = vec![AVec::zeros(config.context * config.width); config.layers];
+        let layer = AVec::zeros(config.context * config.width);
+        let cache = Cache {
+            keys: vec![layer.clone(); config.layers],
+            values: vec![layer; config.layers],
+            len: 0,
+        };
         let wte: Vec<f32> = get(&tensors, "transformer.wte.weight")?
             .flatten_all()?
             .to_vec1()?;
@@ -397,9 +433,9 @@ impl FastGpt {
                 .to_vec1()?,
             ln_f: Norm::new(&tensors, "transformer.ln_f")?,
             blocks,
-            keys: cache.clone(),
-            values: cache,
-            len: 0,
+            caches: [cache.clone(), cache],
+            main: 0,
+            rows: Vec::new(),
             x: AVec::default(),
             h: AVec::default(),
             qkv: AVec::default(),
@@ -459,50 +495,37 @@ impl FastGpt {
         self.f = out;
     }
 
-    /// Positions held in the cache.
+    /// Positions held in the main window.
     pub fn len(&self) -> usize {
-        self.len
+        self.caches[self.main].len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-}
-
-impl NextWordModel for FastGpt {
-    fn context(&self) -> usize {
-        self.config.context
+        self.len() == 0
     }
 
-    fn vocab(&self) -> usize {
-        self.config.vocab
+    /// Main-window positions from which words also go into the shadow window.
+    fn shadow_from(&self) -> usize {
+        let context = self.config.context;
+        context + 1 - crate::sample::window_keep(context)
     }
 
-    fn reset(&mut self) {
-        self.len = 0;
-    }
-
-    fn feed(&mut self, ids: &[u16], logits: &mut [f32]) -> Result<()> {
-        let (c, start, t) = (self.config.width, self.len, ids.len());
-        ensure!(t > 0, "no words to feed");
-        ensure!(
-            start + t <= self.config.context,
-            "{} positions exceed the context of {}",
-            start + t,
-            self.config.context
-        );
-        ensure!(logits.len() == self.config.vocab, "logits buffer size");
+    /// Runs the words of `ids` at `self.rows` (window, position) through the model; logits of
+    /// row `out_row` into `logits`.
+    fn run(&mut self, ids: &[u16], out_row: usize, logits: &mut [f32]) -> Result<()> {
+        let c = self.config.width;
+        let t = ids.len();
         let heads = self.config.heads;
         let hd = c / heads;
         let scale = 1.0 / (hd as f32).sqrt();
         self.x.resize(t * c);
-        for (i, &id) in ids.iter().enumerate() {
+        for (i, (&id, &(_, pos))) in ids.iter().zip(&self.rows).enumerate() {
             ensure!(
                 (id as usize) < self.config.vocab,
                 "id {id} past the vocabulary"
             );
             let tok = &self.wte[id as usize * c..][..c];
-            let pos = &self.wpe[(start + i) * c..][..c];
+            let pos = &self.wpe[pos * c..][..c];
             for (j, v) in self.x[i * c..][..c].iter_mut().enumerate() {
                 *v = tok[j] + pos[j];
             }
@@ -510,24 +533,30 @@ impl NextWordModel for FastGpt {
         for (l, b) in self.blocks.iter().enumerate() {
             b.ln_1.forward(&self.x, &mut self.h);
             b.c_attn.forward(&self.h, t, &mut self.qkv)?;
-            let (keys, values) = (&mut self.keys[l], &mut self.values[l]);
-            for i in 0..t {
+            // Head-major (head, position, head width): one head's keys lie in one run.
+            let context = self.config.context;
+            for (i, &(w, pos)) in self.rows.iter().enumerate() {
                 let row = &self.qkv[i * 3 * c..][..3 * c];
-                keys[(start + i) * c..][..c].copy_from_slice(&row[c..2 * c]);
-                values[(start + i) * c..][..c].copy_from_slice(&row[2 * c..]);
+                let cache = &mut self.caches[w];
+                for h in 0..heads {
+                    let at = (h * context + pos) * hd;
+                    cache.keys[l][at..at + hd].copy_from_slice(&row[c + h * hd..][..hd]);
+                    cache.values[l][at..at + hd].copy_from_slice(&row[2 * c + h * hd..][..hd]);
+                }
             }
             self.y.resize(t * c);
             self.y.fill(0.0);
-            for i in 0..t {
-                let seen = start + i + 1;
+            for (i, &(w, pos)) in self.rows.iter().enumerate() {
+                let (keys, values) = (&self.caches[w].keys[l], &self.caches[w].values[l]);
                 for h in 0..heads {
+                    let run = h * context * hd..(h * context + pos + 1) * hd;
                     kernels::attend(
                         &self.qkv[i * 3 * c + h * hd..][..hd],
-                        &keys[h * hd..(seen - 1) * c + (h + 1) * hd],
-                        &values[h * hd..(seen - 1) * c + (h + 1) * hd],
-                        c,
+                        &keys[run.clone()],
+                        &values[run],
+                        hd,
                         scale,
-                        &mut self.scores[..seen],
+                        &mut self.scores[..pos + 1],
                         &mut self.y[i * c + h * hd..][..hd],
                     );
                 }
@@ -545,9 +574,78 @@ impl NextWordModel for FastGpt {
             b.mlp_proj.forward(&self.f, t, &mut self.a)?;
             kernels::axpy(&mut self.x, 1.0, &self.a);
         }
-        self.len = start + t;
-        self.ln_f.forward(&self.x[(t - 1) * c..], &mut self.h);
+        self.ln_f.forward(&self.x[out_row * c..][..c], &mut self.h);
         self.head.matvec(&self.h[..c], logits);
+        Ok(())
+    }
+}
+
+impl NextWordModel for FastGpt {
+    fn context(&self) -> usize {
+        self.config.context
+    }
+
+    fn vocab(&self) -> usize {
+        self.config.vocab
+    }
+
+    fn reset(&mut self) {
+        self.caches.iter_mut().for_each(|c| c.len = 0);
+    }
+
+    fn slides_itself(&self) -> bool {
+        true
+    }
+
+    /// One word: into the main window (and the shadow window from `shadow_from` on); when the
+    /// main window is full, the shadow takes over first. Several words (a prompt): into the main
+    /// window, which must hold them, and their tail into the shadow.
+    fn feed(&mut self, ids: &[u16], logits: &mut [f32]) -> Result<()> {
+        let (context, t) = (self.config.context, ids.len());
+        ensure!(t > 0, "no words to feed");
+        ensure!(logits.len() == self.config.vocab, "logits buffer size");
+        let from = self.shadow_from();
+        let shadow = 1 - self.main;
+        self.rows.clear();
+        if t == 1 {
+            if self.len() == context {
+                self.main = shadow;
+                self.caches[1 - self.main].len = 0;
+            }
+            let (main, shadow) = (self.main, 1 - self.main);
+            let pos = self.caches[main].len;
+            self.rows.push((main, pos));
+            self.caches[main].len += 1;
+            if pos >= from {
+                let p = self.caches[shadow].len;
+                self.rows.push((shadow, p));
+                self.caches[shadow].len += 1;
+                self.run(&[ids[0], ids[0]], 0, logits)?;
+            } else {
+                self.run(ids, 0, logits)?;
+            }
+            return Ok(());
+        }
+        let start = self.len();
+        ensure!(
+            start + t <= context,
+            "{} positions exceed the context of {}",
+            start + t,
+            context
+        );
+        self.rows.extend((start..start + t).map(|p| (self.main, p)));
+        self.caches[self.main].len = start + t;
+        self.run(ids, t - 1, logits)?;
+        // The words past `from` go into the shadow window too (its logits are not needed).
+        let tail = &ids[from.max(start).min(start + t) - start..];
+        if !tail.is_empty() {
+            let p = self.caches[shadow].len;
+            self.rows.clear();
+            self.rows.extend((p..p + tail.len()).map(|p| (shadow, p)));
+            self.caches[shadow].len = p + tail.len();
+            let mut scratch = vec![0.0; logits.len()];
+            self.run(tail, tail.len() - 1, &mut scratch)?;
+        }
         Ok(())
     }
 }
@@ -598,6 +696,37 @@ pub mod kernels {
             return true;
         }
         let _ = (data, w);
+        false
+    }
+
+    /// Two products over one packed matrix (f32, or halves with `half`), reading it once;
+    /// `false` (nothing done) where no SIMD kernel applies.
+    pub fn matvec2_packed(
+        w: &[f32],
+        half: bool,
+        inp: usize,
+        x0: &[f32],
+        x1: &[f32],
+        y0: &mut [f32],
+        y1: &mut [f32],
+    ) -> bool {
+        let n = inp / 8;
+        if !inp.is_multiple_of(8) || y0.len() != y1.len() || x0.len() < inp || x1.len() < inp {
+            return false;
+        }
+        #[cfg(target_arch = "x86_64")]
+        if (half && simd_half()) || (!half && simd()) {
+            let (x0, x1) = (&x0[..inp], &x1[..inp]);
+            // SAFETY: the CPU has the features each kernel needs (checked just above).
+            return unsafe {
+                if half {
+                    avx::matvec2_packed_half(w, n, x0, x1, y0, y1)
+                } else {
+                    avx::matvec2_packed(w, n, x0, x1, y0, y1)
+                }
+            };
+        }
+        let _ = (w, n, x0, x1, y0, y1);
         false
     }
 
@@ -903,6 +1032,86 @@ pub mod kernels {
                 }
                 let s = [hsum(a0), hsum(a1), hsum(a2), hsum(a3)];
                 ys.copy_from_slice(&s[..ys.len()]);
+            }
+            true
+        }
+
+        /// Two products over packed f32 weights.
+        #[target_feature(enable = "avx2,fma")]
+        pub fn matvec2_packed(
+            w: &[f32],
+            n: usize,
+            x0: &[f32],
+            x1: &[f32],
+            y0: &mut [f32],
+            y1: &mut [f32],
+        ) -> bool {
+            let (Some(w), Some(x0), Some(x1)) = (lanes(w), lanes(x0), lanes(x1)) else {
+                return false;
+            };
+            let (quads, _) = w.as_chunks::<4>();
+            let blocks = quads
+                .chunks_exact(n)
+                .zip(y0.chunks_mut(4).zip(y1.chunks_mut(4)));
+            for (block, (ys0, ys1)) in blocks {
+                let mut a = [_mm256_setzero_ps(); 4];
+                let mut b = [_mm256_setzero_ps(); 4];
+                for (q, (u, v)) in block.iter().zip(x0.iter().zip(x1)) {
+                    _mm_prefetch::<_MM_HINT_T0>(
+                        (q as *const [__m256; 4] as *const i8).wrapping_add(1024),
+                    );
+                    for r in 0..4 {
+                        a[r] = _mm256_fmadd_ps(q[r], *u, a[r]);
+                        b[r] = _mm256_fmadd_ps(q[r], *v, b[r]);
+                    }
+                }
+                let sa = [hsum(a[0]), hsum(a[1]), hsum(a[2]), hsum(a[3])];
+                let sb = [hsum(b[0]), hsum(b[1]), hsum(b[2]), hsum(b[3])];
+                ys0.copy_from_slice(&sa[..ys0.len()]);
+                ys1.copy_from_slice(&sb[..ys1.len()]);
+            }
+            true
+        }
+
+        /// Two products over packed half-float weights.
+        #[target_feature(enable = "avx2,fma,f16c")]
+        pub fn matvec2_packed_half(
+            w: &[f32],
+            n: usize,
+            x0: &[f32],
+            x1: &[f32],
+            y0: &mut [f32],
+            y1: &mut [f32],
+        ) -> bool {
+            let (Some(x0), Some(x1)) = (lanes(x0), lanes(x1)) else {
+                return false;
+            };
+            // SAFETY: any bits are a valid __m128i.
+            let (head, w, _) = unsafe { w.align_to::<__m128i>() };
+            if !head.is_empty() {
+                return false;
+            }
+            let (quads, _) = w.as_chunks::<4>();
+            let blocks = quads
+                .chunks_exact(n)
+                .zip(y0.chunks_mut(4).zip(y1.chunks_mut(4)));
+            for (block, (ys0, ys1)) in blocks {
+                let mut a = [_mm256_setzero_ps(); 4];
+                let mut b = [_mm256_setzero_ps(); 4];
+                for (q, (u, v)) in block.iter().zip(x0.iter().zip(x1)) {
+                    _mm_prefetch::<_MM_HINT_T0>(
+                        (q as *const [__m128i; 4] as *const i8).wrapping_add(1024),
+                    );
+                    for r in 0..4 {
+                        let wr = _mm256_cvtph_ps(q[r]);
+                        a[r] = _mm256_fmadd_ps(wr, *u, a[r]);
+                        b[r] = _mm256_fmadd_ps(wr, *v, b[r]);
+                    }
+                }
+                let sa = [hsum(a[0]), hsum(a[1]), hsum(a[2]), hsum(a[3])];
+                let sb = [hsum(b[0]), hsum(b[1]), hsum(b[2]), hsum(b[3])];
+                ys0.copy_from_slice(&sa[..ys0.len()]);
+                ys1.copy_from_slice(&sb[..ys1.len()]);
             }
             true
         }

@@ -46,6 +46,12 @@ pub trait NextWordModel {
     /// Reads `ids` after those already fed (at most `context` in all since the last reset) and
     /// writes the logits of the next word into `logits` (length `vocab`).
     fn feed(&mut self, ids: &[u16], logits: &mut [f32]) -> Result<()>;
+    /// Whether the model takes one word at a time forever, sliding its window itself exactly as
+    /// the sampler would (reset, then the last [`window_keep`] words); otherwise the sampler
+    /// rebuilds the window when the context is full.
+    fn slides_itself(&self) -> bool {
+        false
+    }
 }
 
 impl<M: NextWordModel + ?Sized> NextWordModel for Box<M> {
@@ -60,6 +66,9 @@ impl<M: NextWordModel + ?Sized> NextWordModel for Box<M> {
     }
     fn feed(&mut self, ids: &[u16], logits: &mut [f32]) -> Result<()> {
         (**self).feed(ids, logits)
+    }
+    fn slides_itself(&self) -> bool {
+        (**self).slides_itself()
     }
 }
 
@@ -387,7 +396,7 @@ pub fn generate<M: NextWordModel + ?Sized>(
         if made >= opts.words && grammar.can_end() {
             continue; // END without another model step
         }
-        if fed < model.context() {
+        if fed < model.context() || model.slides_itself() {
             model.feed(&history[history.len() - 1..], &mut logits)?;
             fed += 1;
         } else {
