@@ -16,6 +16,7 @@ pub mod midi;
 pub mod model;
 pub mod notes;
 pub mod synth;
+pub mod sample;
 pub mod train;
 pub mod tui;
 pub mod words;

@@ -42,6 +42,19 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 5)]
         steps: usize,
     },
+    /// Generation tokens/s of a preset (random weights) for N new words, batch 1, with and
+    /// without the key/value cache, and the memory-bandwidth ceiling (weight bytes / bandwidth).
+    Generate {
+        /// small or base.
+        #[arg(long, default_value = "small")]
+        preset: String,
+        /// New words to generate.
+        #[arg(long, default_value_t = 1000)]
+        words: usize,
+        /// Skip the (slow) run without the cache.
+        #[arg(long)]
+        no_uncached: bool,
+    },
 }
 
 pub fn run(cmd: BenchCommand) -> Result<()> {
@@ -55,6 +68,11 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             context,
             steps,
         } => bench_train(&preset, batch, context, steps),
+        BenchCommand::Generate {
+            preset,
+            words,
+            no_uncached,
+        } => super::generate::bench(&preset, words, no_uncached),
     }
 }
 

@@ -4,6 +4,7 @@ mod bench;
 mod codec;
 mod eval;
 mod play;
+mod generate;
 mod prepare;
 mod render;
 mod train;
@@ -29,6 +30,7 @@ pub enum Command {
     Play(play::PlayArgs),
     Train(Box<train::TrainArgs>),
     Eval(eval::EvalArgs),
+    Generate(generate::GenerateArgs),
     #[command(subcommand)]
     Bench(bench::BenchCommand),
 }
@@ -43,6 +45,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Play(args) => play::run(args),
         Command::Train(args) => train::run(*args),
         Command::Eval(args) => eval::run(args),
+        Command::Generate(args) => generate::run(args),
         Command::Bench(cmd) => bench::run(cmd),
     }
 }

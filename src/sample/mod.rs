@@ -1,0 +1,477 @@
+//! Sampling: new words from a trained model, one at a time, with the key/value cache.
+//!
+//! - [`generate`] runs one generation on the calling thread: batch 1, temperature (0 = greedy),
+//!   top-k, top-p, a seed (same settings and seed, same words), every word passed to a callback
+//!   as it is made, and a stop flag that ends it early keeping what was made.
+//! - [`spawn`] runs [`generate`] on a thread and hands back a [`Running`]: its words arrive on a
+//!   channel, [`Running::stop`] cancels, [`Running::join`] gives the [`Generation`] and the model.
+//! - Every step masks the words the [`Grammar`] forbids, so the words always decode with nothing
+//!   skipped and are canonical, however bad the model.
+//! - [`prompt`] builds the prompts of the modes: new piece, continue a song of the dataset,
+//!   continue a MIDI file, retry, extend.
+//! - [`backend`] puts the model behind [`NextWordModel`]: [`backend::FastGpt`] (the default, a
+//!   plain-Rust batch-1 decoder over the checkpoint's weights), or candle's own
+//!   [`crate::model::Gpt::forward_cached`] / [`crate::model::Gpt::forward`] for comparison.
+//!
+//! When the context is full the window slides: the cache is rebuilt from the last half of the
+//! context in one batched pass, so the model always sees at least that much history and the
+//! rebuild (a few times the cost of one word) is paid once every `context / 2 + 1` words.
+
+pub mod backend;
+pub mod grammar;
+pub mod prompt;
+
+pub use grammar::{Grammar, State};
+pub use prompt::Prompt;
+
+use crate::notes::{canon, from_words, Note, STEPS_PER_QUARTER};
+use crate::words::{Vocab, Word};
+use anyhow::{bail, ensure, Result};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Receiver};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// A next-word model for batch-1 generation, with whatever cache it keeps inside.
+pub trait NextWordModel {
+    /// Longest sequence it reads at once (the positions its cache holds).
+    fn context(&self) -> usize;
+    /// Number of words (length of the logits).
+    fn vocab(&self) -> usize;
+    /// Forgets every word fed so far.
+    fn reset(&mut self);
+    /// Reads `ids` after those already fed (at most `context` in all since the last reset) and
+    /// writes the logits of the next word into `logits` (length `vocab`).
+    fn feed(&mut self, ids: &[u16], logits: &mut [f32]) -> Result<()>;
+    /// Whether the model takes one word at a time forever, sliding its window itself exactly as
+    /// the sampler would (reset, then the last [`window_keep`] words); otherwise the sampler
+    /// rebuilds the window when the context is full.
+    fn slides_itself(&self) -> bool {
+        false
+    }
+}
+
+impl<M: NextWordModel + ?Sized> NextWordModel for Box<M> {
+    fn context(&self) -> usize {
+        (**self).context()
+    }
+    fn vocab(&self) -> usize {
+        (**self).vocab()
+    }
+    fn reset(&mut self) {
+        (**self).reset()
+    }
+    fn feed(&mut self, ids: &[u16], logits: &mut [f32]) -> Result<()> {
+        (**self).feed(ids, logits)
+    }
+    fn slides_itself(&self) -> bool {
+        (**self).slides_itself()
+    }
+}
+
+/// How to sample. `Default` gives the documented defaults.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SampleOptions {
+    /// New words to make before `END` (the piece ends at the first whole note from there: at
+    /// most one word later, three when no pitch is free). Default 500.
+    pub words: usize,
+    /// Softmax temperature; 0 picks the likeliest legal word (greedy). Default 1.0.
+    pub temperature: f32,
+    /// Keep only the k likeliest legal words (0 = no filter). Default 40.
+    pub top_k: usize,
+    /// Keep the smallest set of likeliest words whose probability reaches p (1.0 = off).
+    pub top_p: f32,
+    /// Seed of the sampling generator.
+    pub seed: u64,
+    /// Let the model end the piece itself with `END` before `words` are made.
+    pub stop_at_end: bool,
+}
+
+impl Default for SampleOptions {
+    fn default() -> Self {
+        SampleOptions {
+            words: 500,
+            temperature: 1.0,
+            top_k: 40,
+            top_p: 1.0,
+            seed: 0,
+            stop_at_end: false,
+        }
+    }
+}
+
+impl SampleOptions {
+    pub fn validate(&self) -> Result<()> {
+        ensure!(
+            self.temperature.is_finite() && self.temperature >= 0.0,
+            "temperature must be 0 or more, not {}",
+            self.temperature
+        );
+        ensure!(
+            self.top_p > 0.0 && self.top_p <= 1.0,
+            "top-p must be in (0, 1], not {}",
+            self.top_p
+        );
+        Ok(())
+    }
+}
+
+/// A seed from the clock and the process, for when the user gives none.
+pub fn random_seed() -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let h = crate::dataset::fnv1a64(
+        &[t.to_le_bytes(), (std::process::id() as u64).to_le_bytes()].concat(),
+    );
+    h % 1_000_000_000
+}
+
+/// Why a generation stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// The requested number of words was made (and `END` appended).
+    Length,
+    /// The model chose `END` (only with `stop_at_end`).
+    Model,
+    /// The stop flag was raised; the piece is cut back to its last whole note and ended.
+    Cancelled,
+}
+
+/// Which words of a result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    All,
+    Prompt,
+    New,
+}
+
+/// A finished (or cancelled) generation: the prompt followed by the new words.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Generation {
+    /// Prompt then new words; ends with `END` unless the prompt itself was incomplete.
+    pub words: Vec<Word>,
+    /// How many of `words` are the prompt.
+    pub prompt_len: usize,
+    /// The title of the piece the prompt came from (continue modes).
+    pub title: Option<String>,
+    pub options: SampleOptions,
+    pub ended: Ended,
+    /// Words the model chose (`END` appended at the length limit not counted).
+    pub sampled: usize,
+    /// Time from the start of the call to the last word.
+    pub elapsed: Duration,
+}
+
+impl Generation {
+    pub fn prompt(&self) -> &[Word] {
+        &self.words[..self.prompt_len]
+    }
+
+    /// The words after the prompt (including the final `END`).
+    pub fn new_words(&self) -> &[Word] {
+        &self.words[self.prompt_len..]
+    }
+
+    /// Words the model made per second.
+    pub fn tokens_per_s(&self) -> f64 {
+        self.sampled as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// One part as a complete canonical piece (`START` ... `END`); the new part alone starts at
+    /// step 0 where the prompt's time ended.
+    pub fn piece(&self, part: Part) -> Vec<Word> {
+        match part {
+            Part::All => canon(&self.words),
+            Part::Prompt => canon(self.prompt()),
+            Part::New => canon(self.new_words()),
+        }
+    }
+
+    /// The notes of one part.
+    pub fn notes(&self, part: Part) -> Vec<Note> {
+        from_words(&self.piece(part)).notes
+    }
+
+    /// Length of one part in grid steps (to the end of the last note).
+    pub fn steps(&self, part: Part) -> u64 {
+        from_words(&self.piece(part)).end
+    }
+
+    /// The prompt of a retry: the same prompt (and title), to be run with a new seed.
+    pub fn retry_prompt(&self) -> Prompt {
+        Prompt {
+            words: self.prompt().to_vec(),
+            title: self.title.clone(),
+        }
+    }
+
+    /// The prompt that extends this piece: all its words but the final `END`.
+    pub fn extend_prompt(&self) -> Prompt {
+        prompt::extend(&self.words, self.title.clone())
+    }
+}
+
+/// Seconds and bars (of 4/4) of `steps` grid steps at `bpm` quarter notes per minute.
+pub fn duration_of(steps: u64, bpm: f64) -> (f64, f64) {
+    let quarters = steps as f64 / STEPS_PER_QUARTER as f64;
+    (quarters * 60.0 / bpm, quarters / 4.0)
+}
+
+/// Reusable buffers for choosing one word.
+struct Picker {
+    candidates: Vec<(f32, u16)>,
+}
+
+impl Picker {
+    /// Picks the next id from `logits` among the ids `legal` accepts.
+    fn pick(
+        &mut self,
+        logits: &[f32],
+        legal: impl Fn(u16) -> bool,
+        opts: &SampleOptions,
+        rng: &mut StdRng,
+    ) -> Option<u16> {
+        let c = &mut self.candidates;
+        c.clear();
+        for (id, &l) in logits.iter().enumerate() {
+            if legal(id as u16) {
+                c.push((if l.is_nan() { f32::NEG_INFINITY } else { l }, id as u16));
+            }
+        }
+        if c.is_empty() {
+            return None;
+        }
+        // Likeliest first; ties go to the lower id, so greedy and top-k 1 agree.
+        let order = |a: &(f32, u16), b: &(f32, u16)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+        if opts.temperature <= 0.0 {
+            return c.iter().min_by(|a, b| order(a, b)).map(|x| x.1);
+        }
+        c.sort_unstable_by(order);
+        if opts.top_k > 0 {
+            c.truncate(opts.top_k);
+        }
+        let max = c[0].0;
+        let mut sum = 0.0f32;
+        for x in c.iter_mut() {
+            x.0 = if max.is_finite() {
+                ((x.0 - max) / opts.temperature).exp()
+            } else {
+                1.0
+            };
+            sum += x.0;
+        }
+        if opts.top_p < 1.0 {
+            let mut acc = 0.0;
+            let mut keep = c.len();
+            for (i, x) in c.iter().enumerate() {
+                acc += x.0;
+                if acc >= opts.top_p * sum {
+                    keep = i + 1;
+                    break;
+                }
+            }
+            c.truncate(keep);
+            sum = c.iter().map(|x| x.0).sum();
+        }
+        let mut r = rng.random::<f32>() * sum;
+        for x in c.iter() {
+            if r < x.0 {
+                return Some(x.1);
+            }
+            r -= x.0;
+        }
+        c.last().map(|x| x.1)
+    }
+}
+
+/// Ids kept when the window slides (half the context, at least 1).
+pub fn window_keep(context: usize) -> usize {
+    (context / 2).max(1)
+}
+
+/// Feeds the end of `history` afresh: at most `context` ids, or the last half of the context
+/// when the history is longer. Returns how many positions the model now holds.
+fn refill<M: NextWordModel + ?Sized>(
+    model: &mut M,
+    history: &[u16],
+    logits: &mut [f32],
+) -> Result<usize> {
+    let context = model.context();
+    let n = if history.len() <= context {
+        history.len()
+    } else {
+        window_keep(context)
+    };
+    model.reset();
+    model.feed(&history[history.len() - n..], logits)?;
+    Ok(n)
+}
+
+/// Generates after `prompt` (which must start with `START` and follow the grammar), calling
+/// `on_word` with each new word as it is made. Raising `stop` ends it before the next word:
+/// the result is cut back to its last whole note and ended (the words streamed after that point,
+/// at most two, are not in it).
+pub fn generate<M: NextWordModel + ?Sized>(
+    model: &mut M,
+    prompt: &Prompt,
+    opts: &SampleOptions,
+    stop: &AtomicBool,
+    on_word: &mut dyn FnMut(Word),
+) -> Result<Generation> {
+    let started = Instant::now();
+    opts.validate()?;
+    ensure!(
+        model.vocab() == Vocab.len(),
+        "the model has {} words, the vocabulary {}",
+        model.vocab(),
+        Vocab.len()
+    );
+    ensure!(model.context() > 0, "the model has no context");
+    ensure!(
+        prompt.words.first() == Some(&Word::Start),
+        "a prompt starts with START"
+    );
+    let mut grammar = Grammar::from_words(&prompt.words)?;
+    if grammar.state() == State::Done {
+        bail!("the prompt is a whole piece (it ends with END): extend it instead");
+    }
+    let Some(mut history) = Vocab.encode(&prompt.words) else {
+        bail!("the prompt holds words outside the vocabulary");
+    };
+    let prompt_len = history.len();
+    history.reserve(opts.words + 4);
+    let mut rng = StdRng::seed_from_u64(opts.seed);
+    let mut picker = Picker {
+        candidates: Vec::with_capacity(Vocab.len()),
+    };
+    let mut logits = vec![0.0f32; model.vocab()];
+    let mut fed = 0;
+    let mut fresh = true;
+    let (mut made, mut sampled) = (0usize, 0usize);
+    // Length of the history at the last whole note (where a cancelled piece is cut back to).
+    let mut last_whole = grammar.can_end().then_some(prompt_len);
+    let ended = loop {
+        if made >= opts.words && grammar.can_end() {
+            history.push(Vocab::END);
+            on_word(Word::End);
+            break Ended::Length;
+        }
+        if stop.load(Ordering::Relaxed) {
+            break Ended::Cancelled;
+        }
+        if fresh {
+            fed = refill(model, &history, &mut logits)?;
+            fresh = false;
+        }
+        let end_ok = opts.stop_at_end && made > 0;
+        // Near the limit, prefer a note to a shift (a shift needs four words before END).
+        let avoid_shift = opts.words.saturating_sub(made) < 4
+            && matches!(grammar.state(), State::Ready | State::Shifted(_))
+            && grammar.any_pitch();
+        let g = &grammar;
+        let id = match picker.pick(
+            &logits,
+            |id| g.allows(id, end_ok) && !(avoid_shift && id == Vocab::SEP),
+            opts,
+            &mut rng,
+        ) {
+            Some(id) => id,
+            None => bail!("the grammar left no legal word in state {:?}", g.state()),
+        };
+        grammar.push_id(id)?;
+        history.push(id);
+        sampled += 1;
+        on_word(Vocab.word(id).expect("a vocabulary id"));
+        if id == Vocab::END {
+            break Ended::Model;
+        }
+        made += 1;
+        if grammar.can_end() {
+            last_whole = Some(history.len());
+        }
+        if made >= opts.words && grammar.can_end() {
+            continue; // END without another model step
+        }
+        if fed < model.context() || model.slides_itself() {
+            model.feed(&history[history.len() - 1..], &mut logits)?;
+            fed += 1;
+        } else {
+            fed = refill(model, &history, &mut logits)?;
+        }
+    };
+    if ended == Ended::Cancelled {
+        if let Some(n) = last_whole.filter(|&n| n >= prompt_len) {
+            history.truncate(n);
+            history.push(Vocab::END);
+        }
+    }
+    let (words, _) = Vocab.decode(&history);
+    Ok(Generation {
+        words,
+        prompt_len,
+        title: prompt.title.clone(),
+        options: opts.clone(),
+        ended,
+        sampled,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// A generation running on its own thread.
+pub struct Running<M> {
+    /// Each new word, as it is made (the channel closes when the generation ends).
+    pub words: Receiver<Word>,
+    stop: Arc<AtomicBool>,
+    handle: JoinHandle<(M, Result<Generation>)>,
+}
+
+impl<M> Running<M> {
+    /// Asks the generation to stop before its next word (it keeps what was made).
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// The flag [`Running::stop`] raises, to share.
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        self.stop.clone()
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.handle.is_finished()
+    }
+
+    /// Waits for the end; gives the model back for the next generation.
+    pub fn join(self) -> (M, Result<Generation>) {
+        match self.handle.join() {
+            Ok(out) => out,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+}
+
+/// Runs [`generate`] on a new thread, moving the model there (it comes back from
+/// [`Running::join`]).
+pub fn spawn<M: NextWordModel + Send + 'static>(
+    mut model: M,
+    prompt: Prompt,
+    opts: SampleOptions,
+) -> Running<M> {
+    let (tx, rx) = channel();
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let handle = std::thread::spawn(move || {
+        let result = generate(&mut model, &prompt, &opts, &flag, &mut |w| {
+            let _ = tx.send(w);
+        });
+        (model, result)
+    });
+    Running {
+        words: rx,
+        stop,
+        handle,
+    }
+}

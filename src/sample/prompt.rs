@@ -1,0 +1,126 @@
+//! Prompts for the modes: a new piece, continue a song of the dataset, continue a MIDI file,
+//! retry (the same prompt with a new seed: [`super::Generation::retry_prompt`]) and extend a
+//! piece already made.
+
+use crate::corpus::{piece_from_midi, LoadReport};
+use crate::dataset::SplitData;
+use crate::words::{Vocab, Word};
+use anyhow::{bail, Context, Result};
+use rand::Rng;
+use std::path::Path;
+
+/// What the model continues: words starting with `START`, and the title they came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Prompt {
+    pub words: Vec<Word>,
+    pub title: Option<String>,
+}
+
+/// Default length of a continue prompt, in words.
+pub const DEFAULT_PROMPT_WORDS: usize = 100;
+
+/// A new piece: the prompt is `START`.
+pub fn new_piece() -> Prompt {
+    Prompt {
+        words: vec![Word::Start],
+        title: None,
+    }
+}
+
+/// The first `n` words of a piece (`0` = all), cut back to the end of its last whole note, never
+/// with `END`. Always keeps `START`.
+pub fn head(words: &[Word], n: usize) -> Vec<Word> {
+    let body = match words.last() {
+        Some(Word::End) => &words[..words.len() - 1],
+        _ => words,
+    };
+    let n = if n == 0 {
+        body.len()
+    } else {
+        n.min(body.len())
+    };
+    // Cut after `n<p> d<k>`: the shortest prefix of length <= n ending at a note's duration.
+    let mut cut = n;
+    while cut > 1
+        && !(matches!(body[cut - 1], Word::Dur(_)) && matches!(body[cut - 2], Word::Note(_)))
+    {
+        cut -= 1;
+    }
+    if cut <= 1 {
+        return vec![Word::Start];
+    }
+    body[..cut].to_vec()
+}
+
+/// Continue a song: the first `prompt_words` words (cut at a note) of the piece titled `title`
+/// in `split` (the validation split), or of a random piece of it when `title` is `None`.
+pub fn continue_song(
+    split: &SplitData,
+    title: Option<&str>,
+    prompt_words: usize,
+    rng: &mut impl Rng,
+) -> Result<Prompt> {
+    if split.pieces.is_empty() {
+        bail!("the dataset's split has no pieces to continue");
+    }
+    let index = match title {
+        Some(t) => split
+            .find(t)
+            .with_context(|| format!("no piece titled '{t}' in the dataset's validation split"))?,
+        None => rng.random_range(0..split.pieces.len()),
+    };
+    let (words, bad) = Vocab.decode(split.piece(index));
+    if bad > 0 || words.first() != Some(&Word::Start) {
+        bail!("piece {index} of the dataset is damaged");
+    }
+    Ok(Prompt {
+        words: head(&words, prompt_words),
+        title: Some(split.pieces[index].title.clone()),
+    })
+}
+
+/// Continue a MIDI file: its first `prompt_words` words (`0` = the whole piece), encoded with
+/// the codec; the title is the file name without its extension.
+pub fn continue_file(path: &Path, prompt_words: usize) -> Result<Prompt> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut report = LoadReport::default();
+    let words = piece_from_midi(&bytes, &mut report)
+        .with_context(|| format!("encoding {}", path.display()))?;
+    Ok(Prompt {
+        words: head(&words, prompt_words),
+        title: path.file_stem().map(|s| s.to_string_lossy().into_owned()),
+    })
+}
+
+/// Extend a piece already made: all its words but a final `END`.
+pub fn extend(words: &[Word], title: Option<String>) -> Prompt {
+    let mut words = match words.last() {
+        Some(Word::End) => words[..words.len() - 1].to_vec(),
+        _ => words.to_vec(),
+    };
+    if words.first() != Some(&Word::Start) {
+        words.insert(0, Word::Start);
+    }
+    Prompt { words, title }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::words::{parse_words, words_to_string};
+
+    #[test]
+    fn heads_end_at_a_whole_note() {
+        let w = parse_words("START sepxx d2 n72 d4 n64 d4 sepxx d4 n67 d4 END").0;
+        let h = |n| words_to_string(&head(&w, n));
+        assert_eq!(h(5), "START sepxx d2 n72 d4");
+        assert_eq!(h(6), "START sepxx d2 n72 d4");
+        assert_eq!(h(7), "START sepxx d2 n72 d4 n64 d4");
+        assert_eq!(h(9), "START sepxx d2 n72 d4 n64 d4");
+        assert_eq!(h(3), "START");
+        assert_eq!(h(0), "START sepxx d2 n72 d4 n64 d4 sepxx d4 n67 d4");
+        assert_eq!(h(100), h(0));
+        let e = extend(&w, None);
+        assert_eq!(e.words.len(), w.len() - 1);
+    }
+}
