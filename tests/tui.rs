@@ -66,6 +66,7 @@ fn run_generation(app: &mut App, prompt: &str, title: Option<&str>, new: &str) {
             cancelled: false,
             elapsed: Duration::from_millis(1500),
             error: None,
+            words: None,
         },
     );
 }
@@ -188,6 +189,7 @@ fn escape_cancels_and_keeps_the_partial_piece() {
             cancelled: true,
             elapsed: Duration::from_millis(10),
             error: None,
+            words: None,
         },
     );
     assert!(matches!(

@@ -3,8 +3,8 @@
 mod bench;
 mod codec;
 mod eval;
-mod play;
 mod generate;
+mod play;
 mod prepare;
 mod render;
 mod train;
@@ -17,8 +17,27 @@ use clap::{Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(name = "nanotune", version, about, long_about = None)]
 pub struct Cli {
+    /// Without a command, nanotune opens its terminal screen (see `Screen options` below).
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub screen: ScreenArgs,
+}
+
+/// Options of the terminal screen that opens when no command is given.
+#[derive(clap::Args, Debug)]
+#[command(next_help_heading = "Screen options")]
+pub struct ScreenArgs {
+    /// The model: a checkpoint folder. Default: $NANOTUNE_CHECKPOINT, ./checkpoints, checkpoints/
+    /// beside the executable, then ~/.local/share/nanotune/checkpoints.
+    #[arg(long)]
+    pub checkpoint: Option<std::path::PathBuf>,
+    /// The prepared dataset whose validation pieces "Continue song" draws from.
+    #[arg(long, default_value = "data/prepared")]
+    pub data: std::path::PathBuf,
+    /// Words of a song used as the prompt of "Continue song" and "Continue file".
+    #[arg(long, default_value_t = crate::sample::prompt::DEFAULT_PROMPT_WORDS)]
+    pub prompt_words: usize,
 }
 
 #[derive(Subcommand, Debug)]
@@ -37,7 +56,14 @@ pub enum Command {
 
 /// Runs one parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
-    match cli.command {
+    let Some(command) = cli.command else {
+        return crate::tui::run::run(crate::tui::run::Options {
+            checkpoint: cli.screen.checkpoint,
+            data: Some(cli.screen.data),
+            prompt_words: cli.screen.prompt_words,
+        });
+    };
+    match command {
         Command::Encode(args) => codec::encode(args),
         Command::Decode(args) => codec::decode(args),
         Command::Prepare(args) => prepare::run(args),

@@ -159,6 +159,8 @@ pub enum Message {
         cancelled: bool,
         elapsed: Duration,
         error: Option<String>,
+        /// The whole final piece (prompt and new words, ended), replacing what was streamed.
+        words: Option<Vec<Word>>,
     },
     /// Time since the running generation started (sent with each frame while it runs).
     Tick(Duration),
@@ -367,11 +369,16 @@ pub fn update(app: &mut App, msg: Message) -> Vec<Effect> {
             cancelled,
             elapsed,
             error,
+            words,
         } => {
-            let made = match app.gen {
+            let mut made = match app.gen {
                 GenState::Running { made, .. } => made,
                 _ => 0,
             };
+            if let Some(words) = words {
+                made = words.len().saturating_sub(app.piece.prompt_len);
+                app.piece.words = words;
+            }
             app.gen = match error {
                 Some(e) => GenState::Failed(e),
                 None => GenState::Complete {

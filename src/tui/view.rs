@@ -196,7 +196,9 @@ fn draw_menu(app: &App, frame: &mut Frame, area: Rect) {
         .title(" Generate (Enter) ")
         .border_style(border(focused));
     frame.render_widget(
-        Paragraph::new(lines).block(block).wrap(Wrap { trim: true }),
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false }),
         area,
     );
 }
@@ -334,7 +336,7 @@ const HELP: &[(&str, &str)] = &[
 ];
 
 fn draw_help(frame: &mut Frame, area: Rect) {
-    let popup = centered(area, 64, HELP.len() as u16 + 2);
+    let popup = centered(area, 70, HELP.len() as u16 + 2);
     frame.render_widget(Clear, popup);
     let lines: Vec<Line> = HELP
         .iter()

@@ -1,0 +1,156 @@
+//! The TUI in a real terminal: tmux runs `nanotune` on a tiny checkpoint trained here, keys are
+//! sent, the pane is read. Open, generate, see "Generation complete!", quit with the terminal
+//! restored.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("command runs");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn nanotune(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_nanotune"));
+    c.current_dir(dir);
+    c
+}
+
+struct Tmux {
+    session: String,
+}
+
+impl Tmux {
+    fn keys(&self, keys: &[&str]) {
+        run(Command::new("tmux")
+            .args(["send-keys", "-t", &self.session])
+            .args(keys));
+    }
+    fn screen(&self) -> String {
+        let out = run(Command::new("tmux").args(["capture-pane", "-p", "-t", &self.session]));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+    fn wait_for(&self, text: &str, timeout: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if screen.contains(text) {
+                return screen;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "waited {timeout:?} for {text:?}; the screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.session])
+            .output();
+    }
+}
+
+#[test]
+fn open_generate_and_quit_in_a_real_terminal() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        if std::env::var_os("CI").is_some() {
+            panic!("tmux is missing (.ci/run installs it)");
+        }
+        eprintln!("SKIPPED: tmux is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    // A tiny corpus: rising and falling broken chords in several keys.
+    for i in 0..40u8 {
+        let root = 48 + (i % 12);
+        let mut words = String::from("START");
+        for bar in 0..8u8 {
+            for p in [root, root + 4, root + 7, root + 12 - (bar % 2) * 5] {
+                words.push_str(&format!(" n{p} d2 sepxx d2"));
+            }
+        }
+        std::fs::write(src.join(format!("piece {i}.txt")), words).unwrap();
+    }
+    run(nanotune(dir.path()).args(["prepare", "src", "-o", "prepared", "--quiet"]));
+    run(nanotune(dir.path()).args([
+        "train",
+        "--data",
+        "prepared",
+        "--out",
+        "ckpt",
+        "--layers",
+        "1",
+        "--heads",
+        "2",
+        "--width",
+        "32",
+        "--context",
+        "32",
+        "--batch",
+        "8",
+        "--steps",
+        "30",
+        "--eval-every",
+        "15",
+        "--quiet",
+    ]));
+
+    let session = format!("nanotune-e2e-{}", std::process::id());
+    let tmux = Tmux {
+        session: session.clone(),
+    };
+    run(Command::new("tmux")
+        .args(["new-session", "-d", "-s", &session, "-x", "120", "-y", "36"])
+        .arg("bash --norc --noprofile")
+        .current_dir(dir.path()));
+    let cmd = format!(
+        "{} --checkpoint ckpt --data prepared; echo EXIT=$?",
+        env!("CARGO_BIN_EXE_nanotune")
+    );
+    tmux.keys(&[&cmd, "Enter"]);
+    let screen = tmux.wait_for("Ready", Duration::from_secs(20));
+    assert!(
+        screen.contains("New piece") && screen.contains("Temperature"),
+        "{screen}"
+    );
+
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("Generation complete!", Duration::from_secs(60));
+    assert!(
+        screen.contains("500 tokens") || screen.contains(" tokens,"),
+        "{screen}"
+    );
+    // The roll shows music: block characters right of the axis.
+    assert!(
+        screen.contains('▀') || screen.contains('▄') || screen.contains('█'),
+        "{screen}"
+    );
+
+    tmux.keys(&["s"]);
+    tmux.wait_for("saved nanotune-", Duration::from_secs(10));
+    assert!(dir.path().join("nanotune-1.mid").exists());
+
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("EXIT=0", Duration::from_secs(10));
+    // Back on the shell's own screen: none of the TUI is left on it.
+    assert!(
+        !screen.contains("Piano roll") && !screen.contains("Temperature"),
+        "{screen}"
+    );
+    // And the terminal is out of raw mode: the shell echoes what we type.
+    tmux.keys(&["echo restored-$((40+2))", "Enter"]);
+    tmux.wait_for("restored-42", Duration::from_secs(5));
+}
