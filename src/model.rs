@@ -372,6 +372,29 @@ impl Block {
 }
 
 /// The GPT. Cheap to share by reference; parameters are [`Var`]s that training updates in place.
+///
+/// Generation, one word at a time with a key/value cache:
+///
+/// ```no_run
+/// # fn main() -> anyhow::Result<()> {
+/// use candle_core::{Device, Tensor};
+/// use nanotune::{checkpoint::Checkpoint, model::KvCache, words::Vocab};
+/// let device = Device::Cpu;
+/// let ckpt = Checkpoint::load("checkpoints/small".as_ref(), &device)?;
+/// let model = &ckpt.model;
+/// let mut cache = KvCache::new(model.config());
+/// let prompt = Tensor::new(&[[Vocab::START as u32]], &device)?; // (batch 1, 1 word)
+/// let mut logits = model.forward_cached(&prompt, &mut cache)?; // (1, vocab)
+/// for _ in 0..10 {
+///     let next = logits.argmax(1)?.unsqueeze(1)?; // or sample
+///     if cache.remaining() == 0 {
+///         cache.reset(); // then feed the last words again, up to context - 1
+///     }
+///     logits = model.forward_cached(&next, &mut cache)?;
+/// }
+/// # Ok(())
+/// # }
+/// ```
 pub struct Gpt {
     config: GptConfig,
     params: Vec<(String, Var)>,
