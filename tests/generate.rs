@@ -280,16 +280,25 @@ fn the_three_decoders_agree() {
         }
         // Greedy generation past several window slides gives the same words on all three (the
         // fast decoder slides with its shadow window, the others rebuild).
+        // Prompts: one word; 7 words (into the shadow window too); longer than the context.
         let o = SampleOptions {
             temperature: 0.0,
             ..opts(60, 0)
         };
-        let p = prompt::new_piece();
-        let a = run(&mut fast, &p, &o);
-        let b = run(&mut CachedGpt::new(gpt.clone()), &p, &o);
-        let c = run(&mut UncachedGpt::new(gpt.clone()), &p, &o);
-        assert_eq!(a.words, b.words);
-        assert_eq!(a.words, c.words);
+        let long =
+            "START n72 d4 n64 d4 n60 d8 sepxx d4 n67 d4 sepxx d4 n65 d2 n40 d8 sepxx d1 n41 d1";
+        for p in ["START", "START n72 d4 n64 d4 n60 d8", long] {
+            let p = Prompt {
+                words: parse_words(p).0,
+                title: None,
+            };
+            let a = run(&mut fast, &p, &o);
+            let b = run(&mut CachedGpt::new(gpt.clone()), &p, &o);
+            let c = run(&mut UncachedGpt::new(gpt.clone()), &p, &o);
+            assert_eq!(a.words, b.words);
+            assert_eq!(a.words, c.words);
+            assert_whole(&a);
+        }
     }
 }
 

@@ -164,6 +164,9 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         println!();
     }
     report(&g, args.bpm);
+    if let (Some(title), None) = (&g.title, &args.prompt) {
+        println!("retry: --mode continue --piece \"{title}\" --seed <another>");
+    }
     if let Some(path) = &args.words {
         let mut text = words_to_string(&g.words);
         text.push('\n');

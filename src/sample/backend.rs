@@ -1,11 +1,11 @@
 //! Models behind [`NextWordModel`].
 //!
-//! - [`FastGpt`]: the default for generation. The checkpoint's weights copied into plain `f32`
-//!   arrays and a batch-1 decoder written for them: one word is a handful of matrix-vector
-//!   products (AVX2/FMA where the CPU has them) over weights read once each, plus attention over
-//!   the cached keys and values, with no allocation per word. Feeding several words at once (a
-//!   prompt, or the rebuild when the window slides) runs the big products through candle's
-//!   matmul instead, which is faster for many rows.
+//! - [`FastGpt`]: the default for generation. The checkpoint's weights copied into packed arrays
+//!   (f16 by default, see [`Weights`]) and a batch-1 decoder written for them: one word is a
+//!   handful of matrix-vector products (AVX2/FMA where the CPU has them) over weights read once
+//!   each as one stream, plus attention over a head-major key/value cache, with no allocation per
+//!   word; it slides its window without rebuilding it. A prompt of many words runs the big
+//!   products through candle's matmul instead, which is faster for many rows.
 //! - [`CachedGpt`]: candle's own [`Gpt::forward_cached`] with its [`KvCache`].
 //! - [`UncachedGpt`]: candle's full [`Gpt::forward`] over the whole window for every word (how
 //!   nanoGPT samples), the baseline of `bench generate`.

@@ -10,12 +10,13 @@
 //! - [`prompt`] builds the prompts of the modes: new piece, continue a song of the dataset,
 //!   continue a MIDI file, retry, extend.
 //! - [`backend`] puts the model behind [`NextWordModel`]: [`backend::FastGpt`] (the default, a
-//!   plain-Rust batch-1 decoder over the checkpoint's weights), or candle's own
+//!   plain-Rust batch-1 decoder over the checkpoint's weights, f16 by default), or candle's own
 //!   [`crate::model::Gpt::forward_cached`] / [`crate::model::Gpt::forward`] for comparison.
 //!
-//! When the context is full the window slides: the cache is rebuilt from the last half of the
-//! context in one batched pass, so the model always sees at least that much history and the
-//! rebuild (a few times the cost of one word) is paid once every `context / 2 + 1` words.
+//! When the context is full the window slides to the last half of the context ([`window_keep`]),
+//! so the model always sees at least that much history. A model that cannot slide itself gets its
+//! cache rebuilt from those words in one batched pass, once every `context / 2 + 1` words;
+//! [`backend::FastGpt`] slides itself at no extra cost (a shadow window, see there).
 
 pub mod backend;
 pub mod grammar;
