@@ -8,6 +8,19 @@ use std::time::Instant;
 
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
+    /// Milliseconds to draw one frame of the terminal screen (200x60 by default) with a full piano
+    /// roll: a dense random piece, drawn into ratatui's TestBackend.
+    Tui {
+        #[arg(long, default_value_t = 200)]
+        width: u16,
+        #[arg(long, default_value_t = 60)]
+        height: u16,
+        /// Words in the piece on screen.
+        #[arg(long, default_value_t = 4000)]
+        words: usize,
+        #[arg(long, default_value_t = 300)]
+        frames: usize,
+    },
     /// MIDI files/s and words/s for encoding every .mid/.midi file under DIR (read into memory
     /// first, so the disk is not measured).
     Encode {
@@ -59,6 +72,12 @@ pub enum BenchCommand {
 
 pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
+        BenchCommand::Tui {
+            width,
+            height,
+            words,
+            frames,
+        } => bench_tui(width, height, words, frames),
         BenchCommand::Encode { dir, passes } => bench_encode(&dir, passes),
         BenchCommand::Prepare { source } => bench_prepare(&source),
         BenchCommand::Render { piece, bpm, passes } => bench_render(&piece, bpm, passes),
@@ -239,6 +258,58 @@ fn bench_train(preset: &str, batch: usize, context: usize, steps: usize) -> Resu
     println!(
         "train {preset} ({params} parameters), batch {batch} x context {context}, {steps} steps: {tokens_per_s:.0} tokens/s ({} threads)",
         std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    Ok(())
+}
+
+fn bench_tui(width: u16, height: u16, words: usize, frames: usize) -> Result<()> {
+    use crate::tui::app::{update, App, Environment, Message};
+    use crate::words::Word;
+    use rand::{Rng, SeedableRng};
+    let mut app = App::new(
+        Environment {
+            device: "cpu".into(),
+            ..Environment::default()
+        },
+        1,
+    );
+    // A dense piece: chords of 1-4 notes every 1-2 steps, across four octaves.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let mut piece = vec![Word::Start];
+    while piece.len() < words {
+        let top = rng.random_range(60u8..=96);
+        for k in 0..rng.random_range(1u8..=4) {
+            piece.extend([Word::Note(top - 7 * k), Word::Dur(rng.random_range(1..=16))]);
+        }
+        piece.extend([Word::Sep, Word::Dur(rng.random_range(1..=2))]);
+    }
+    let prompt = piece[..words / 4].to_vec();
+    update(
+        &mut app,
+        Message::Started {
+            prompt,
+            title: Some("bench".into()),
+        },
+    );
+    for &w in &piece[words / 4..] {
+        update(&mut app, Message::Word(w));
+    }
+    app.playing = Some(3.0);
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(width, height))?;
+    let mut times = Vec::with_capacity(frames);
+    for _ in 0..frames.max(1) {
+        let started = Instant::now();
+        terminal.draw(|f| crate::tui::view::view(&app, f))?;
+        times.push(started.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    let mean = times.iter().sum::<f64>() / times.len() as f64;
+    println!(
+        "tui frame {width}x{height}, {} words on screen: mean {mean:.2} ms, median {:.2} ms, max {:.2} ms over {} frames",
+        app.piece.words.len(),
+        times[times.len() / 2],
+        times[times.len() - 1],
+        times.len()
     );
     Ok(())
 }
