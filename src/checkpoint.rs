@@ -16,7 +16,7 @@ use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub const MODEL_FILE: &str = "model.safetensors";
 pub const CONFIG_FILE: &str = "config.json";
@@ -105,6 +105,14 @@ impl CheckpointConfig {
     }
 }
 
+/// The checkpoint in `dir`: `dir` itself, or else its `base` or `small` subfolder (where
+/// `train --out checkpoints/small` puts one); `None` where none holds a config.
+pub fn find_in(dir: &Path) -> Option<PathBuf> {
+    [dir.to_path_buf(), dir.join("base"), dir.join("small")]
+        .into_iter()
+        .find(|d| d.join(CONFIG_FILE).is_file())
+}
+
 /// A trained model read from a checkpoint folder.
 pub struct Checkpoint {
     pub model: Gpt,
@@ -148,6 +156,13 @@ pub fn save_tensors(path: &Path, tensors: &HashMap<String, Tensor>) -> Result<()
     ));
     let result = (|| -> Result<()> {
         candle_core::safetensors::save(tensors, &tmp)?;
+        // The safetensors writer creates files readable by their owner alone; a checkpoint is
+        // meant to be shared like any other output.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))?;
+        }
         std::fs::File::open(&tmp)?.sync_all()?;
         std::fs::rename(&tmp, path)?;
         Ok(())

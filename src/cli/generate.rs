@@ -93,10 +93,8 @@ pub struct GenerateArgs {
 
 /// The checkpoint folder to read: `dir`, or its `base`/`small` subfolder; a clear error if none.
 pub fn find_checkpoint(dir: &Path) -> Result<PathBuf> {
-    for d in [dir.to_path_buf(), dir.join("base"), dir.join("small")] {
-        if d.join(CONFIG_FILE).is_file() {
-            return Ok(d);
-        }
+    if let Some(found) = crate::checkpoint::find_in(dir) {
+        return Ok(found);
     }
     bail!(
         "no trained model in {} (no {CONFIG_FILE}). Train one first:\n  \

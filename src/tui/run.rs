@@ -65,8 +65,10 @@ pub fn checkpoint_candidates(given: Option<&Path>) -> Vec<PathBuf> {
 fn load_model(given: Option<&Path>) -> std::result::Result<(FastGpt, PathBuf), String> {
     let candidates = checkpoint_candidates(given);
     for dir in &candidates {
-        if dir.join(crate::checkpoint::CONFIG_FILE).exists() || given.is_some() {
-            return FastGpt::load(dir, Weights::default())
+        let found = crate::checkpoint::find_in(dir);
+        if found.is_some() || given.is_some() {
+            let dir = found.unwrap_or_else(|| dir.clone());
+            return FastGpt::load(&dir, Weights::default())
                 .map(|m| (m, dir.clone()))
                 .map_err(|e| format!("could not load the model in {}: {e:#}", dir.display()));
         }
