@@ -405,6 +405,7 @@ fn generate_command_end_to_end() {
     write_checkpoint(&dir.path().join("checkpoints/small"));
     let args = [
         "generate", "--tokens", "80", "--seed", "42", "-o", "out.mid", "--words", "out.txt",
+        "--wav", "out.wav",
     ];
     let (ok, out, err) = nanotune(&args);
     assert!(ok, "{err}");
@@ -420,6 +421,11 @@ fn generate_command_end_to_end() {
     );
     assert_eq!(out.lines().next(), out2.lines().next());
     assert!(std::fs::metadata(dir.path().join("out.mid")).unwrap().len() > 50);
+    let wav = std::fs::read(dir.path().join("out.wav")).unwrap();
+    assert!(
+        wav.starts_with(b"RIFF") && wav.len() > 44 + 44_100,
+        "a WAV of the piece"
+    );
 
     // Continue the MIDI file just written, from its first 20 words.
     let (ok, out, err) = nanotune(&[

@@ -389,3 +389,28 @@ fn missing_model_and_dataset_are_explained() {
     );
     assert!(screen.contains("no audio device"), "{screen}");
 }
+
+#[test]
+fn playhead_is_drawn_while_playing() {
+    let mut a = app();
+    press(&mut a, &[KeyCode::Enter]);
+    run_generation(&mut a, "START", None, "n60 d32 END");
+    assert!(matches!(
+        &press(&mut a, &[KeyCode::Char(' ')])[..],
+        [Effect::Play { .. }]
+    ));
+    // 1.0 s at 120 bpm is step 8: the ninth column of the roll.
+    update(&mut a, Message::PlayPosition(Some(1.0)));
+    let buf = render(&a, 100, 30);
+    let x = 44 + 1 + nanotune::tui::roll::AXIS_WIDTH + 8;
+    let column: Vec<&str> = (2..27).map(|y| buf[(x, y)].symbol()).collect();
+    assert!(
+        column.iter().filter(|s| **s == "│").count() > 20,
+        "{column:?}"
+    );
+    assert!(text(&buf).contains("playing 1.0/4.0 s"));
+    // Playback ended: no playhead.
+    update(&mut a, Message::PlayPosition(None));
+    let buf = render(&a, 100, 30);
+    assert!((2..27).all(|y| buf[(x, y)].symbol() != "│"));
+}

@@ -82,6 +82,10 @@ pub struct GenerateArgs {
     /// Word file to write (prompt and continuation).
     #[arg(long)]
     pub words: Option<PathBuf>,
+    /// WAV file to write (prompt and continuation, rendered by the piano synth at --bpm; 16-bit,
+    /// 44.1 kHz stereo).
+    #[arg(long)]
+    pub wav: Option<PathBuf>,
     /// Print the words to stdout as they are made.
     #[arg(long)]
     pub stream: bool,
@@ -174,6 +178,15 @@ pub fn run(args: GenerateArgs) -> Result<()> {
     if let Some(path) = &args.output {
         write_atomic(path, &write_midi(&g.notes(Part::All), args.bpm)?)?;
         println!("wrote MIDI to {}", path.display());
+    }
+    if let Some(path) = &args.wav {
+        let notes = crate::synth::from_grid(&g.notes(Part::All), args.bpm);
+        let (format, encoding) = (
+            crate::synth::Format::STEREO_44K,
+            crate::synth::WavEncoding::Pcm16,
+        );
+        crate::synth::render_wav_file(path, &notes, format, encoding)?;
+        println!("wrote WAV to {}", path.display());
     }
     Ok(())
 }
