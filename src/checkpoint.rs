@@ -10,6 +10,7 @@
 //! Every file is written atomically (a temporary file renamed over the old one), so a kill at any
 //! moment leaves the last good checkpoint.
 
+use crate::fsutil::write_atomic;
 use crate::model::{Gpt, GptConfig};
 use crate::words::Vocab;
 use anyhow::{bail, Context, Result};
@@ -101,7 +102,7 @@ impl CheckpointConfig {
     }
 
     pub fn save(&self, dir: &Path) -> Result<()> {
-        crate::fsutil::write_atomic(&dir.join(CONFIG_FILE), &serde_json::to_vec_pretty(self)?)
+        write_atomic(&dir.join(CONFIG_FILE), &serde_json::to_vec_pretty(self)?)
     }
 }
 
@@ -144,31 +145,9 @@ pub fn load_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tens
         .with_context(|| format!("{} is damaged or not a safetensors file", path.display()))
 }
 
-/// Writes tensors as safetensors atomically (temporary file, synced, renamed).
+/// Writes tensors as safetensors atomically (see [`write_atomic`]).
 pub fn save_tensors(path: &Path, tensors: &HashMap<String, Tensor>) -> Result<()> {
-    let name = path
-        .file_name()
-        .with_context(|| format!("{} is not a file path", path.display()))?;
-    let tmp = path.with_file_name(format!(
-        ".{}.tmp{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| -> Result<()> {
-        candle_core::safetensors::save(tensors, &tmp)?;
-        // The safetensors writer creates files readable by their owner alone; a checkpoint is
-        // meant to be shared like any other output.
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))?;
-        }
-        std::fs::File::open(&tmp)?.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("writing {}", path.display()))
+    let bytes = safetensors::serialize(tensors, None)
+        .with_context(|| format!("serialising {}", path.display()))?;
+    write_atomic(path, &bytes)
 }
