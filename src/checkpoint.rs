@@ -10,6 +10,7 @@
 //! Every file is written atomically (a temporary file renamed over the old one), so a kill at any
 //! moment leaves the last good checkpoint.
 
+use crate::device::Compute;
 use crate::fsutil::write_atomic;
 use crate::model::{Gpt, GptConfig};
 use crate::words::Vocab;
@@ -135,6 +136,13 @@ impl Checkpoint {
             )
         })?;
         Ok(Checkpoint { model, config })
+    }
+
+    /// [`Checkpoint::load`] onto `compute`'s device, with its matrix-product float type.
+    pub fn load_on(dir: &Path, compute: &Compute) -> Result<Checkpoint> {
+        let mut ckpt = Checkpoint::load(dir, &compute.device)?;
+        ckpt.model.set_matmul_dtype(compute.matmul_dtype);
+        Ok(ckpt)
     }
 }
 

@@ -5,12 +5,14 @@
 //! ([`words::Vocab`]) -> prepared dataset ([`dataset`]), with [`augment`] for training;
 //! token ids -> [`model`] (trained by [`train`], kept in a [`checkpoint`]) -> next-word logits.
 
+pub mod analysis;
 pub mod audio;
 pub mod augment;
 pub mod checkpoint;
 pub mod cli;
 pub mod corpus;
 pub mod dataset;
+pub mod device;
 pub mod fsutil;
 pub mod midi;
 pub mod model;

@@ -11,7 +11,9 @@
 //! `LayerNorm`, `softmax_last_dim`, `layer_norm` and `sdpa` have no backward pass, so a model
 //! built on them silently trains nothing but its head. Initial weights and dropout masks come from
 //! a seeded `rand` generator (candle's CPU generator cannot be seeded), so runs are reproducible.
-//! Every tensor lives on the [`Device`] passed in.
+//! Every tensor lives on the [`Device`] passed in. The matrix products may run in a narrower
+//! float type ([`Gpt::set_matmul_dtype`], bf16 on a GPU) while the weights, LayerNorms and
+//! softmaxes stay f32, as PyTorch's autocast does.
 
 use anyhow::{bail, ensure, Context, Result};
 use candle_core::{DType, Device, Tensor, Var, D};
@@ -170,6 +172,29 @@ fn normal(rng: &mut StdRng) -> f64 {
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
+/// `a b^T` with both operands cast to `dtype` and the product back in f32. The casts are
+/// no-ops in f32 and differentiable otherwise, so gradients reach the f32 weights.
+fn matmul_t(a: &Tensor, b: &Tensor, dtype: DType) -> Result<Tensor> {
+    let product = a.to_dtype(dtype)?.matmul(&b.to_dtype(dtype)?.t()?)?;
+    Ok(product.to_dtype(DType::F32)?)
+}
+
+/// `a b` as [`matmul_t`].
+fn matmul(a: &Tensor, b: &Tensor, dtype: DType) -> Result<Tensor> {
+    let product = a.to_dtype(dtype)?.matmul(&b.to_dtype(dtype)?)?;
+    Ok(product.to_dtype(DType::F32)?)
+}
+
+/// What every layer of one forward pass shares.
+struct Pass<'a> {
+    /// (context, context) additive causal mask.
+    mask: &'a Tensor,
+    /// Absolute position of the first word fed.
+    start: usize,
+    dropout: f64,
+    matmul_dtype: DType,
+}
+
 /// `x W^T (+ b)` over the last dimension.
 struct Linear {
     weight: Tensor,
@@ -177,11 +202,11 @@ struct Linear {
 }
 
 impl Linear {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    fn forward(&self, x: &Tensor, dtype: DType) -> Result<Tensor> {
         let (out, inp) = self.weight.dims2()?;
         let mut dims = x.dims().to_vec();
         let rows = x.elem_count() / inp;
-        let y = x.reshape((rows, inp))?.matmul(&self.weight.t()?)?;
+        let y = matmul_t(&x.reshape((rows, inp))?, &self.weight, dtype)?;
         *dims.last_mut().context("linear of a scalar")? = out;
         let y = y.reshape(dims)?;
         Ok(match &self.bias {
@@ -282,20 +307,19 @@ struct Attention {
 }
 
 impl Attention {
-    /// `x` is (batch, time, width) at absolute positions `start..start + time`; `mask` is the
-    /// (context, context) additive causal mask; `cache` holds the earlier keys and values.
+    /// `x` is (batch, time, width) at absolute positions `pass.start..pass.start + time`;
+    /// `cache` holds the earlier keys and values.
     fn forward(
         &self,
         x: &Tensor,
-        mask: &Tensor,
-        start: usize,
+        pass: &Pass,
         cache: Option<&mut Option<(Tensor, Tensor)>>,
-        p: f64,
         mut rng: Option<&mut StdRng>,
     ) -> Result<Tensor> {
         let (b, t, c) = x.dims3()?;
         let hd = c / self.heads;
-        let qkv = self.c_attn.forward(x)?;
+        let dtype = pass.matmul_dtype;
+        let qkv = self.c_attn.forward(x, dtype)?;
         let split = |i: usize| -> Result<Tensor> {
             Ok(qkv
                 .narrow(2, i * c, c)?
@@ -312,11 +336,17 @@ impl Attention {
             *cache = Some((k.clone(), v.clone()));
         }
         let tk = k.dim(2)?;
-        let att = (q.matmul(&k.t()?)? * (1.0 / (hd as f64).sqrt()))?;
-        let att = att.broadcast_add(&mask.narrow(0, start, t)?.narrow(1, 0, tk)?)?;
-        let att = dropout(&softmax(&att)?, p, rng.as_deref_mut())?;
-        let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, c))?;
-        dropout(&self.c_proj.forward(&y)?, p, rng)
+        let att = (matmul_t(&q, &k, dtype)? * (1.0 / (hd as f64).sqrt()))?;
+        let mask = pass.mask.narrow(0, pass.start, t)?.narrow(1, 0, tk)?;
+        let att = dropout(
+            &softmax(&att.broadcast_add(&mask)?)?,
+            pass.dropout,
+            rng.as_deref_mut(),
+        )?;
+        let y = matmul(&att, &v, dtype)?
+            .transpose(1, 2)?
+            .reshape((b, t, c))?;
+        dropout(&self.c_proj.forward(&y, dtype)?, pass.dropout, rng)
     }
 }
 
@@ -350,23 +380,20 @@ impl Block {
     fn forward(
         &self,
         x: &Tensor,
-        mask: &Tensor,
-        start: usize,
+        pass: &Pass,
         cache: Option<&mut Option<(Tensor, Tensor)>>,
-        p: f64,
         mut rng: Option<&mut StdRng>,
     ) -> Result<Tensor> {
-        let a = self.attn.forward(
-            &self.ln_1.forward(x)?,
-            mask,
-            start,
-            cache,
-            p,
-            rng.as_deref_mut(),
-        )?;
+        let dtype = pass.matmul_dtype;
+        let a = self
+            .attn
+            .forward(&self.ln_1.forward(x)?, pass, cache, rng.as_deref_mut())?;
         let x = (x + a)?;
-        let h = self.c_fc.forward(&self.ln_2.forward(&x)?)?.gelu_erf()?;
-        let m = dropout(&self.mlp_proj.forward(&h)?, p, rng)?;
+        let h = self
+            .c_fc
+            .forward(&self.ln_2.forward(&x)?, dtype)?
+            .gelu_erf()?;
+        let m = dropout(&self.mlp_proj.forward(&h, dtype)?, pass.dropout, rng)?;
         Ok((x + m)?)
     }
 }
@@ -405,6 +432,8 @@ pub struct Gpt {
     /// (context, context): 0 where a query may see a key, -inf above the diagonal.
     mask: Tensor,
     device: Device,
+    /// Float type of the matrix products (F32 unless set).
+    matmul_dtype: DType,
 }
 
 impl Gpt {
@@ -476,6 +505,7 @@ impl Gpt {
             ln_f,
             mask: Tensor::from_vec(mask, (n, n), device)?,
             device: device.clone(),
+            matmul_dtype: DType::F32,
         })
     }
 
@@ -485,6 +515,15 @@ impl Gpt {
 
     pub fn device(&self) -> &Device {
         &self.device
+    }
+
+    /// Runs the matrix products in `dtype` (e.g. BF16 on a GPU); weights and gradients stay f32.
+    pub fn set_matmul_dtype(&mut self, dtype: DType) {
+        self.matmul_dtype = dtype;
+    }
+
+    pub fn matmul_dtype(&self) -> DType {
+        self.matmul_dtype
     }
 
     /// Every parameter with its nanoGPT name, in a fixed order (the head shares `transformer.wte`).
@@ -567,20 +606,25 @@ impl Gpt {
             self.config.context
         );
         let c = self.config.width;
-        let p = self.config.dropout;
+        let pass = Pass {
+            mask: &self.mask,
+            start,
+            dropout: self.config.dropout,
+            matmul_dtype: self.matmul_dtype,
+        };
         let tok = self
             .wte
             .embedding(&ids.flatten_all()?)?
             .reshape((b, t, c))?;
         let pos = self.wpe.narrow(0, start, t)?;
-        let mut x = dropout(&tok.broadcast_add(&pos)?, p, rng.as_deref_mut())?;
+        let mut x = dropout(&tok.broadcast_add(&pos)?, pass.dropout, rng.as_deref_mut())?;
         for (i, block) in self.blocks.iter().enumerate() {
             let layer_cache = cache.as_deref_mut().map(|c| &mut c.layers[i]);
-            x = block.forward(&x, &self.mask, start, layer_cache, p, rng.as_deref_mut())?;
+            x = block.forward(&x, &pass, layer_cache, rng.as_deref_mut())?;
         }
         let x = self.ln_f.forward(&x)?;
         // The head is tied to the token embedding (nanoGPT's weight tying).
-        let logits = x.reshape((b * t, c))?.matmul(&self.wte.t()?)?;
+        let logits = matmul_t(&x.reshape((b * t, c))?, &self.wte, self.matmul_dtype)?;
         Ok(logits.reshape((b, t, self.config.vocab))?)
     }
 }

@@ -15,6 +15,7 @@ use crate::checkpoint::{
     OPTIMIZER_FILE, STATE_FILE,
 };
 use crate::dataset::{Dataset, SplitData};
+use crate::device::Compute;
 use crate::fsutil::write_atomic;
 use crate::model::{Gpt, GptConfig};
 use crate::words::Vocab;
@@ -518,9 +519,10 @@ fn load_resume_state(
     Ok((model, opt, step[0] as usize, best[0]))
 }
 
-/// Trains as `opts` says, writing the checkpoint folder `opts.out`.
-pub fn train(opts: &TrainOptions, device: &Device) -> Result<TrainReport> {
+/// Trains as `opts` says on `compute`, writing the checkpoint folder `opts.out`.
+pub fn train(opts: &TrainOptions, compute: &Compute) -> Result<TrainReport> {
     opts.validate()?;
+    let device = &compute.device;
     let data = Dataset::load(&opts.data)?;
     std::fs::create_dir_all(&opts.out)
         .with_context(|| format!("creating {}", opts.out.display()))?;
@@ -555,11 +557,12 @@ pub fn train(opts: &TrainOptions, device: &Device) -> Result<TrainReport> {
     if opts.resume {
         cfg.dropout = opts.model.dropout;
     }
-    let model = if cfg != *model.config() {
+    let mut model = if cfg != *model.config() {
         Gpt::from_tensors(&cfg, &model.tensors(), device)?
     } else {
         model
     };
+    model.set_matmul_dtype(compute.matmul_dtype);
     let ctx = cfg.context;
     summary.options = serde_json::to_value(opts)?;
 
@@ -776,9 +779,11 @@ pub fn evaluate(model: &Gpt, split: &SplitData, max_words: Option<usize>) -> Res
 }
 
 /// Training speed: tokens/s of `steps` full steps (forward, backward, clipping, AdamW) on random
-/// tokens, after one warm-up step.
-pub fn bench(config: &GptConfig, batch: usize, steps: usize, device: &Device) -> Result<f64> {
-    let model = Gpt::new(config, 0, device)?;
+/// tokens, after two warm-up steps.
+pub fn bench(config: &GptConfig, batch: usize, steps: usize, compute: &Compute) -> Result<f64> {
+    let device = &compute.device;
+    let mut model = Gpt::new(config, 0, device)?;
+    model.set_matmul_dtype(compute.matmul_dtype);
     let mut opt = AdamW::new(model.params(), 0.1)?;
     let mut rng = StdRng::seed_from_u64(0);
     let ctx = config.context;
@@ -795,9 +800,12 @@ pub fn bench(config: &GptConfig, batch: usize, steps: usize, device: &Device) ->
         opt.update(model.params(), &grads, 1e-4)
     };
     step(&mut rng)?;
+    step(&mut rng)?;
+    compute.synchronize()?;
     let started = Instant::now();
     for _ in 0..steps {
         step(&mut rng)?;
     }
+    compute.synchronize()?;
     Ok((batch * ctx * steps) as f64 / started.elapsed().as_secs_f64())
 }

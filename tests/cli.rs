@@ -23,7 +23,7 @@ fn every_command_explains_itself() {
     let dir = tempfile::tempdir().unwrap();
     let out = nanotune(&["--help"], dir.path());
     assert!(out.status.success());
-    for cmd in ["encode", "decode", "prepare", "bench"] {
+    for cmd in ["encode", "decode", "prepare", "bench", "compare"] {
         assert!(text(&out.stdout).contains(cmd), "--help lists {cmd}");
         let help = nanotune(&[cmd, "--help"], dir.path());
         assert!(help.status.success(), "{cmd} --help");

@@ -4,9 +4,10 @@
 
 mod common;
 
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 use nanotune::checkpoint::{Checkpoint, MODEL_FILE, OPTIMIZER_FILE};
 use nanotune::dataset::{Dataset, Split};
+use nanotune::device::Compute;
 use nanotune::model::{Gpt, GptConfig, KvCache};
 use nanotune::train::{clip_gradients, evaluate, train, AdamW, Augment, TrainOptions};
 use nanotune::words::Vocab;
@@ -125,10 +126,12 @@ fn cached_forward_matches_full_forward() {
     assert!(diff.to_scalar::<f32>().unwrap() < 1e-4);
 }
 
-#[test]
-fn tiny_model_overfits_one_batch() {
+/// Final loss of a tiny model trained for up to 300 steps on one batch, its matrix products in
+/// `dtype`.
+fn overfit_one_batch(dtype: DType) -> f32 {
     let cfg = tiny(0.0);
-    let model = Gpt::new(&cfg, 0, &Device::Cpu).unwrap();
+    let mut model = Gpt::new(&cfg, 0, &Device::Cpu).unwrap();
+    model.set_matmul_dtype(dtype);
     let mut opt = AdamW::new(model.params(), 0.0).unwrap();
     let mut rng = StdRng::seed_from_u64(9);
     let all = random_ids(&mut rng, 4, cfg.context + 1);
@@ -150,7 +153,54 @@ fn tiny_model_overfits_one_batch() {
         clip_gradients(&mut grads, 1.0).unwrap();
         opt.update(model.params(), &grads, 1e-2).unwrap();
     }
+    loss
+}
+
+#[test]
+fn tiny_model_overfits_one_batch() {
+    let loss = overfit_one_batch(DType::F32);
     assert!(loss < 0.1, "loss only fell to {loss}");
+}
+
+/// The GPU path's bf16 matrix products (here on the CPU, which computes them too): the loss and
+/// gradients stay close to f32's, the gradients reach the f32 weights, and the model learns.
+#[test]
+fn bf16_matrix_products_agree_with_f32_and_learn() {
+    let mut model = Gpt::new(&tiny(0.0), 3, &Device::Cpu).unwrap();
+    let mut rng = StdRng::seed_from_u64(5);
+    let (x, y) = (random_ids(&mut rng, 4, 16), random_ids(&mut rng, 4, 16));
+    let mut run = |dtype| {
+        model.set_matmul_dtype(dtype);
+        let loss = model.loss(&x, &y, None).unwrap();
+        let store = loss.backward().unwrap();
+        let grads: Vec<Vec<f32>> = model
+            .params()
+            .iter()
+            .map(|(name, v)| {
+                let g = store
+                    .get(v.as_tensor())
+                    .unwrap_or_else(|| panic!("{name}: no gradient"));
+                assert_eq!(g.dtype(), DType::F32, "{name}");
+                g.flatten_all().unwrap().to_vec1().unwrap()
+            })
+            .collect();
+        (loss.to_scalar::<f32>().unwrap(), grads)
+    };
+    let (l32, g32) = run(DType::F32);
+    let (l16, g16) = run(DType::BF16);
+    assert!((l32 - l16).abs() < 0.02, "f32 loss {l32}, bf16 loss {l16}");
+    assert_ne!(l32, l16, "the bf16 setting changed nothing");
+    for ((a, b), (name, _)) in g32.iter().zip(&g16).zip(model.params()) {
+        let dot: f32 = a.iter().zip(b).map(|(p, q)| p * q).sum();
+        let norm = |v: &[f32]| v.iter().map(|p| p * p).sum::<f32>().sqrt();
+        let cosine = dot / (norm(a) * norm(b));
+        assert!(cosine > 0.98, "{name}: gradient cosine {cosine}");
+    }
+    let loss = overfit_one_batch(DType::BF16);
+    assert!(
+        loss < 0.2,
+        "with bf16 products the loss only fell to {loss}"
+    );
 }
 
 /// A small dataset of random-walk "melodies" in the vocabulary's grammar: learnable structure.
@@ -202,17 +252,17 @@ fn resume_after_a_kill_equals_an_uninterrupted_run() {
     let data = tmp.path().join("data");
     synthetic_dataset(&data, 30);
     let whole = tmp.path().join("whole");
-    let report = train(&tiny_options(&data, &whole, 20), &Device::Cpu).unwrap();
+    let report = train(&tiny_options(&data, &whole, 20), &Compute::cpu()).unwrap();
     assert_eq!(report.step, 20);
 
     // Killed before step 13: the last save was at step 10, so 10..13 are done again.
     let parts = tmp.path().join("parts");
     let mut first = tiny_options(&data, &parts, 20);
     first.stop_before = Some(13);
-    train(&first, &Device::Cpu).unwrap();
+    train(&first, &Compute::cpu()).unwrap();
     let mut second = tiny_options(&data, &parts, 20);
     second.resume = true;
-    train(&second, &Device::Cpu).unwrap();
+    train(&second, &Compute::cpu()).unwrap();
 
     let (a, b) = (resume_tensors(&whole), resume_tensors(&parts));
     assert_eq!(a.len(), b.len());
@@ -241,7 +291,7 @@ fn checkpoint_round_trips_and_damage_is_named() {
     let out = tmp.path().join("ckpt");
     let mut o = tiny_options(&data, &out, 6);
     o.augment = Augment::default();
-    train(&o, &Device::Cpu).unwrap();
+    train(&o, &Compute::cpu()).unwrap();
 
     let ckpt = Checkpoint::load(&out, &Device::Cpu).unwrap();
     assert_eq!(ckpt.config.model, o.model);
@@ -310,40 +360,8 @@ fn checkpoint_round_trips_and_damage_is_named() {
     std::fs::write(out.join(OPTIMIZER_FILE), &opt[..100]).unwrap();
     let mut r = tiny_options(&data, &out, 8);
     r.resume = true;
-    let err = format!("{:#}", train(&r, &Device::Cpu).unwrap_err());
+    let err = format!("{:#}", train(&r, &Compute::cpu()).unwrap_err());
     assert!(err.contains("optimizer.safetensors"), "{err}");
-}
-
-/// Reads the first `n` pieces of the seed corpus archive (cheaper than loading it all).
-fn corpus_slice(archive: &Path, n: usize) -> Dataset {
-    let file = std::fs::File::open(archive).unwrap();
-    let mut tar = tar::Archive::new(xz2::read::XzDecoder::new(file));
-    let mut ds = Dataset::default();
-    let mut count = 0;
-    for entry in tar.entries().unwrap() {
-        let mut entry = entry.unwrap();
-        let path = entry.path().unwrap().to_path_buf();
-        if path.extension().is_none_or(|e| e != "txt") {
-            continue;
-        }
-        let mut text = String::new();
-        if std::io::Read::read_to_string(&mut entry, &mut text).is_err() {
-            continue;
-        }
-        let words = nanotune::corpus::piece_from_text(&text, &mut Default::default()).unwrap();
-        let ids = Vocab.encode(&words).unwrap();
-        let split = if count % 10 == 0 {
-            Split::Val
-        } else {
-            Split::Train
-        };
-        ds.split_mut(split).push(&path.to_string_lossy(), &ids);
-        count += 1;
-        if count == n {
-            break;
-        }
-    }
-    ds
 }
 
 #[test]
@@ -353,7 +371,7 @@ fn validation_loss_falls_on_real_music() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    corpus_slice(&archive, 200).save(&data).unwrap();
+    common::corpus_slice(&archive, 200).save(&data).unwrap();
     let out = tmp.path().join("ckpt");
     let mut o = TrainOptions::new("small", &data, &out).unwrap();
     o.model = GptConfig {
@@ -372,7 +390,7 @@ fn validation_loss_falls_on_real_music() {
     o.eval_every = 100;
     o.eval_batches = 4;
     let started = std::time::Instant::now();
-    train(&o, &Device::Cpu).unwrap();
+    train(&o, &Compute::cpu()).unwrap();
     let log = std::fs::read_to_string(out.join("log.csv")).unwrap();
     let val: Vec<f64> = log
         .lines()

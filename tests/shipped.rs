@@ -6,7 +6,10 @@ use nanotune::notes::{canon, from_words};
 use nanotune::sample::backend::{FastGpt, Weights};
 use nanotune::sample::{generate, prompt, SampleOptions};
 use std::path::Path;
+use std::process::Command;
 use std::sync::atomic::AtomicBool;
+
+mod common;
 
 #[test]
 fn shipped_checkpoint_loads_and_generates() {
@@ -37,4 +40,62 @@ fn shipped_checkpoint_loads_and_generates() {
         "{} notes",
         decoded.notes.len()
     );
+}
+
+/// `nanotune compare` on the shipped model and real corpus pieces: every figure is there, the
+/// corpus reads as tonal music, and the new pieces it saved are real MIDI files.
+#[test]
+fn compare_reports_the_shipped_model_beside_the_corpus() {
+    let Some(archive) = common::corpus_archive() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    common::corpus_slice(&archive, 60).save(&data).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("checkpoints");
+    let out = Command::new(env!("CARGO_BIN_EXE_nanotune"))
+        .args(["compare", "--checkpoint"])
+        .arg(&root)
+        .arg("--data")
+        .arg(&data)
+        .args([
+            "--generated",
+            "3",
+            "--corpus",
+            "40",
+            "--tokens",
+            "200",
+            "--device",
+            "cpu",
+        ])
+        .arg("--save")
+        .arg(tmp.path().join("new"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("corpus (40 pieces)") && stdout.contains("generated (3 pieces)"));
+    for metric in nanotune::analysis::METRICS {
+        assert!(stdout.contains(metric), "{metric} missing:\n{stdout}");
+    }
+    let key_fit = stdout.lines().find(|l| l.starts_with("key fit")).unwrap();
+    let corpus_mean: f64 = key_fit[36..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        corpus_mean > 0.85,
+        "corpus key fit {corpus_mean}: {key_fit}"
+    );
+    for k in 1..=3 {
+        let bytes = std::fs::read(tmp.path().join(format!("new/new-0{k}.mid"))).unwrap();
+        let notes = nanotune::midi::read_midi(&bytes).unwrap().grid_notes();
+        assert!(notes.len() > 20, "new piece {k} has {} notes", notes.len());
+    }
 }

@@ -1,6 +1,7 @@
 //! `nanotune bench ...`: benchmarks that print figures.
 
 use crate::corpus::{build_dataset, load, piece_from_midi, LoadReport};
+use crate::device::{Compute, DeviceChoice};
 use anyhow::{bail, Result};
 use clap::Subcommand;
 use std::path::{Path, PathBuf};
@@ -42,7 +43,9 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 1)]
         passes: usize,
     },
-    /// Training tokens/s (forward, backward, AdamW) of a preset on random tokens, on the CPU.
+    /// Training tokens/s (forward, backward, clipping, AdamW) of a preset on random tokens. For a
+    /// side-by-side figure with ../shared/bench/torch_reference.py on a GPU: `--device cuda
+    /// --batch 64 --steps 50` (it prints the same JSON fields).
     Train {
         /// small or base.
         #[arg(long, default_value = "small")]
@@ -51,9 +54,12 @@ pub enum BenchCommand {
         batch: usize,
         #[arg(long, default_value_t = 200)]
         context: usize,
-        /// Timed steps (after one warm-up step).
+        /// Timed steps (after two warm-up steps).
         #[arg(long, default_value_t = 5)]
         steps: usize,
+        /// auto, cpu, cuda or cuda:N.
+        #[arg(long, default_value = "auto")]
+        device: DeviceChoice,
     },
     /// Generation tokens/s of a preset (random weights) for N new words, batch 1, with and
     /// without the key/value cache, and the memory-bandwidth ceiling (weight bytes / bandwidth).
@@ -67,6 +73,10 @@ pub enum BenchCommand {
         /// Skip the (slow) run without the cache.
         #[arg(long)]
         no_uncached: bool,
+        /// auto, cpu, cuda or cuda:N. On a GPU it times candle's cached forward there by the wall
+        /// clock (the CPU decoders are timed per CPU second).
+        #[arg(long, default_value = "auto")]
+        device: DeviceChoice,
     },
 }
 
@@ -86,12 +96,14 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             batch,
             context,
             steps,
-        } => bench_train(&preset, batch, context, steps),
+            device,
+        } => bench_train(&preset, batch, context, steps, &Compute::select(device)?),
         BenchCommand::Generate {
             preset,
             words,
             no_uncached,
-        } => super::generate::bench(&preset, words, no_uncached),
+            device,
+        } => super::generate::bench(&preset, words, no_uncached, &Compute::select(device)?),
     }
 }
 
@@ -249,16 +261,32 @@ fn thread_cpu_seconds() -> f64 {
     }
     0.0
 }
-fn bench_train(preset: &str, batch: usize, context: usize, steps: usize) -> Result<()> {
+fn bench_train(
+    preset: &str,
+    batch: usize,
+    context: usize,
+    steps: usize,
+    compute: &Compute,
+) -> Result<()> {
     let mut config = crate::model::GptConfig::preset(preset, crate::words::Vocab.len())?;
     config.context = context;
-    let device = candle_core::Device::Cpu;
-    let params = crate::model::Gpt::new(&config, 0, &device)?.num_params();
-    let tokens_per_s = crate::train::bench(&config, batch, steps, &device)?;
+    let params = crate::model::Gpt::new(&config, 0, &candle_core::Device::Cpu)?.num_params();
+    let tokens_per_s = crate::train::bench(&config, batch, steps, compute)?;
     println!(
-        "train {preset} ({params} parameters), batch {batch} x context {context}, {steps} steps: {tokens_per_s:.0} tokens/s ({} threads)",
+        "train {preset} ({params} parameters), batch {batch} x context {context}, {steps} steps on {}: {tokens_per_s:.0} tokens/s ({} CPU threads)",
+        compute.name(),
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
+    // The fields of torch_reference.py, with its FLOP count, for a side-by-side table.
+    let flops_per_token = 6 * params + 12 * config.layers * config.width * context;
+    let json = serde_json::json!({
+        "what": "train", "impl": "nanotune", "device": compute.name(), "params": params,
+        "dtype": format!("{:?}", compute.matmul_dtype).to_lowercase(), "batch": batch,
+        "context": context, "tokens_per_s": tokens_per_s.round(),
+        "step_ms": (1e5 * (batch * context) as f64 / tokens_per_s).round() / 100.0,
+        "model_tflops": (tokens_per_s * flops_per_token as f64 / 1e10).round() / 100.0,
+    });
+    println!("{json}");
     Ok(())
 }
 

@@ -2,9 +2,9 @@
 
 use crate::checkpoint::Checkpoint;
 use crate::dataset::{Dataset, Split};
+use crate::device::{Compute, DeviceChoice};
 use crate::train::evaluate;
 use anyhow::Result;
-use candle_core::Device;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -24,11 +24,16 @@ pub struct EvalArgs {
     /// Evaluate only the first N predicted words.
     #[arg(long)]
     pub max_words: Option<usize>,
+    /// Where to compute: auto, cpu, cuda or cuda:N (auto = CUDA where this binary has it and a
+    /// GPU answers).
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceChoice,
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
-    let device = Device::Cpu;
-    let ckpt = Checkpoint::load(&args.checkpoint, &device)?;
+    let compute = Compute::select(args.device)?;
+    eprintln!("{}", compute.describe());
+    let ckpt = Checkpoint::load_on(&args.checkpoint, &compute)?;
     let data = Dataset::load(&args.data)?;
     let (loss, words) = evaluate(&ckpt.model, data.split(args.split), args.max_words)?;
     println!(

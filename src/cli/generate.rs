@@ -2,10 +2,11 @@
 
 use crate::checkpoint::CONFIG_FILE;
 use crate::dataset::Dataset;
+use crate::device::{Compute, DeviceChoice};
 use crate::fsutil::write_atomic;
 use crate::midi::write_midi;
 use crate::model::{Gpt, GptConfig};
-use crate::sample::backend::{kernels, AVec, CachedGpt, FastGpt, UncachedGpt, Weights};
+use crate::sample::backend::{kernels, load_for, AVec, CachedGpt, FastGpt, UncachedGpt, Weights};
 use crate::sample::{
     duration_of, generate, prompt, random_seed, Generation, NextWordModel, Part, SampleOptions,
 };
@@ -90,9 +91,13 @@ pub struct GenerateArgs {
     #[arg(long)]
     pub stream: bool,
     /// Keep the weights in f32 as trained (by default the one-word products read them rounded
-    /// to f16: half the memory traffic, about twice the speed).
+    /// to f16: half the memory traffic, about twice the speed). CPU only.
     #[arg(long)]
     pub f32: bool,
+    /// Where to compute: auto, cpu, cuda or cuda:N (auto = CUDA where this binary has it and a
+    /// GPU answers).
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceChoice,
 }
 
 /// The checkpoint folder to read: `dir`, or its `base`/`small` subfolder; a clear error if none.
@@ -125,7 +130,9 @@ pub fn run(args: GenerateArgs) -> Result<()> {
     }
     let dir = find_checkpoint(&args.checkpoint)?;
     let weights = if args.f32 { Weights::F32 } else { Weights::F16 };
-    let mut model = FastGpt::load(&dir, weights)?;
+    let compute = Compute::select(args.device)?;
+    eprintln!("{}", compute.describe());
+    let (mut model, label) = load_for(&dir, &compute, weights)?;
     let prompt = match (&args.prompt, args.mode) {
         (Some(file), _) => prompt::continue_file(file, args.prompt_words)?,
         (None, Mode::New) => prompt::new_piece(),
@@ -140,11 +147,7 @@ pub fn run(args: GenerateArgs) -> Result<()> {
             )?
         }
     };
-    println!(
-        "checkpoint {} ({:?} weights)",
-        dir.display(),
-        model.weights()
-    );
+    println!("checkpoint {} ({label})", dir.display());
     println!("seed {seed}");
     if let Some(title) = &prompt.title {
         println!(
@@ -237,6 +240,47 @@ fn timed<T>(f: impl FnOnce() -> T) -> (T, f64, f64) {
 
 /// Memory read bandwidth in bytes/s of CPU time (and of wall time): the best of a few sums over
 /// a 1 GiB array.
+/// Wall-clock tokens/s of candle's forward on the GPU, cached (and uncached unless skipped),
+/// after one warm-up run, with a JSON line in the fields of torch_reference.py. Every word is a
+/// host round trip: the sampler and the grammar mask run on the CPU.
+fn bench_gpu(
+    config: &GptConfig,
+    opts: &SampleOptions,
+    skip_uncached: bool,
+    compute: &Compute,
+) -> Result<()> {
+    let mut gpt = Gpt::new(config, 0, &compute.device)?;
+    gpt.set_matmul_dtype(compute.matmul_dtype);
+    let gpt = Arc::new(gpt);
+    println!(
+        "bench generate: {} parameters, context {}, {} new words after START, batch 1, {}",
+        gpt.num_params(),
+        config.context,
+        opts.words,
+        compute.describe()
+    );
+    let prompt = prompt::new_piece();
+    let run = |name: &str, model: &mut dyn NextWordModel| -> Result<()> {
+        let stop = AtomicBool::new(false);
+        generate(model, &prompt, opts, &stop, &mut |_| {})?; // warm-up: kernels, allocations
+        let (g, wall, _) = timed(|| generate(model, &prompt, opts, &stop, &mut |_| {}));
+        let tps = g?.sampled as f64 / wall;
+        println!("{name}: {tps:.1} tokens/s ({:.2} ms/word)", 1e3 / tps);
+        let json = serde_json::json!({
+            "what": "generate", "impl": format!("nanotune {name}"), "device": compute.name(),
+            "params": gpt.num_params(), "new_tokens": opts.words,
+            "tokens_per_s": (tps * 10.0).round() / 10.0,
+        });
+        println!("{json}");
+        Ok(())
+    };
+    run("cached", &mut CachedGpt::new(gpt.clone()))?;
+    if !skip_uncached {
+        run("uncached", &mut UncachedGpt::new(gpt.clone()))?;
+    }
+    Ok(())
+}
+
 pub fn bandwidth() -> (f64, f64) {
     let mut a = AVec::zeros(1 << 28);
     a.fill(1.0);
@@ -259,16 +303,20 @@ pub fn bandwidth() -> (f64, f64) {
     (bytes / best_cpu, bytes / best_wall)
 }
 
-/// Tokens/s of `words` new words after START, batch 1, on a fresh model of `preset`. Figures are
-/// per second of CPU time (what the code costs on a free core) and of wall time.
-pub fn bench(preset: &str, words: usize, skip_uncached: bool) -> Result<()> {
+/// Tokens/s of `words` new words after START, batch 1, on a fresh model of `preset`. On the CPU
+/// the figures are per second of CPU time (what the code costs on a free core) and of wall time;
+/// on a GPU, see [`bench_gpu`].
+pub fn bench(preset: &str, words: usize, skip_uncached: bool, compute: &Compute) -> Result<()> {
     let config = GptConfig::preset(preset, Vocab.len())?;
-    let gpt = Arc::new(Gpt::new(&config, 0, &candle_core::Device::Cpu)?);
     let opts = SampleOptions {
         words,
         seed: 1,
         ..SampleOptions::default()
     };
+    if compute.is_cuda() {
+        return bench_gpu(&config, &opts, skip_uncached, compute);
+    }
+    let gpt = Arc::new(Gpt::new(&config, 0, &compute.device)?);
     println!(
         "bench generate {preset}: {} parameters, context {}, {words} new words after START, batch 1, 1 thread (a prompt of many words goes through candle's matmul on all cores)",
         gpt.num_params(),

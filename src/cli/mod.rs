@@ -2,6 +2,7 @@
 
 mod bench;
 mod codec;
+mod compare;
 mod eval;
 mod generate;
 mod play;
@@ -38,6 +39,10 @@ pub struct ScreenArgs {
     /// Words of a song used as the prompt of "Continue song" and "Continue file".
     #[arg(long, default_value_t = crate::sample::prompt::DEFAULT_PROMPT_WORDS)]
     pub prompt_words: usize,
+    /// Where the model computes: auto, cpu, cuda or cuda:N (auto = CUDA where this binary has
+    /// it and a GPU answers).
+    #[arg(long, default_value = "auto")]
+    pub device: crate::device::DeviceChoice,
 }
 
 #[derive(Subcommand, Debug)]
@@ -50,6 +55,7 @@ pub enum Command {
     Train(Box<train::TrainArgs>),
     Eval(eval::EvalArgs),
     Generate(generate::GenerateArgs),
+    Compare(compare::CompareArgs),
     #[command(subcommand)]
     Bench(bench::BenchCommand),
 }
@@ -61,6 +67,7 @@ pub fn run(cli: Cli) -> Result<()> {
             checkpoint: cli.screen.checkpoint,
             data: Some(cli.screen.data),
             prompt_words: cli.screen.prompt_words,
+            device: cli.screen.device,
         });
     };
     match command {
@@ -72,6 +79,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => train::run(*args),
         Command::Eval(args) => eval::run(args),
         Command::Generate(args) => generate::run(args),
+        Command::Compare(args) => compare::run(args),
         Command::Bench(cmd) => bench::run(cmd),
     }
 }

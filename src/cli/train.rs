@@ -1,8 +1,8 @@
 //! `nanotune train`: train a model on a prepared dataset, writing a checkpoint folder.
 
+use crate::device::{Compute, DeviceChoice};
 use crate::train::{train, TrainOptions};
 use anyhow::{ensure, Result};
-use candle_core::Device;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -83,6 +83,10 @@ pub struct TrainArgs {
     /// Start from this checkpoint's weights (fine-tuning); its shape replaces the preset's.
     #[arg(long)]
     pub init_from: Option<PathBuf>,
+    /// Where to train: auto, cpu, cuda or cuda:N (auto = CUDA where this binary has it and a GPU
+    /// answers; on CUDA the matrix products run in bf16).
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceChoice,
     /// Print no progress bar.
     #[arg(short, long)]
     pub quiet: bool,
@@ -129,7 +133,9 @@ impl TrainArgs {
 
 pub fn run(args: TrainArgs) -> Result<()> {
     let opts = args.options()?;
-    let report = train(&opts, &Device::Cpu)?;
+    let compute = Compute::select(args.device)?;
+    eprintln!("{}", compute.describe());
+    let report = train(&opts, &compute)?;
     println!(
         "step {}: train loss {:.4}, val loss {:.4}, best val loss {:.4}, {:.0} tokens/s; checkpoint in {}",
         report.step,

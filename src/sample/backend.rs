@@ -10,16 +10,39 @@
 //! - [`UncachedGpt`]: candle's full [`Gpt::forward`] over the whole window for every word (how
 //!   nanoGPT samples), the baseline of `bench generate`.
 //!
-//! All three give the same logits up to float rounding.
+//! All three give the same logits up to float rounding. [`load_for`] picks the one for a device:
+//! [`FastGpt`] on the CPU, [`CachedGpt`] on a GPU.
 
 use super::NextWordModel;
 use crate::checkpoint::Checkpoint;
+use crate::device::Compute;
 use crate::model::{Gpt, GptConfig, KvCache};
 use anyhow::{ensure, Context, Result};
 use candle_core::{Device, Tensor};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
+
+/// A generation model behind the trait, ready to move to a worker thread.
+pub type BoxedModel = Box<dyn NextWordModel + Send>;
+
+/// The checkpoint in `dir` as a generation model for `compute`, with a line that says what runs
+/// it: on the CPU the [`FastGpt`] decoder with `weights`; on a GPU candle's cached forward
+/// there (matrix products in the device's float type, `weights` does not apply).
+pub fn load_for(dir: &Path, compute: &Compute, weights: Weights) -> Result<(BoxedModel, String)> {
+    if compute.is_cuda() {
+        let model = Arc::new(Checkpoint::load_on(dir, compute)?.model);
+        let label = format!(
+            "candle on {}, {:?} matrix products",
+            compute.name(),
+            compute.matmul_dtype
+        );
+        return Ok((Box::new(CachedGpt::new(model)), label));
+    }
+    let model = FastGpt::load(dir, weights)?;
+    let label = format!("nanotune decoder on the cpu, {:?} weights", model.weights());
+    Ok((Box::new(model), label))
+}
 
 /// candle's cached forward: [`Gpt::forward_cached`] with a [`KvCache`].
 pub struct CachedGpt {

@@ -7,9 +7,10 @@ use super::app::{update, App, Effect, Environment, Message, Prompt, Settings};
 use super::view::view;
 use crate::audio::{self, Player};
 use crate::dataset::{Dataset, SplitData};
+use crate::device::{Compute, DeviceChoice};
 use crate::midi::write_midi;
 use crate::notes::from_words;
-use crate::sample::backend::{FastGpt, Weights};
+use crate::sample::backend::{load_for, BoxedModel, Weights};
 use crate::sample::{self, prompt, Running, SampleOptions};
 use crate::synth::{self, Format, WavEncoding};
 use crate::words::Word;
@@ -32,6 +33,7 @@ pub struct Options {
     pub data: Option<PathBuf>,
     /// Words of a song used as the Continue prompt.
     pub prompt_words: usize,
+    pub device: DeviceChoice,
 }
 
 /// Where the model is looked for, in order: `--checkpoint`, `$NANOTUNE_CHECKPOINT`,
@@ -62,14 +64,17 @@ pub fn checkpoint_candidates(given: Option<&Path>) -> Vec<PathBuf> {
 }
 
 /// Loads the first checkpoint found, or says where it looked and how to get one.
-fn load_model(given: Option<&Path>) -> std::result::Result<(FastGpt, PathBuf), String> {
+fn load_model(
+    given: Option<&Path>,
+    compute: &Compute,
+) -> std::result::Result<(BoxedModel, PathBuf), String> {
     let candidates = checkpoint_candidates(given);
     for dir in &candidates {
         let found = crate::checkpoint::find_in(dir);
         if found.is_some() || given.is_some() {
             let dir = found.unwrap_or_else(|| dir.clone());
-            return FastGpt::load(&dir, Weights::default())
-                .map(|m| (m, dir.clone()))
+            return load_for(&dir, compute, Weights::default())
+                .map(|(m, _)| (m, dir.clone()))
                 .map_err(|e| format!("could not load the model in {}: {e:#}", dir.display()));
         }
     }
@@ -111,7 +116,9 @@ pub fn run(options: Options) -> Result<()> {
     } else {
         None
     };
-    let (mut model, model_error) = match load_model(options.checkpoint.as_deref()) {
+    // An explicit --device that cannot be had stops here, before the screen opens.
+    let compute = Compute::select(options.device)?;
+    let (mut model, model_error) = match load_model(options.checkpoint.as_deref(), &compute) {
         Ok((m, _)) => (Some(m), None),
         Err(e) => (None, Some(e)),
     };
@@ -123,7 +130,7 @@ pub fn run(options: Options) -> Result<()> {
         model_error,
         dataset_error,
         audio_error: player.is_none().then(|| audio_status.to_string()),
-        device: "cpu".into(),
+        device: compute.name(),
     };
     let mut app = App::new(env, sample::random_seed());
     if let Some(p) = &player {
@@ -152,14 +159,14 @@ pub fn run(options: Options) -> Result<()> {
 
 /// A generation in flight and when it started.
 struct InFlight {
-    running: Running<FastGpt>,
+    running: Running<BoxedModel>,
     started: Instant,
 }
 
 fn event_loop(
     term: &mut Term,
     app: &mut App,
-    model: &mut Option<FastGpt>,
+    model: &mut Option<BoxedModel>,
     player: &mut Option<Player>,
     validation: Option<&SplitData>,
     options: &Options,
@@ -241,7 +248,7 @@ fn event_loop(
 fn carry_out(
     effect: Effect,
     app: &App,
-    model: &mut Option<FastGpt>,
+    model: &mut Option<BoxedModel>,
     player: &mut Option<Player>,
     validation: Option<&SplitData>,
     options: &Options,

@@ -4,6 +4,8 @@
 //! where missing data fails the test so a green run always means the real data was checked.
 #![allow(dead_code)]
 
+use nanotune::dataset::{Dataset, Split};
+use nanotune::words::Vocab;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -99,4 +101,37 @@ pub fn corpus_archive() -> Option<PathBuf> {
     } else {
         missing(&format!("the seed corpus is not at {}", path.display()))
     }
+}
+
+/// Reads the first `n` pieces of the seed corpus archive (cheaper than loading it all): every
+/// tenth to the validation split, the rest to training.
+pub fn corpus_slice(archive: &Path, n: usize) -> Dataset {
+    let file = std::fs::File::open(archive).unwrap();
+    let mut tar = tar::Archive::new(xz2::read::XzDecoder::new(file));
+    let mut ds = Dataset::default();
+    let mut count = 0;
+    for entry in tar.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let path = entry.path().unwrap().to_path_buf();
+        if path.extension().is_none_or(|e| e != "txt") {
+            continue;
+        }
+        let mut text = String::new();
+        if std::io::Read::read_to_string(&mut entry, &mut text).is_err() {
+            continue;
+        }
+        let words = nanotune::corpus::piece_from_text(&text, &mut Default::default()).unwrap();
+        let ids = Vocab.encode(&words).unwrap();
+        let split = if count % 10 == 0 {
+            Split::Val
+        } else {
+            Split::Train
+        };
+        ds.split_mut(split).push(&path.to_string_lossy(), &ids);
+        count += 1;
+        if count == n {
+            break;
+        }
+    }
+    ds
 }

@@ -1,0 +1,165 @@
+//! `nanotune compare`: the music a model makes beside the corpus, in figures.
+
+use super::generate::find_checkpoint;
+use crate::analysis::{compare, summarize};
+use crate::dataset::{Dataset, Split, SplitData};
+use crate::device::{Compute, DeviceChoice};
+use crate::fsutil::write_atomic;
+use crate::midi::write_midi;
+use crate::notes::{from_words, Note};
+use crate::sample::backend::{load_for, Weights};
+use crate::sample::{generate, prompt, Part, SampleOptions};
+use crate::words::{Vocab, Word};
+use anyhow::{ensure, Context, Result};
+use clap::Args;
+use rand::rngs::StdRng;
+use rand::seq::index::sample;
+use rand::{Rng, SeedableRng};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+
+/// Compare new pieces from a model with corpus pieces: notes per beat, pitch, duration,
+/// polyphony, chords, fit to a key and repeated patterns, side by side, marking where they
+/// differ by half a corpus spread or more; then histograms of pitch, duration and polyphony.
+///
+/// The new pieces start from START with the given settings (the screen's defaults unless
+/// changed). Each corpus piece is cut to a random excerpt of as many words as a new piece has,
+/// starting on an onset, so length does not bias the figures.
+#[derive(Args, Debug)]
+pub struct CompareArgs {
+    /// Checkpoint folder; if it holds no model, its `base` or `small` subfolder.
+    #[arg(long, default_value = "checkpoints")]
+    pub checkpoint: PathBuf,
+    /// Prepared dataset the corpus pieces come from.
+    #[arg(long, default_value = "data/prepared")]
+    pub data: PathBuf,
+    /// Split of the dataset to draw corpus pieces from.
+    #[arg(long, default_value = "train")]
+    pub split: Split,
+    /// New pieces to generate.
+    #[arg(long, default_value_t = 20)]
+    pub generated: usize,
+    /// Corpus pieces to draw.
+    #[arg(long, default_value_t = 300)]
+    pub corpus: usize,
+    /// Seed of the corpus draw; new piece k uses seed + k.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// New words per piece.
+    #[arg(long, default_value_t = SampleOptions::default().words)]
+    pub tokens: usize,
+    #[arg(long, default_value_t = SampleOptions::default().temperature)]
+    pub temperature: f32,
+    #[arg(long, default_value_t = SampleOptions::default().top_k)]
+    pub top_k: usize,
+    #[arg(long, default_value_t = SampleOptions::default().top_p)]
+    pub top_p: f32,
+    /// Where to compute: auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceChoice,
+    /// Folder to write the new pieces into as MIDI (new-01.mid, ...), to listen to them.
+    #[arg(long)]
+    pub save: Option<PathBuf>,
+}
+
+pub fn run(args: CompareArgs) -> Result<()> {
+    ensure!(
+        args.generated > 0 && args.corpus > 0,
+        "--generated and --corpus must be at least 1"
+    );
+    let opts = SampleOptions {
+        words: args.tokens,
+        temperature: args.temperature,
+        top_k: args.top_k,
+        top_p: args.top_p,
+        ..SampleOptions::default()
+    };
+    opts.validate()?;
+    let dir = find_checkpoint(&args.checkpoint)?;
+    let data = Dataset::load(&args.data)?;
+    let compute = Compute::select(args.device)?;
+    eprintln!("{}", compute.describe());
+    let (mut model, label) = load_for(&dir, &compute, Weights::default())?;
+    if let Some(save) = &args.save {
+        std::fs::create_dir_all(save).with_context(|| format!("creating {}", save.display()))?;
+    }
+
+    let progress = std::io::stderr().is_terminal();
+    let mut generated: Vec<Vec<Note>> = Vec::new();
+    let mut lengths = Vec::new();
+    for k in 0..args.generated {
+        let seed = args.seed + k as u64;
+        let o = SampleOptions {
+            seed,
+            ..opts.clone()
+        };
+        let stop = AtomicBool::new(false);
+        let g = generate(&mut model, &prompt::new_piece(), &o, &stop, &mut |_| {})?;
+        if progress {
+            eprint!("\rgenerated {}/{}", k + 1, args.generated);
+        }
+        lengths.push(g.words.len());
+        if let Some(save) = &args.save {
+            let path = save.join(format!("new-{:02}.mid", k + 1));
+            write_atomic(&path, &write_midi(&g.notes(Part::All), 120.0)?)?;
+        }
+        generated.push(g.notes(Part::All));
+    }
+    if progress {
+        eprintln!();
+    }
+    lengths.sort_unstable();
+    let excerpt = lengths[lengths.len() / 2];
+
+    let split = data.split(args.split);
+    ensure!(
+        !split.pieces.is_empty(),
+        "the {} split of {} has no pieces",
+        args.split.name(),
+        args.data.display()
+    );
+    let mut rng = StdRng::seed_from_u64(args.seed);
+    let n = args.corpus.min(split.pieces.len());
+    let corpus: Vec<Vec<Note>> = sample(&mut rng, split.pieces.len(), n)
+        .into_iter()
+        .map(|i| excerpt_notes(split, i, excerpt, &mut rng))
+        .collect();
+
+    println!(
+        "{} ({label}): {} new pieces of {} words (median) at temperature {}, top-k {}, top-p {}; {n} excerpts of {excerpt} words from the {} split of {}",
+        dir.display(),
+        args.generated,
+        excerpt,
+        opts.temperature,
+        opts.top_k,
+        opts.top_p,
+        args.split.name(),
+        args.data.display()
+    );
+    print!(
+        "{}",
+        compare(
+            ("corpus", &summarize(&corpus)),
+            ("generated", &summarize(&generated))
+        )
+    );
+    if let Some(save) = &args.save {
+        println!("new pieces written to {}", save.display());
+    }
+    Ok(())
+}
+
+/// The notes of `len` words of piece `i`, from a random time shift on (the whole piece when it
+/// is shorter).
+fn excerpt_notes(split: &SplitData, i: usize, len: usize, rng: &mut StdRng) -> Vec<Note> {
+    let (words, _) = Vocab.decode(split.piece(i));
+    let starts: Vec<usize> = (0..words.len().saturating_sub(len))
+        .filter(|&j| words[j] == Word::Sep)
+        .collect();
+    let from = match starts.len() {
+        0 => 0,
+        k => starts[rng.random_range(0..k)] + 2,
+    };
+    from_words(&words[from..(from + len).min(words.len())]).notes
+}
