@@ -25,6 +25,8 @@ pub const CONFIG_FILE: &str = "config.json";
 pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 pub const STATE_FILE: &str = "train_state.json";
 pub const LOG_FILE: &str = "log.csv";
+/// The loss plot `export` draws from `log.csv`.
+pub const PLOT_FILE: &str = "loss.svg";
 
 const FORMAT: &str = "nanotune-checkpoint";
 const VERSION: u32 = 1;
@@ -47,7 +49,7 @@ pub struct TrainSummary {
 }
 
 /// The contents of `config.json`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CheckpointConfig {
     pub format: String,
     pub version: u32,
@@ -144,6 +146,42 @@ impl Checkpoint {
         ckpt.model.set_matmul_dtype(compute.matmul_dtype);
         Ok(ckpt)
     }
+}
+
+/// Copies the checkpoint in `dir` to `out` for shipping: the weights in `dtype` (F16 halves
+/// them; loading turns them back into f32), `config.json`, and `log.csv` with its plot
+/// `loss.svg` where there is a log. The resume state stays behind. Checks first that the
+/// checkpoint loads, and refuses to write over its own folder.
+pub fn export(dir: &Path, out: &Path, dtype: candle_core::DType) -> Result<()> {
+    let same = |a: &Path, b: &Path| matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y);
+    if same(dir, out) {
+        bail!(
+            "export writes a new folder: --out is the checkpoint itself ({})",
+            dir.display()
+        );
+    }
+    let ckpt = Checkpoint::load(dir, &Device::Cpu)?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let tensors = ckpt
+        .model
+        .tensors()
+        .into_iter()
+        .map(|(n, t)| Ok((n, t.to_dtype(dtype)?)))
+        .collect::<Result<HashMap<_, _>>>()?;
+    save_tensors(&out.join(MODEL_FILE), &tensors)?;
+    ckpt.config.save(out)?;
+    if let Ok(log) = std::fs::read_to_string(dir.join(LOG_FILE)) {
+        let rows = crate::plot::read_log(&log)
+            .with_context(|| format!("reading {}", dir.join(LOG_FILE).display()))?;
+        write_atomic(&out.join(LOG_FILE), log.as_bytes())?;
+        let m = ckpt.model.num_params() as f64 / 1e6;
+        let title = format!("nanotune {m:.1}M parameters: loss per word");
+        write_atomic(
+            &out.join(PLOT_FILE),
+            crate::plot::loss_svg(&rows, &title).as_bytes(),
+        )?;
+    }
+    Ok(())
 }
 
 /// Reads a safetensors file, naming it in any error.

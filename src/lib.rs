@@ -17,6 +17,7 @@ pub mod fsutil;
 pub mod midi;
 pub mod model;
 pub mod notes;
+pub mod plot;
 pub mod sample;
 pub mod synth;
 pub mod train;

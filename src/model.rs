@@ -161,7 +161,15 @@ impl Builder<'_> {
             true => Some(self.var(format!("{name}.bias"), &[width], Init::Zeros)?),
             false => None,
         };
-        Ok(LayerNorm { weight, bias })
+        let shift = match &bias {
+            Some(b) => b.clone(),
+            None => Tensor::zeros(width, DType::F32, &self.device)?,
+        };
+        Ok(LayerNorm {
+            weight,
+            bias,
+            shift,
+        })
     }
 }
 
@@ -193,6 +201,9 @@ struct Pass<'a> {
     start: usize,
     dropout: f64,
     matmul_dtype: DType,
+    /// candle-nn's fused LayerNorm and softmax, which have no backward: for generation, where a
+    /// word costs a few dozen small kernels on a GPU and each one saved counts.
+    fused: bool,
 }
 
 /// `x W^T (+ b)` over the last dimension.
@@ -216,14 +227,25 @@ impl Linear {
     }
 }
 
-/// LayerNorm over the last dimension, from primitives (candle-nn's fast path has no backward).
+/// LayerNorm over the last dimension, from primitives (candle-nn's fast path has no backward),
+/// or fused where no gradient is wanted.
 struct LayerNorm {
     weight: Tensor,
     bias: Option<Tensor>,
+    /// The bias, or zeros: the fused op always takes one.
+    shift: Tensor,
 }
 
 impl LayerNorm {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    fn forward(&self, x: &Tensor, fused: bool) -> Result<Tensor> {
+        if fused {
+            return Ok(candle_nn::ops::layer_norm(
+                &x.contiguous()?,
+                &self.weight,
+                &self.shift,
+                1e-5,
+            )?);
+        }
         let mean = x.mean_keepdim(D::Minus1)?;
         let centred = x.broadcast_sub(&mean)?;
         let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
@@ -339,7 +361,10 @@ impl Attention {
         let att = (matmul_t(&q, &k, dtype)? * (1.0 / (hd as f64).sqrt()))?;
         let mask = pass.mask.narrow(0, pass.start, t)?.narrow(1, 0, tk)?;
         let att = dropout(
-            &softmax(&att.broadcast_add(&mask)?)?,
+            &match pass.fused {
+                true => candle_nn::ops::softmax_last_dim(&att.broadcast_add(&mask)?)?,
+                false => softmax(&att.broadcast_add(&mask)?)?,
+            },
             pass.dropout,
             rng.as_deref_mut(),
         )?;
@@ -385,13 +410,16 @@ impl Block {
         mut rng: Option<&mut StdRng>,
     ) -> Result<Tensor> {
         let dtype = pass.matmul_dtype;
-        let a = self
-            .attn
-            .forward(&self.ln_1.forward(x)?, pass, cache, rng.as_deref_mut())?;
+        let a = self.attn.forward(
+            &self.ln_1.forward(x, pass.fused)?,
+            pass,
+            cache,
+            rng.as_deref_mut(),
+        )?;
         let x = (x + a)?;
         let h = self
             .c_fc
-            .forward(&self.ln_2.forward(&x)?, dtype)?
+            .forward(&self.ln_2.forward(&x, pass.fused)?, dtype)?
             .gelu_erf()?;
         let m = dropout(&self.mlp_proj.forward(&h, dtype)?, pass.dropout, rng)?;
         Ok((x + m)?)
@@ -571,7 +599,8 @@ impl Gpt {
     /// keys and values to it, and returns the logits `(batch, vocab)` of the last new position:
     /// the distribution of the next word. Feed a whole prompt once, then one word at a time; the
     /// result equals [`Gpt::forward`] over the whole sequence. Fails when the new words do not fit
-    /// the context (see [`KvCache::remaining`]).
+    /// the context (see [`KvCache::remaining`]). For generation: LayerNorm and softmax run
+    /// fused, without a backward pass.
     pub fn forward_cached(&self, ids: &Tensor, cache: &mut KvCache) -> Result<Tensor> {
         let (_, t) = ids.dims2()?;
         ensure!(
@@ -611,6 +640,7 @@ impl Gpt {
             start,
             dropout: self.config.dropout,
             matmul_dtype: self.matmul_dtype,
+            fused: cache.is_some(),
         };
         let tok = self
             .wte
@@ -622,7 +652,7 @@ impl Gpt {
             let layer_cache = cache.as_deref_mut().map(|c| &mut c.layers[i]);
             x = block.forward(&x, &pass, layer_cache, rng.as_deref_mut())?;
         }
-        let x = self.ln_f.forward(&x)?;
+        let x = self.ln_f.forward(&x, pass.fused)?;
         // The head is tied to the token embedding (nanoGPT's weight tying).
         let logits = matmul_t(&x.reshape((b * t, c))?, &self.wte, self.matmul_dtype)?;
         Ok(logits.reshape((b, t, self.config.vocab))?)

@@ -102,6 +102,10 @@ pub struct TrainOptions {
     /// Stop before this step without saving, as a kill would (for tests).
     #[serde(skip)]
     pub stop_before: Option<usize>,
+    /// Once this much time has passed, evaluate, save the resume state and stop, so a run fits
+    /// a time slot (a 10-minute GPU call); `resume` carries on from there.
+    #[serde(skip)]
+    pub time_limit: Option<std::time::Duration>,
 }
 
 impl TrainOptions {
@@ -130,6 +134,7 @@ impl TrainOptions {
             init_from: None,
             progress: false,
             stop_before: None,
+            time_limit: None,
         })
     }
 
@@ -617,7 +622,9 @@ pub fn train(opts: &TrainOptions, compute: &Compute) -> Result<TrainReport> {
     loop {
         // Evaluate (and save) at step 0, every eval_every steps and at the end, but not again
         // at the step a resumed run starts from: that one was saved before the stop.
-        let at_eval = step % opts.eval_every == 0 || step == opts.steps;
+        let out_of_time =
+            step > start_step && opts.time_limit.is_some_and(|t| started.elapsed() >= t);
+        let at_eval = step % opts.eval_every == 0 || step == opts.steps || out_of_time;
         if at_eval && !(opts.resume && step == start_step) {
             last_train = mean_loss(&model, &eval_train)?;
             last_val = mean_loss(&model, &eval_val)?;
@@ -663,7 +670,7 @@ pub fn train(opts: &TrainOptions, compute: &Compute) -> Result<TrainReport> {
                 );
             }
         }
-        if step >= opts.steps || opts.stop_before == Some(step) {
+        if step >= opts.steps || out_of_time || opts.stop_before == Some(step) {
             break;
         }
         let loss = train_step(&model, &mut opt, &train_windows, opts, step, device)?;

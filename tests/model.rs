@@ -247,7 +247,7 @@ fn resume_tensors(dir: &Path) -> Vec<(String, Vec<f32>)> {
 }
 
 #[test]
-fn resume_after_a_kill_equals_an_uninterrupted_run() {
+fn resume_after_a_kill_or_a_time_limit_equals_an_uninterrupted_run() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     synthetic_dataset(&data, 30);
@@ -264,11 +264,29 @@ fn resume_after_a_kill_equals_an_uninterrupted_run() {
     second.resume = true;
     train(&second, &Compute::cpu()).unwrap();
 
-    let (a, b) = (resume_tensors(&whole), resume_tensors(&parts));
-    assert_eq!(a.len(), b.len());
-    for ((na, va), (nb, vb)) in a.iter().zip(&b) {
-        assert_eq!(na, nb);
-        assert!(va == vb, "{na} differs after resume");
+    // Time slots that end after every step (a time limit of zero), resumed until done.
+    let slots = tmp.path().join("slots");
+    let mut o = tiny_options(&data, &slots, 20);
+    o.time_limit = Some(std::time::Duration::ZERO);
+    let mut runs = 0;
+    loop {
+        let report = train(&o, &Compute::cpu()).unwrap();
+        runs += 1;
+        assert_eq!(report.step, runs, "one step per slot");
+        if report.step == 20 {
+            break;
+        }
+        o.resume = true;
+    }
+
+    let a = resume_tensors(&whole);
+    for dir in [&parts, &slots] {
+        let b = resume_tensors(dir);
+        assert_eq!(a.len(), b.len());
+        for ((na, va), (nb, vb)) in a.iter().zip(&b) {
+            assert_eq!(na, nb);
+            assert!(va == vb, "{na} differs after resume in {}", dir.display());
+        }
     }
     let (ca, cb) = (
         Checkpoint::load(&whole, &Device::Cpu).unwrap(),
@@ -281,6 +299,67 @@ fn resume_after_a_kill_equals_an_uninterrupted_run() {
     );
     let log = std::fs::read_to_string(whole.join("log.csv")).unwrap();
     assert_eq!(log.lines().count(), 1 + 5, "{log}");
+}
+
+/// `export` ships a checkpoint in f16: half the bytes, the same model up to f16 rounding, the
+/// log and its plot, no resume state, and never over the checkpoint itself.
+#[test]
+fn export_writes_a_half_precision_checkpoint_that_loads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    synthetic_dataset(&data, 20);
+    let out = tmp.path().join("ckpt");
+    train(&tiny_options(&data, &out, 10), &Compute::cpu()).unwrap();
+    let shipped = tmp.path().join("shipped");
+    nanotune::checkpoint::export(&out, &shipped, DType::F16).unwrap();
+
+    let raw = nanotune::checkpoint::load_tensors(&shipped.join(MODEL_FILE), &Device::Cpu).unwrap();
+    assert!(raw.values().all(|t| t.dtype() == DType::F16));
+    let size = |d: &Path| std::fs::metadata(d.join(MODEL_FILE)).unwrap().len() as f64;
+    assert!(
+        size(&shipped) < 0.55 * size(&out),
+        "{} vs {}",
+        size(&shipped),
+        size(&out)
+    );
+    let (a, b) = (
+        Checkpoint::load(&out, &Device::Cpu).unwrap(),
+        Checkpoint::load(&shipped, &Device::Cpu).unwrap(),
+    );
+    assert_eq!(a.config, b.config);
+    for ((name, x), (_, y)) in a.model.params().iter().zip(b.model.params()) {
+        let (x, y) = (x.as_tensor(), y.as_tensor());
+        assert_eq!(y.dtype(), DType::F32, "{name} loads as f32");
+        let err = (x - y)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        let top = x
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(err <= top / 1000.0, "{name}: off by {err}");
+    }
+    let ds = Dataset::load(&data).unwrap();
+    let (la, _) = evaluate(&a.model, &ds.val, None).unwrap();
+    let (lb, _) = evaluate(&b.model, &ds.val, None).unwrap();
+    assert!((la - lb).abs() < 1e-3, "{la} vs {lb}");
+    assert_eq!(
+        std::fs::read(out.join("log.csv")).unwrap(),
+        std::fs::read(shipped.join("log.csv")).unwrap()
+    );
+    let svg = std::fs::read_to_string(shipped.join("loss.svg")).unwrap();
+    assert_eq!(svg.matches("<polyline").count(), 2);
+    assert!(!shipped.join(OPTIMIZER_FILE).exists());
+    let err = nanotune::checkpoint::export(&out, &out, DType::F16).unwrap_err();
+    assert!(err.to_string().contains("new folder"), "{err}");
 }
 
 #[test]

@@ -4,6 +4,7 @@ mod bench;
 mod codec;
 mod compare;
 mod eval;
+mod export;
 mod generate;
 mod play;
 mod prepare;
@@ -56,6 +57,7 @@ pub enum Command {
     Eval(eval::EvalArgs),
     Generate(generate::GenerateArgs),
     Compare(compare::CompareArgs),
+    Export(export::ExportArgs),
     #[command(subcommand)]
     Bench(bench::BenchCommand),
 }
@@ -80,6 +82,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Eval(args) => eval::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Compare(args) => compare::run(args),
+        Command::Export(args) => export::run(args),
         Command::Bench(cmd) => bench::run(cmd),
     }
 }

@@ -87,6 +87,10 @@ pub struct TrainArgs {
     /// answers; on CUDA the matrix products run in bf16).
     #[arg(long, default_value = "auto")]
     pub device: DeviceChoice,
+    /// Stop after this many minutes, evaluating and saving first; the same command with
+    /// --resume carries on (for time slots, e.g. 10-minute GPU calls).
+    #[arg(long)]
+    pub minutes: Option<f64>,
     /// Print no progress bar.
     #[arg(short, long)]
     pub quiet: bool,
@@ -127,6 +131,10 @@ impl TrainArgs {
         o.resume = self.resume;
         o.init_from = self.init_from.clone();
         o.progress = !self.quiet;
+        if let Some(m) = self.minutes {
+            ensure!(m.is_finite() && m >= 0.0, "--minutes must be 0 or more");
+            o.time_limit = Some(std::time::Duration::from_secs_f64(m * 60.0));
+        }
         Ok(o)
     }
 }
@@ -145,5 +153,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
         report.tokens_per_s,
         opts.out.display()
     );
+    if report.step < opts.steps {
+        println!(
+            "stopped at step {} of {} (--minutes): give the same command with --resume to go on",
+            report.step, opts.steps
+        );
+    }
     Ok(())
 }
