@@ -2,7 +2,7 @@
 # Builds nanotune with the `cuda` feature on a machine with no GPU and no system CUDA toolkit,
 # from the CUDA 13.0 wheels of the Python package registry (after ../shared/cuda/build-cuda.sh).
 #
-#   scripts/build-cuda.sh [SCRATCH]     -> target/cuda/release/nanotune
+#   scripts/build-cuda.sh [SCRATCH]     -> target/cuda/release/nanotune, stripped in gpu/nanotune
 #
 # SCRATCH (default target/cuda-toolkit) holds the venv with nvcc and the CUDA libraries, and a
 # link folder with a stub libcuda.so that only serves the linker. CUDA 13.0 because the GPU
@@ -41,5 +41,9 @@ export PATH=$cu/bin:$PATH NVCC=$cu/bin/nvcc CUDA_HOME=$root/cudalink CUDARC_CUDA
   CUDA_COMPUTE_CAP=${CUDA_COMPUTE_CAP:-90} CUDAFORGE_THREADS=${CUDAFORGE_THREADS:-2} \
   LIBRARY_PATH=$root/cudalink/lib LD_LIBRARY_PATH=$cu/lib
 cd "$repo"
-CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$repo/target/cuda} cargo build --release --features cuda
-echo "built ${CARGO_TARGET_DIR:-$repo/target/cuda}/release/nanotune"
+target=${CARGO_TARGET_DIR:-$repo/target/cuda}
+CARGO_TARGET_DIR=$target cargo build --release --features cuda
+# 4. A stripped copy in gpu/ (ignored by git), small enough to carry to the GPU machine.
+mkdir -p gpu
+strip -o gpu/nanotune "$target/release/nanotune"
+echo "built $target/release/nanotune; stripped copy gpu/nanotune ($(du -m gpu/nanotune | cut -f1) MB)"
