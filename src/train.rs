@@ -384,24 +384,24 @@ fn gradients(loss: &Tensor, params: &[(String, Var)]) -> Result<Vec<Tensor>> {
         .collect()
 }
 
-/// Scales gradients so their global norm is at most `max_norm`; returns the norm before.
-pub fn clip_gradients(grads: &mut [Tensor], max_norm: f64) -> Result<f64> {
-    let mut sq = 0f64;
-    for g in grads.iter() {
-        sq += g.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
-    }
-    let norm = sq.sqrt();
-    if norm > max_norm {
-        let scale = max_norm / (norm + 1e-6);
-        for g in grads.iter_mut() {
-            *g = (&*g * scale)?;
-        }
+/// Scales gradients so their global norm is at most `max_norm`; returns the norm before, as a
+/// one-element tensor. All on the device, with no read back to the host: on a GPU each read is a
+/// sync that leaves it idle (the scale factor is exactly 1 when no clipping is needed).
+pub fn clip_gradients(grads: &mut [Tensor], max_norm: f64) -> Result<Tensor> {
+    let squares = grads
+        .iter()
+        .map(|g| g.sqr()?.sum_all())
+        .collect::<candle_core::Result<Vec<_>>>()?;
+    let norm = Tensor::stack(&squares, 0)?.sum_all()?.sqrt()?;
+    let factor = (norm.affine(1.0, 1e-6)?.recip()? * max_norm)?.clamp(0.0, 1.0)?;
+    for g in grads.iter_mut() {
+        *g = g.broadcast_mul(&factor)?;
     }
     Ok(norm)
 }
 
 /// One optimiser step: `accum` micro-batches forward and backward, clipped, AdamW. Returns the
-/// mean training loss of the step.
+/// mean training loss of the step, still on the device (reading it is a sync).
 #[allow(clippy::too_many_arguments)]
 fn train_step(
     model: &Gpt,
@@ -410,16 +410,19 @@ fn train_step(
     opts: &TrainOptions,
     step: usize,
     device: &Device,
-) -> Result<f64> {
+) -> Result<Tensor> {
     let mut rng = StdRng::seed_from_u64(derive_seed(opts.seed, 1, step as u64));
     let params = model.params();
     let mut total: Option<Vec<Tensor>> = None;
-    let mut loss_sum = 0.0;
+    let mut loss_sum: Option<Tensor> = None;
     for _ in 0..opts.accum {
         let (x, y) = windows.batch(&mut rng, opts.batch, &opts.augment, device)?;
-        let loss = model.loss(&x, &y, Some(&mut rng))?;
-        loss_sum += loss.to_scalar::<f32>()? as f64;
-        let grads = gradients(&(loss / opts.accum as f64)?, params)?;
+        let loss = (model.loss(&x, &y, Some(&mut rng))? / opts.accum as f64)?;
+        loss_sum = Some(match loss_sum {
+            None => loss.detach(),
+            Some(sum) => (sum + loss.detach())?,
+        });
+        let grads = gradients(&loss, params)?;
         total = Some(match total {
             None => grads,
             Some(acc) => acc
@@ -432,7 +435,7 @@ fn train_step(
     let mut grads = total.context("no micro-batches")?;
     clip_gradients(&mut grads, opts.grad_clip)?;
     opt.update(params, &grads, opts.lr_at(step))?;
-    Ok(loss_sum / opts.accum as f64)
+    loss_sum.context("no micro-batches")
 }
 
 /// Fixed evaluation batches of a split (no augmentation), the same at every evaluation.
@@ -523,6 +526,9 @@ fn load_resume_state(
     opt.step = step[0] as usize;
     Ok((model, opt, step[0] as usize, best[0]))
 }
+
+/// Steps between progress-bar updates of the training loss.
+const PROGRESS_EVERY: usize = 10;
 
 /// Trains as `opts` says on `compute`, writing the checkpoint folder `opts.out`.
 pub fn train(opts: &TrainOptions, compute: &Compute) -> Result<TrainReport> {
@@ -675,12 +681,16 @@ pub fn train(opts: &TrainOptions, compute: &Compute) -> Result<TrainReport> {
         }
         let loss = train_step(&model, &mut opt, &train_windows, opts, step, device)?;
         step += 1;
-        let avg = loss_avg.map_or(loss, |a| 0.9 * a + 0.1 * loss);
-        loss_avg = Some(avg);
-        let secs = started.elapsed().as_secs_f64();
-        let tps = (step - start_step) as f64 * tokens_per_step as f64 / secs;
         bar.set_position(step as u64);
-        bar.set_message(format!("loss {avg:.4} | {tps:.0} tok/s"));
+        // Reading the loss waits for the device, so the bar shows it every few steps only.
+        if opts.progress && step % PROGRESS_EVERY == 0 {
+            let loss = loss.to_scalar::<f32>()? as f64;
+            let avg = loss_avg.map_or(loss, |a| 0.7 * a + 0.3 * loss);
+            loss_avg = Some(avg);
+            let secs = started.elapsed().as_secs_f64();
+            let tps = (step - start_step) as f64 * tokens_per_step as f64 / secs;
+            bar.set_message(format!("loss {avg:.4} | {tps:.0} tok/s"));
+        }
     }
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();

@@ -157,6 +157,26 @@ fn overfit_one_batch(dtype: DType) -> f32 {
 }
 
 #[test]
+fn clipping_scales_to_the_norm_and_leaves_small_gradients_exact() {
+    let grads = || {
+        vec![
+            Tensor::new(&[3f32, 0.0], &Device::Cpu).unwrap(),
+            Tensor::new(&[[4f32]], &Device::Cpu).unwrap(),
+        ]
+    };
+    let mut big = grads();
+    let norm = clip_gradients(&mut big, 1.0).unwrap();
+    assert_eq!(norm.to_scalar::<f32>().unwrap(), 5.0);
+    let a = big[0].to_vec1::<f32>().unwrap();
+    let b = big[1].to_vec2::<f32>().unwrap()[0][0];
+    assert!((a[0] - 0.6).abs() < 1e-6 && a[1] == 0.0 && (b - 0.8).abs() < 1e-6);
+    let mut small = grads();
+    clip_gradients(&mut small, 10.0).unwrap();
+    assert_eq!(small[0].to_vec1::<f32>().unwrap(), vec![3.0, 0.0]);
+    assert_eq!(small[1].to_vec2::<f32>().unwrap(), vec![vec![4.0]]);
+}
+
+#[test]
 fn tiny_model_overfits_one_batch() {
     let loss = overfit_one_batch(DType::F32);
     assert!(loss < 0.1, "loss only fell to {loss}");
