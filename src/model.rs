@@ -274,6 +274,12 @@ fn dropout(x: &Tensor, p: f64, rng: Option<&mut StdRng>) -> Result<Tensor> {
         return Ok(x.clone());
     }
     let keep = (1.0 / (1.0 - p)) as f32;
+    if !x.device().is_cpu() {
+        // A GPU draws the mask itself: uploading one the size of the activations would cost
+        // more than the layer. Its generator is seeded per training step (see `train`).
+        let kept = Tensor::rand(0f32, 1f32, x.shape(), x.device())?.ge(p)?;
+        return Ok(x.mul(&(kept.to_dtype(DType::F32)? * keep as f64)?)?);
+    }
     let mask: Vec<f32> = (0..x.elem_count())
         .map(|_| if rng.random::<f64>() < p { 0.0 } else { keep })
         .collect();

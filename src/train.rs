@@ -412,6 +412,11 @@ fn train_step(
     device: &Device,
 ) -> Result<Tensor> {
     let mut rng = StdRng::seed_from_u64(derive_seed(opts.seed, 1, step as u64));
+    if !device.is_cpu() {
+        // The GPU's dropout masks come from its own generator: seeded by step, so a resumed
+        // run draws the same ones (the CPU's come from `rng`).
+        device.set_seed(derive_seed(opts.seed, 4, step as u64))?;
+    }
     let params = model.params();
     let mut total: Option<Vec<Tensor>> = None;
     let mut loss_sum: Option<Tensor> = None;
