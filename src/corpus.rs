@@ -156,6 +156,15 @@ pub fn load(source: &Path, progress: Progress) -> Result<(Vec<Piece>, LoadReport
     Ok((pieces, report))
 }
 
+/// The `.mid`/`.midi` files under `dir`, recursively, sorted.
+pub fn midi_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    collect_files(dir, &mut files)?;
+    files.retain(|p| matches!(kind_of(p), Some(Kind::Midi)));
+    files.sort();
+    Ok(files)
+}
+
 fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;

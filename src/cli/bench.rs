@@ -107,25 +107,8 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
     }
 }
 
-fn midi_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
-            midi_files(&path, out)?;
-        } else if path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| e.eq_ignore_ascii_case("mid") || e.eq_ignore_ascii_case("midi"))
-        {
-            out.push(path);
-        }
-    }
-    Ok(())
-}
-
 fn bench_encode(dir: &Path, passes: usize) -> Result<()> {
-    let mut paths = Vec::new();
-    midi_files(dir, &mut paths)?;
+    let paths = crate::corpus::midi_files(dir)?;
     if paths.is_empty() {
         bail!("no .mid or .midi files under {}", dir.display());
     }
