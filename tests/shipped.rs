@@ -98,4 +98,39 @@ fn compare_reports_the_shipped_model_beside_the_corpus() {
         let notes = nanotune::midi::read_midi(&bytes).unwrap().grid_notes();
         assert!(notes.len() > 20, "new piece {k} has {} notes", notes.len());
     }
+
+    // The saved files read back through --midi give the same figures as when they were made.
+    let again = Command::new(env!("CARGO_BIN_EXE_nanotune"))
+        .args(["compare", "--data"])
+        .arg(&data)
+        .args(["--corpus", "40", "--midi"])
+        .arg(tmp.path().join("new"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&again.stdout);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert!(
+        text.contains("3 MIDI files in") && text.contains("files (3 pieces)"),
+        "{text}"
+    );
+    let row = |out: &str, name: &str| -> String {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap()
+            .to_string();
+        line[36..].split_whitespace().nth(3).unwrap().to_string() // the second set's mean
+    };
+    for metric in [
+        "notes per beat",
+        "mean pitch",
+        "key fit",
+        "repeated 4-onset",
+    ] {
+        assert_eq!(row(&stdout, metric), row(&text, metric), "{metric}");
+    }
 }

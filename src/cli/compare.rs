@@ -61,6 +61,10 @@ pub struct CompareArgs {
     /// Folder to write the new pieces into as MIDI (new-01.mid, ...), to listen to them.
     #[arg(long)]
     pub save: Option<PathBuf>,
+    /// Compare the MIDI files in this folder (e.g. another model's output) instead of
+    /// generating; the excerpts then take their median length in words.
+    #[arg(long, conflicts_with = "save")]
+    pub midi: Option<PathBuf>,
 }
 
 pub fn run(args: CompareArgs) -> Result<()> {
@@ -76,15 +80,91 @@ pub fn run(args: CompareArgs) -> Result<()> {
         ..SampleOptions::default()
     };
     opts.validate()?;
-    let dir = find_checkpoint(&args.checkpoint)?;
     let data = Dataset::load(&args.data)?;
+    let (source, generated, mut lengths) = match &args.midi {
+        Some(dir) => midi_pieces(dir)?,
+        None => generate_pieces(&args, &opts)?,
+    };
+    lengths.sort_unstable();
+    let excerpt = lengths[lengths.len() / 2];
+
+    let split = data.split(args.split);
+    ensure!(
+        !split.pieces.is_empty(),
+        "the {} split of {} has no pieces",
+        args.split.name(),
+        args.data.display()
+    );
+    let mut rng = StdRng::seed_from_u64(args.seed);
+    let n = args.corpus.min(split.pieces.len());
+    let corpus: Vec<Vec<Note>> = sample(&mut rng, split.pieces.len(), n)
+        .into_iter()
+        .map(|i| excerpt_notes(split, i, excerpt, &mut rng))
+        .collect();
+
+    println!(
+        "{source}: {} pieces of {excerpt} words (median); {n} excerpts of {excerpt} words from the {} split of {}",
+        generated.len(),
+        args.split.name(),
+        args.data.display()
+    );
+    let name = if args.midi.is_some() {
+        "files"
+    } else {
+        "generated"
+    };
+    print!(
+        "{}",
+        compare(
+            ("corpus", &summarize(&corpus)),
+            (name, &summarize(&generated))
+        )
+    );
+    if let Some(save) = &args.save {
+        println!("new pieces written to {}", save.display());
+    }
+    Ok(())
+}
+
+/// The pieces of every MIDI file under `dir`, canonical as `prepare` makes them, with their
+/// lengths in words, and a line that says where they came from.
+fn midi_pieces(dir: &std::path::Path) -> Result<(String, Vec<Vec<Note>>, Vec<usize>)> {
+    let files =
+        crate::corpus::midi_files(dir).with_context(|| format!("reading {}", dir.display()))?;
+    ensure!(
+        !files.is_empty(),
+        "no .mid or .midi files in {}",
+        dir.display()
+    );
+    let mut pieces = Vec::new();
+    let mut lengths = Vec::new();
+    for path in &files {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let words = crate::corpus::piece_from_midi(&bytes, &mut Default::default())
+            .with_context(|| format!("{} is not a MIDI file we can read", path.display()))?;
+        lengths.push(words.len());
+        pieces.push(from_words(&words).notes);
+    }
+    Ok((
+        format!("{} MIDI files in {}", files.len(), dir.display()),
+        pieces,
+        lengths,
+    ))
+}
+
+/// `args.generated` new pieces from START, each with seed `args.seed + k`, saved as MIDI where
+/// `--save` asks, with their lengths in words and a line that says what made them.
+fn generate_pieces(
+    args: &CompareArgs,
+    opts: &SampleOptions,
+) -> Result<(String, Vec<Vec<Note>>, Vec<usize>)> {
+    let dir = find_checkpoint(&args.checkpoint)?;
     let compute = Compute::select(args.device)?;
     eprintln!("{}", compute.describe());
     let (mut model, label) = load_for(&dir, &compute, Weights::default())?;
     if let Some(save) = &args.save {
         std::fs::create_dir_all(save).with_context(|| format!("creating {}", save.display()))?;
     }
-
     let progress = std::io::stderr().is_terminal();
     let mut generated: Vec<Vec<Note>> = Vec::new();
     let mut lengths = Vec::new();
@@ -109,45 +189,14 @@ pub fn run(args: CompareArgs) -> Result<()> {
     if progress {
         eprintln!();
     }
-    lengths.sort_unstable();
-    let excerpt = lengths[lengths.len() / 2];
-
-    let split = data.split(args.split);
-    ensure!(
-        !split.pieces.is_empty(),
-        "the {} split of {} has no pieces",
-        args.split.name(),
-        args.data.display()
-    );
-    let mut rng = StdRng::seed_from_u64(args.seed);
-    let n = args.corpus.min(split.pieces.len());
-    let corpus: Vec<Vec<Note>> = sample(&mut rng, split.pieces.len(), n)
-        .into_iter()
-        .map(|i| excerpt_notes(split, i, excerpt, &mut rng))
-        .collect();
-
-    println!(
-        "{} ({label}): {} new pieces of {} words (median) at temperature {}, top-k {}, top-p {}; {n} excerpts of {excerpt} words from the {} split of {}",
+    let source = format!(
+        "{} ({label}), new pieces at temperature {}, top-k {}, top-p {}",
         dir.display(),
-        args.generated,
-        excerpt,
         opts.temperature,
         opts.top_k,
-        opts.top_p,
-        args.split.name(),
-        args.data.display()
+        opts.top_p
     );
-    print!(
-        "{}",
-        compare(
-            ("corpus", &summarize(&corpus)),
-            ("generated", &summarize(&generated))
-        )
-    );
-    if let Some(save) = &args.save {
-        println!("new pieces written to {}", save.display());
-    }
-    Ok(())
+    Ok((source, generated, lengths))
 }
 
 /// The notes of `len` words of piece `i`, from a random time shift on (the whole piece when it
