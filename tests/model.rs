@@ -27,6 +27,16 @@ fn tiny(dropout: f64) -> GptConfig {
     }
 }
 
+/// The largest absolute value in a tensor.
+fn max_abs(t: &Tensor) -> f32 {
+    t.abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}
+
 fn random_ids(rng: &mut StdRng, b: usize, t: usize) -> Tensor {
     let ids: Vec<u32> = (0..b * t)
         .map(|_| rng.random_range(0..Vocab.len() as u32))
@@ -101,14 +111,7 @@ fn cached_forward_matches_full_forward() {
         let got = model.forward_cached(&step, &mut cache).unwrap();
         pos += n;
         let want = full.narrow(1, pos - 1, 1).unwrap().squeeze(1).unwrap();
-        let diff = (got - want)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let diff = max_abs(&(got - want).unwrap());
         assert!(diff < 1e-4, "position {pos}: max difference {diff}");
     }
     assert_eq!(cache.len(), cfg.context);
@@ -122,8 +125,7 @@ fn cached_forward_matches_full_forward() {
     cache.reset();
     let again = model.forward_cached(&one, &mut cache).unwrap();
     let first = full.narrow(1, 0, 1).unwrap().squeeze(1).unwrap();
-    let diff = (again - first).unwrap().abs().unwrap().max_all().unwrap();
-    assert!(diff.to_scalar::<f32>().unwrap() < 1e-4);
+    assert!(max_abs(&(again - first).unwrap()) < 1e-4);
 }
 
 /// Final loss of a tiny model trained for up to 300 steps on one batch, its matrix products in
@@ -350,21 +352,7 @@ fn export_writes_a_half_precision_checkpoint_that_loads() {
     for ((name, x), (_, y)) in a.model.params().iter().zip(b.model.params()) {
         let (x, y) = (x.as_tensor(), y.as_tensor());
         assert_eq!(y.dtype(), DType::F32, "{name} loads as f32");
-        let err = (x - y)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
-        let top = x
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let (err, top) = (max_abs(&(x - y).unwrap()), max_abs(x));
         assert!(err <= top / 1000.0, "{name}: off by {err}");
     }
     let ds = Dataset::load(&data).unwrap();

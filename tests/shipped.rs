@@ -42,6 +42,18 @@ fn shipped_checkpoint_loads_and_generates() {
     );
 }
 
+/// `nanotune compare ARGS`, which must succeed; its standard output.
+fn compare(args: &[&std::ffi::OsStr]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_nanotune"))
+        .arg("compare")
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// `nanotune compare` on the shipped model and real corpus pieces: every figure is there, the
 /// corpus reads as tonal music, and the new pieces it saved are real MIDI files.
 #[test]
@@ -53,31 +65,23 @@ fn compare_reports_the_shipped_model_beside_the_corpus() {
     let data = tmp.path().join("data");
     common::corpus_slice(&archive, 60).save(&data).unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("checkpoints");
-    let out = Command::new(env!("CARGO_BIN_EXE_nanotune"))
-        .args(["compare", "--checkpoint"])
-        .arg(&root)
-        .arg("--data")
-        .arg(&data)
-        .args([
-            "--generated",
-            "3",
-            "--corpus",
-            "40",
-            "--tokens",
-            "200",
-            "--device",
-            "cpu",
-        ])
-        .arg("--save")
-        .arg(tmp.path().join("new"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let new = tmp.path().join("new");
+    let stdout = compare(&[
+        "--checkpoint".as_ref(),
+        root.as_os_str(),
+        "--data".as_ref(),
+        data.as_os_str(),
+        "--generated".as_ref(),
+        "3".as_ref(),
+        "--corpus".as_ref(),
+        "40".as_ref(),
+        "--tokens".as_ref(),
+        "200".as_ref(),
+        "--device".as_ref(),
+        "cpu".as_ref(),
+        "--save".as_ref(),
+        new.as_os_str(),
+    ]);
     assert!(stdout.contains("corpus (40 pieces)") && stdout.contains("generated (3 pieces)"));
     for metric in nanotune::analysis::METRICS {
         assert!(stdout.contains(metric), "{metric} missing:\n{stdout}");
@@ -100,19 +104,14 @@ fn compare_reports_the_shipped_model_beside_the_corpus() {
     }
 
     // The saved files read back through --midi give the same figures as when they were made.
-    let again = Command::new(env!("CARGO_BIN_EXE_nanotune"))
-        .args(["compare", "--data"])
-        .arg(&data)
-        .args(["--corpus", "40", "--midi"])
-        .arg(tmp.path().join("new"))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&again.stdout);
-    assert!(
-        again.status.success(),
-        "{}",
-        String::from_utf8_lossy(&again.stderr)
-    );
+    let text = compare(&[
+        "--data".as_ref(),
+        data.as_os_str(),
+        "--corpus".as_ref(),
+        "40".as_ref(),
+        "--midi".as_ref(),
+        new.as_os_str(),
+    ]);
     assert!(
         text.contains("3 MIDI files in") && text.contains("files (3 pieces)"),
         "{text}"
