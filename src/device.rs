@@ -75,13 +75,15 @@ impl Compute {
     pub fn select(choice: DeviceChoice) -> Result<Compute> {
         match choice {
             DeviceChoice::Cpu => Ok(Compute::cpu()),
-            DeviceChoice::Cuda(n) => cuda(n),
+            DeviceChoice::Cuda(n) => {
+                cuda(n).with_context(|| format!("--device {choice} (use --device cpu or auto)"))
+            }
             DeviceChoice::Auto if !candle_core::utils::cuda_is_available() => Ok(Compute {
                 fallback: Some("this binary was built without the cuda feature".into()),
                 ..Compute::cpu()
             }),
             DeviceChoice::Auto => Ok(cuda(0).unwrap_or_else(|e| Compute {
-                fallback: Some(format!("no CUDA GPU answered: {e:#}")),
+                fallback: Some(format!("{e:#}")),
                 ..Compute::cpu()
             })),
         }
@@ -119,11 +121,11 @@ fn cuda(ordinal: usize) -> Result<Compute> {
     if !candle_core::utils::cuda_is_available() {
         bail!(
             "this nanotune was built without CUDA: rebuild with `--features cuda` (see the README's \
-             GPU section), or use --device cpu"
+             GPU section)"
         );
     }
-    let device = Device::new_cuda(ordinal)
-        .with_context(|| format!("CUDA GPU {ordinal} did not answer (try --device cpu)"))?;
+    let device =
+        Device::new_cuda(ordinal).with_context(|| format!("CUDA GPU {ordinal} did not answer"))?;
     Ok(Compute {
         device,
         matmul_dtype: DType::BF16,
@@ -165,6 +167,11 @@ mod tests {
         let cpu = Compute::select(DeviceChoice::Cpu).unwrap();
         assert_eq!(cpu.describe(), "device: cpu (f32 matrix products)");
         let err = Compute::select(DeviceChoice::Cuda(0)).unwrap_err();
-        assert!(err.to_string().contains("--features cuda"), "{err:#}");
+        let err = format!("{err:#}");
+        assert!(
+            err.contains("--device cuda:0 (use --device cpu or auto)")
+                && err.contains("rebuild with `--features cuda`"),
+            "{err}"
+        );
     }
 }
