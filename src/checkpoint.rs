@@ -153,8 +153,7 @@ impl Checkpoint {
 /// `loss.svg` where there is a log. The resume state stays behind. Checks first that the
 /// checkpoint loads, and refuses to write over its own folder.
 pub fn export(dir: &Path, out: &Path, dtype: candle_core::DType) -> Result<()> {
-    let same = |a: &Path, b: &Path| matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y);
-    if same(dir, out) {
+    if matches!((dir.canonicalize(), out.canonicalize()), (Ok(a), Ok(b)) if a == b) {
         bail!(
             "export writes a new folder: --out is the checkpoint itself ({})",
             dir.display()
