@@ -19,9 +19,11 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
-/// Compare new pieces from a model with corpus pieces: notes per beat, pitch, duration,
-/// polyphony, chords, fit to a key and repeated patterns, side by side, marking where they
-/// differ by half a corpus spread or more; then histograms of pitch, duration and polyphony.
+/// Compare new pieces from a model with corpus pieces, in figures.
+///
+/// Notes per beat, pitch, duration, polyphony, chords, fit to a key and repeated patterns, side
+/// by side, marking where they differ by half a corpus spread or more; then histograms of pitch,
+/// duration and polyphony.
 ///
 /// The new pieces start from START with the given settings (the screen's defaults unless
 /// changed). Each corpus piece is cut to a random excerpt of as many words as a new piece has,

@@ -13,9 +13,10 @@ pub enum Precision {
     F32,
 }
 
-/// Copy a trained checkpoint into a new folder ready to ship: the weights in half precision
-/// (half the size; they load back into f32), config.json, log.csv and its loss plot loss.svg.
-/// The resume state (optimizer.safetensors) stays behind.
+/// Copy a trained checkpoint into a new folder, ready to ship.
+///
+/// The weights in half precision (half the size; they load back into f32), config.json, log.csv
+/// and its loss plot loss.svg. The resume state (optimizer.safetensors) stays behind.
 #[derive(Args, Debug)]
 pub struct ExportArgs {
     /// Checkpoint folder (the --out of `nanotune train`).
