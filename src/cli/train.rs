@@ -18,7 +18,7 @@ pub struct TrainArgs {
     #[arg(long, default_value = "data/prepared")]
     pub data: PathBuf,
     /// Checkpoint folder to write.
-    #[arg(long, default_value = "checkpoints/small")]
+    #[arg(long, default_value = "runs/small")]
     pub out: PathBuf,
     /// Model size: small (3 layers, 6 heads, 384 wide) or base (4 layers, 8 heads, 512 wide).
     #[arg(long, default_value = "small")]
