@@ -106,6 +106,8 @@ enum Init {
 struct Builder<'a> {
     source: Source<'a>,
     device: Device,
+    /// Float type every parameter is stored in.
+    dtype: DType,
     params: Vec<(String, Var)>,
 }
 
@@ -119,7 +121,7 @@ impl Builder<'_> {
                     Init::Ones => vec![1.0; n],
                     Init::Zeros => vec![0.0; n],
                 };
-                Tensor::from_vec(values, shape, &self.device)?
+                Tensor::from_vec(values, shape, &self.device)?.to_dtype(self.dtype)?
             }
             Source::Load(tensors) => {
                 let t = tensors
@@ -130,7 +132,7 @@ impl Builder<'_> {
                     "{name} has shape {:?}, the config asks for {shape:?}",
                     t.dims()
                 );
-                t.to_dtype(DType::F32)?.to_device(&self.device)?
+                t.to_dtype(self.dtype)?.to_device(&self.device)?
             }
         };
         let var = Var::from_tensor(&tensor)?;
@@ -163,7 +165,7 @@ impl Builder<'_> {
         };
         let shift = match &bias {
             Some(b) => b.clone(),
-            None => Tensor::zeros(width, DType::F32, &self.device)?,
+            None => Tensor::zeros(width, self.dtype, &self.device)?,
         };
         Ok(LayerNorm {
             weight,
@@ -180,17 +182,18 @@ fn normal(rng: &mut StdRng) -> f64 {
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
-/// `a b^T` with both operands cast to `dtype` and the product back in f32. The casts are
-/// no-ops in f32 and differentiable otherwise, so gradients reach the f32 weights.
+/// `a b^T` with both operands cast to `dtype` and the product back in `a`'s type. The casts
+/// are no-ops where the types agree and differentiable otherwise, so gradients reach the f32
+/// weights.
 fn matmul_t(a: &Tensor, b: &Tensor, dtype: DType) -> Result<Tensor> {
     let product = a.to_dtype(dtype)?.matmul(&b.to_dtype(dtype)?.t()?)?;
-    Ok(product.to_dtype(DType::F32)?)
+    Ok(product.to_dtype(a.dtype())?)
 }
 
 /// `a b` as [`matmul_t`].
 fn matmul(a: &Tensor, b: &Tensor, dtype: DType) -> Result<Tensor> {
     let product = a.to_dtype(dtype)?.matmul(&b.to_dtype(dtype)?)?;
-    Ok(product.to_dtype(DType::F32)?)
+    Ok(product.to_dtype(a.dtype())?)
 }
 
 /// What every layer of one forward pass shares.
@@ -278,7 +281,7 @@ fn dropout(x: &Tensor, p: f64, rng: Option<&mut StdRng>) -> Result<Tensor> {
         // A GPU draws the mask itself: uploading one the size of the activations would cost
         // more than the layer. Its generator is seeded per training step (see `train`).
         let kept = Tensor::rand(0f32, 1f32, x.shape(), x.device())?.ge(p)?;
-        return Ok(x.mul(&(kept.to_dtype(DType::F32)? * keep as f64)?)?);
+        return Ok(x.mul(&(kept.to_dtype(x.dtype())? * keep as f64)?)?);
     }
     let mask: Vec<f32> = (0..x.elem_count())
         .map(|_| if rng.random::<f64>() < p { 0.0 } else { keep })
@@ -365,11 +368,16 @@ impl Attention {
         }
         let tk = k.dim(2)?;
         let att = (matmul_t(&q, &k, dtype)? * (1.0 / (hd as f64).sqrt()))?;
-        let mask = pass.mask.narrow(0, pass.start, t)?.narrow(1, 0, tk)?;
+        // One new word sees every key: its mask row is all zeros, so skip the add (a kernel a
+        // layer for each generated word on a GPU).
+        let att = match t {
+            1 => att,
+            _ => att.broadcast_add(&pass.mask.narrow(0, pass.start, t)?.narrow(1, 0, tk)?)?,
+        };
         let att = dropout(
             &match pass.fused {
-                true => candle_nn::ops::softmax_last_dim(&att.broadcast_add(&mask)?)?,
-                false => softmax(&att.broadcast_add(&mask)?)?,
+                true => candle_nn::ops::softmax_last_dim(&att)?,
+                false => softmax(&att)?,
             },
             pass.dropout,
             rng.as_deref_mut(),
@@ -478,6 +486,7 @@ impl Gpt {
             config,
             Source::Init(Box::new(StdRng::seed_from_u64(seed))),
             device,
+            DType::F32,
         )
     }
 
@@ -488,7 +497,7 @@ impl Gpt {
         tensors: &HashMap<String, Tensor>,
         device: &Device,
     ) -> Result<Gpt> {
-        let gpt = Self::build(config, Source::Load(tensors), device)?;
+        let gpt = Self::build(config, Source::Load(tensors), device, DType::F32)?;
         if let Some(extra) = tensors
             .keys()
             .find(|k| !gpt.params.iter().any(|(n, _)| n == *k))
@@ -498,11 +507,12 @@ impl Gpt {
         Ok(gpt)
     }
 
-    fn build(config: &GptConfig, source: Source, device: &Device) -> Result<Gpt> {
+    fn build(config: &GptConfig, source: Source, device: &Device, dtype: DType) -> Result<Gpt> {
         config.validate()?;
         let mut vb = Builder {
             source,
             device: device.clone(),
+            dtype,
             params: Vec::new(),
         };
         let c = config.width;
@@ -537,10 +547,28 @@ impl Gpt {
             wpe,
             blocks,
             ln_f,
-            mask: Tensor::from_vec(mask, (n, n), device)?,
+            mask: Tensor::from_vec(mask, (n, n), device)?.to_dtype(dtype)?,
             device: device.clone(),
-            matmul_dtype: DType::F32,
+            matmul_dtype: dtype,
         })
+    }
+
+    /// A copy for generation with every weight, and so every activation, in `dtype`; logits still
+    /// come back f32. On a GPU, bf16 weights halve the bytes a word reads and drop the two casts
+    /// around each matrix product: batch-1 generation is bound by kernel launches and memory
+    /// there, not by arithmetic. Not for training: the weights would learn in bf16.
+    pub fn to_dtype(&self, dtype: DType) -> Result<Gpt> {
+        Self::build(
+            &self.config,
+            Source::Load(&self.tensors()),
+            &self.device,
+            dtype,
+        )
+    }
+
+    /// Float type of the weights (F32 unless made by [`Gpt::to_dtype`]).
+    pub fn dtype(&self) -> DType {
+        self.wte.dtype()
     }
 
     pub fn config(&self) -> &GptConfig {
@@ -661,7 +689,9 @@ impl Gpt {
         let x = self.ln_f.forward(&x, pass.fused)?;
         // The head is tied to the token embedding (nanoGPT's weight tying).
         let logits = matmul_t(&x.reshape((b * t, c))?, &self.wte, self.matmul_dtype)?;
-        Ok(logits.reshape((b, t, self.config.vocab))?)
+        Ok(logits
+            .to_dtype(DType::F32)?
+            .reshape((b, t, self.config.vocab))?)
     }
 }
 

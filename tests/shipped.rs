@@ -133,3 +133,80 @@ fn compare_reports_the_shipped_model_beside_the_corpus() {
         assert_eq!(row(&stdout, metric), row(&text, metric), "{metric}");
     }
 }
+
+/// The bf16 copy that generation runs on a GPU (`Gpt::to_dtype`), checked on the CPU with the
+/// shipped weights and a real piece: word by word through the cache, its next-word
+/// distributions stay close to f32's, so sampling from it makes the same music.
+#[test]
+fn bf16_generation_copy_predicts_like_f32() {
+    use candle_core::{DType, Device, Tensor};
+    use candle_nn::ops::softmax_last_dim;
+    use nanotune::model::KvCache;
+    let Some(archive) = common::corpus_archive() else {
+        return;
+    };
+    let piece = common::corpus_slice(&archive, 1)
+        .split(nanotune::dataset::Split::Val)
+        .piece(0)
+        .to_vec();
+    assert!(piece.len() > 150, "a real piece: {} words", piece.len());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("checkpoints");
+    let f32_model = Checkpoint::load(&find_in(&root).unwrap(), &Device::Cpu)
+        .unwrap()
+        .model;
+    let bf16_model = f32_model.to_dtype(DType::BF16).unwrap();
+    assert_eq!(bf16_model.dtype(), DType::BF16);
+    assert_eq!(f32_model.dtype(), DType::F32);
+
+    // Probabilities of piece[50..150], each given the words before it; fed one at a time.
+    let next_word_probs = |model: &nanotune::model::Gpt| -> Vec<Vec<f32>> {
+        let ids = |r: std::ops::Range<usize>| {
+            let v: Vec<u32> = piece[r].iter().map(|&i| i as u32).collect();
+            let n = v.len();
+            Tensor::from_vec(v, (1, n), &Device::Cpu).unwrap()
+        };
+        let mut cache = KvCache::new(model.config());
+        let mut logits = model.forward_cached(&ids(0..50), &mut cache).unwrap();
+        let mut out = Vec::new();
+        for i in 50..150 {
+            assert_eq!(logits.dtype(), DType::F32, "logits come back f32");
+            out.push(
+                softmax_last_dim(&logits)
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1()
+                    .unwrap(),
+            );
+            logits = model.forward_cached(&ids(i..i + 1), &mut cache).unwrap();
+        }
+        out
+    };
+    let (p32, p16) = (next_word_probs(&f32_model), next_word_probs(&bf16_model));
+    let (mut kl, mut same_best, mut nll32, mut nll16) = (0.0, 0, 0.0, 0.0);
+    let best = |p: &[f32]| (0..p.len()).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap();
+    for (k, (a, b)) in p32.iter().zip(&p16).enumerate() {
+        kl += a
+            .iter()
+            .zip(b)
+            .filter(|(x, _)| **x > 0.0)
+            .map(|(x, y)| x * (x / y.max(1e-9)).ln())
+            .sum::<f32>()
+            / 100.0;
+        same_best += (best(a) == best(b)) as usize;
+        let next = piece[50 + k] as usize;
+        nll32 -= a[next].ln() / 100.0;
+        nll16 -= b[next].ln() / 100.0;
+    }
+    eprintln!("bf16 copy: mean KL {kl:.5} nats, same best word {same_best}/100, loss f32 {nll32:.4} bf16 {nll16:.4}");
+    assert!(kl < 0.002, "mean KL(f32 || bf16) {kl} nats");
+    assert!(same_best >= 95, "same most likely word {same_best} of 100");
+    assert!(
+        (nll32 - nll16).abs() < 0.01,
+        "loss on the piece: f32 {nll32}, bf16 {nll16}"
+    );
+    assert!(
+        nll32 < 2.5,
+        "the shipped model predicts real music: {nll32} nats/word"
+    );
+}

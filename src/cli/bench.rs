@@ -263,7 +263,8 @@ fn bench_train(
     // The fields of torch_reference.py, with its FLOP count, for a side-by-side table.
     let flops_per_token = 6 * params + 12 * config.layers * config.width * context;
     let json = serde_json::json!({
-        "what": "train", "impl": "nanotune", "device": compute.name(), "params": params,
+        "what": "train", "impl": "nanotune", "preset": preset, "device": compute.name(),
+        "params": params,
         "dtype": format!("{:?}", compute.matmul_dtype).to_lowercase(), "batch": batch,
         "context": context, "tokens_per_s": tokens_per_s.round(),
         "step_ms": (1e5 * (batch * context) as f64 / tokens_per_s).round() / 100.0,

@@ -238,20 +238,20 @@ fn timed<T>(f: impl FnOnce() -> T) -> (T, f64, f64) {
     (out, wall, cpu)
 }
 
-/// Memory read bandwidth in bytes/s of CPU time (and of wall time): the best of a few sums over
-/// a 1 GiB array.
 /// Wall-clock tokens/s of candle's forward on the GPU, cached (and uncached unless skipped),
 /// after one warm-up run, with a JSON line in the fields of torch_reference.py. Every word is a
-/// host round trip: the sampler and the grammar mask run on the CPU.
+/// host round trip: the sampler and the grammar mask run on the CPU. "cached" is what
+/// generation runs (weights in the products' type, see `load_for`); "cached f32" keeps f32
+/// weights and products, for the record.
 fn bench_gpu(
+    preset: &str,
     config: &GptConfig,
     opts: &SampleOptions,
     skip_uncached: bool,
     compute: &Compute,
 ) -> Result<()> {
-    let mut gpt = Gpt::new(config, 0, &compute.device)?;
-    gpt.set_matmul_dtype(compute.matmul_dtype);
-    let gpt = Arc::new(gpt);
+    let f32_gpt = Gpt::new(config, 0, &compute.device)?;
+    let gpt = Arc::new(f32_gpt.to_dtype(compute.matmul_dtype)?);
     println!(
         "bench generate: {} parameters, context {}, {} new words after START, batch 1, {}",
         gpt.num_params(),
@@ -267,7 +267,8 @@ fn bench_gpu(
         let tps = g?.sampled as f64 / wall;
         println!("{name}: {tps:.1} tokens/s ({:.2} ms/word)", 1e3 / tps);
         let json = serde_json::json!({
-            "what": "generate", "impl": format!("nanotune {name}"), "device": compute.name(),
+            "what": "generate", "impl": format!("nanotune {name}"), "preset": preset,
+            "device": compute.name(),
             "params": gpt.num_params(), "new_tokens": opts.words,
             "tokens_per_s": (tps * 10.0).round() / 10.0,
         });
@@ -275,12 +276,17 @@ fn bench_gpu(
         Ok(())
     };
     run("cached", &mut CachedGpt::new(gpt.clone()))?;
+    if gpt.dtype() != candle_core::DType::F32 {
+        run("cached f32", &mut CachedGpt::new(Arc::new(f32_gpt)))?;
+    }
     if !skip_uncached {
         run("uncached", &mut UncachedGpt::new(gpt.clone()))?;
     }
     Ok(())
 }
 
+/// Memory read bandwidth in bytes/s of CPU time (and of wall time): the best of a few sums over
+/// a 1 GiB array.
 pub fn bandwidth() -> (f64, f64) {
     let mut a = AVec::zeros(1 << 28);
     a.fill(1.0);
@@ -314,7 +320,7 @@ pub fn bench(preset: &str, words: usize, skip_uncached: bool, compute: &Compute)
         ..SampleOptions::default()
     };
     if compute.is_cuda() {
-        return bench_gpu(&config, &opts, skip_uncached, compute);
+        return bench_gpu(preset, &config, &opts, skip_uncached, compute);
     }
     let gpt = Arc::new(Gpt::new(&config, 0, &compute.device)?);
     println!(

@@ -31,12 +31,12 @@ pub type BoxedModel = Box<dyn NextWordModel + Send>;
 /// there (matrix products in the device's float type, `weights` does not apply).
 pub fn load_for(dir: &Path, compute: &Compute, weights: Weights) -> Result<(BoxedModel, String)> {
     if compute.is_cuda() {
-        let model = Arc::new(Checkpoint::load_on(dir, compute)?.model);
-        let label = format!(
-            "candle on {}, {:?} matrix products",
-            compute.name(),
-            compute.matmul_dtype
-        );
+        // Weights in the matrix products' type once, rather than cast at every word.
+        let model = Checkpoint::load_on(dir, compute)?
+            .model
+            .to_dtype(compute.matmul_dtype)?;
+        let label = format!("candle on {}, {:?} weights", compute.name(), model.dtype());
+        let model = Arc::new(model);
         return Ok((Box::new(CachedGpt::new(model)), label));
     }
     let model = FastGpt::load(dir, weights)?;

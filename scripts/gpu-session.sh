@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# One sitting on the GPU machine, in as few device calls as possible (each machine start costs
+# minutes of a small budget). Run from the repo root there, with `gpu/` carried, holding
+#   gpu/nanotune.xz          the cuda build (scripts/build-cuda.sh)
+#   gpu/adl-piano-words.tar.xz, gpu/torch_reference.py   (copies from ../shared)
+#
+#   scripts/gpu-session.sh STEP...      e.g.  setup bench train:420 export
+#
+# Steps, run in the order given:
+#   setup        unpack the binary to /tmp/nanotune, set the library path, prepare the corpus
+#                into $DATA (skipped when already there: the machine stays warm between calls)
+#   bench        nanotune's side-by-side figures: training (batch 64 x 200) and batch-1
+#                generation of small and base
+#   torch        the same with torch_reference.py, eager and compiled
+#   train:S      train $PRESET for S seconds: the step count is fitted to S from a measured step
+#                time, so the cosine schedule ends when the time does (a whole cycle, best weights
+#                at the end); --minutes guards the limit. From $INIT when set, else from scratch.
+#                `train:rest` takes what is left until $END_AT seconds after the start (default
+#                540, for a 600 s call), less 45 s for eval and export.
+#   eval         validation and test loss of $RUN, whole splits
+#   export       f16 copy of $RUN into $OUT/$PRESET, the weights split into 15 MB parts (what
+#                comes back from the GPU machine has a 16 MiB limit a file); join them with
+#                `cat model.safetensors.part-* > model.safetensors`
+#
+# Everything printed also goes to $OUT/session.log, the JSON lines of the benches to
+# $OUT/bench.jsonl. Settings (environment): NANOTUNE (a binary; default: unpack gpu/nanotune.xz),
+# DEVICE (cuda), PRESET (base), BATCH (64), LR (1e-3), MIN_LR (LR / 10), WARMUP (200),
+# DATA (/tmp/prepared), RUN (/tmp/run-$PRESET), INIT (a checkpoint to start from), END_AT.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-/tmp/out}
+mkdir -p "$OUT"
+exec > >(tee -a "$OUT/session.log") 2>&1
+
+DEVICE=${DEVICE:-cuda} PRESET=${PRESET:-base} BATCH=${BATCH:-64} LR=${LR:-1e-3}
+MIN_LR=${MIN_LR:-} WARMUP=${WARMUP:-200} DATA=${DATA:-/tmp/prepared} RUN=${RUN:-/tmp/run-$PRESET}
+INIT=${INIT:-} END_AT=${END_AT:-540}
+started=$SECONDS
+say() { echo "== [$((SECONDS - started)) s] $*"; }
+
+# The binary and its libraries; cheap, so every call does it.
+bin=${NANOTUNE:-/tmp/nanotune}
+if [ ! -x "$bin" ]; then
+  xz -dc gpu/nanotune.xz >"$bin" && chmod +x "$bin" || { echo "no $bin and no gpu/nanotune.xz" >&2; exit 1; }
+fi
+# shellcheck source=scripts/gpu-env.sh
+. scripts/gpu-env.sh "$bin"
+
+# Runs a bench command, keeping its JSON line.
+bench_line() {
+  "$@" | tee /tmp/bench.out
+  grep '^{' /tmp/bench.out >>"$OUT/bench.jsonl"
+}
+
+# Milliseconds a training step of $PRESET takes here: from the bench when it ran with this
+# batch, else measured now.
+step_ms() {
+  local line
+  line=$(grep '"what":"train"' "$OUT/bench.jsonl" 2>/dev/null | grep '"impl":"nanotune"' |
+    grep "\"preset\":\"$PRESET\"" | grep "\"batch\":$BATCH," | tail -1)
+  if [ -z "$line" ]; then
+    bench_line "$bin" bench train --device "$DEVICE" --preset "$PRESET" --batch "$BATCH" --steps 20 >&2
+    line=$(grep '"what":"train"' /tmp/bench.out | tail -1)
+  fi
+  echo "$line" | sed -E 's/.*"step_ms":([0-9.]+).*/\1/'
+}
+
+for step in "$@"; do
+  case $step in
+  setup)
+    say "setup: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || echo 'no nvidia-smi')"
+    [ -f "$DATA/index.json" ] || "$bin" prepare gpu/adl-piano-words.tar.xz -o "$DATA" -q || exit 1
+    ;;
+  bench)
+    for p in small base; do
+      say "nanotune train $p"
+      bench_line "$bin" bench train --device "$DEVICE" --preset "$p" --batch 64 --steps 50
+      say "nanotune generate $p"
+      bench_line "$bin" bench generate --device "$DEVICE" --preset "$p" --words 500 --no-uncached
+    done
+    ;;
+  torch)
+    if ! python3 -c 'import torch' 2>/dev/null; then
+      say "torch: python3 has no torch here, skipped"
+      continue
+    fi
+    for compile in "" --compile; do
+      for shape in "3 6 384" "4 8 512"; do
+        read -r layers heads width <<<"$shape"
+        say "torch_reference --layers $layers --heads $heads --width $width $compile"
+        PYTHONUNBUFFERED=1 bench_line python3 gpu/torch_reference.py --layers "$layers" \
+          --heads "$heads" --width "$width" --vocab 219 --batch 64 $compile
+      done
+    done
+    ;;
+  train:*)
+    ms=$(step_ms)
+    seconds=${step#train:}
+    [ "$seconds" = rest ] && seconds=$((END_AT - (SECONDS - started) - 45))
+    if [ "$seconds" -lt 30 ]; then
+      say "train: only $seconds s left, skipped"
+      continue
+    fi
+    # A tenth of the time for the evaluations and checkpoints on the way.
+    steps=$(awk -v s="$seconds" -v ms="$ms" 'BEGIN { n = int(0.9 * s * 1000 / ms); print (n < 1 ? 1 : n) }')
+    minutes=$(awk -v s="$seconds" 'BEGIN { printf "%.2f", s / 60 }')
+    say "train $PRESET: $steps steps of $ms ms in ${seconds} s, lr $LR"
+    "$bin" train --device "$DEVICE" --preset "$PRESET" --data "$DATA" --out "$RUN" \
+      --batch "$BATCH" --lr "$LR" ${MIN_LR:+--min-lr "$MIN_LR"} --warmup "$WARMUP" \
+      --steps "$steps" --eval-every $((steps / 20 > 0 ? steps / 20 : 1)) --minutes "$minutes" \
+      ${INIT:+--init-from "$INIT"} || exit 1
+    ;;
+  eval)
+    for split in val test; do
+      say "eval $split"
+      "$bin" eval --device "$DEVICE" --checkpoint "$RUN" --data "$DATA" --split "$split"
+    done
+    ;;
+  export)
+    say "export $RUN to $OUT/$PRESET"
+    rm -rf "${OUT:?}/$PRESET"
+    "$bin" export --checkpoint "$RUN" --out "$OUT/$PRESET" || exit 1
+    (cd "$OUT/$PRESET" && split -b 15M -d model.safetensors model.safetensors.part- &&
+      rm model.safetensors && ls -l)
+    ;;
+  *)
+    echo "unknown step: $step (setup, bench, torch, train:SECONDS, eval, export)" >&2
+    exit 2
+    ;;
+  esac
+done
+say "done"
