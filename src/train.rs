@@ -479,9 +479,10 @@ fn train_step(
     device: &Device,
 ) -> Result<Tensor> {
     let mut rng = StdRng::seed_from_u64(derive_seed(opts.seed, 1, step as u64));
-    if !device.is_cpu() {
+    if !device.is_cpu() && opts.model.dropout > 0.0 {
         // The GPU's dropout masks come from its own generator: seeded by step, so a resumed
-        // run draws the same ones (the CPU's come from `rng`).
+        // run draws the same ones (the CPU's come from `rng`). Only with dropout: candle makes
+        // a new generator for each seed, which costs a setup on the GPU.
         device.set_seed(derive_seed(opts.seed, 4, step as u64))?;
     }
     let params = model.params();
