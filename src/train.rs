@@ -258,13 +258,9 @@ impl AdamW {
         })
     }
 
-    /// One update of every parameter from its gradient (same order as `params`).
-    pub fn update(&mut self, params: &[(String, Var)], grads: &[Tensor], lr: f64) -> Result<()> {
-        self.update_flat(params, &flatten(grads)?, lr)
-    }
-
-    /// Clips the gradients to a global norm of `max_norm` (see [`clip_gradients`]) and updates;
-    /// returns the norm before clipping, on the device.
+    /// One update of every parameter from its gradient (same order as `params`), the gradients
+    /// first clipped to a global norm of `max_norm` (see [`clip_gradients`]); returns the norm
+    /// before clipping, on the device.
     pub fn clipped_update(
         &mut self,
         params: &[(String, Var)],
@@ -274,12 +270,7 @@ impl AdamW {
     ) -> Result<Tensor> {
         let mut flat = [flatten(grads)?];
         let norm = clip_gradients(&mut flat, max_norm)?;
-        self.update_flat(params, &flat[0], lr)?;
-        Ok(norm)
-    }
-
-    /// [`AdamW::update`] with the gradients already flattened in `params` order.
-    fn update_flat(&mut self, params: &[(String, Var)], g: &Tensor, lr: f64) -> Result<()> {
+        let g = &flat[0];
         ensure!(
             params.len() == self.spans.len() && g.elem_count() == self.decay.elem_count(),
             "the optimiser was made for other parameters"
@@ -301,7 +292,7 @@ impl AdamW {
         }
         self.m = m;
         self.v = v;
-        Ok(())
+        Ok(norm)
     }
 
     /// The first and second moments of parameter `i`, in its shape.

@@ -147,13 +147,13 @@ fn overfit_one_batch(dtype: DType) -> f32 {
             break;
         }
         let mut store = l.backward().unwrap();
-        let mut grads: Vec<Tensor> = model
+        let grads: Vec<Tensor> = model
             .params()
             .iter()
             .map(|(_, v)| store.remove(v.as_tensor()).unwrap())
             .collect();
-        clip_gradients(&mut grads, 1.0).unwrap();
-        opt.update(model.params(), &grads, 1e-2).unwrap();
+        opt.clipped_update(model.params(), &grads, 1.0, 1e-2)
+            .unwrap();
     }
     loss
 }
