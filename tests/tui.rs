@@ -77,12 +77,12 @@ fn temperature_changes_in_small_and_large_steps() {
     // The app opens on the menu with New piece selected; Tab goes to the controls.
     assert_eq!(a.selected_action, 0);
     press(&mut a, &[KeyCode::Tab, KeyCode::Right, KeyCode::Right]);
-    assert!((a.value(ctl::TEMPERATURE) - 1.10).abs() < 1e-9);
+    assert!((a.value(ctl::TEMPERATURE) - 1.00).abs() < 1e-9);
     update(
         &mut a,
         Message::Key(KeyEvent::new(KeyCode::Left, KeyModifiers::SHIFT)),
     );
-    assert!((a.value(ctl::TEMPERATURE) - 0.85).abs() < 1e-9);
+    assert!((a.value(ctl::TEMPERATURE) - 0.75).abs() < 1e-9);
     press(&mut a, &[KeyCode::Char('['); 10]);
     assert!(
         (a.value(ctl::TEMPERATURE) - 0.05).abs() < 1e-9,
@@ -103,8 +103,8 @@ fn enter_at_once_makes_a_new_piece() {
             settings,
         }] => {
             assert_eq!(settings.tokens, 500);
-            assert_eq!(settings.top_k, 40);
-            assert_eq!(settings.temperature, 1.0);
+            assert_eq!(settings.top_k, 20);
+            assert_eq!(settings.temperature, 0.9);
         }
         other => panic!("{other:?}"),
     }
@@ -274,11 +274,11 @@ fn gauges_show_their_values_and_ranges() {
     let screen = text(&render(&a, 120, 30));
     for expected in [
         "Temperature",
-        "1.05 0.05..2.00",
+        "0.95 0.05..2.00",
         "Tokens",
         "500 50..4000",
         "Top-k",
-        "40 1..219",
+        "20 1..219",
         "Top-p",
         "BPM",
         "120 40..240",

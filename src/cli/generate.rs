@@ -42,13 +42,13 @@ pub struct GenerateArgs {
     #[arg(long, default_value = "checkpoints")]
     pub checkpoint: PathBuf,
     /// New words to generate (the piece then ends at the next whole note).
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = SampleOptions::default().words)]
     pub tokens: usize,
     /// Sampling temperature (0 = always the likeliest word).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = SampleOptions::default().temperature)]
     pub temperature: f32,
     /// Sample among the k likeliest words only (0 = all).
-    #[arg(long, default_value_t = 40)]
+    #[arg(long, default_value_t = SampleOptions::default().top_k)]
     pub top_k: usize,
     /// Sample among the likeliest words holding this much probability (1.0 = off).
     #[arg(long, default_value_t = 1.0)]

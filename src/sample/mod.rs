@@ -79,9 +79,9 @@ pub struct SampleOptions {
     /// New words to make before `END` (the piece ends at the first whole note from there: at
     /// most one word later, three when no pitch is free). Default 500.
     pub words: usize,
-    /// Softmax temperature; 0 picks the likeliest legal word (greedy). Default 1.0.
+    /// Softmax temperature; 0 picks the likeliest legal word (greedy). Default 0.9.
     pub temperature: f32,
-    /// Keep only the k likeliest legal words (0 = no filter). Default 40.
+    /// Keep only the k likeliest legal words (0 = no filter). Default 20.
     pub top_k: usize,
     /// Keep the smallest set of likeliest words whose probability reaches p (1.0 = off).
     pub top_p: f32,
@@ -94,9 +94,11 @@ pub struct SampleOptions {
 impl Default for SampleOptions {
     fn default() -> Self {
         SampleOptions {
+            // 0.9 and 20: of the settings `nanotune compare` tried on the shipped model (100
+            // pieces each), the closest to the corpus in key fit, spread and note lengths.
             words: 500,
-            temperature: 1.0,
-            top_k: 40,
+            temperature: 0.9,
+            top_k: 20,
             top_p: 1.0,
             seed: 0,
             stop_at_end: false,

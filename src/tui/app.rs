@@ -2,6 +2,7 @@
 //! the [`App`] and returns [`Effect`]s for the runtime to carry out (start a generation, play,
 //! save). No terminal, thread or model is touched here, so key sequences can be tested directly.
 
+use crate::sample::SampleOptions;
 use crate::words::{Vocab, Word};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::path::PathBuf;
@@ -251,12 +252,22 @@ pub struct App {
 
 impl App {
     pub fn new(env: Environment, seed: u64) -> App {
+        let defaults = SampleOptions::default();
+        // The f32 default read as f64 is 0.8999999...; the gauge steps on a grid of 0.05.
+        let temperature = (f64::from(defaults.temperature) * 100.0).round() / 100.0;
         App {
             env,
             controls: vec![
-                Control::new("Temperature", 1.0, 0.05, 2.0, 0.05, 0.25),
-                Control::new("Tokens", 500.0, 50.0, 4000.0, 50.0, 500.0),
-                Control::new("Top-k", 40.0, 1.0, Vocab.len() as f64, 1.0, 10.0),
+                Control::new("Temperature", temperature, 0.05, 2.0, 0.05, 0.25),
+                Control::new("Tokens", defaults.words as f64, 50.0, 4000.0, 50.0, 500.0),
+                Control::new(
+                    "Top-k",
+                    defaults.top_k as f64,
+                    1.0,
+                    Vocab.len() as f64,
+                    1.0,
+                    10.0,
+                ),
                 Control::new("Top-p", 1.0, 0.05, 1.0, 0.05, 0.25),
                 Control::new("BPM", 120.0, 40.0, 240.0, 1.0, 10.0),
                 Control::new("Volume", 80.0, 0.0, 100.0, 5.0, 20.0),
