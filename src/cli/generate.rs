@@ -51,7 +51,7 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = SampleOptions::default().top_k)]
     pub top_k: usize,
     /// Sample among the likeliest words holding this much probability (1.0 = off).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = SampleOptions::default().top_p)]
     pub top_p: f32,
     /// Seed of the sampler [default: a random one, printed].
     #[arg(long)]

@@ -268,7 +268,7 @@ impl App {
                     1.0,
                     10.0,
                 ),
-                Control::new("Top-p", 1.0, 0.05, 1.0, 0.05, 0.25),
+                Control::new("Top-p", f64::from(defaults.top_p), 0.05, 1.0, 0.05, 0.25),
                 Control::new("BPM", 120.0, 40.0, 240.0, 1.0, 10.0),
                 Control::new("Volume", 80.0, 0.0, 100.0, 5.0, 20.0),
                 Control::new(
