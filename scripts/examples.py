@@ -15,6 +15,7 @@ with --wav, the peak level and silent spans of the rendered audio.
 """
 import argparse
 import array
+import math
 import struct
 import wave
 import zlib
@@ -23,7 +24,7 @@ STEPS_PER_BAR = 16  # 4/4 on a grid of sixteenths
 NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
 MAJOR = [0, 2, 4, 5, 7, 9, 11]  # a natural minor scale has the pitch classes of its relative major
 
-# Palette: background, bar line, prompt note, model note (the colours of the earlier examples).
+# Palette: background, bar and C lines, prompt note, model note.
 PALETTE = [(255, 255, 255), (200, 200, 200), (40, 90, 200), (235, 130, 30)]
 
 
@@ -60,10 +61,9 @@ def name(pitch):
     return f"{NAMES[pitch % 12]}{pitch // 12 - 1}"
 
 
-def write_png(path, notes, prompt_words, px_step=2, px_pitch=4):
+def write_png(path, notes, end, prompt_words, px_step=2, px_pitch=4):
     lo = min(p for _, p, _, _ in notes) - 2
     hi = max(p for _, p, _, _ in notes) + 2
-    end = max(o + d for o, _, d, _ in notes)
     width, height = end * px_step, (hi - lo + 1) * px_pitch
     rows = [bytearray(width) for _ in range(height)]
     for bar in range(0, end, STEPS_PER_BAR):
@@ -75,9 +75,10 @@ def write_png(path, notes, prompt_words, px_step=2, px_pitch=4):
     for onset, pitch, dur, index in notes:
         colour = 2 if index < prompt_words else 3
         y0 = (hi - pitch) * px_pitch
-        x0, x1 = onset * px_step, (onset + dur) * px_step - 1  # a gap marks a re-struck note
+        x0 = onset * px_step
+        x1 = max((onset + dur) * px_step - 1, x0 + 1)  # a gap marks a re-struck note
         for y in range(y0, y0 + px_pitch - 1):
-            rows[y][x0:max(x1, x0 + 1)] = bytes([colour]) * (max(x1, x0 + 1) - x0)
+            rows[y][x0:x1] = bytes([colour]) * (x1 - x0)
 
     def chunk(kind, data):
         body = kind + data
@@ -95,12 +96,11 @@ def write_png(path, notes, prompt_words, px_step=2, px_pitch=4):
 
 def describe_wav(path, window_s=0.25, quiet_db=-50.0):
     with wave.open(path) as w:
-        assert w.getsampwidth() == 2, "expects 16-bit PCM"
+        if w.getsampwidth() != 2:
+            raise SystemExit(f"{path}: expects 16-bit PCM, as `nanotune render` writes")
         rate, channels = w.getframerate(), w.getnchannels()
         samples = array.array("h", w.readframes(w.getnframes()))
     peak = max(abs(s) for s in samples) or 1
-    import math
-
     print(f"wav: {len(samples) / channels / rate:.1f} s, peak {20 * math.log10(peak / 32768):.1f} dBFS")
     hop = int(window_s * rate) * channels
     quiet_start = None
@@ -141,13 +141,13 @@ def main():
         if not part:
             print(f"{label:6} |     0 |")
             continue
-        scale, share = best_scale([p for _, p, _, _ in part])
         pitches = [p for _, p, _, _ in part]
+        scale, share = best_scale(pitches)
         where = " (prompt)" if all(n[3] < args.prompt_words for n in part) else ""
         print(f"{label:6} | {len(part):5} | {scale} ({share:.0%}){where} | "
               f"{name(min(pitches))}-{name(max(pitches))} | {max(d for _, _, d, _ in part)}")
     if args.png:
-        w, h = write_png(args.png, notes, args.prompt_words)
+        w, h = write_png(args.png, notes, end, args.prompt_words)
         print(f"png: {args.png} ({w} x {h})")
     if args.wav:
         describe_wav(args.wav)
