@@ -96,21 +96,115 @@ fn onsets(notes: &[Note]) -> Vec<(Vec<u8>, u64)> {
 /// Share of notes whose pitch class lies in the major scale (or its relative minor) that holds
 /// the most of them.
 fn key_fit(notes: &[Note]) -> f64 {
+    best_scale(notes).map_or(0.0, |(_, share)| share)
+}
+
+const PITCH_CLASSES: [&str; 12] = [
+    "C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B",
+];
+
+/// The major scale (or its relative minor, which has the same notes) that holds the most of the
+/// notes: its root's pitch class (0 = C) and the share of notes in it; the lowest root on a tie.
+pub fn best_scale(notes: &[Note]) -> Option<(u8, f64)> {
     const MAJOR: [usize; 7] = [0, 2, 4, 5, 7, 9, 11];
+    if notes.is_empty() {
+        return None;
+    }
     let mut classes = [0usize; 12];
     notes
         .iter()
         .for_each(|n| classes[n.pitch as usize % 12] += 1);
-    let best = (0..12)
-        .map(|root| {
-            MAJOR
-                .iter()
-                .map(|d| classes[(root + d) % 12])
-                .sum::<usize>()
-        })
+    let in_scale = |root: usize| {
+        MAJOR
+            .iter()
+            .map(|d| classes[(root + d) % 12])
+            .sum::<usize>()
+    };
+    let root = (0..12).fold(0, |best, r| {
+        if in_scale(r) > in_scale(best) {
+            r
+        } else {
+            best
+        }
+    });
+    Some((root as u8, in_scale(root) as f64 / notes.len() as f64))
+}
+
+/// "G / Em": a major scale by its root and its relative minor.
+pub fn scale_name(root: u8) -> String {
+    let minor = (root as usize + 9) % 12;
+    format!(
+        "{} / {}m",
+        PITCH_CLASSES[root as usize % 12],
+        PITCH_CLASSES[minor]
+    )
+}
+
+/// "C4" for MIDI pitch 60.
+pub fn pitch_name(pitch: u8) -> String {
+    format!(
+        "{}{}",
+        PITCH_CLASSES[pitch as usize % 12],
+        pitch as i32 / 12 - 1
+    )
+}
+
+/// Grid steps in a bar of 4/4.
+pub const STEPS_PER_BAR: u64 = 4 * STEPS_PER_QUARTER as u64;
+
+/// Figures of a stretch of bars of one piece.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Section {
+    /// Bars, counted from 0, that the section spans: `first_bar..end_bar`.
+    pub first_bar: u64,
+    pub end_bar: u64,
+    /// Notes starting in the section, and how many of them belong to the prompt.
+    pub notes: usize,
+    pub prompt_notes: usize,
+    /// See [`best_scale`]; `None` where no note starts.
+    pub scale: Option<(u8, f64)>,
+    /// Lowest and highest pitch, longest note in steps (0s where no note starts).
+    pub lowest: u8,
+    pub highest: u8,
+    pub longest: u32,
+}
+
+/// Bars of 4/4 the notes span, from step 0 to the end of the last note.
+pub fn bars(notes: &[Note]) -> u64 {
+    let end = notes
+        .iter()
+        .map(|n| n.onset + n.duration as u64)
         .max()
         .unwrap_or(0);
-    best as f64 / notes.len() as f64
+    end.div_ceil(STEPS_PER_BAR)
+}
+
+/// The piece in sections of `bars_per_section` bars (the last may be shorter). The first
+/// `prompt_notes` of `notes` are the prompt's; a note belongs to the section it starts in.
+pub fn sections(notes: &[Note], prompt_notes: usize, bars_per_section: u64) -> Vec<Section> {
+    let per = bars_per_section.max(1);
+    let total = bars(notes);
+    // One pass to sort the notes into sections: long pieces have many sections.
+    let mut parts: Vec<(Vec<Note>, usize)> = vec![(Vec::new(), 0); total.div_ceil(per) as usize];
+    for (i, n) in notes.iter().enumerate() {
+        let (part, prompt) = &mut parts[(n.onset / (per * STEPS_PER_BAR)) as usize];
+        part.push(*n);
+        *prompt += usize::from(i < prompt_notes);
+    }
+    parts
+        .into_iter()
+        .enumerate()
+        .map(|(k, (part, prompt_notes))| Section {
+            first_bar: k as u64 * per,
+            end_bar: ((k as u64 + 1) * per).min(total),
+            notes: part.len(),
+            prompt_notes,
+            scale: best_scale(&part),
+            lowest: part.iter().map(|n| n.pitch).min().unwrap_or(0),
+            highest: part.iter().map(|n| n.pitch).max().unwrap_or(0),
+            longest: part.iter().map(|n| n.duration).max().unwrap_or(0),
+        })
+        .collect()
 }
 
 /// Share of windows of 4 consecutive onsets (pitches struck and the gaps between them) that
@@ -394,5 +488,56 @@ mod tests {
         );
         assert!(report.contains("notes sounding (share of time)"));
         assert!(report.contains("corpus (4 pieces)"));
+    }
+
+    #[test]
+    fn best_scale_names_the_key_that_holds_the_notes() {
+        // G major: G A B C D E F#, and one stray G#.
+        let notes: Vec<Note> = [67, 69, 71, 72, 74, 76, 78, 79, 68]
+            .iter()
+            .enumerate()
+            .map(|(i, &p)| note(i as u64, p, 1))
+            .collect();
+        let (root, share) = best_scale(&notes).unwrap();
+        assert_eq!(scale_name(root), "G / Em");
+        assert!((share - 8.0 / 9.0).abs() < 1e-12);
+        assert_eq!(key_fit(&notes), share);
+        assert_eq!(best_scale(&[]), None);
+        // A single C fits seven scales: the lowest root wins.
+        assert_eq!(best_scale(&[note(0, 60, 1)]), Some((0, 1.0)));
+        assert_eq!(
+            [21, 60, 61, 108].map(pitch_name),
+            ["A0", "C4", "C#4", "C8"].map(String::from)
+        );
+    }
+
+    #[test]
+    fn sections_split_the_piece_by_bars_and_mark_the_prompt() {
+        // Bar 1: a prompt chord of C; bar 2: nothing starts; bars 5-6: the model in D, the last
+        // note ringing into bar 6.
+        let notes = [
+            note(0, 60, 4),
+            note(0, 64, 4),
+            note(4 * 16, 62, 2),
+            note(4 * 16 + 2, 66, 24),
+        ];
+        assert_eq!(bars(&notes), 6);
+        let s = sections(&notes, 2, 4);
+        assert_eq!(s.len(), 2);
+        assert_eq!((s[0].first_bar, s[0].end_bar), (0, 4));
+        assert_eq!((s[0].notes, s[0].prompt_notes), (2, 2));
+        assert_eq!((s[0].lowest, s[0].highest, s[0].longest), (60, 64, 4));
+        assert_eq!((s[1].first_bar, s[1].end_bar), (4, 6));
+        assert_eq!((s[1].notes, s[1].prompt_notes), (2, 0));
+        assert_eq!(
+            s[1].scale.map(|(root, _)| scale_name(root)),
+            Some("D / Bm".into())
+        );
+        assert_eq!((s[1].lowest, s[1].highest, s[1].longest), (62, 66, 24));
+        // One section a bar: the empty bars are there, without a scale.
+        let by_bar = sections(&notes, 2, 1);
+        assert_eq!(by_bar.len(), 6);
+        assert_eq!((by_bar[1].notes, by_bar[1].scale), (0, None));
+        assert!(sections(&[], 0, 4).is_empty());
     }
 }

@@ -58,7 +58,8 @@ pub struct Piece {
 /// or broken, and splitting its shifts into 128-step words would take unbounded memory.
 pub const MAX_PIECE_STEPS: u64 = 1 << 22;
 
-fn check_length(notes: &[crate::notes::Note]) -> Result<()> {
+/// Refuses a piece longer than [`MAX_PIECE_STEPS`].
+pub fn check_length(notes: &[crate::notes::Note]) -> Result<()> {
     let end = notes.iter().map(|n| n.onset).max().unwrap_or(0);
     if end > MAX_PIECE_STEPS {
         bail!("a note starts at step {end}, past the {MAX_PIECE_STEPS}-step limit of a piece");

@@ -1,6 +1,8 @@
-//! A loss plot of a training log (`log.csv`) as a small standalone SVG, for the README and for
-//! anyone who wants to see a run without a plotting stack.
+//! Small standalone SVG drawings, for the README and for anyone without a plotting stack: the
+//! loss curves of a training log (`log.csv`) and the piano roll of a piece.
 
+use crate::analysis::{pitch_name, STEPS_PER_BAR};
+use crate::notes::Note;
 use anyhow::{bail, Context, Result};
 use std::fmt::Write;
 
@@ -134,6 +136,100 @@ pub fn loss_svg(rows: &[LogRow], title: &str) -> String {
     s
 }
 
+/// Colours of the prompt's notes and of the model's in [`roll_svg`].
+pub const PROMPT_COLOUR: &str = "#2858c8";
+pub const MODEL_COLOUR: &str = "#eb821e";
+
+/// A piano roll: time left to right (2 px a sixteenth), pitch bottom to top (4 px a semitone),
+/// a grey line every bar of 4/4 and under every C, labelled. The first `prompt_notes` of `notes`
+/// are drawn as the prompt's, the rest as the model's. A re-struck note shows as a gap.
+pub fn roll_svg(notes: &[Note], prompt_notes: usize, title: &str) -> String {
+    let (step_px, pitch_px, left, top) = (2.0, 4.0, 34.0, 30.0);
+    let end = notes
+        .iter()
+        .map(|n| n.onset + n.duration as u64)
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let lo = notes
+        .iter()
+        .map(|n| n.pitch)
+        .min()
+        .unwrap_or(60)
+        .saturating_sub(2);
+    let hi = notes
+        .iter()
+        .map(|n| n.pitch)
+        .max()
+        .unwrap_or(60)
+        .saturating_add(2);
+    let (plot_w, plot_h) = (end as f64 * step_px, (hi - lo + 1) as f64 * pitch_px);
+    let (w, h) = (left + plot_w + 10.0, top + plot_h + 10.0);
+    // The top edge of a pitch's row.
+    let y = |pitch: u8| top + (hi - pitch) as f64 * pitch_px;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="10">"#
+    );
+    let _ = writeln!(s, r#"<rect width="{w}" height="{h}" fill="white"/>"#);
+    let _ = writeln!(
+        s,
+        r#"<text x="{left}" y="18" font-size="12">{}</text>"#,
+        xml_escape(title)
+    );
+    // A legend after the title: the prompt's colour only where there is a prompt.
+    let legend = [("prompt", PROMPT_COLOUR), ("model", MODEL_COLOUR)];
+    let shown = legend
+        .iter()
+        .filter(|(name, _)| *name == "model" || prompt_notes > 0);
+    for (k, (name, colour)) in shown.enumerate() {
+        let x = left + 8.0 * title.chars().count() as f64 + 20.0 + 70.0 * k as f64;
+        let _ = writeln!(
+            s,
+            r#"<rect x="{x}" y="10" width="10" height="8" fill="{colour}"/><text x="{}" y="18">{name}</text>"#,
+            x + 14.0
+        );
+    }
+    for bar in (0..end).step_by(STEPS_PER_BAR as usize) {
+        let x = left + bar as f64 * step_px;
+        let _ = writeln!(
+            s,
+            r##"<line x1="{x}" y1="{top}" x2="{x}" y2="{}" stroke="#ccc"/>"##,
+            top + plot_h
+        );
+    }
+    for pitch in (lo..=hi).filter(|p| p % 12 == 0) {
+        let under = y(pitch) + pitch_px;
+        let _ = writeln!(
+            s,
+            r##"<line x1="{left}" y1="{under}" x2="{}" y2="{under}" stroke="#ccc"/><text x="{}" y="{}" text-anchor="end">{}</text>"##,
+            left + plot_w,
+            left - 4.0,
+            under + 3.0,
+            pitch_name(pitch)
+        );
+    }
+    for (i, n) in notes.iter().enumerate() {
+        let colour = if i < prompt_notes {
+            PROMPT_COLOUR
+        } else {
+            MODEL_COLOUR
+        };
+        // One pixel short of the note's end, so that a re-struck pitch shows a gap.
+        let width = (n.duration as f64 * step_px - 1.0).max(1.0);
+        let _ = writeln!(
+            s,
+            r#"<rect x="{}" y="{}" width="{width}" height="{}" fill="{colour}"/>"#,
+            left + n.onset as f64 * step_px,
+            y(n.pitch),
+            pitch_px - 1.0
+        );
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
 fn xml_escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -192,5 +288,57 @@ mod tests {
         assert_eq!((x0, x2), (60.0, 620.0));
         assert!(40.0 <= y0 && y0 < y2 && y2 <= 350.0, "{points:?}");
         assert!(svg.contains(">2.00</text>"), "x ticks in millions");
+    }
+
+    #[test]
+    fn the_roll_draws_every_note_where_it_sounds() {
+        let note = |onset, pitch, duration| Note {
+            onset,
+            pitch,
+            duration,
+        };
+        // A C major chord (the prompt) for a bar, then a G re-struck twice in the second bar.
+        let notes = [
+            note(0, 72, 16),
+            note(0, 64, 16),
+            note(0, 60, 16),
+            note(16, 67, 4),
+            note(20, 67, 4),
+        ];
+        let svg = roll_svg(&notes, 3, "a & b");
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert!(svg.contains("a &amp; b"));
+        let rects: Vec<&str> = svg
+            .lines()
+            .filter(|l| l.starts_with("<rect x=") && !l.contains("<text"))
+            .collect();
+        assert_eq!(rects.len(), 5);
+        assert_eq!(
+            rects.iter().filter(|r| r.contains(PROMPT_COLOUR)).count(),
+            3
+        );
+        assert_eq!(rects.iter().filter(|r| r.contains(MODEL_COLOUR)).count(), 2);
+        // Pitches 58..=74 are drawn, 4 px each from y = 30: C5 (72) at 30 + 2 * 4.
+        assert!(
+            rects[0].contains(r#"x="34" y="38" width="31""#),
+            "{}",
+            rects[0]
+        );
+        // The second G starts where the first ends, one pixel after the first's right edge.
+        assert!(
+            rects[3].contains(r#"x="66" y="58" width="7""#),
+            "{}",
+            rects[3]
+        );
+        assert!(
+            rects[4].contains(r#"x="74" y="58" width="7""#),
+            "{}",
+            rects[4]
+        );
+        // Two bar lines (steps 0 and 16) and the C4 and C5 lines, labelled.
+        assert_eq!(svg.matches(r##"stroke="#ccc""##).count(), 4);
+        assert!(svg.contains(">prompt</text>") && svg.contains(">model</text>"));
+        assert!(!roll_svg(&notes, 0, "").contains(">prompt</text>"));
+        assert!(svg.contains(">C4</text>") && svg.contains(">C5</text>"));
     }
 }

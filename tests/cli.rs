@@ -23,7 +23,9 @@ fn every_command_explains_itself() {
     let dir = tempfile::tempdir().unwrap();
     let out = nanotune(&["--help"], dir.path());
     assert!(out.status.success());
-    for cmd in ["encode", "decode", "prepare", "bench", "compare"] {
+    for cmd in [
+        "encode", "decode", "prepare", "bench", "compare", "describe",
+    ] {
         assert!(text(&out.stdout).contains(cmd), "--help lists {cmd}");
         let help = nanotune(&[cmd, "--help"], dir.path());
         assert!(help.status.success(), "{cmd} --help");
@@ -139,4 +141,129 @@ fn real_midi_file_encodes_from_the_command_line() {
     let words = text(&out.stdout);
     assert!(words.starts_with("START ") && words.trim_end().ends_with(" END"));
     assert!(words.split_whitespace().count() > 50);
+}
+
+#[test]
+fn describe_gives_keys_by_bar_the_roll_and_the_sound() {
+    let dir = tempfile::tempdir().unwrap();
+    // A prompt of C, F# and G for half a bar (START and three notes: 7 words; only G major
+    // holds all three), rest to the end of bar 4, then the "model" in C major: C E G A B C.
+    let words = "START n72 d8 n66 d8 n55 d8 sepxx d64 n60 d2 sepxx d2 n64 d2 sepxx d2 \
+                 n67 d2 sepxx d2 n69 d2 sepxx d2 n71 d2 sepxx d2 n72 d14 END";
+    std::fs::write(dir.path().join("piece.words"), words).unwrap();
+    let out = nanotune(
+        &[
+            "describe",
+            "piece.words",
+            "--prompt-words",
+            "7",
+            "--svg",
+            "roll.svg",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    assert!(
+        report.contains("32 words, 9 notes (3 in the prompt), 6 bars, 11.0 s at 120 bpm"),
+        "{report}"
+    );
+    let row = |label: &str| {
+        report
+            .lines()
+            .find(|l| l.starts_with(label))
+            .unwrap_or_else(|| panic!("no row {label} in\n{report}"))
+            .split('|')
+            .map(|c| c.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        row("1-4"),
+        ["1-4", "3", "prompt", "G / Em 100%", "G3-C5", "8"]
+    );
+    assert_eq!(
+        row("5-6"),
+        ["5-6", "6", "model", "C / Am 100%", "C4-C5", "14"]
+    );
+    let svg = std::fs::read_to_string(dir.path().join("roll.svg")).unwrap();
+    // Each note once in its colour, and each colour once more in the legend.
+    assert_eq!(svg.matches(nanotune::plot::PROMPT_COLOUR).count(), 3 + 1);
+    assert_eq!(svg.matches(nanotune::plot::MODEL_COLOUR).count(), 6 + 1);
+
+    // Its sound: the chord dies away in the bars of rest, a quiet span the report names.
+    let out = nanotune(&["render", "piece.words", "-o", "piece.wav"], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = nanotune(
+        &["describe", "piece.words", "--wav", "piece.wav"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    let wav_line = report
+        .lines()
+        .find(|l| l.starts_with("piece.wav: "))
+        .unwrap();
+    let peak: f64 = wav_line
+        .split("peak ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((-30.0..0.0).contains(&peak), "{wav_line}");
+    let quiet = report
+        .lines()
+        .find(|l| l.contains("silent"))
+        .expect(&report);
+    let (from, to) = quiet
+        .rsplit(": ")
+        .next()
+        .unwrap()
+        .trim_end_matches(" s")
+        .split_once('-')
+        .unwrap();
+    let (from, to): (f64, f64) = (from.parse().unwrap(), to.parse().unwrap());
+    // The chord sounds for 1 s, then rests to 8 s (120 bpm); it needs time to die away.
+    assert!(
+        1.0 < from && from < 7.0 && (7.5..=8.25).contains(&to),
+        "{quiet}"
+    );
+
+    // A real MIDI file: the committed example continuation.
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/examples/continuation.mid");
+    let out = nanotune(&["describe", example.to_str().unwrap()], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("166 notes (0 in the prompt), 24 bars"));
+
+    let out = nanotune(&["describe", "roll.svg"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("roll.svg holds no notes"));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_closed_pipe_ends_a_command_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let piece = format!("START {} END", "n60 d4 sepxx d16 ".repeat(20_000));
+    std::fs::write(dir.path().join("long.words"), piece).unwrap();
+    // 20,000 rows of a bar each: far more than a pipe holds, read by nobody.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nanotune"))
+        .args(["describe", "long.words", "--bars", "1"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGPIPE),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!text(&out.stderr).contains("panicked"));
 }

@@ -3,6 +3,7 @@
 mod bench;
 mod codec;
 mod compare;
+mod describe;
 mod eval;
 mod export;
 mod generate;
@@ -57,6 +58,7 @@ pub enum Command {
     Eval(eval::EvalArgs),
     Generate(generate::GenerateArgs),
     Compare(compare::CompareArgs),
+    Describe(describe::DescribeArgs),
     Export(export::ExportArgs),
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -82,6 +84,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Eval(args) => eval::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Compare(args) => compare::run(args),
+        Command::Describe(args) => describe::run(args),
         Command::Export(args) => export::run(args),
         Command::Bench(cmd) => bench::run(cmd),
     }

@@ -61,7 +61,7 @@ fn parse_rate(s: &str) -> Result<u32, String> {
     }
 }
 
-fn is_midi(path: &Path) -> bool {
+pub(super) fn is_midi(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| e.eq_ignore_ascii_case("mid") || e.eq_ignore_ascii_case("midi"))
