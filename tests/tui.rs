@@ -340,6 +340,29 @@ fn roll_draws_a_chord_at_the_right_rows() {
 }
 
 #[test]
+fn roll_title_names_the_key_of_the_new_part() {
+    let mut a = app();
+    assert!(
+        !text(&render(&a, 100, 30)).contains("key "),
+        "no notes, no key"
+    );
+    press(&mut a, &[KeyCode::Enter]);
+    // A prompt that only G major holds (C, F#, G), then new notes in D major (D, F#, A, C#).
+    run_generation(
+        &mut a,
+        "START n72 d4 n66 d4 n55 d4 sepxx d4",
+        None,
+        "n74 d4 n66 d4 n57 d4 sepxx d4 n73 d4 END",
+    );
+    let screen = text(&render(&a, 100, 30));
+    assert!(screen.contains("■ new key D / Bm "), "{screen}");
+    // While only the prompt is there, its key is shown.
+    run_generation(&mut a, "START n72 d4 n66 d4 n55 d4 sepxx d4", None, "");
+    let screen = text(&render(&a, 100, 30));
+    assert!(screen.contains("■ new key G / Em "), "{screen}");
+}
+
+#[test]
 fn status_line_says_generation_complete() {
     let mut a = app();
     press(&mut a, &[KeyCode::Enter]);

@@ -2,7 +2,8 @@
 
 use super::app::{ctl, music_seconds, Action, App, Focus, GenState, STEPS_PER_WORD};
 use super::roll::{PianoRoll, AXIS_WIDTH, NEW_COLOR, PROMPT_COLOR};
-use crate::notes::from_words;
+use crate::analysis::{best_scale, scale_name};
+use crate::notes::{from_words, Note};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -212,6 +213,7 @@ fn draw_roll(app: &App, frame: &mut Frame, area: Rect) {
         Span::raw(" Piano roll "),
         Span::styled("■ prompt ", Style::default().fg(PROMPT_COLOR)),
         Span::styled("■ new ", Style::default().fg(NEW_COLOR)),
+        Span::raw(key_label(&decoded.notes, prompt_notes)),
         Span::styled(
             format!("zoom 1:{} (+/-, </> scroll) ", app.zoom),
             Style::default().fg(Color::DarkGray),
@@ -250,6 +252,16 @@ fn draw_roll(app: &App, frame: &mut Frame, area: Rect) {
         playhead,
     };
     frame.render_widget(roll, inner);
+}
+
+/// "key G / Em " for the new part's notes (the prompt's while nothing new is made), so a player
+/// knows what to play along in; empty without notes.
+fn key_label(notes: &[Note], prompt_notes: usize) -> String {
+    let new = &notes[prompt_notes.min(notes.len())..];
+    let part = if new.is_empty() { notes } else { new };
+    best_scale(part).map_or_else(String::new, |(root, _)| {
+        format!("key {} ", scale_name(root))
+    })
 }
 
 fn draw_progress(app: &App, frame: &mut Frame, area: Rect) {
