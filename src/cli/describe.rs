@@ -93,7 +93,10 @@ pub fn run(args: DescribeArgs) -> Result<()> {
     );
     println!("bars    | notes | from   | best scale (share) | range     | longest note (steps)");
     for s in sections(&piece.notes, piece.prompt_notes, args.bars) {
-        let label = format!("{}-{}", s.first_bar + 1, s.end_bar);
+        let label = match s.end_bar - s.first_bar {
+            1 => format!("{}", s.end_bar),
+            _ => format!("{}-{}", s.first_bar + 1, s.end_bar),
+        };
         let Some((root, share)) = s.scale else {
             println!("{label:<7} | {:>5} |", 0);
             continue;
