@@ -5,7 +5,7 @@
 //! ([`Summary`]) and pooled histograms of pitch, duration and polyphony. [`compare`] prints two
 //! sets side by side and marks where they differ by half a corpus spread or more.
 
-use crate::notes::{Note, STEPS_PER_QUARTER};
+use crate::notes::{end_step, Note, STEPS_PER_QUARTER};
 use std::collections::HashSet;
 use std::fmt::Write;
 
@@ -171,12 +171,7 @@ pub struct Section {
 
 /// Bars of 4/4 the notes span, from step 0 to the end of the last note.
 pub fn bars(notes: &[Note]) -> u64 {
-    let end = notes
-        .iter()
-        .map(|n| n.onset + n.duration as u64)
-        .max()
-        .unwrap_or(0);
-    end.div_ceil(STEPS_PER_BAR)
+    end_step(notes).div_ceil(STEPS_PER_BAR)
 }
 
 /// The piece in sections of `bars_per_section` bars (the last may be shorter). The first
@@ -230,11 +225,7 @@ pub fn piece_stats(notes: &[Note]) -> Option<PieceStats> {
     let (mean_pitch, pitch_std) = mean_std(&pitches);
     let mean_duration = notes.iter().map(|x| x.duration as f64).sum::<f64>() / n;
     let first = notes.iter().map(|x| x.onset).min().unwrap_or(0);
-    let end = notes
-        .iter()
-        .map(|x| x.onset + x.duration as u64)
-        .max()
-        .unwrap_or(0);
+    let end = end_step(notes);
     let beats = (end - first).max(1) as f64 / STEPS_PER_QUARTER as f64;
     let spans = sounding(notes);
     let (weighted, steps) = spans

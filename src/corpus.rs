@@ -2,7 +2,7 @@
 //! folders of MIDI files, each piece made canonical and sorted into its split.
 
 use crate::dataset::{Dataset, Split};
-use crate::midi::read_midi;
+use crate::midi::{read_midi, MidiPiece};
 use crate::notes::{canonical_words, canonicalise, from_words, CanonReport};
 use crate::words::{parse_words, Vocab, Word};
 use anyhow::{bail, Context, Result};
@@ -82,7 +82,11 @@ pub fn piece_from_text(text: &str, report: &mut LoadReport) -> Result<Vec<Word>>
 
 /// Canonical words of a Standard MIDI File.
 pub fn piece_from_midi(bytes: &[u8], report: &mut LoadReport) -> Result<Vec<Word>> {
-    let piece = read_midi(bytes)?;
+    words_of_midi(&read_midi(bytes)?, report)
+}
+
+/// Canonical words of a MIDI file already read (by [`read_midi`]).
+pub fn words_of_midi(piece: &MidiPiece, report: &mut LoadReport) -> Result<Vec<Word>> {
     report.drum_notes += piece.drum_notes;
     let mut notes = piece.grid_notes();
     check_length(&notes)?;

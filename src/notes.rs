@@ -120,6 +120,15 @@ fn body_words(notes: &[Note]) -> Vec<Word> {
     words
 }
 
+/// The step where the last note ends (0 without notes).
+pub fn end_step(notes: &[Note]) -> u64 {
+    notes
+        .iter()
+        .map(|n| n.onset + n.duration as u64)
+        .max()
+        .unwrap_or(0)
+}
+
 /// What [`from_words`] read.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Decoded {

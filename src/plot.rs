@@ -2,7 +2,7 @@
 //! loss curves of a training log (`log.csv`) and the piano roll of a piece.
 
 use crate::analysis::{pitch_name, STEPS_PER_BAR};
-use crate::notes::Note;
+use crate::notes::{end_step, Note};
 use anyhow::{bail, Context, Result};
 use std::fmt::Write;
 
@@ -145,12 +145,7 @@ pub const MODEL_COLOUR: &str = "#eb821e";
 /// are drawn as the prompt's, the rest as the model's. A re-struck note shows as a gap.
 pub fn roll_svg(notes: &[Note], prompt_notes: usize, title: &str) -> String {
     let (step_px, pitch_px, left, top) = (2.0, 4.0, 34.0, 30.0);
-    let end = notes
-        .iter()
-        .map(|n| n.onset + n.duration as u64)
-        .max()
-        .unwrap_or(0)
-        .max(1);
+    let end = end_step(notes).max(1);
     let lo = notes
         .iter()
         .map(|n| n.pitch)

@@ -3,10 +3,10 @@
 
 use super::render::is_midi;
 use crate::analysis::{bars, pitch_name, scale_name, sections};
-use crate::corpus::{check_length, piece_from_midi, LoadReport};
+use crate::corpus::{check_length, words_of_midi, LoadReport};
 use crate::fsutil::write_atomic;
 use crate::midi::read_midi;
-use crate::notes::{from_words, Note, STEPS_PER_QUARTER};
+use crate::notes::{end_step, from_words, Note, STEPS_PER_QUARTER};
 use crate::plot::roll_svg;
 use crate::words::parse_words;
 use anyhow::{bail, Context, Result};
@@ -51,7 +51,7 @@ fn load(path: &Path, prompt_words: usize) -> Result<Described> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let (words, midi) = if is_midi(path) || bytes.starts_with(b"MThd") {
         let piece = read_midi(&bytes).with_context(|| format!("reading {}", path.display()))?;
-        let words = piece_from_midi(&bytes, &mut LoadReport::default())
+        let words = words_of_midi(&piece, &mut LoadReport::default())
             .with_context(|| format!("reading {}", path.display()))?;
         (words, Some(piece))
     } else {
@@ -66,8 +66,7 @@ fn load(path: &Path, prompt_words: usize) -> Result<Described> {
     let prompt_notes = from_words(&words[..prompt_words.min(words.len())])
         .notes
         .len();
-    let end = notes.iter().map(|n| n.onset + n.duration as u64).max();
-    let quarters = end.unwrap_or(0) as f64 / STEPS_PER_QUARTER as f64;
+    let quarters = end_step(&notes) as f64 / STEPS_PER_QUARTER as f64;
     let seconds = match midi {
         Some(piece) => format!("{:.1} s at the file's tempo", piece.seconds_at(quarters)),
         None => format!("{:.1} s at 120 bpm", quarters / 2.0),
