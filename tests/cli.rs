@@ -34,6 +34,18 @@ fn every_command_explains_itself() {
             "{cmd} --help says something useful"
         );
     }
+    // The two commands that sample take the same settings, explained the same way.
+    for cmd in ["generate", "compare"] {
+        let help = text(&nanotune(&[cmd, "--help"], dir.path()).stdout);
+        for flag in [
+            "--tokens <TOKENS>",
+            "Sampling temperature (0 = always the likeliest word)",
+            "Sample among the k likeliest words only (0 = all)",
+            "--top-p <TOP_P>",
+        ] {
+            assert!(help.contains(flag), "{cmd} --help explains {flag}:\n{help}");
+        }
+    }
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! `nanotune compare`: the music a model makes beside the corpus, in figures.
 
 use super::generate::find_checkpoint;
+use super::SamplingArgs;
 use crate::analysis::{compare, summarize};
 use crate::dataset::{Dataset, Split, SplitData};
 use crate::device::{Compute, DeviceChoice};
@@ -48,15 +49,8 @@ pub struct CompareArgs {
     /// Seed of the corpus draw; new piece k uses seed + k.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// New words per piece.
-    #[arg(long, default_value_t = SampleOptions::default().words)]
-    pub tokens: usize,
-    #[arg(long, default_value_t = SampleOptions::default().temperature)]
-    pub temperature: f32,
-    #[arg(long, default_value_t = SampleOptions::default().top_k)]
-    pub top_k: usize,
-    #[arg(long, default_value_t = SampleOptions::default().top_p)]
-    pub top_p: f32,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
     /// Where to compute: auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: DeviceChoice,
@@ -74,14 +68,7 @@ pub fn run(args: CompareArgs) -> Result<()> {
         args.generated > 0 && args.corpus > 0,
         "--generated and --corpus must be at least 1"
     );
-    let opts = SampleOptions {
-        words: args.tokens,
-        temperature: args.temperature,
-        top_k: args.top_k,
-        top_p: args.top_p,
-        ..SampleOptions::default()
-    };
-    opts.validate()?;
+    let opts = args.sampling.options(0, false)?;
     let data = Dataset::load(&args.data)?;
     let (source, generated, mut lengths) = match &args.midi {
         Some(dir) => midi_pieces(dir)?,

@@ -1,5 +1,6 @@
 //! `nanotune generate` and `nanotune bench generate`.
 
+use super::SamplingArgs;
 use crate::checkpoint::CONFIG_FILE;
 use crate::dataset::Dataset;
 use crate::device::{Compute, DeviceChoice};
@@ -41,18 +42,8 @@ pub struct GenerateArgs {
     /// `small` subfolder.
     #[arg(long, default_value = "checkpoints")]
     pub checkpoint: PathBuf,
-    /// New words to generate (the piece then ends at the next whole note).
-    #[arg(long, default_value_t = SampleOptions::default().words)]
-    pub tokens: usize,
-    /// Sampling temperature (0 = always the likeliest word).
-    #[arg(long, default_value_t = SampleOptions::default().temperature)]
-    pub temperature: f32,
-    /// Sample among the k likeliest words only (0 = all).
-    #[arg(long, default_value_t = SampleOptions::default().top_k)]
-    pub top_k: usize,
-    /// Sample among the likeliest words holding this much probability (1.0 = off).
-    #[arg(long, default_value_t = SampleOptions::default().top_p)]
-    pub top_p: f32,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
     /// Seed of the sampler [default: a random one, printed].
     #[arg(long)]
     pub seed: Option<u64>,
@@ -116,15 +107,7 @@ pub fn find_checkpoint(dir: &Path) -> Result<PathBuf> {
 
 pub fn run(args: GenerateArgs) -> Result<()> {
     let seed = args.seed.unwrap_or_else(random_seed);
-    let opts = SampleOptions {
-        words: args.tokens,
-        temperature: args.temperature,
-        top_k: args.top_k,
-        top_p: args.top_p,
-        seed,
-        stop_at_end: args.stop_at_end,
-    };
-    opts.validate()?;
+    let opts = args.sampling.options(seed, args.stop_at_end)?;
     if !(args.bpm.is_finite() && args.bpm > 0.0) {
         bail!("--bpm must be above 0");
     }

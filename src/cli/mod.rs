@@ -12,6 +12,7 @@ mod prepare;
 mod render;
 mod train;
 
+use crate::sample::SampleOptions;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
@@ -45,6 +46,39 @@ pub struct ScreenArgs {
     /// it and a GPU answers).
     #[arg(long, default_value = "auto")]
     pub device: crate::device::DeviceChoice,
+}
+
+/// The sampling settings of `generate` and `compare`, the screen's gauges on the command line.
+#[derive(clap::Args, Debug)]
+pub struct SamplingArgs {
+    /// New words to generate (the piece then ends at the next whole note).
+    #[arg(long, default_value_t = SampleOptions::default().words)]
+    pub tokens: usize,
+    /// Sampling temperature (0 = always the likeliest word).
+    #[arg(long, default_value_t = SampleOptions::default().temperature)]
+    pub temperature: f32,
+    /// Sample among the k likeliest words only (0 = all).
+    #[arg(long, default_value_t = SampleOptions::default().top_k)]
+    pub top_k: usize,
+    /// Sample among the likeliest words holding this much probability (1.0 = off).
+    #[arg(long, default_value_t = SampleOptions::default().top_p)]
+    pub top_p: f32,
+}
+
+impl SamplingArgs {
+    /// These settings with `seed`, checked.
+    pub fn options(&self, seed: u64, stop_at_end: bool) -> Result<SampleOptions> {
+        let opts = SampleOptions {
+            words: self.tokens,
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            seed,
+            stop_at_end,
+        };
+        opts.validate()?;
+        Ok(opts)
+    }
 }
 
 #[derive(Subcommand, Debug)]
