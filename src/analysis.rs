@@ -2,7 +2,8 @@
 //! pitch, duration, polyphony, notes per beat, fit to a key and repetition of note patterns.
 //!
 //! Each piece gives one value per [`METRICS`] entry; a set of pieces gives their means and spreads
-//! ([`Summary`]) and pooled histograms of pitch, duration and polyphony. [`compare`] prints two
+//! ([`Summary`]), pooled histograms of pitch, duration and polyphony, and how the pieces spread
+//! over notes per beat (a mean can hide a few very busy pieces). [`compare`] prints two
 //! sets side by side and marks where they differ by half a corpus spread or more.
 
 use crate::notes::{end_step, Note, STEPS_PER_QUARTER};
@@ -36,6 +37,8 @@ pub struct Histograms {
     pub duration: [f64; 7],
     /// Steps with 1, 2, 3, 4, 5 and 6 or more notes sounding (steps of silence not counted).
     pub polyphony: [f64; 6],
+    /// Pieces (not notes) per notes-per-beat bin, see [`DENSITY_BINS`].
+    pub density: [f64; 7],
 }
 
 /// Labels of the histogram bins.
@@ -44,6 +47,15 @@ pub const OCTAVE_BINS: [&str; 9] = [
 ];
 pub const DURATION_BINS: [&str; 7] = ["1", "2", "3-4", "5-8", "9-16", "17-32", "33+"];
 pub const POLYPHONY_BINS: [&str; 6] = ["1", "2", "3", "4", "5", "6+"];
+pub const DENSITY_BINS: [&str; 7] = ["under 1", "1-2", "2-3", "3-4", "4-6", "6-8", "8+"];
+
+fn density_bin(notes_per_beat: f64) -> usize {
+    const UPPER: [f64; 6] = [1.0, 2.0, 3.0, 4.0, 6.0, 8.0];
+    UPPER
+        .iter()
+        .position(|&u| notes_per_beat < u)
+        .unwrap_or(UPPER.len())
+}
 
 fn duration_bin(steps: u32) -> usize {
     match steps {
@@ -282,6 +294,9 @@ pub fn summarize(pieces: &[Vec<Note>]) -> Summary {
         (mean[m], std[m]) = mean_std(&values);
     }
     let mut h = Histograms::default();
+    for s in &stats {
+        h.density[density_bin(s.values[0])] += 1.0;
+    }
     for notes in pieces {
         for n in notes {
             h.octave[(n.pitch as usize / 12).saturating_sub(1).min(8)] += 1.0;
@@ -296,6 +311,7 @@ pub fn summarize(pieces: &[Vec<Note>]) -> Summary {
     normalise(&mut h.octave);
     normalise(&mut h.duration);
     normalise(&mut h.polyphony);
+    normalise(&mut h.density);
     Summary {
         pieces: stats.len(),
         notes: pieces.iter().map(Vec::len).sum(),
@@ -355,6 +371,12 @@ pub fn compare(reference: (&str, &Summary), other: (&str, &Summary)) -> String {
             &POLYPHONY_BINS[..],
             &a.histograms.polyphony[..],
             &b.histograms.polyphony[..],
+        ),
+        (
+            "notes per beat (share of pieces)",
+            &DENSITY_BINS[..],
+            &a.histograms.density[..],
+            &b.histograms.density[..],
         ),
     ];
     for (title, labels, ha, hb) in tables {
@@ -427,6 +449,7 @@ mod tests {
         );
         assert_eq!(sum.histograms.duration[2], 0.25, "the G quarters");
         assert_eq!(sum.histograms.octave[5] + sum.histograms.octave[4], 1.0);
+        assert_eq!(sum.histograms.density, [0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
     }
 
     #[test]
@@ -440,6 +463,9 @@ mod tests {
         let h = summarize(&[notes.to_vec()]).histograms;
         assert_eq!(h.octave, [0.5, 0.25, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.25]);
         assert_eq!(h.duration, [0.25, 0.25, 0.25, 0.0, 0.0, 0.0, 0.25]);
+        // Bins are closed below, open above; 8 and more share the last.
+        let bins = [0.0, 0.99, 1.0, 3.99, 4.0, 6.0, 7.99, 8.0, 40.0].map(density_bin);
+        assert_eq!(bins, [0, 0, 1, 3, 4, 5, 5, 6, 6]);
         // All 12 pitch classes once: the best scale holds 7 of them.
         let chromatic: Vec<Note> = (0..12).map(|i| note(i, 60 + i as u8, 1)).collect();
         assert_eq!(piece_stats(&chromatic).unwrap().values[6], 7.0 / 12.0);
@@ -478,6 +504,15 @@ mod tests {
             "{report}"
         );
         assert!(report.contains("notes sounding (share of time)"));
+        // Per piece: the steady pieces all in 1-2 notes per beat, the busy ones in 4-6.
+        let bin = |label| {
+            let l = line(label);
+            assert!(l.contains('%'), "{label}: {l}");
+            l.to_string()
+        };
+        assert!(report.contains("notes per beat (share of pieces)"));
+        assert!(bin("  1-2").contains("100.0%"), "{report}");
+        assert!(bin("  4-6").ends_with("100.0%"), "{report}");
         assert!(report.contains("corpus (4 pieces)"));
     }
 
