@@ -505,14 +505,9 @@ mod tests {
         );
         assert!(report.contains("notes sounding (share of time)"));
         // Per piece: the steady pieces all in 1-2 notes per beat, the busy ones in 4-6.
-        let bin = |label| {
-            let l = line(label);
-            assert!(l.contains('%'), "{label}: {l}");
-            l.to_string()
-        };
         assert!(report.contains("notes per beat (share of pieces)"));
-        assert!(bin("  1-2").contains("100.0%"), "{report}");
-        assert!(bin("  4-6").ends_with("100.0%"), "{report}");
+        assert!(line("  1-2").contains("100.0%"), "{report}");
+        assert!(line("  4-6").ends_with("100.0%"), "{report}");
         assert!(report.contains("corpus (4 pieces)"));
     }
 
