@@ -26,6 +26,9 @@ pub const METRICS: [&str; 8] = [
 #[derive(Clone, Debug, PartialEq)]
 pub struct PieceStats {
     pub values: [f64; METRICS.len()],
+    /// Notes per beat in each quarter of the piece's time (their mean is `values[0]`), to see
+    /// whether a piece grows busier as it goes on.
+    pub by_quarter: [f64; 4],
 }
 
 /// Pooled counts over a set of pieces.
@@ -238,7 +241,13 @@ pub fn piece_stats(notes: &[Note]) -> Option<PieceStats> {
     let mean_duration = notes.iter().map(|x| x.duration as f64).sum::<f64>() / n;
     let first = notes.iter().map(|x| x.onset).min().unwrap_or(0);
     let end = end_step(notes);
-    let beats = (end - first).max(1) as f64 / STEPS_PER_QUARTER as f64;
+    let span = (end - first).max(1);
+    let beats = span as f64 / STEPS_PER_QUARTER as f64;
+    let mut by_quarter = [0.0; 4];
+    for x in notes {
+        by_quarter[((x.onset - first) * 4 / span).min(3) as usize] += 1.0;
+    }
+    by_quarter.iter_mut().for_each(|q| *q /= beats / 4.0);
     let spans = sounding(notes);
     let (weighted, steps) = spans
         .iter()
@@ -259,6 +268,7 @@ pub fn piece_stats(notes: &[Note]) -> Option<PieceStats> {
             key_fit(notes),
             repetition(&onsets),
         ],
+        by_quarter,
     })
 }
 
@@ -282,6 +292,8 @@ pub struct Summary {
     pub std: [f64; METRICS.len()],
     /// Pooled over all pieces, as shares that sum to 1 (0s where nothing was counted).
     pub histograms: Histograms,
+    /// Mean over pieces of the notes per beat in each quarter of a piece.
+    pub density_by_quarter: [f64; 4],
 }
 
 /// Summarises pieces given as notes; pieces without notes are left out.
@@ -294,6 +306,11 @@ pub fn summarize(pieces: &[Vec<Note>]) -> Summary {
         (mean[m], std[m]) = mean_std(&values);
     }
     let mut h = Histograms::default();
+    let mut density_by_quarter = [f64::NAN; 4];
+    for (q, mean) in density_by_quarter.iter_mut().enumerate() {
+        let values: Vec<f64> = stats.iter().map(|s| s.by_quarter[q]).collect();
+        *mean = mean_std(&values).0;
+    }
     for s in &stats {
         h.density[density_bin(s.values[0])] += 1.0;
     }
@@ -318,6 +335,7 @@ pub fn summarize(pieces: &[Vec<Note>]) -> Summary {
         mean,
         std,
         histograms: h,
+        density_by_quarter,
     }
 }
 
@@ -330,7 +348,7 @@ fn normalise(bins: &mut [f64]) {
 
 /// A side-by-side report of `reference` (e.g. the corpus) and `other` (e.g. generated pieces):
 /// each metric's mean ± spread, the difference in units of the reference's spread (marked `<<`
-/// from 0.5 on), then the histograms in percent.
+/// from 0.5 on), then the histograms in percent and the notes per beat by quarter of a piece.
 pub fn compare(reference: (&str, &Summary), other: (&str, &Summary)) -> String {
     let ((ra, a), (rb, b)) = (reference, other);
     let mut out = String::new();
@@ -390,6 +408,15 @@ pub fn compare(reference: (&str, &Summary), other: (&str, &Summary)) -> String {
             );
         }
     }
+    let title = "notes per beat by quarter of a piece";
+    let _ = writeln!(out, "\n{title:<36} {ra:>20} {rb:>20}");
+    for (q, label) in ["1st", "2nd", "3rd", "4th"].iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "  {label:<34} {:>20.2} {:>20.2}",
+            a.density_by_quarter[q], b.density_by_quarter[q]
+        );
+    }
     out
 }
 
@@ -422,6 +449,20 @@ mod tests {
         assert_eq!(s[5], 0.0, "no chords");
         assert_eq!(s[6], 1.0, "all in C major");
         assert_eq!(s[7], 0.0, "no 4-onset window repeats");
+    }
+
+    #[test]
+    fn notes_per_beat_by_quarter_shows_a_piece_growing_busier() {
+        // Eight quarter notes, then 32 sixteenths: 40 notes in 16 beats, 4 beats a quarter.
+        let notes: Vec<Note> = (0..8)
+            .map(|i| note(4 * i, 60, 4))
+            .chain((0..32).map(|i| note(32 + i, 67, 1)))
+            .collect();
+        let s = piece_stats(&notes).unwrap();
+        assert_eq!(s.by_quarter, [1.0, 1.0, 4.0, 4.0]);
+        assert_eq!(s.values[0], 2.5, "the whole piece's figure is their mean");
+        let sum = summarize(&[notes.clone(), notes[..8].to_vec()]);
+        assert_eq!(sum.density_by_quarter, [1.0, 1.0, 2.5, 2.5]);
     }
 
     #[test]
@@ -509,6 +550,11 @@ mod tests {
         assert!(line("  1-2").contains("100.0%"), "{report}");
         assert!(line("  4-6").ends_with("100.0%"), "{report}");
         assert!(report.contains("corpus (4 pieces)"));
+        assert!(report.contains("notes per beat by quarter of a piece"));
+        for quarter in ["  1st", "  4th"] {
+            let row: Vec<&str> = line(quarter).split_whitespace().collect();
+            assert_eq!(row[1..], ["1.00", "4.00"], "{report}");
+        }
     }
 
     #[test]

@@ -83,6 +83,11 @@ fn compare_reports_the_shipped_model_beside_the_corpus() {
         new.as_os_str(),
     ]);
     assert!(stdout.contains("corpus (40 pieces)") && stdout.contains("generated (3 pieces)"));
+    assert!(stdout.contains("40 openings of"), "{stdout}");
+    assert!(
+        stdout.contains("notes per beat by quarter of a piece"),
+        "{stdout}"
+    );
     for metric in nanotune::analysis::METRICS {
         assert!(stdout.contains(metric), "{metric} missing:\n{stdout}");
     }

@@ -12,7 +12,7 @@ use crate::sample::backend::{load_for, Weights};
 use crate::sample::{generate, prompt, Part, SampleOptions};
 use crate::words::{Vocab, Word};
 use anyhow::{ensure, Context, Result};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use rand::rngs::StdRng;
 use rand::seq::index::sample;
 use rand::{Rng, SeedableRng};
@@ -27,8 +27,9 @@ use std::sync::atomic::AtomicBool;
 /// duration and polyphony.
 ///
 /// The new pieces start from START with the given settings (the screen's defaults unless
-/// changed). Each corpus piece is cut to a random excerpt of as many words as a new piece has,
-/// starting on an onset, so length does not bias the figures.
+/// changed). Each corpus piece is cut to as many words as a new piece has, so length does not
+/// bias the figures: its opening by default, since new pieces are openings too, or with
+/// `--excerpt anywhere` a stretch from a random onset.
 #[derive(Args, Debug)]
 pub struct CompareArgs {
     /// Checkpoint folder; if it holds no model, its `base` or `small` subfolder.
@@ -46,6 +47,9 @@ pub struct CompareArgs {
     /// Corpus pieces to draw.
     #[arg(long, default_value_t = 300)]
     pub corpus: usize,
+    /// Which part of each corpus piece to measure.
+    #[arg(long, value_enum, default_value_t = Excerpt::Opening)]
+    pub excerpt: Excerpt,
     /// Seed of the corpus draw; new piece k uses seed + k.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -61,6 +65,15 @@ pub struct CompareArgs {
     /// generating; the excerpts then take their median length in words.
     #[arg(long, conflicts_with = "save")]
     pub midi: Option<PathBuf>,
+}
+
+/// Where in a corpus piece its excerpt begins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Excerpt {
+    /// From START, like a new piece.
+    Opening,
+    /// From a random onset.
+    Anywhere,
 }
 
 pub fn run(args: CompareArgs) -> Result<()> {
@@ -88,12 +101,16 @@ pub fn run(args: CompareArgs) -> Result<()> {
     let n = args.corpus.min(split.pieces.len());
     let corpus: Vec<Vec<Note>> = sample(&mut rng, split.pieces.len(), n)
         .into_iter()
-        .map(|i| excerpt_notes(split, i, excerpt, &mut rng))
+        .map(|i| excerpt_notes(split, i, excerpt, args.excerpt, &mut rng))
         .collect();
 
     println!(
-        "{source}: {} pieces of {excerpt} words (median); {n} excerpts of {excerpt} words from the {} split of {}",
+        "{source}: {} pieces of {excerpt} words (median); {n} {} of {excerpt} words from the {} split of {}",
         generated.len(),
+        match args.excerpt {
+            Excerpt::Opening => "openings",
+            Excerpt::Anywhere => "excerpts from a random onset",
+        },
         args.split.name(),
         args.data.display()
     );
@@ -188,10 +205,19 @@ fn generate_pieces(
     Ok((source, generated, lengths))
 }
 
-/// The notes of `len` words of piece `i`, from a random time shift on (the whole piece when it
-/// is shorter).
-fn excerpt_notes(split: &SplitData, i: usize, len: usize, rng: &mut StdRng) -> Vec<Note> {
+/// The notes of `len` words of piece `i`, from its start or from a random onset (the whole
+/// piece when it is shorter).
+fn excerpt_notes(
+    split: &SplitData,
+    i: usize,
+    len: usize,
+    part: Excerpt,
+    rng: &mut StdRng,
+) -> Vec<Note> {
     let (words, _) = Vocab.decode(split.piece(i));
+    if part == Excerpt::Opening {
+        return from_words(&words[..len.min(words.len())]).notes;
+    }
     let starts: Vec<usize> = (0..words.len().saturating_sub(len))
         .filter(|&j| words[j] == Word::Sep)
         .collect();
@@ -200,4 +226,49 @@ fn excerpt_notes(split: &SplitData, i: usize, len: usize, rng: &mut StdRng) -> V
         k => starts[rng.random_range(0..k)] + 2,
     };
     from_words(&words[from..(from + len).min(words.len())]).notes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::words::parse_words;
+
+    /// One piece of twelve rising quarter notes, C4 up.
+    fn scale_split() -> SplitData {
+        let mut text = String::from("START");
+        for k in 0..12 {
+            if k > 0 {
+                text.push_str(" sepxx d4");
+            }
+            text.push_str(&format!(" n{} d4", 60 + k));
+        }
+        text.push_str(" END");
+        let (words, bad) = parse_words(&text);
+        assert_eq!(bad, 0);
+        let mut split = SplitData::default();
+        split.push("scale", &Vocab.encode(&words).unwrap());
+        split
+    }
+
+    #[test]
+    fn openings_start_at_the_first_note_and_random_excerpts_at_a_later_onset() {
+        let split = scale_split();
+        let mut rng = StdRng::seed_from_u64(5);
+        // START and three notes with two time moves between them: 1 + 3 * 2 + 2 * 2 words.
+        let opening = excerpt_notes(&split, 0, 11, Excerpt::Opening, &mut rng);
+        let pitches: Vec<u8> = opening.iter().map(|n| n.pitch).collect();
+        assert_eq!(pitches, [60, 61, 62]);
+        assert_eq!(opening[0].onset, 0);
+
+        let mut firsts = std::collections::BTreeSet::new();
+        for _ in 0..50 {
+            let notes = excerpt_notes(&split, 0, 10, Excerpt::Anywhere, &mut rng);
+            assert_eq!(notes[0].onset, 0, "an excerpt starts on its first onset");
+            assert!(notes.len() >= 2, "{} notes", notes.len());
+            let p: Vec<u8> = notes.iter().map(|n| n.pitch).collect();
+            assert!(p.windows(2).all(|w| w[1] == w[0] + 1), "{p:?}");
+            firsts.insert(p[0]);
+        }
+        assert!(firsts.len() > 3 && !firsts.contains(&60), "{firsts:?}");
+    }
 }
