@@ -124,8 +124,9 @@ fn cuda(ordinal: usize) -> Result<Compute> {
              GPU section)"
         );
     }
-    let device =
-        Device::new_cuda(ordinal).with_context(|| format!("CUDA GPU {ordinal} did not answer"))?;
+    let device = Device::new_cuda(ordinal)
+        .map_err(without_backtrace)
+        .with_context(|| format!("CUDA GPU {ordinal} did not answer"))?;
     Ok(Compute {
         device,
         matmul_dtype: DType::BF16,
@@ -133,9 +134,34 @@ fn cuda(ordinal: usize) -> Result<Compute> {
     })
 }
 
+/// The error without the backtrace candle attaches under `RUST_BACKTRACE`: the reason a GPU did not
+/// answer goes into one status line, where a page of frames would bury it.
+fn without_backtrace(e: candle_core::Error) -> candle_core::Error {
+    match e {
+        candle_core::Error::WithBacktrace { inner, .. } => *inner,
+        e => e,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_gpu_error_reads_without_candles_backtrace() {
+        let inner = candle_core::Error::Msg("CUDA_ERROR_NO_DEVICE".into());
+        let with = candle_core::Error::WithBacktrace {
+            inner: Box::new(inner),
+            backtrace: Box::new(std::backtrace::Backtrace::force_capture()),
+        };
+        assert!(
+            with.to_string().lines().count() > 1,
+            "candle prints the frames"
+        );
+        assert_eq!(without_backtrace(with).to_string(), "CUDA_ERROR_NO_DEVICE");
+        let plain = candle_core::Error::Msg("no GPU".into());
+        assert_eq!(without_backtrace(plain).to_string(), "no GPU");
+    }
 
     #[test]
     fn parses_every_form_and_refuses_others() {
