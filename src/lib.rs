@@ -1,25 +1,23 @@
 //! nanotune: learn piano music from MIDI at the word level and generate new music.
 //!
-//! One piece of music flows through the modules in this order:
-//! MIDI file ([`midi`]) -> grid notes ([`notes`]) -> words ([`words`]) -> token ids
-//! ([`words::Vocab`]) -> prepared dataset ([`dataset`]), with [`augment`] for training;
-//! token ids -> [`model`] (trained by [`train`], kept in a [`checkpoint`]) -> next-word logits.
+//! The folders follow one piece of music through the program:
+//! - [`music`]: the format. MIDI file ([`music::midi`]) -> grid notes ([`music::notes`]) -> words
+//!   ([`music::words`]) -> token ids ([`music::words::Vocab`]); [`music::augment`] transposes and
+//!   stretches for training, [`music::analysis`] measures pieces.
+//! - [`learn`]: the model. A corpus ([`learn::corpus`]) becomes a prepared dataset
+//!   ([`learn::dataset`]); [`learn::train`] fits the GPT of [`learn::model`] on it, on the
+//!   [`learn::device`] chosen, and keeps it in a [`learn::checkpoint`].
+//! - [`sample`]: token ids -> model -> next-word logits -> new words, under a grammar that keeps
+//!   them valid.
+//! - [`sound`]: notes -> audio samples ([`sound::synth`]) -> the sound card ([`sound::audio`]).
+//! - [`tui`] (the screen) and [`cli`] (the commands) put these together; [`plot`] draws SVGs and
+//!   [`fsutil`] writes files atomically.
 
-pub mod analysis;
-pub mod audio;
-pub mod augment;
-pub mod checkpoint;
 pub mod cli;
-pub mod corpus;
-pub mod dataset;
-pub mod device;
 pub mod fsutil;
-pub mod midi;
-pub mod model;
-pub mod notes;
+pub mod learn;
+pub mod music;
 pub mod plot;
 pub mod sample;
-pub mod synth;
-pub mod train;
+pub mod sound;
 pub mod tui;
-pub mod words;

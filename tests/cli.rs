@@ -2,7 +2,7 @@
 
 mod common;
 
-use nanotune::dataset::{Dataset, Split};
+use nanotune::learn::dataset::{Dataset, Split};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -245,16 +245,16 @@ fn describe_gives_keys_by_bar_the_roll_and_the_sound() {
 
     // A real MIDI file, the committed example continuation: the notes and bars the library reads.
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/examples/continuation.mid");
-    let mut notes = nanotune::midi::read_midi(&std::fs::read(&example).unwrap())
+    let mut notes = nanotune::music::midi::read_midi(&std::fs::read(&example).unwrap())
         .unwrap()
         .grid_notes();
-    nanotune::notes::canonicalise(&mut notes);
+    nanotune::music::notes::canonicalise(&mut notes);
     let out = nanotune(&["describe", example.to_str().unwrap()], dir.path());
     assert!(out.status.success(), "{}", text(&out.stderr));
     let want = format!(
         "{} notes (0 in the prompt), {} bars",
         notes.len(),
-        nanotune::analysis::bars(&notes)
+        nanotune::music::analysis::bars(&notes)
     );
     assert!(
         notes.len() > 100 && text(&out.stdout).contains(&want),

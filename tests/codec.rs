@@ -7,11 +7,11 @@ use midly::num::{u15, u24, u28, u4, u7};
 use midly::{
     Format, Fps, Header, MetaMessage, MidiMessage, Smf, Timing, TrackEvent, TrackEventKind,
 };
-use nanotune::augment::{fold_into_piano, stretch, transpose};
-use nanotune::corpus::{load, piece_from_midi, LoadReport};
-use nanotune::midi::{read_midi, write_midi};
-use nanotune::notes::{canon, canonicalise, from_words, to_words, Note};
-use nanotune::words::{Vocab, Word};
+use nanotune::learn::corpus::{load, piece_from_midi, LoadReport};
+use nanotune::music::augment::{fold_into_piano, stretch, transpose};
+use nanotune::music::midi::{read_midi, write_midi};
+use nanotune::music::notes::{canon, canonicalise, from_words, to_words, Note};
+use nanotune::music::words::{Vocab, Word};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
@@ -199,7 +199,7 @@ fn smf(format: Format, timing: Timing, tracks: Vec<Vec<TrackEvent<'static>>>) ->
 }
 fn words_of(bytes: &[u8]) -> String {
     let mut report = LoadReport::default();
-    nanotune::words::words_to_string(&piece_from_midi(bytes, &mut report).unwrap())
+    nanotune::music::words::words_to_string(&piece_from_midi(bytes, &mut report).unwrap())
 }
 
 #[test]

@@ -3,15 +3,15 @@
 //! and `nanotune generate` runs end to end on a saved checkpoint.
 
 use candle_core::{Device, Tensor};
-use nanotune::checkpoint::{save_tensors, CheckpointConfig, TrainSummary, MODEL_FILE};
-use nanotune::dataset::SplitData;
-use nanotune::model::{Gpt, GptConfig};
-use nanotune::notes::{canon, from_words};
+use nanotune::learn::checkpoint::{save_tensors, CheckpointConfig, TrainSummary, MODEL_FILE};
+use nanotune::learn::dataset::SplitData;
+use nanotune::learn::model::{Gpt, GptConfig};
+use nanotune::music::notes::{canon, from_words};
+use nanotune::music::words::{parse_words, words_to_string, Vocab, Word};
 use nanotune::sample::backend::{CachedGpt, FastGpt, UncachedGpt, Weights};
 use nanotune::sample::{
     generate, prompt, spawn, Ended, Generation, NextWordModel, Part, Prompt, SampleOptions,
 };
-use nanotune::words::{parse_words, words_to_string, Vocab, Word};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::path::Path;

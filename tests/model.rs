@@ -5,12 +5,12 @@
 mod common;
 
 use candle_core::{DType, Device, Tensor};
-use nanotune::checkpoint::{Checkpoint, MODEL_FILE, OPTIMIZER_FILE};
-use nanotune::dataset::{Dataset, Split};
-use nanotune::device::Compute;
-use nanotune::model::{Gpt, GptConfig, KvCache};
-use nanotune::train::{clip_gradients, evaluate, train, AdamW, Augment, TrainOptions};
-use nanotune::words::Vocab;
+use nanotune::learn::checkpoint::{Checkpoint, MODEL_FILE, OPTIMIZER_FILE};
+use nanotune::learn::dataset::{Dataset, Split};
+use nanotune::learn::device::Compute;
+use nanotune::learn::model::{Gpt, GptConfig, KvCache};
+use nanotune::learn::train::{clip_gradients, evaluate, train, AdamW, Augment, TrainOptions};
+use nanotune::music::words::Vocab;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::path::Path;
@@ -236,7 +236,8 @@ fn synthetic_dataset(dir: &Path, pieces: usize) {
             pitch = (pitch + rng.random_range(-2..=2)).clamp(40, 90);
             text += &format!(" n{pitch} d4 sepxx d4");
         }
-        let words = nanotune::corpus::piece_from_text(&text, &mut Default::default()).unwrap();
+        let words =
+            nanotune::learn::corpus::piece_from_text(&text, &mut Default::default()).unwrap();
         let ids = Vocab.encode(&words).unwrap();
         let split = if i % 5 == 0 { Split::Val } else { Split::Train };
         ds.split_mut(split).push(&format!("p{i}"), &ids);
@@ -258,7 +259,8 @@ fn tiny_options(data: &Path, out: &Path, steps: usize) -> TrainOptions {
 }
 
 fn resume_tensors(dir: &Path) -> Vec<(String, Vec<f32>)> {
-    let t = nanotune::checkpoint::load_tensors(&dir.join(OPTIMIZER_FILE), &Device::Cpu).unwrap();
+    let t =
+        nanotune::learn::checkpoint::load_tensors(&dir.join(OPTIMIZER_FILE), &Device::Cpu).unwrap();
     let mut v: Vec<(String, Vec<f32>)> = t
         .into_iter()
         .filter(|(n, _)| n != "step" && n != "best_val_loss")
@@ -333,9 +335,10 @@ fn export_writes_a_half_precision_checkpoint_that_loads() {
     let out = tmp.path().join("ckpt");
     train(&tiny_options(&data, &out, 10), &Compute::cpu()).unwrap();
     let shipped = tmp.path().join("shipped");
-    nanotune::checkpoint::export(&out, &shipped, DType::F16).unwrap();
+    nanotune::learn::checkpoint::export(&out, &shipped, DType::F16).unwrap();
 
-    let raw = nanotune::checkpoint::load_tensors(&shipped.join(MODEL_FILE), &Device::Cpu).unwrap();
+    let raw =
+        nanotune::learn::checkpoint::load_tensors(&shipped.join(MODEL_FILE), &Device::Cpu).unwrap();
     assert!(raw.values().all(|t| t.dtype() == DType::F16));
     let size = |d: &Path| std::fs::metadata(d.join(MODEL_FILE)).unwrap().len() as f64;
     assert!(
@@ -366,7 +369,7 @@ fn export_writes_a_half_precision_checkpoint_that_loads() {
     let svg = std::fs::read_to_string(shipped.join("loss.svg")).unwrap();
     assert_eq!(svg.matches("<polyline").count(), 2);
     assert!(!shipped.join(OPTIMIZER_FILE).exists());
-    let err = nanotune::checkpoint::export(&out, &out, DType::F16).unwrap_err();
+    let err = nanotune::learn::checkpoint::export(&out, &out, DType::F16).unwrap_err();
     assert!(err.to_string().contains("new folder"), "{err}");
 }
 
@@ -382,7 +385,8 @@ fn checkpoint_round_trips_and_damage_is_named() {
 
     let ckpt = Checkpoint::load(&out, &Device::Cpu).unwrap();
     assert_eq!(ckpt.config.model, o.model);
-    let saved = nanotune::checkpoint::load_tensors(&out.join(MODEL_FILE), &Device::Cpu).unwrap();
+    let saved =
+        nanotune::learn::checkpoint::load_tensors(&out.join(MODEL_FILE), &Device::Cpu).unwrap();
     for (name, var) in ckpt.model.params() {
         let a = var
             .as_tensor()

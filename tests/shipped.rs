@@ -1,8 +1,8 @@
 //! The model that ships in `checkpoints/` loads and makes music on the CPU, as a fresh clone's
 //! first run does.
 
-use nanotune::checkpoint::{find_in, Checkpoint};
-use nanotune::notes::{canon, from_words};
+use nanotune::learn::checkpoint::{find_in, Checkpoint};
+use nanotune::music::notes::{canon, from_words};
 use nanotune::sample::backend::{FastGpt, Weights};
 use nanotune::sample::{generate, prompt, SampleOptions};
 use std::path::Path;
@@ -88,7 +88,7 @@ fn compare_reports_the_shipped_model_beside_the_corpus() {
         stdout.contains("notes per beat by quarter of a piece"),
         "{stdout}"
     );
-    for metric in nanotune::analysis::METRICS {
+    for metric in nanotune::music::analysis::METRICS {
         assert!(stdout.contains(metric), "{metric} missing:\n{stdout}");
     }
     let key_fit = stdout.lines().find(|l| l.starts_with("key fit")).unwrap();
@@ -104,7 +104,9 @@ fn compare_reports_the_shipped_model_beside_the_corpus() {
     );
     for k in 1..=3 {
         let bytes = std::fs::read(tmp.path().join(format!("new/new-0{k}.mid"))).unwrap();
-        let notes = nanotune::midi::read_midi(&bytes).unwrap().grid_notes();
+        let notes = nanotune::music::midi::read_midi(&bytes)
+            .unwrap()
+            .grid_notes();
         assert!(notes.len() > 20, "new piece {k} has {} notes", notes.len());
     }
 
@@ -146,12 +148,12 @@ fn compare_reports_the_shipped_model_beside_the_corpus() {
 fn bf16_generation_copy_predicts_like_f32() {
     use candle_core::{DType, Device, Tensor};
     use candle_nn::ops::softmax_last_dim;
-    use nanotune::model::KvCache;
+    use nanotune::learn::model::KvCache;
     let Some(archive) = common::corpus_archive() else {
         return;
     };
     let piece = common::corpus_slice(&archive, 1)
-        .split(nanotune::dataset::Split::Val)
+        .split(nanotune::learn::dataset::Split::Val)
         .piece(0)
         .to_vec();
     assert!(piece.len() > 150, "a real piece: {} words", piece.len());
@@ -164,7 +166,7 @@ fn bf16_generation_copy_predicts_like_f32() {
     assert_eq!(f32_model.dtype(), DType::F32);
 
     // Probabilities of piece[50..150], each given the words before it; fed one at a time.
-    let next_word_probs = |model: &nanotune::model::Gpt| -> Vec<Vec<f32>> {
+    let next_word_probs = |model: &nanotune::learn::model::Gpt| -> Vec<Vec<f32>> {
         let ids = |r: std::ops::Range<usize>| {
             let v: Vec<u32> = piece[r].iter().map(|&i| i as u32).collect();
             let n = v.len();

@@ -1,7 +1,7 @@
 //! The synth and the player: pitch, headroom, silence, length, and the fallback without a sound
 //! card.
 
-use nanotune::synth::{self, Format, TimedNote, WavEncoding, RELEASE_SECONDS};
+use nanotune::sound::synth::{self, Format, TimedNote, WavEncoding, RELEASE_SECONDS};
 
 fn note(start: f64, duration: f64, pitch: u8, velocity: u8) -> TimedNote {
     TimedNote {
@@ -139,7 +139,7 @@ fn wav_is_16_bit_pcm_by_default() {
 
 #[test]
 fn player_falls_back_without_a_sound_card() {
-    use nanotune::audio::{self, Played, Player};
+    use nanotune::sound::audio::{self, Played, Player};
     let status = audio::probe();
     // One line, whatever the machine.
     assert!(!status.to_string().contains('\n'), "{status}");
@@ -175,7 +175,7 @@ fn player_falls_back_without_a_sound_card() {
 
 #[test]
 fn play_command_saves_a_wav_and_keeps_stderr_clean_without_a_sound_card() {
-    if nanotune::audio::probe().is_available() {
+    if nanotune::sound::audio::probe().is_available() {
         eprintln!("SKIPPED: this machine has a sound card");
         return;
     }
@@ -206,8 +206,8 @@ fn play_command_saves_a_wav_and_keeps_stderr_clean_without_a_sound_card() {
 
 #[test]
 fn render_command_honours_the_midi_tempo_map() {
-    use nanotune::midi::{read_midi, write_midi};
-    use nanotune::notes::Note;
+    use nanotune::music::midi::{read_midi, write_midi};
+    use nanotune::music::notes::Note;
     let dir = tempfile::tempdir().unwrap();
     let mid = dir.path().join("in.mid");
     let grid = [Note {

@@ -2,11 +2,11 @@
 //! `TestBackend` and read back.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use nanotune::music::words::{parse_words, Word};
 use nanotune::tui::app::{
     ctl, update, Action, App, Effect, Environment, GenState, Message, Prompt,
 };
 use nanotune::tui::view::view;
-use nanotune::words::{parse_words, Word};
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::Terminal;
@@ -310,7 +310,7 @@ fn roll_draws_a_chord_at_the_right_rows() {
     let y0 = 2u16;
     let inner_rows = h - 3 - 2; // title, progress, status, two borders
     let (lo, hi) = nanotune::tui::roll::pitch_range(
-        &nanotune::notes::from_words(&a.piece.words).notes,
+        &nanotune::music::notes::from_words(&a.piece.words).notes,
         inner_rows,
     );
     assert!(lo <= 60 && hi >= 72);

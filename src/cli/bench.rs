@@ -1,7 +1,7 @@
 //! `nanotune bench ...`: benchmarks that print figures.
 
-use crate::corpus::{build_dataset, load, piece_from_midi, LoadReport};
-use crate::device::{Compute, DeviceChoice};
+use crate::learn::corpus::{build_dataset, load, piece_from_midi, LoadReport};
+use crate::learn::device::{Compute, DeviceChoice};
 use anyhow::{bail, Result};
 use clap::Subcommand;
 use std::path::{Path, PathBuf};
@@ -108,7 +108,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
 }
 
 fn bench_encode(dir: &Path, passes: usize) -> Result<()> {
-    let paths = crate::corpus::midi_files(dir)?;
+    let paths = crate::learn::corpus::midi_files(dir)?;
     if paths.is_empty() {
         bail!("no .mid or .midi files under {}", dir.display());
     }
@@ -183,7 +183,7 @@ fn bench_prepare(source: &Path) -> Result<()> {
 }
 
 fn bench_render(piece: &Path, bpm: f64, passes: usize) -> Result<()> {
-    use crate::synth::{Format, Renderer};
+    use crate::sound::synth::{Format, Renderer};
     let notes = super::render::load_notes(piece, Some(bpm))?;
     let format = Format::STEREO_44K;
     let mut buf = vec![0.0f32; 4096 * format.channels as usize];
@@ -251,10 +251,11 @@ fn bench_train(
     steps: usize,
     compute: &Compute,
 ) -> Result<()> {
-    let mut config = crate::model::GptConfig::preset(preset, crate::words::Vocab.len())?;
+    let mut config =
+        crate::learn::model::GptConfig::preset(preset, crate::music::words::Vocab.len())?;
     config.context = context;
-    let params = crate::model::Gpt::new(&config, 0, &candle_core::Device::Cpu)?.num_params();
-    let tokens_per_s = crate::train::bench(&config, batch, steps, compute)?;
+    let params = crate::learn::model::Gpt::new(&config, 0, &candle_core::Device::Cpu)?.num_params();
+    let tokens_per_s = crate::learn::train::bench(&config, batch, steps, compute)?;
     println!(
         "train {preset} ({params} parameters), batch {batch} x context {context}, {steps} steps on {}: {tokens_per_s:.0} tokens/s ({} CPU threads)",
         compute.name(),
@@ -275,8 +276,8 @@ fn bench_train(
 }
 
 fn bench_tui(width: u16, height: u16, words: usize, frames: usize) -> Result<()> {
+    use crate::music::words::Word;
     use crate::tui::app::{update, App, Environment, Message};
-    use crate::words::Word;
     use rand::{Rng, SeedableRng};
     let mut app = App::new(
         Environment {

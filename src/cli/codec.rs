@@ -1,10 +1,10 @@
 //! `nanotune encode` and `nanotune decode`: MIDI <-> words from the shell.
 
-use crate::corpus::{piece_from_midi, LoadReport};
 use crate::fsutil::write_atomic;
-use crate::midi::write_midi;
-use crate::notes::{canonicalise, from_words};
-use crate::words::{parse_words, words_to_string};
+use crate::learn::corpus::{piece_from_midi, LoadReport};
+use crate::music::midi::write_midi;
+use crate::music::notes::{canonicalise, from_words};
+use crate::music::words::{parse_words, words_to_string};
 use anyhow::{Context, Result};
 use clap::Args;
 use std::path::PathBuf;

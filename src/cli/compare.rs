@@ -2,15 +2,15 @@
 
 use super::generate::find_checkpoint;
 use super::SamplingArgs;
-use crate::analysis::{compare, summarize};
-use crate::dataset::{Dataset, Split, SplitData};
-use crate::device::{Compute, DeviceChoice};
 use crate::fsutil::write_atomic;
-use crate::midi::write_midi;
-use crate::notes::{from_words, Note};
+use crate::learn::dataset::{Dataset, Split, SplitData};
+use crate::learn::device::{Compute, DeviceChoice};
+use crate::music::analysis::{compare, summarize};
+use crate::music::midi::write_midi;
+use crate::music::notes::{from_words, Note};
+use crate::music::words::{Vocab, Word};
 use crate::sample::backend::{load_for, Weights};
 use crate::sample::{generate, prompt, Part, SampleOptions};
-use crate::words::{Vocab, Word};
 use anyhow::{ensure, Context, Result};
 use clap::{Args, ValueEnum};
 use rand::rngs::StdRng;
@@ -135,8 +135,8 @@ pub fn run(args: CompareArgs) -> Result<()> {
 /// The pieces of every MIDI file under `dir`, canonical as `prepare` makes them, with their
 /// lengths in words, and a line that says where they came from.
 fn midi_pieces(dir: &std::path::Path) -> Result<(String, Vec<Vec<Note>>, Vec<usize>)> {
-    let files =
-        crate::corpus::midi_files(dir).with_context(|| format!("reading {}", dir.display()))?;
+    let files = crate::learn::corpus::midi_files(dir)
+        .with_context(|| format!("reading {}", dir.display()))?;
     ensure!(
         !files.is_empty(),
         "no .mid or .midi files in {}",
@@ -146,7 +146,7 @@ fn midi_pieces(dir: &std::path::Path) -> Result<(String, Vec<Vec<Note>>, Vec<usi
     let mut lengths = Vec::new();
     for path in &files {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        let words = crate::corpus::piece_from_midi(&bytes, &mut Default::default())
+        let words = crate::learn::corpus::piece_from_midi(&bytes, &mut Default::default())
             .with_context(|| format!("{} is not a MIDI file we can read", path.display()))?;
         lengths.push(words.len());
         pieces.push(from_words(&words).notes);
@@ -231,7 +231,7 @@ fn excerpt_notes(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::words::parse_words;
+    use crate::music::words::parse_words;
 
     /// One piece of twelve rising quarter notes, C4 up.
     fn scale_split() -> SplitData {

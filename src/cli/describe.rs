@@ -2,13 +2,13 @@
 //! optionally its piano roll as SVG and the levels of its rendered WAV.
 
 use super::render::is_midi;
-use crate::analysis::{bars, pitch_name, scale_name, sections};
-use crate::corpus::{check_length, words_of_midi, LoadReport};
 use crate::fsutil::write_atomic;
-use crate::midi::read_midi;
-use crate::notes::{end_step, from_words, Note, STEPS_PER_QUARTER};
+use crate::learn::corpus::{check_length, words_of_midi, LoadReport};
+use crate::music::analysis::{bars, pitch_name, scale_name, sections};
+use crate::music::midi::read_midi;
+use crate::music::notes::{end_step, from_words, Note, STEPS_PER_QUARTER};
+use crate::music::words::parse_words;
 use crate::plot::roll_svg;
-use crate::words::parse_words;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};

@@ -1,9 +1,9 @@
 //! `nanotune eval`: the loss of a trained model on a split of a prepared dataset.
 
-use crate::checkpoint::Checkpoint;
-use crate::dataset::{Dataset, Split};
-use crate::device::{Compute, DeviceChoice};
-use crate::train::evaluate;
+use crate::learn::checkpoint::Checkpoint;
+use crate::learn::dataset::{Dataset, Split};
+use crate::learn::device::{Compute, DeviceChoice};
+use crate::learn::train::evaluate;
 use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;

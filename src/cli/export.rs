@@ -1,6 +1,6 @@
 //! `nanotune export`: a checkpoint made ready to ship.
 
-use crate::checkpoint::export;
+use crate::learn::checkpoint::export;
 use anyhow::Result;
 use candle_core::DType;
 use clap::{Args, ValueEnum};

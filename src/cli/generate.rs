@@ -1,17 +1,17 @@
 //! `nanotune generate` and `nanotune bench generate`.
 
 use super::SamplingArgs;
-use crate::checkpoint::CONFIG_FILE;
-use crate::dataset::Dataset;
-use crate::device::{Compute, DeviceChoice};
 use crate::fsutil::write_atomic;
-use crate::midi::write_midi;
-use crate::model::{Gpt, GptConfig};
+use crate::learn::checkpoint::CONFIG_FILE;
+use crate::learn::dataset::Dataset;
+use crate::learn::device::{Compute, DeviceChoice};
+use crate::learn::model::{Gpt, GptConfig};
+use crate::music::midi::write_midi;
+use crate::music::words::{words_to_string, Vocab, Word};
 use crate::sample::backend::{kernels, load_for, AVec, CachedGpt, FastGpt, UncachedGpt, Weights};
 use crate::sample::{
     duration_of, generate, prompt, random_seed, Generation, NextWordModel, Part, SampleOptions,
 };
-use crate::words::{words_to_string, Vocab, Word};
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use rand::rngs::StdRng;
@@ -93,7 +93,7 @@ pub struct GenerateArgs {
 
 /// The checkpoint folder to read: `dir`, or its `base`/`small` subfolder; a clear error if none.
 pub fn find_checkpoint(dir: &Path) -> Result<PathBuf> {
-    if let Some(found) = crate::checkpoint::find_in(dir) {
+    if let Some(found) = crate::learn::checkpoint::find_in(dir) {
         return Ok(found);
     }
     bail!(
@@ -166,12 +166,12 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         println!("wrote MIDI to {}", path.display());
     }
     if let Some(path) = &args.wav {
-        let notes = crate::synth::from_grid(&g.notes(Part::All), args.bpm);
+        let notes = crate::sound::synth::from_grid(&g.notes(Part::All), args.bpm);
         let (format, encoding) = (
-            crate::synth::Format::STEREO_44K,
-            crate::synth::WavEncoding::Pcm16,
+            crate::sound::synth::Format::STEREO_44K,
+            crate::sound::synth::WavEncoding::Pcm16,
         );
-        crate::synth::render_wav_file(path, &notes, format, encoding)?;
+        crate::sound::synth::render_wav_file(path, &notes, format, encoding)?;
         println!("wrote WAV to {}", path.display());
     }
     Ok(())

@@ -45,7 +45,7 @@ pub struct ScreenArgs {
     /// Where the model computes: auto, cpu, cuda or cuda:N (auto = CUDA where this binary has
     /// it and a GPU answers).
     #[arg(long, default_value = "auto")]
-    pub device: crate::device::DeviceChoice,
+    pub device: crate::learn::device::DeviceChoice,
 }
 
 /// The sampling settings of `generate` and `compare`, the screen's gauges on the command line.

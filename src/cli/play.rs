@@ -1,7 +1,7 @@
 //! `nanotune play`: hear a MIDI file, or save it as WAV where there is no sound card.
 
 use super::render::{load_notes, SoundArgs};
-use crate::audio::{play_or_save, Played};
+use crate::sound::audio::{play_or_save, Played};
 use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;

@@ -1,6 +1,6 @@
 //! `nanotune prepare`: a corpus or a MIDI folder in, a prepared dataset out.
 
-use crate::corpus::{build_dataset, load};
+use crate::learn::corpus::{build_dataset, load};
 use anyhow::Result;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};

@@ -1,9 +1,9 @@
 //! `nanotune render`: a MIDI (or word) file to a WAV file through the synth.
 
-use crate::corpus::{piece_from_text, LoadReport};
-use crate::midi::read_midi;
-use crate::notes::from_words;
-use crate::synth::{self, Format, TimedNote, WavEncoding};
+use crate::learn::corpus::{piece_from_text, LoadReport};
+use crate::music::midi::read_midi;
+use crate::music::notes::from_words;
+use crate::sound::synth::{self, Format, TimedNote, WavEncoding};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! `nanotune train`: train a model on a prepared dataset, writing a checkpoint folder.
 
-use crate::device::{Compute, DeviceChoice};
-use crate::train::{train, TrainOptions};
+use crate::learn::device::{Compute, DeviceChoice};
+use crate::learn::train::{train, TrainOptions};
 use anyhow::{ensure, Result};
 use clap::Args;
 use std::path::PathBuf;

@@ -14,9 +14,9 @@
 //! [`FastGpt`] on the CPU, [`CachedGpt`] on a GPU.
 
 use super::NextWordModel;
-use crate::checkpoint::Checkpoint;
-use crate::device::Compute;
-use crate::model::{Gpt, GptConfig, KvCache};
+use crate::learn::checkpoint::Checkpoint;
+use crate::learn::device::Compute;
+use crate::learn::model::{Gpt, GptConfig, KvCache};
 use anyhow::{ensure, Context, Result};
 use candle_core::{Device, Tensor};
 use std::collections::HashMap;
@@ -344,7 +344,7 @@ impl Norm {
         })
     }
 
-    /// LayerNorm of each row of `x` into `y` (as [`crate::model`]: eps 1e-5 inside the root).
+    /// LayerNorm of each row of `x` into `y` (as [`crate::learn::model`]: eps 1e-5 inside the root).
     fn forward(&self, x: &[f32], y: &mut AVec) {
         let c = self.w.len();
         y.resize(x.len());

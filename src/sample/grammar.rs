@@ -13,7 +13,7 @@
 //! - a shift is never so short that every pitch still sounds where it lands, so some word is
 //!   always legal.
 
-use crate::words::{Vocab, Word, MAX_DURATION, MIN_PITCH};
+use crate::music::words::{Vocab, Word, MAX_DURATION, MIN_PITCH};
 use anyhow::{bail, Result};
 
 const PITCHES: usize = 88;
@@ -189,7 +189,7 @@ impl Grammar {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::words::parse_words;
+    use crate::music::words::parse_words;
 
     fn grammar(s: &str) -> Grammar {
         Grammar::from_words(&parse_words(s).0).unwrap()

@@ -11,7 +11,7 @@
 //!   continue a MIDI file, retry, extend.
 //! - [`backend`] puts the model behind [`NextWordModel`]: [`backend::FastGpt`] (the default, a
 //!   plain-Rust batch-1 decoder over the checkpoint's weights, f16 by default), or candle's own
-//!   [`crate::model::Gpt::forward_cached`] / [`crate::model::Gpt::forward`] for comparison.
+//!   [`crate::learn::model::Gpt::forward_cached`] / [`crate::learn::model::Gpt::forward`] for comparison.
 //!
 //! When the context is full the window slides to the last half of the context ([`window_keep`]),
 //! so the model always sees at least that much history. A model that cannot slide itself gets its
@@ -25,8 +25,8 @@ pub mod prompt;
 pub use grammar::{Grammar, State};
 pub use prompt::Prompt;
 
-use crate::notes::{canon, from_words, Note, STEPS_PER_QUARTER};
-use crate::words::{Vocab, Word};
+use crate::music::notes::{canon, from_words, Note, STEPS_PER_QUARTER};
+use crate::music::words::{Vocab, Word};
 use anyhow::{bail, ensure, Result};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -127,7 +127,7 @@ pub fn random_seed() -> u64 {
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
-    let h = crate::dataset::fnv1a64(
+    let h = crate::learn::dataset::fnv1a64(
         &[t.to_le_bytes(), (std::process::id() as u64).to_le_bytes()].concat(),
     );
     h % 1_000_000_000

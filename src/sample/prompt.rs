@@ -2,9 +2,9 @@
 //! retry (the same prompt with a new seed: [`super::Generation::retry_prompt`]) and extend a
 //! piece already made.
 
-use crate::corpus::{piece_from_midi, LoadReport};
-use crate::dataset::SplitData;
-use crate::words::{Vocab, Word};
+use crate::learn::corpus::{piece_from_midi, LoadReport};
+use crate::learn::dataset::SplitData;
+use crate::music::words::{Vocab, Word};
 use anyhow::{bail, Context, Result};
 use rand::Rng;
 use std::path::Path;
@@ -107,7 +107,7 @@ pub fn extend(words: &[Word], title: Option<String>) -> Prompt {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::words::{parse_words, words_to_string};
+    use crate::music::words::{parse_words, words_to_string};
 
     #[test]
     fn heads_end_at_a_whole_note() {

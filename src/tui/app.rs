@@ -2,8 +2,8 @@
 //! the [`App`] and returns [`Effect`]s for the runtime to carry out (start a generation, play,
 //! save). No terminal, thread or model is touched here, so key sequences can be tested directly.
 
+use crate::music::words::{Vocab, Word};
 use crate::sample::SampleOptions;
-use crate::words::{Vocab, Word};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -420,7 +420,7 @@ pub fn update(app: &mut App, msg: Message) -> Vec<Effect> {
 
 /// Length of the piece on screen in seconds at the chosen tempo.
 pub fn music_seconds(app: &App) -> f64 {
-    crate::notes::from_words(&app.piece.words).end as f64 * app.seconds_per_step()
+    crate::music::notes::from_words(&app.piece.words).end as f64 * app.seconds_per_step()
 }
 
 fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {

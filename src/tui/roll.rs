@@ -1,7 +1,7 @@
 //! The piano roll widget: time across, pitch up, two pitches per terminal row (half blocks), the
 //! prompt in one colour and the new music in another, C labels on the left, and a playhead.
 
-use crate::notes::Note;
+use crate::music::notes::Note;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Style};

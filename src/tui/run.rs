@@ -5,15 +5,15 @@
 
 use super::app::{update, App, Effect, Environment, Message, Prompt, Settings};
 use super::view::view;
-use crate::audio::{self, Player};
-use crate::dataset::{Dataset, SplitData};
-use crate::device::{Compute, DeviceChoice};
-use crate::midi::write_midi;
-use crate::notes::from_words;
+use crate::learn::dataset::{Dataset, SplitData};
+use crate::learn::device::{Compute, DeviceChoice};
+use crate::music::midi::write_midi;
+use crate::music::notes::from_words;
+use crate::music::words::Word;
 use crate::sample::backend::{load_for, BoxedModel, Weights};
 use crate::sample::{self, prompt, Running, SampleOptions};
-use crate::synth::{self, Format, WavEncoding};
-use crate::words::Word;
+use crate::sound::audio::{self, Player};
+use crate::sound::synth::{self, Format, WavEncoding};
 use anyhow::{Context, Result};
 use crossterm::event::{self, Event, KeyEventKind};
 use crossterm::terminal::{self, EnterAlternateScreen, LeaveAlternateScreen};
@@ -70,7 +70,7 @@ fn load_model(
 ) -> std::result::Result<(BoxedModel, PathBuf), String> {
     let candidates = checkpoint_candidates(given);
     for dir in &candidates {
-        let found = crate::checkpoint::find_in(dir);
+        let found = crate::learn::checkpoint::find_in(dir);
         if found.is_some() || given.is_some() {
             let dir = found.unwrap_or_else(|| dir.clone());
             return load_for(&dir, compute, Weights::default())

@@ -2,8 +2,8 @@
 
 use super::app::{ctl, music_seconds, Action, App, Focus, GenState, STEPS_PER_WORD};
 use super::roll::{PianoRoll, AXIS_WIDTH, NEW_COLOR, PROMPT_COLOR};
-use crate::analysis::{best_scale, scale_name};
-use crate::notes::{from_words, Note};
+use crate::music::analysis::{best_scale, scale_name};
+use crate::music::notes::{from_words, Note};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};

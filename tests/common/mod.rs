@@ -4,8 +4,8 @@
 //! where missing data fails the test so a green run always means the real data was checked.
 #![allow(dead_code)]
 
-use nanotune::dataset::{Dataset, Split};
-use nanotune::words::Vocab;
+use nanotune::learn::dataset::{Dataset, Split};
+use nanotune::music::words::Vocab;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -120,7 +120,8 @@ pub fn corpus_slice(archive: &Path, n: usize) -> Dataset {
         if std::io::Read::read_to_string(&mut entry, &mut text).is_err() {
             continue;
         }
-        let words = nanotune::corpus::piece_from_text(&text, &mut Default::default()).unwrap();
+        let words =
+            nanotune::learn::corpus::piece_from_text(&text, &mut Default::default()).unwrap();
         let ids = Vocab.encode(&words).unwrap();
         let split = if count % 10 == 0 {
             Split::Val

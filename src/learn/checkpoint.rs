@@ -10,10 +10,10 @@
 //! Every file is written atomically (a temporary file renamed over the old one), so a kill at any
 //! moment leaves the last good checkpoint.
 
-use crate::device::Compute;
 use crate::fsutil::write_atomic;
-use crate::model::{Gpt, GptConfig};
-use crate::words::Vocab;
+use crate::learn::device::Compute;
+use crate::learn::model::{Gpt, GptConfig};
+use crate::music::words::Vocab;
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};

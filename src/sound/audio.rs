@@ -7,7 +7,7 @@
 //! never blocks or allocates (it only reads atomics and the pre-allocated ring).
 //!
 //! ```no_run
-//! use nanotune::audio::Player;
+//! use nanotune::sound::audio::Player;
 //! # let notes = vec![];
 //! match Player::new() {
 //!     Ok(mut player) => {
@@ -18,7 +18,7 @@
 //! }
 //! ```
 
-use crate::synth::{Format, Renderer, TimedNote};
+use crate::sound::synth::{Format, Renderer, TimedNote};
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{FromSample, SizedSample};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -361,7 +361,7 @@ impl Player {
 
     /// Starts playing `notes` from the beginning (stopping what played before). Sound starts
     /// once the first second is rendered; the rest renders on a worker thread as it plays.
-    /// Time notes with [`crate::synth::from_grid`] (at a BPM) or [`crate::synth::from_midi`].
+    /// Time notes with [`crate::sound::synth::from_grid`] (at a BPM) or [`crate::sound::synth::from_midi`].
     pub fn play(&mut self, notes: &[TimedNote]) {
         self.stop();
         self.worker = Some(start_session(&self.shared, notes, self.format));
@@ -519,7 +519,7 @@ pub fn play_or_save(
     notes: &[TimedNote],
     wav: &std::path::Path,
     format: Format,
-    encoding: crate::synth::WavEncoding,
+    encoding: crate::sound::synth::WavEncoding,
 ) -> anyhow::Result<Played> {
     match Player::new() {
         Ok(mut player) => {
@@ -534,7 +534,7 @@ pub fn play_or_save(
             })
         }
         Err(NoAudio(reason)) => {
-            crate::synth::render_wav_file(wav, notes, format, encoding)?;
+            crate::sound::synth::render_wav_file(wav, notes, format, encoding)?;
             Ok(Played::Saved { reason })
         }
     }
@@ -543,7 +543,7 @@ pub fn play_or_save(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synth;
+    use crate::sound::synth;
 
     /// Drives the callback by hand, as a device would, in 441-frame periods.
     fn pull(shared: &Shared, periods: usize, device_channels: usize) -> Vec<f32> {

@@ -3,7 +3,7 @@
 //! One grid step is a sixteenth note. [`to_words`] writes canonical words; [`from_words`] reads any
 //! word sequence, skipping (and counting) what does not parse. `canon(w) = to_words(from_words(w))`.
 
-use crate::words::{Word, MAX_DURATION, MAX_PITCH, MIN_PITCH};
+use crate::music::words::{Word, MAX_DURATION, MAX_PITCH, MIN_PITCH};
 
 /// Grid steps per quarter note.
 pub const STEPS_PER_QUARTER: u32 = 4;
@@ -197,7 +197,7 @@ pub fn canon_fragment(words: &[Word]) -> Vec<Word> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::words::{parse_words, words_to_string};
+    use crate::music::words::{parse_words, words_to_string};
 
     fn canon_str(s: &str) -> String {
         words_to_string(&canon(&parse_words(s).0))

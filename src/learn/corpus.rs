@@ -1,10 +1,10 @@
 //! Corpus loading: the seed's word corpus (a folder of `.txt` files or the shipped `.tar.xz`) and
 //! folders of MIDI files, each piece made canonical and sorted into its split.
 
-use crate::dataset::{Dataset, Split};
-use crate::midi::{read_midi, MidiPiece};
-use crate::notes::{canonical_words, canonicalise, from_words, CanonReport};
-use crate::words::{parse_words, Vocab, Word};
+use crate::learn::dataset::{Dataset, Split};
+use crate::music::midi::{read_midi, MidiPiece};
+use crate::music::notes::{canonical_words, canonicalise, from_words, CanonReport};
+use crate::music::words::{parse_words, Vocab, Word};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::io::Read;
@@ -59,7 +59,7 @@ pub struct Piece {
 pub const MAX_PIECE_STEPS: u64 = 1 << 22;
 
 /// Refuses a piece longer than [`MAX_PIECE_STEPS`].
-pub fn check_length(notes: &[crate::notes::Note]) -> Result<()> {
+pub fn check_length(notes: &[crate::music::notes::Note]) -> Result<()> {
     let end = notes.iter().map(|n| n.onset).max().unwrap_or(0);
     if end > MAX_PIECE_STEPS {
         bail!("a note starts at step {end}, past the {MAX_PIECE_STEPS}-step limit of a piece");
@@ -279,7 +279,7 @@ pub fn build_dataset(pieces: &[Piece], report: &mut LoadReport) -> Result<Datase
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::words::words_to_string;
+    use crate::music::words::words_to_string;
 
     #[test]
     fn seed_text_is_normalised() {

@@ -4,7 +4,7 @@
 //! score time (quarter notes), with velocities and the tempo map kept for playback. Writing turns
 //! grid notes into a one-track piano file at a chosen tempo.
 
-use crate::notes::{Note, STEPS_PER_QUARTER};
+use crate::music::notes::{Note, STEPS_PER_QUARTER};
 use anyhow::{bail, Context, Result};
 use midly::num::{u15, u24, u28, u4, u7};
 use midly::{Format, Header, MetaMessage, MidiMessage, Smf, Timing, TrackEvent, TrackEventKind};

@@ -6,7 +6,7 @@
 //! each piece's title, offset and length, and the report of `prepare`.
 
 use crate::fsutil::write_atomic;
-use crate::words::Vocab;
+use crate::music::words::Vocab;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;

@@ -12,8 +12,8 @@
 //! [`Renderer`] renders block by block (for playback that starts before the whole piece is
 //! rendered); [`render`] renders a whole piece; [`wav_bytes`] encodes it.
 
-use crate::midi::{MidiPiece, DEFAULT_VELOCITY};
-use crate::notes::{Note, STEPS_PER_QUARTER};
+use crate::music::midi::{MidiPiece, DEFAULT_VELOCITY};
+use crate::music::notes::{Note, STEPS_PER_QUARTER};
 use anyhow::{bail, Result};
 use fundsp::prelude32::{limiter_stereo, lowpass_hz, AudioUnit, BufferVec, F32x, MAX_BUFFER_SIZE};
 

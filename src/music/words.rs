@@ -1,7 +1,7 @@
 //! Words: the text form of music, and the fixed vocabulary that maps words to token ids.
 //!
 //! A piece is `START`, then notes (`n<pitch> d<steps>`) and time shifts (`sepxx d<steps>`), then
-//! `END`. See `docs/encoding.md` for the whole contract; [`crate::notes`] turns words into notes
+//! `END`. See `docs/encoding.md` for the whole contract; [`crate::music::notes`] turns words into notes
 //! and back.
 
 use std::fmt;

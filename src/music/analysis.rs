@@ -6,7 +6,7 @@
 //! over notes per beat (a mean can hide a few very busy pieces). [`compare`] prints two
 //! sets side by side and marks where they differ by half a corpus spread or more.
 
-use crate::notes::{end_step, Note, STEPS_PER_QUARTER};
+use crate::music::notes::{end_step, Note, STEPS_PER_QUARTER};
 use std::collections::HashSet;
 use std::fmt::Write;
 

@@ -3,8 +3,8 @@
 //! Both work on whole pieces and on fragments (training windows): a leading shift and
 //! `START`/`END` are kept where the input had them.
 
-use crate::notes::{canon_fragment, from_words, Note};
-use crate::words::{Word, MAX_DURATION, MAX_PITCH, MIN_PITCH};
+use crate::music::notes::{canon_fragment, from_words, Note};
+use crate::music::words::{Word, MAX_DURATION, MAX_PITCH, MIN_PITCH};
 
 /// Moves every pitch by `semitones`; a pitch that leaves 21..=108 is folded back by octaves, so
 /// no note is lost (two notes that land on one pitch at one step merge, as canonical form asks).
@@ -78,7 +78,7 @@ pub fn stretch(words: &[Word], factor: f64) -> Vec<Word> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::words::{parse_words, words_to_string};
+    use crate::music::words::{parse_words, words_to_string};
 
     fn s(words: Vec<Word>) -> String {
         words_to_string(&words)

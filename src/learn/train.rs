@@ -9,16 +9,16 @@
 //! Runs are exactly reproducible: a step's batches and dropout masks come from a generator seeded
 //! with (seed, step), so a run resumed after a kill draws what the uninterrupted run drew.
 
-use crate::augment::{stretch, transpose};
-use crate::checkpoint::{
+use crate::fsutil::write_atomic;
+use crate::learn::checkpoint::{
     load_tensors, save_tensors, Checkpoint, CheckpointConfig, TrainSummary, LOG_FILE, MODEL_FILE,
     OPTIMIZER_FILE, STATE_FILE,
 };
-use crate::dataset::{Dataset, SplitData};
-use crate::device::Compute;
-use crate::fsutil::write_atomic;
-use crate::model::{Gpt, GptConfig};
-use crate::words::Vocab;
+use crate::learn::dataset::{Dataset, SplitData};
+use crate::learn::device::Compute;
+use crate::learn::model::{Gpt, GptConfig};
+use crate::music::augment::{stretch, transpose};
+use crate::music::words::Vocab;
 use anyhow::{bail, ensure, Context, Result};
 use candle_core::{DType, Device, Shape, Tensor, Var};
 use rand::rngs::StdRng;
@@ -603,7 +603,12 @@ pub fn train(opts: &TrainOptions, compute: &Compute) -> Result<TrainReport> {
     std::fs::create_dir_all(&opts.out)
         .with_context(|| format!("creating {}", opts.out.display()))?;
 
-    if !opts.resume && opts.out.join(crate::checkpoint::CONFIG_FILE).exists() {
+    if !opts.resume
+        && opts
+            .out
+            .join(crate::learn::checkpoint::CONFIG_FILE)
+            .exists()
+    {
         bail!(
             "{} already holds a checkpoint: add --resume to continue it, or choose another --out",
             opts.out.display()

@@ -447,7 +447,8 @@ impl Block {
 /// ```no_run
 /// # fn main() -> anyhow::Result<()> {
 /// use candle_core::{Device, Tensor};
-/// use nanotune::{checkpoint::Checkpoint, model::KvCache, words::Vocab};
+/// use nanotune::learn::{checkpoint::Checkpoint, model::KvCache};
+/// use nanotune::music::words::Vocab;
 /// let device = Device::Cpu;
 /// let ckpt = Checkpoint::load("checkpoints/small".as_ref(), &device)?;
 /// let model = &ckpt.model;

@@ -1,0 +1,4 @@
+//! Sound: notes rendered to audio samples, and playback on the sound card.
+
+pub mod audio;
+pub mod synth;
