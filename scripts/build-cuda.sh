@@ -9,7 +9,7 @@
 # machine's driver is 580 (CUDA 13.0): PTX from a newer nvcc may not load there. The kernels are
 # built for compute capability 9.0 (H100); set CUDA_COMPUTE_CAP for another GPU.
 # The binary needs at run time the driver's libcuda.so.1 and libcublas, libcublasLt, libcudart
-# (13) and libcurand (10): see the README's GPU section.
+# (13) and libcurand (10): see docs/gpu.md.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 root=$(mkdir -p "${1:-$repo/target/cuda-toolkit}" && cd "${1:-$repo/target/cuda-toolkit}" && pwd)

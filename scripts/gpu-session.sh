@@ -27,7 +27,7 @@
 # DEVICE (cuda), PRESET (base), BATCH (64), LR (1e-3), MIN_LR (LR / 10), WARMUP (200),
 # DATA (/tmp/prepared), RUN (/tmp/run-$PRESET), INIT (a checkpoint to start from), END_AT,
 # STRETCHES (0.5,0.75) and STRETCH_PROB (0.33): time stretch without the seed's 1.5, which taught
-# the shipped CPU model slowed-down pieces as a style of its own (README, The shipped model, run 10).
+# the shipped CPU model slowed-down pieces as a style of its own (docs/training.md, run 10).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/out}

@@ -1,7 +1,7 @@
 //! Where the model computes: `--device auto|cpu|cuda[:N]`.
 //!
-//! The CUDA path needs a binary built with the `cuda` cargo feature (see the README's GPU
-//! section) and a GPU that answers. `auto` takes CUDA when both hold and the CPU otherwise, and
+//! The CUDA path needs a binary built with the `cuda` cargo feature (see docs/gpu.md)
+//! and a GPU that answers. `auto` takes CUDA when both hold and the CPU otherwise, and
 //! [`Compute::describe`] says which, and why, so a run never silently lands on the slow path.
 //!
 //! On CUDA the matrix products run in bf16 (tensor cores; the weights, the optimiser and the
@@ -120,8 +120,7 @@ impl Compute {
 fn cuda(ordinal: usize) -> Result<Compute> {
     if !candle_core::utils::cuda_is_available() {
         bail!(
-            "this nanotune was built without CUDA: rebuild with `--features cuda` (see the README's \
-             GPU section)"
+            "this nanotune was built without CUDA: rebuild with `--features cuda` (see docs/gpu.md)"
         );
     }
     let device = Device::new_cuda(ordinal)
