@@ -13,6 +13,8 @@ use std::time::Instant;
 /// corpus archive (.tar.xz, e.g. ../shared/corpus/adl-piano-words.tar.xz), or one file. Every
 /// piece is made canonical and sent by its title to train (90%), val (5%) or test (5%). Bad files
 /// are named and skipped. Writes train.bin, val.bin, test.bin (u16 token ids) and index.json.
+/// With --openings N, only the first N words of each validation piece (the file shipped with a
+/// model in checkpoints/NAME/openings).
 #[derive(Args, Debug)]
 pub struct PrepareArgs {
     /// Corpus folder, .tar.xz archive, or MIDI folder.
@@ -20,6 +22,10 @@ pub struct PrepareArgs {
     /// Folder to write the dataset into.
     #[arg(short, long, default_value = "data/prepared")]
     pub output: PathBuf,
+    /// Write only the first N words of each validation piece (what ships beside a model as
+    /// `openings/`, so "Continue song" works without the full dataset).
+    #[arg(long, value_name = "N")]
+    pub openings: Option<usize>,
     /// Print no progress bar.
     #[arg(short, long)]
     pub quiet: bool,
@@ -45,6 +51,18 @@ pub fn run(args: PrepareArgs) -> Result<()> {
     })?;
     bar.finish_and_clear();
     let dataset = build_dataset(&pieces, &mut report)?;
+    if let Some(words) = args.openings {
+        anyhow::ensure!(words > 0, "--openings takes a number of words above 0");
+        let openings = dataset.openings(words);
+        openings.save(&args.output)?;
+        println!(
+            "wrote the first {words} words of {} validation pieces ({} words) to {}",
+            openings.val.pieces.len(),
+            openings.val.tokens.len(),
+            args.output.display()
+        );
+        return Ok(());
+    }
     dataset.save(&args.output)?;
 
     for bad in &report.bad_files {

@@ -144,6 +144,25 @@ impl Dataset {
         }
     }
 
+    /// The first `words` token ids of every validation piece, and nothing else: the small file
+    /// shipped beside a model, so "Continue song" works without the full dataset. Prompts are cut
+    /// back to a whole note when used (`sample::prompt::head`), so the cut here may split a note.
+    pub fn openings(&self, words: usize) -> Dataset {
+        let mut val = SplitData::default();
+        for (index, span) in self.val.pieces.iter().enumerate() {
+            let ids = self.val.piece(index);
+            val.push(&span.title, &ids[..ids.len().min(words)]);
+        }
+        Dataset {
+            val,
+            report: serde_json::json!({
+                "openings": {"words_per_piece": words, "pieces": self.val.pieces.len()},
+                "source": self.report,
+            }),
+            ..Dataset::default()
+        }
+    }
+
     /// Writes the dataset into `dir` (created if needed). Each file is written atomically, the
     /// index last, so a reader never sees an index that points past its arrays.
     pub fn save(&self, dir: &Path) -> Result<()> {
@@ -253,6 +272,20 @@ mod tests {
         assert_eq!(fnv1a64(b""), 0xcbf29ce484222325);
         assert_eq!(fnv1a64(b"a"), 0xaf63dc4c8601ec8c);
         assert_eq!(fnv1a64(b"foobar"), 0x85944171f73967e8);
+    }
+
+    #[test]
+    fn openings_keep_the_start_of_each_validation_piece_only() {
+        let mut ds = Dataset::default();
+        ds.train.push("t", &[0, 3, 91, 1]);
+        ds.val.push("long", &[0, 3, 91, 5, 92, 1]);
+        ds.val.push("short", &[0, 1]);
+        let o = ds.openings(4);
+        assert!(o.train.pieces.is_empty() && o.test.pieces.is_empty());
+        assert_eq!(o.val.pieces.len(), 2);
+        assert_eq!(o.val.piece(0), &[0, 3, 91, 5]);
+        assert_eq!(o.val.piece(1), &[0, 1]);
+        assert_eq!(o.val.find("short"), Some(1));
     }
 
     #[test]
