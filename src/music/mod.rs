@@ -5,4 +5,5 @@ pub mod analysis;
 pub mod augment;
 pub mod midi;
 pub mod notes;
+pub mod scale;
 pub mod words;
