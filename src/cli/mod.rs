@@ -63,6 +63,12 @@ pub struct SamplingArgs {
     /// Sample among the likeliest words holding this much probability (1.0 = off).
     #[arg(long, default_value_t = SampleOptions::default().top_p)]
     pub top_p: f32,
+    /// Scale lock: every new note in this key (C, F#, Bb, Dm, F#m, "A minor": major or natural
+    /// minor), the prompt left as it is; off by default.
+    #[arg(long, default_value = "off", value_parser = crate::music::scale::parse_lock)]
+    // Fully qualified, so clap parses the whole Option (off = None) instead of treating the
+    // flag as optional.
+    pub scale: ::std::option::Option<crate::music::scale::Scale>,
 }
 
 impl SamplingArgs {
@@ -75,6 +81,7 @@ impl SamplingArgs {
             top_p: self.top_p,
             seed,
             stop_at_end,
+            scale: self.scale,
         };
         opts.validate()?;
         Ok(opts)

@@ -26,6 +26,7 @@ pub use grammar::{Grammar, State};
 pub use prompt::Prompt;
 
 use crate::music::notes::{canon, from_words, Note, STEPS_PER_QUARTER};
+use crate::music::scale::Scale;
 use crate::music::words::{Vocab, Word};
 use anyhow::{bail, ensure, Result};
 use rand::rngs::StdRng;
@@ -89,6 +90,10 @@ pub struct SampleOptions {
     pub seed: u64,
     /// Let the model end the piece itself with `END` before `words` are made.
     pub stop_at_end: bool,
+    /// Scale lock: every new note's pitch lies in this key (the prompt is left as it is).
+    /// Where the grammar allows no pitch of the key, the durations and shifts it allows are
+    /// drawn from alone; where it allows nothing else, the lock yields for that one word.
+    pub scale: Option<Scale>,
 }
 
 impl Default for SampleOptions {
@@ -102,6 +107,7 @@ impl Default for SampleOptions {
             top_p: 1.0,
             seed: 0,
             stop_at_end: false,
+            scale: None,
         }
     }
 }
@@ -291,6 +297,18 @@ impl Picker {
     }
 }
 
+fn is_pitch(id: u16) -> bool {
+    matches!(Vocab.word(id), Some(Word::Note(_)))
+}
+
+/// Whether word `id` may be sampled under the scale lock `scale`: any word but a pitch outside it.
+fn in_key(scale: Option<Scale>, id: u16) -> bool {
+    match (scale, Vocab.word(id)) {
+        (Some(s), Some(Word::Note(p))) => s.contains(p),
+        _ => true,
+    }
+}
+
 /// Ids kept when the window slides (half the context, at least 1).
 pub fn window_keep(context: usize) -> usize {
     (context / 2).max(1)
@@ -371,17 +389,15 @@ pub fn generate<M: NextWordModel + ?Sized>(
             fresh = false;
         }
         let end_ok = opts.stop_at_end && made > 0;
+        let g = &grammar;
+        let in_key = |id: u16| in_key(opts.scale, id);
         // Near the limit, prefer a note to a shift (a shift needs four words before END).
         let avoid_shift = opts.words.saturating_sub(made) < 4
-            && matches!(grammar.state(), State::Ready | State::Shifted(_))
-            && grammar.any_pitch();
-        let g = &grammar;
-        let id = match picker.pick(
-            &logits,
-            |id| g.allows(id, end_ok) && !(avoid_shift && id == Vocab::SEP),
-            opts,
-            &mut rng,
-        ) {
+            && matches!(g.state(), State::Ready | State::Shifted(_))
+            && (0..Vocab.len() as u16).any(|id| g.allows(id, false) && is_pitch(id) && in_key(id));
+        let legal = |id: u16| g.allows(id, end_ok) && !(avoid_shift && id == Vocab::SEP);
+        let locked = picker.pick(&logits, |id| legal(id) && in_key(id), opts, &mut rng);
+        let id = match locked.or_else(|| picker.pick(&logits, legal, opts, &mut rng)) {
             Some(id) => id,
             None => bail!("the grammar left no legal word in state {:?}", g.state()),
         };

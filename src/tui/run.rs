@@ -375,6 +375,7 @@ fn sample_options(s: &Settings) -> SampleOptions {
         top_p: s.top_p as f32,
         seed: s.seed,
         stop_at_end: false,
+        scale: None,
     }
 }
 
