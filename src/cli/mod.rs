@@ -69,6 +69,10 @@ pub struct SamplingArgs {
     // Fully qualified, so clap parses the whole Option (off = None) instead of treating the
     // flag as optional.
     pub scale: ::std::option::Option<crate::music::scale::Scale>,
+    /// Length in bars instead of --tokens: the new part fills N bars of 4/4 after the bar the
+    /// prompt ends in, and the piece ends at that bar line.
+    #[arg(long, value_name = "N")]
+    pub bars: Option<u32>,
 }
 
 impl SamplingArgs {
@@ -82,6 +86,7 @@ impl SamplingArgs {
             seed,
             stop_at_end,
             scale: self.scale,
+            bars: self.bars,
         };
         opts.validate()?;
         Ok(opts)

@@ -25,7 +25,8 @@ pub mod prompt;
 pub use grammar::{Grammar, State};
 pub use prompt::Prompt;
 
-use crate::music::notes::{canon, from_words, Note, STEPS_PER_QUARTER};
+use crate::music::analysis::STEPS_PER_BAR;
+use crate::music::notes::{canon, end_step, from_words, Note, STEPS_PER_QUARTER};
 use crate::music::scale::Scale;
 use crate::music::words::{Vocab, Word};
 use anyhow::{bail, ensure, Result};
@@ -94,6 +95,9 @@ pub struct SampleOptions {
     /// Where the grammar allows no pitch of the key, the durations and shifts it allows are
     /// drawn from alone; where it allows nothing else, the lock yields for that one word.
     pub scale: Option<Scale>,
+    /// Length in bars of 4/4 instead of words: the new part fills this many bars after the bar
+    /// the prompt ends in, and the piece ends at that bar line (no note sounds past it).
+    pub bars: Option<u32>,
 }
 
 impl Default for SampleOptions {
@@ -108,6 +112,7 @@ impl Default for SampleOptions {
             seed: 0,
             stop_at_end: false,
             scale: None,
+            bars: None,
         }
     }
 }
@@ -119,6 +124,7 @@ impl SampleOptions {
             "temperature must be 0 or more, not {}",
             self.temperature
         );
+        ensure!(self.bars != Some(0), "a length in bars must be 1 or more");
         ensure!(
             self.top_p > 0.0 && self.top_p <= 1.0,
             "top-p must be in (0, 1], not {}",
@@ -297,6 +303,24 @@ impl Picker {
     }
 }
 
+/// The bar line `bars` bars after the bar in which the prompt's last note ends (or its cursor
+/// stands, if later).
+fn bar_line_after(prompt: &[Word], grammar: &Grammar, bars: u32) -> u64 {
+    let end = end_step(&from_words(prompt).notes).max(grammar.onset());
+    end.div_ceil(STEPS_PER_BAR) * STEPS_PER_BAR + bars as u64 * STEPS_PER_BAR
+}
+
+/// Whether word `id` keeps the piece inside the bar line: a note's duration may not reach past
+/// it, nor may a shift.
+fn fits_before(grammar: &Grammar, id: u16, line: u64) -> bool {
+    match (grammar.state(), Vocab.word(id)) {
+        (State::NoteDuration(_) | State::ShiftDuration, Some(Word::Dur(k))) => {
+            grammar.onset() + k as u64 <= line
+        }
+        _ => true,
+    }
+}
+
 fn is_pitch(id: u16) -> bool {
     matches!(Vocab.word(id), Some(Word::Note(_)))
 }
@@ -375,8 +399,12 @@ pub fn generate<M: NextWordModel + ?Sized>(
     let (mut made, mut sampled) = (0usize, 0usize);
     // Length of the history at the last whole note (where a cancelled piece is cut back to).
     let mut last_whole = grammar.can_end().then_some(prompt_len);
+    // In bars mode: the bar line where the piece ends, and no word may sound past it.
+    let line = opts
+        .bars
+        .map(|n| bar_line_after(&prompt.words, &grammar, n));
     let ended = loop {
-        if made >= opts.words && grammar.can_end() {
+        if line.is_none() && made >= opts.words && grammar.can_end() {
             history.push(Vocab::END);
             on_word(Word::End);
             break Ended::Length;
@@ -395,7 +423,9 @@ pub fn generate<M: NextWordModel + ?Sized>(
         let avoid_shift = opts.words.saturating_sub(made) < 4
             && matches!(g.state(), State::Ready | State::Shifted(_))
             && (0..Vocab.len() as u16).any(|id| g.allows(id, false) && is_pitch(id) && in_key(id));
-        let legal = |id: u16| g.allows(id, end_ok) && !(avoid_shift && id == Vocab::SEP);
+        let fits = |id: u16| line.is_none_or(|line| fits_before(g, id, line));
+        let legal =
+            |id: u16| g.allows(id, end_ok) && !(avoid_shift && id == Vocab::SEP) && fits(id);
         let locked = picker.pick(&logits, |id| legal(id) && in_key(id), opts, &mut rng);
         let id = match locked.or_else(|| picker.pick(&logits, legal, opts, &mut rng)) {
             Some(id) => id,
@@ -412,7 +442,15 @@ pub fn generate<M: NextWordModel + ?Sized>(
         if grammar.can_end() {
             last_whole = Some(history.len());
         }
-        if made >= opts.words && grammar.can_end() {
+        if line.is_some_and(|line| grammar.onset() >= line) {
+            // A shift reached the bar line: the piece is full. A trailing shift is not
+            // canonical, so it goes, and the piece ends with its last note.
+            history.truncate(last_whole.unwrap_or(prompt_len));
+            history.push(Vocab::END);
+            on_word(Word::End);
+            break Ended::Length;
+        }
+        if line.is_none() && made >= opts.words && grammar.can_end() {
             continue; // END without another model step
         }
         if fed < model.context() || model.slides_itself() {

@@ -376,6 +376,7 @@ fn sample_options(s: &Settings) -> SampleOptions {
         seed: s.seed,
         stop_at_end: false,
         scale: None,
+        bars: None,
     }
 }
 
