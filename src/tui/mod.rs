@@ -5,4 +5,5 @@
 pub mod app;
 pub mod roll;
 pub mod run;
+pub mod saved;
 pub mod view;
