@@ -163,6 +163,14 @@ pub fn train(opts: &TrainOptions, compute: &Compute) -> Result<TrainReport> {
     let device = &compute.device;
     let data = Dataset::load(&opts.data)?;
     let mut run = RunState::start(opts, device)?;
+    if opts.resume && run.step >= opts.steps {
+        bail!(
+            "{} is at step {} and --steps is {}: give a larger --steps to train on",
+            opts.out.display(),
+            run.step,
+            opts.steps
+        );
+    }
     run.model.set_matmul_dtype(compute.matmul_dtype);
     run.summary.options = serde_json::to_value(opts)?;
     let cfg = run.model.config().clone();
