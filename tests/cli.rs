@@ -1,5 +1,5 @@
 //! The `nanotune` binary as a user runs it: encode, decode, prepare, describe, train --resume,
-//! and their errors.
+//! generate --tokens, and their errors.
 
 mod common;
 
@@ -377,4 +377,48 @@ fn the_same_train_command_with_resume_goes_on_to_its_own_steps() {
     assert_eq!(code, Some(0), "{err}");
     assert!(out.starts_with("step 8: "), "{out}");
     assert_eq!(last_log_step(), 8);
+}
+
+/// Asking for no new words is an error, not an empty piece: from the commands and from the
+/// library the screen calls too.
+#[test]
+fn zero_new_words_is_a_clear_error() {
+    use nanotune::sample::backend::{FastGpt, Weights};
+    use nanotune::sample::{generate, prompt, SampleOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("checkpoints/small");
+    let ckpt = shipped.to_str().unwrap();
+    let want = "error: tokens must be at least 1: 0 new words would leave only the prompt\n";
+    for args in [
+        &[
+            "generate",
+            "--checkpoint",
+            ckpt,
+            "--tokens",
+            "0",
+            "-o",
+            "new.mid",
+        ][..],
+        &["compare", "--checkpoint", ckpt, "--tokens", "0"],
+    ] {
+        let out = nanotune(args, dir.path());
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(text(&out.stderr), want, "{args:?}");
+    }
+    assert!(!dir.path().join("new.mid").exists());
+
+    let mut model = FastGpt::load(&shipped, Weights::default()).unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut run = |words| {
+        let opts = SampleOptions {
+            words,
+            seed: 1,
+            ..SampleOptions::default()
+        };
+        generate(&mut model, &prompt::new_piece(), &opts, &stop, &mut |_| {})
+    };
+    let err = run(0).err().unwrap();
+    assert_eq!(format!("error: {err:#}\n"), want);
+    let one = run(1).unwrap();
+    assert!(one.new_words().len() >= 2, "{:?}", one.words);
 }
