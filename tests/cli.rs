@@ -1,4 +1,5 @@
-//! The `nanotune` binary as a user runs it: encode, decode, prepare, and their errors.
+//! The `nanotune` binary as a user runs it: encode, decode, prepare, describe, train --resume,
+//! generate --tokens, and their errors.
 
 mod common;
 
@@ -290,4 +291,134 @@ fn a_closed_pipe_ends_a_command_quietly() {
         text(&out.stderr)
     );
     assert!(!text(&out.stderr).contains("panicked"));
+}
+
+/// `train --resume` as a user gives it: the first command again with `--resume` (its shape flags
+/// too), which goes on to that run's own --steps; a shape flag that differs is refused in one line.
+#[test]
+fn the_same_train_command_with_resume_goes_on_to_its_own_steps() {
+    let Some(archive) = common::corpus_archive() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    common::corpus_slice(&archive, 60)
+        .save(&dir.path().join("data"))
+        .unwrap();
+    let train = |extra: &[&str]| {
+        let args = [
+            "train",
+            "--data",
+            "data",
+            "--out",
+            "run",
+            "--layers",
+            "1",
+            "--heads",
+            "2",
+            "--context",
+            "16",
+            "--batch",
+            "4",
+            "--eval-every",
+            "2",
+            "--eval-batches",
+            "1",
+            "--device",
+            "cpu",
+            "-q",
+        ];
+        let out = nanotune(&[&args[..], extra].concat(), dir.path());
+        (out.status.code(), text(&out.stdout), text(&out.stderr))
+    };
+    let last_log_step = || {
+        let log = std::fs::read_to_string(dir.path().join("run/log.csv")).unwrap();
+        let last = log.lines().last().unwrap().to_string();
+        last.split(',').next().unwrap().parse::<usize>().unwrap()
+    };
+    // A time limit of zero stops after each step, saved.
+    let (code, out, err) = train(&["--width", "16", "--steps", "6", "--minutes", "0"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("stopped at step 1 of 6"), "{out}");
+    let (code, out, err) = train(&["--width", "16", "--minutes", "0", "--resume"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("stopped at step 2 of 6"), "{out}");
+
+    let (code, _, err) = train(&["--width", "32", "--resume"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        err.lines().last().unwrap(),
+        "error: --width 32 differs from the checkpoint's 16 in run: a model read from a checkpoint keeps its shape"
+    );
+    assert_eq!(last_log_step(), 2, "nothing trained");
+
+    let (code, out, err) = train(&["--width", "16", "--resume"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.starts_with("step 6: ") && !out.contains("stopped"),
+        "{out}"
+    );
+    assert_eq!(last_log_step(), 6);
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("run/config.json")).unwrap())
+            .unwrap();
+    assert_eq!(config["training"]["step"], 6);
+    assert_eq!(config["model"]["width"], 16);
+
+    // A finished run goes on only with a larger --steps.
+    let (code, _, err) = train(&["--resume"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.ends_with(
+            "error: run is at step 6 and --steps is 6: give a larger --steps to train on\n"
+        ),
+        "{err}"
+    );
+    let (code, out, err) = train(&["--resume", "--steps", "8"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.starts_with("step 8: "), "{out}");
+    assert_eq!(last_log_step(), 8);
+}
+
+/// Asking for no new words is an error, not an empty piece: from the commands and from the
+/// library the screen calls too.
+#[test]
+fn zero_new_words_is_a_clear_error() {
+    use nanotune::sample::backend::{FastGpt, Weights};
+    use nanotune::sample::{generate, prompt, SampleOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("checkpoints/small");
+    let ckpt = shipped.to_str().unwrap();
+    let want = "error: tokens must be at least 1: 0 new words would leave only the prompt\n";
+    for args in [
+        &[
+            "generate",
+            "--checkpoint",
+            ckpt,
+            "--tokens",
+            "0",
+            "-o",
+            "new.mid",
+        ][..],
+        &["compare", "--checkpoint", ckpt, "--tokens", "0"],
+    ] {
+        let out = nanotune(args, dir.path());
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(text(&out.stderr), want, "{args:?}");
+    }
+    assert!(!dir.path().join("new.mid").exists());
+
+    let mut model = FastGpt::load(&shipped, Weights::default()).unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut run = |words| {
+        let opts = SampleOptions {
+            words,
+            seed: 1,
+            ..SampleOptions::default()
+        };
+        generate(&mut model, &prompt::new_piece(), &opts, &stop, &mut |_| {})
+    };
+    let err = run(0).err().unwrap();
+    assert_eq!(format!("error: {err:#}\n"), want);
+    let one = run(1).unwrap();
+    assert!(one.new_words().len() >= 2, "{:?}", one.words);
 }

@@ -1,17 +1,21 @@
 //! `nanotune train`: train a model on a prepared dataset, writing a checkpoint folder.
 
+use crate::learn::checkpoint::CheckpointConfig;
 use crate::learn::device::{Compute, DeviceChoice};
-use crate::learn::train::{train, TrainOptions};
-use anyhow::{ensure, Result};
+use crate::learn::model::GptConfig;
+use crate::learn::train::{recorded_steps, train, TrainOptions};
+use anyhow::{ensure, Context, Result};
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Train a model on a prepared dataset (see `nanotune prepare`).
 ///
 /// The `--out` folder is the checkpoint: model.safetensors (best weights), config.json, the
 /// resume state (optimizer.safetensors, train_state.json) and log.csv (every evaluation). Flags
 /// after `--preset` override the preset. To continue a stopped run, give the same command again
-/// with `--resume`.
+/// with `--resume`: it goes on to the run's own --steps unless given others. A model read from a
+/// checkpoint (--resume, --init-from) keeps its shape: --layers, --heads, --width and --context
+/// may repeat it, not change it.
 #[derive(Args, Debug)]
 pub struct TrainArgs {
     /// Prepared dataset folder.
@@ -23,10 +27,13 @@ pub struct TrainArgs {
     /// Model size: small (3 layers, 6 heads, 384 wide) or base (4 layers, 8 heads, 512 wide).
     #[arg(long, default_value = "small")]
     pub preset: String,
+    /// Transformer blocks [default: the preset's].
     #[arg(long)]
     pub layers: Option<usize>,
+    /// Attention heads [default: the preset's].
     #[arg(long)]
     pub heads: Option<usize>,
+    /// Embedding width [default: the preset's].
     #[arg(long)]
     pub width: Option<usize>,
     /// Context in words [default: 200].
@@ -50,7 +57,7 @@ pub struct TrainArgs {
     /// Warm-up steps [default: min(1000, steps / 10)].
     #[arg(long)]
     pub warmup: Option<usize>,
-    /// Optimiser steps [default: 5000].
+    /// Optimiser steps [default: 5000; with --resume, the run's own].
     #[arg(long)]
     pub steps: Option<usize>,
     /// Evaluate and save every N steps [default: 250].
@@ -77,8 +84,9 @@ pub struct TrainArgs {
     /// Stretch factors, comma-separated [default: 0.5,0.75,1.5].
     #[arg(long, value_delimiter = ',')]
     pub stretches: Option<Vec<f64>>,
-    /// Continue the run in --out where it stopped (give the same flags as before).
-    #[arg(long)]
+    /// Continue the run in --out where it stopped, with its shape and --steps (give the other
+    /// flags as before).
+    #[arg(long, conflicts_with = "init_from")]
     pub resume: bool,
     /// Start from this checkpoint's weights (fine-tuning); its shape replaces the preset's.
     #[arg(long)]
@@ -100,14 +108,31 @@ impl TrainArgs {
     /// The options: the preset's defaults with every given flag on top.
     pub fn options(&self) -> Result<TrainOptions> {
         let mut o = TrainOptions::new(&self.preset, &self.data, &self.out)?;
-        let shape_given = self.layers.is_some()
-            || self.heads.is_some()
-            || self.width.is_some()
-            || self.context.is_some();
-        ensure!(
-            !(shape_given && (self.resume || self.init_from.is_some())),
-            "--layers, --heads, --width and --context cannot change the shape of a model read from a checkpoint"
-        );
+        // A model read from a checkpoint brings its shape, and a resumed run its step count.
+        let read_from = if self.resume {
+            Some(&self.out)
+        } else {
+            self.init_from.as_ref()
+        };
+        if let Some(dir) = read_from {
+            let config = CheckpointConfig::load(dir).with_context(|| match self.resume {
+                true => "cannot resume".to_string(),
+                false => format!("cannot start from {}", dir.display()),
+            })?;
+            self.check_shape(&config.model, dir)?;
+            o.model = GptConfig {
+                dropout: o.model.dropout,
+                ..config.model.clone()
+            };
+            if self.resume && self.steps.is_none() {
+                o.steps = recorded_steps(&config).with_context(|| {
+                    format!(
+                        "{} does not record its run's step count: give --steps",
+                        dir.display()
+                    )
+                })?;
+            }
+        }
         macro_rules! set {
             ($($flag:ident => $field:expr),* $(,)?) => {
                 $(if let Some(v) = self.$flag.clone() { $field = v; })*
@@ -136,6 +161,26 @@ impl TrainArgs {
             o.time_limit = Some(std::time::Duration::from_secs_f64(m * 60.0));
         }
         Ok(o)
+    }
+
+    /// Refuses a shape flag that differs from the shape of the checkpoint in `dir`.
+    fn check_shape(&self, shape: &GptConfig, dir: &Path) -> Result<()> {
+        let flags = [
+            ("--layers", self.layers, shape.layers),
+            ("--heads", self.heads, shape.heads),
+            ("--width", self.width, shape.width),
+            ("--context", self.context, shape.context),
+        ];
+        for (flag, given, own) in flags {
+            if let Some(given) = given {
+                ensure!(
+                    given == own,
+                    "{flag} {given} differs from the checkpoint's {own} in {}: a model read from a checkpoint keeps its shape",
+                    dir.display()
+                );
+            }
+        }
+        Ok(())
     }
 }
 

@@ -118,7 +118,12 @@ impl Default for SampleOptions {
 }
 
 impl SampleOptions {
+    /// Checks the settings, for every caller alike (generate, compare, the screen).
     pub fn validate(&self) -> Result<()> {
+        ensure!(
+            self.words > 0,
+            "tokens must be at least 1: 0 new words would leave only the prompt"
+        );
         ensure!(
             self.temperature.is_finite() && self.temperature >= 0.0,
             "temperature must be 0 or more, not {}",
