@@ -5,6 +5,7 @@
 
 use super::app::{update, App, Effect, Environment, Message, Prompt, Settings};
 use super::view::view;
+use crate::learn::checkpoint::locate;
 use crate::learn::dataset::{Dataset, SplitData};
 use crate::learn::device::{Compute, DeviceChoice};
 use crate::music::midi::write_midi;
@@ -31,59 +32,18 @@ use std::time::{Duration, Instant};
 pub struct Options {
     pub checkpoint: Option<PathBuf>,
     pub data: Option<PathBuf>,
-    /// Words of a song used as the Continue prompt.
+    /// Words of a piece used as the Continue prompt, cut back to a whole note (0 = the whole
+    /// piece, as in [`prompt::head`]).
     pub prompt_words: usize,
     pub device: DeviceChoice,
 }
 
-/// Where the model is looked for, in order: `--checkpoint`, `$NANOTUNE_CHECKPOINT`,
-/// `./checkpoints/`, `checkpoints/` beside the executable, then the user's data directory
-/// (`$XDG_DATA_HOME/nanotune/checkpoints` or `~/.local/share/nanotune/checkpoints`).
-pub fn checkpoint_candidates(given: Option<&Path>) -> Vec<PathBuf> {
-    if let Some(p) = given {
-        return vec![p.to_path_buf()];
-    }
-    let mut out = Vec::new();
-    if let Some(p) = std::env::var_os("NANOTUNE_CHECKPOINT") {
-        out.push(PathBuf::from(p));
-    }
-    out.push(PathBuf::from("checkpoints"));
-    if let Some(dir) = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(Path::to_path_buf))
-    {
-        out.push(dir.join("checkpoints"));
-    }
-    let data_home = std::env::var_os("XDG_DATA_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")));
-    if let Some(d) = data_home {
-        out.push(d.join("nanotune/checkpoints"));
-    }
-    out
-}
-
-/// Loads the first checkpoint found, or says where it looked and how to get one.
-fn load_model(
-    given: Option<&Path>,
-    compute: &Compute,
-) -> std::result::Result<(BoxedModel, PathBuf), String> {
-    let candidates = checkpoint_candidates(given);
-    for dir in &candidates {
-        let found = crate::learn::checkpoint::find_in(dir);
-        if found.is_some() || given.is_some() {
-            let dir = found.unwrap_or_else(|| dir.clone());
-            return load_for(&dir, compute, Weights::default())
-                .map(|(m, _)| (m, dir.clone()))
-                .map_err(|e| format!("could not load the model in {}: {e:#}", dir.display()));
-        }
-    }
-    let looked: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
-    Err(format!(
-        "No checkpoint found (looked in {}). Train one with `nanotune prepare CORPUS -o data/prepared` \
-         then `nanotune train --data data/prepared --out checkpoints`, or pass --checkpoint DIR.",
-        looked.join(", ")
-    ))
+/// Loads the model [`locate`] finds, or says why there is none.
+fn load_model(given: Option<&Path>, compute: &Compute) -> std::result::Result<BoxedModel, String> {
+    let dir = locate(given).map_err(|e| format!("{e:#}"))?;
+    load_for(&dir, compute, Weights::default())
+        .map(|(m, _)| m)
+        .map_err(|e| format!("could not load the model in {}: {e:#}", dir.display()))
 }
 
 fn load_validation(given: Option<&Path>) -> std::result::Result<SplitData, String> {
@@ -119,7 +79,7 @@ pub fn run(options: Options) -> Result<()> {
     // An explicit --device that cannot be had stops here, before the screen opens.
     let compute = Compute::select(options.device)?;
     let (mut model, model_error) = match load_model(options.checkpoint.as_deref(), &compute) {
-        Ok((m, _)) => (Some(m), None),
+        Ok(m) => (Some(m), None),
         Err(e) => (None, Some(e)),
     };
     let (validation, dataset_error) = match load_validation(options.data.as_deref()) {
@@ -384,11 +344,7 @@ fn build_prompt(
     validation: Option<&SplitData>,
     options: &Options,
 ) -> Result<prompt::Prompt> {
-    let words = if options.prompt_words == 0 {
-        prompt::DEFAULT_PROMPT_WORDS
-    } else {
-        options.prompt_words
-    };
+    let words = options.prompt_words;
     match prompt {
         Prompt::New => Ok(prompt::new_piece()),
         Prompt::RandomSong => {
