@@ -100,7 +100,7 @@ pub enum Command {
 /// Runs one parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     let Some(command) = cli.command else {
-        return crate::tui::run::run(crate::tui::run::Options {
+        return crate::tui::run::run(crate::tui::runtime::Options {
             checkpoint: cli.screen.checkpoint,
             data: Some(cli.screen.data),
             prompt_words: cli.screen.prompt_words,
