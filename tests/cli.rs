@@ -50,6 +50,34 @@ fn every_command_explains_itself() {
 }
 
 #[test]
+fn every_command_that_opens_a_model_looks_for_it_in_the_same_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let order = nanotune::learn::checkpoint::CHECKPOINT_HELP;
+    assert!(
+        order.contains("$NANOTUNE_CHECKPOINT, ./checkpoints, checkpoints/ beside the executable")
+    );
+    // The screen (no command), then every command with --checkpoint.
+    for cmd in [&[][..], &["generate"], &["compare"], &["eval"], &["export"]] {
+        let help = text(&nanotune(&[cmd, &["--help"]].concat(), dir.path()).stdout);
+        assert!(
+            help.contains(order),
+            "{cmd:?} --help states the search order:\n{help}"
+        );
+    }
+    // --prompt-words means the same in the screen and in generate, with one default.
+    let default = format!(
+        "[default: {}]",
+        nanotune::sample::prompt::DEFAULT_PROMPT_WORDS
+    );
+    for cmd in [&[][..], &["generate"]] {
+        let help = text(&nanotune(&[cmd, &["--help"]].concat(), dir.path()).stdout);
+        let at = help.find("--prompt-words").expect("--prompt-words");
+        let flag = &help[at..at + help[at..].find(&default).expect(&help) + default.len()];
+        assert!(flag.contains("(0 = the whole piece)"), "{cmd:?}: {flag}");
+    }
+}
+
+#[test]
 fn decode_then_encode_gives_the_words_back() {
     let dir = tempfile::tempdir().unwrap();
     let words = "START sepxx d2 n72 d4 n64 d4 n60 d8 sepxx d4 n67 d4 sepxx d130 n21 d128 END";

@@ -389,6 +389,9 @@ fn generate_command_end_to_end() {
         let out = Command::new(env!("CARGO_BIN_EXE_nanotune"))
             .args(args)
             .current_dir(dir.path())
+            // Only the model written here: none from the environment or the user's data folder.
+            .env_remove("NANOTUNE_CHECKPOINT")
+            .env("XDG_DATA_HOME", dir.path())
             .output()
             .unwrap();
         (
@@ -447,4 +450,67 @@ fn generate_command_end_to_end() {
     let cont = std::fs::read_to_string(dir.path().join("cont.txt")).unwrap();
     let first: Vec<&str> = words.split_whitespace().take(19).collect();
     assert!(cont.starts_with(&first.join(" ")[..20]), "{cont}");
+}
+
+/// `nanotune generate` in `cwd` with `$NANOTUNE_CHECKPOINT` set to `env` (or unset) and the
+/// user's data folder at `data_home`: whether it succeeded, and the checkpoint line it printed
+/// (or its error).
+fn generate_in(cwd: &Path, env: Option<&Path>, data_home: &Path, args: &[&str]) -> (bool, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nanotune"));
+    cmd.args(["generate", "--tokens", "10", "--seed", "1"])
+        .args(args)
+        .current_dir(cwd)
+        .env("XDG_DATA_HOME", data_home)
+        .env_remove("NANOTUNE_CHECKPOINT");
+    if let Some(env) = env {
+        cmd.env("NANOTUNE_CHECKPOINT", env);
+    }
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().find(|l| l.starts_with("checkpoint "));
+    match line {
+        Some(l) if out.status.success() => (true, l.to_string()),
+        _ => (false, String::from_utf8_lossy(&out.stderr).into_owned()),
+    }
+}
+
+#[test]
+fn generate_finds_its_model_in_the_documented_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let [here, empty, env, data] = ["here", "empty", "env", "data"].map(|d| tmp.path().join(d));
+    std::fs::create_dir_all(&empty).unwrap();
+    write_checkpoint(&here.join("checkpoints/small"));
+    write_checkpoint(&env);
+    let in_data = data.join("nanotune/checkpoints");
+    write_checkpoint(&in_data.join("base"));
+    let says = |dir: &Path| format!("checkpoint {} (", dir.display());
+
+    // $NANOTUNE_CHECKPOINT first, then ./checkpoints (its small subfolder), then the data folder.
+    let (ok, line) = generate_in(&here, Some(&env), &data, &[]);
+    assert!(ok && line.starts_with(&says(&env)), "{line}");
+    let (ok, line) = generate_in(&here, None, &data, &[]);
+    assert!(
+        ok && line.starts_with(&says(Path::new("checkpoints/small"))),
+        "{line}"
+    );
+    let (ok, line) = generate_in(&empty, None, &data, &[]);
+    assert!(
+        ok && line.starts_with(&says(&in_data.join("base"))),
+        "{line}"
+    );
+    // An environment variable naming no model is passed over, and named where nothing is found.
+    let (ok, line) = generate_in(&empty, Some(&empty), &data, &[]);
+    assert!(
+        ok && line.starts_with(&says(&in_data.join("base"))),
+        "{line}"
+    );
+    let (ok, err) = generate_in(&empty, Some(&empty), &empty, &[]);
+    assert!(!ok && err.contains("no trained model found"), "{err}");
+    assert!(err.contains(&empty.display().to_string()), "{err}");
+    // --checkpoint beats them all, and is the only place looked in.
+    let e = env.to_str().unwrap();
+    let (ok, line) = generate_in(&here, None, &data, &["--checkpoint", e]);
+    assert!(ok && line.starts_with(&says(&env)), "{line}");
+    let (ok, err) = generate_in(&here, Some(&env), &data, &["--checkpoint", "empty"]);
+    assert!(!ok && err.contains("no trained model in empty"), "{err}");
 }

@@ -2,15 +2,24 @@
 //! `TestBackend` and read back.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use nanotune::learn::checkpoint::locate;
+use nanotune::learn::device::Compute;
 use nanotune::music::words::{parse_words, Word};
+use nanotune::sample::backend::{load_for, Weights};
+use nanotune::sample::Prompt;
+use nanotune::sound::synth::TimedNote;
 use nanotune::tui::app::{
-    ctl, update, Action, App, Effect, Environment, GenState, Message, Prompt,
+    update, Action, App, ControlId, Effect, Environment, GenState, Message, PromptSource,
 };
+use nanotune::tui::runtime::{Options, Runtime, SoundOutput};
 use nanotune::tui::view::view;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::Terminal;
-use std::time::Duration;
+use std::cell::RefCell;
+use std::path::Path;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 fn app() -> App {
     App::new(
@@ -52,10 +61,10 @@ fn text(buf: &Buffer) -> String {
 fn run_generation(app: &mut App, prompt: &str, title: Option<&str>, new: &str) {
     update(
         app,
-        Message::Started {
-            prompt: parse_words(prompt).0,
+        Message::Started(Prompt {
+            words: parse_words(prompt).0,
             title: title.map(String::from),
-        },
+        }),
     );
     for w in parse_words(new).0 {
         update(app, Message::Word(w));
@@ -77,20 +86,20 @@ fn temperature_changes_in_small_and_large_steps() {
     // The app opens on the menu with New piece selected; Tab goes to the controls.
     assert_eq!(a.selected_action, 0);
     press(&mut a, &[KeyCode::Tab, KeyCode::Right, KeyCode::Right]);
-    assert!((a.value(ctl::TEMPERATURE) - 1.00).abs() < 1e-9);
+    assert!((a.value(ControlId::Temperature) - 1.00).abs() < 1e-9);
     update(
         &mut a,
         Message::Key(KeyEvent::new(KeyCode::Left, KeyModifiers::SHIFT)),
     );
-    assert!((a.value(ctl::TEMPERATURE) - 0.75).abs() < 1e-9);
+    assert!((a.value(ControlId::Temperature) - 0.75).abs() < 1e-9);
     press(&mut a, &[KeyCode::Char('['); 10]);
     assert!(
-        (a.value(ctl::TEMPERATURE) - 0.05).abs() < 1e-9,
+        (a.value(ControlId::Temperature) - 0.05).abs() < 1e-9,
         "clamped at the minimum"
     );
     // j moves to Tokens; ] adds 500.
     press(&mut a, &[KeyCode::Char('j'), KeyCode::Char(']')]);
-    assert_eq!(a.value(ctl::TOKENS), 1000.0);
+    assert_eq!(a.value(ControlId::Tokens), 1000.0);
 }
 
 #[test]
@@ -99,12 +108,12 @@ fn enter_at_once_makes_a_new_piece() {
     let effects = press(&mut a, &[KeyCode::Enter]);
     match &effects[..] {
         [Effect::Generate {
-            prompt: Prompt::New,
-            settings,
+            prompt: PromptSource::New,
+            options,
         }] => {
-            assert_eq!(settings.tokens, 500);
-            assert_eq!(settings.top_k, 20);
-            assert_eq!(settings.temperature, 0.9);
+            assert_eq!(options.words, 500);
+            assert_eq!(options.top_k, 20);
+            assert_eq!(options.temperature, 0.9);
         }
         other => panic!("{other:?}"),
     }
@@ -136,23 +145,23 @@ fn continue_then_retry_reuses_the_prompt_with_a_new_seed() {
     assert!(matches!(
         &effects[..],
         [Effect::Generate {
-            prompt: Prompt::RandomSong,
+            prompt: PromptSource::RandomSong,
             ..
         }]
     ));
-    let first_seed = a.value(ctl::SEED);
+    let first_seed = a.value(ControlId::Seed);
     run_generation(&mut a, "START n60 d4 sepxx d4", Some("Für Elise"), "n64 d4");
 
     press(&mut a, &[KeyCode::Down]);
     let effects = press(&mut a, &[KeyCode::Enter]);
     match &effects[..] {
         [Effect::Generate {
-            prompt: Prompt::Words { words, title },
-            settings,
+            prompt: PromptSource::Given(Prompt { words, title }),
+            options,
         }] => {
             assert_eq!(words, &parse_words("START n60 d4 sepxx d4").0);
             assert_eq!(title.as_deref(), Some("Für Elise"));
-            assert_ne!(settings.seed as f64, first_seed, "a retry draws a new seed");
+            assert_ne!(options.seed as f64, first_seed, "a retry draws a new seed");
         }
         other => panic!("{other:?}"),
     }
@@ -162,10 +171,10 @@ fn continue_then_retry_reuses_the_prompt_with_a_new_seed() {
 fn locked_seed_is_kept() {
     let mut a = app();
     press(&mut a, &[KeyCode::Char('x')]);
-    let seed = a.value(ctl::SEED);
+    let seed = a.value(ControlId::Seed);
     let effects = press(&mut a, &[KeyCode::Enter]);
     assert!(
-        matches!(&effects[..], [Effect::Generate { settings, .. }] if settings.seed as f64 == seed)
+        matches!(&effects[..], [Effect::Generate { options, .. }] if options.seed as f64 == seed)
     );
 }
 
@@ -175,10 +184,10 @@ fn escape_cancels_and_keeps_the_partial_piece() {
     press(&mut a, &[KeyCode::Enter]);
     update(
         &mut a,
-        Message::Started {
-            prompt: vec![Word::Start],
+        Message::Started(Prompt {
+            words: vec![Word::Start],
             title: None,
-        },
+        }),
     );
     update(&mut a, Message::Word(Word::Note(60)));
     update(&mut a, Message::Word(Word::Dur(4)));
@@ -215,7 +224,7 @@ fn extend_and_undo() {
     let effects = press(&mut a, &[KeyCode::Enter]);
     match &effects[..] {
         [Effect::Generate {
-            prompt: Prompt::Words { words, .. },
+            prompt: PromptSource::Given(Prompt { words, .. }),
             ..
         }] => {
             assert_eq!(
@@ -436,4 +445,181 @@ fn playhead_is_drawn_while_playing() {
     update(&mut a, Message::PlayPosition(None));
     let buf = render(&a, 100, 30);
     assert!((2..27).all(|y| buf[(x, y)].symbol() != "│"));
+}
+
+/// Does `act` (keys), hands its effects to the runtime and the runtime's messages to `update`,
+/// then polls the runtime as the event loop does until the generation ends.
+fn drive(app: &mut App, runtime: &mut Runtime, act: impl FnOnce(&mut App) -> Vec<Effect>) {
+    for effect in act(app) {
+        for msg in runtime.carry_out(effect) {
+            update(app, msg);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while app.is_generating() {
+        for msg in runtime.poll(app.playing.is_some()) {
+            update(app, msg);
+        }
+        assert!(Instant::now() < deadline, "the generation never ended");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn choose(app: &mut App, action: Action) -> Vec<Effect> {
+    app.selected_action = Action::ALL.iter().position(|&x| x == action).unwrap();
+    press(app, &[KeyCode::Enter])
+}
+
+/// The screen's runtime on the shipped model, without a terminal: Continue file reads a real
+/// MIDI file from its first `--prompt-words`, Retry runs the same prompt again, Extend goes on
+/// from the whole piece, and a Continue song without a dataset fails cleanly keeping the model.
+#[test]
+fn the_runtime_continues_retries_and_extends_with_the_shipped_model() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = locate(Some(&root.join("checkpoints"))).unwrap();
+    let (model, _) = load_for(&dir, &Compute::cpu(), Weights::default()).unwrap();
+    let options = Options {
+        prompt_words: 20,
+        ..Options::default()
+    };
+    let mut runtime = Runtime::new(Some(model), None, None, options);
+    let mut a = app();
+    a.controls[ControlId::Tokens].value = 50.0;
+
+    let file = root.join("docs/examples/continuation.mid");
+    assert!(
+        choose(&mut a, Action::ContinueFile).is_empty(),
+        "asks for the path"
+    );
+    let keys: Vec<KeyCode> = file.to_str().unwrap().chars().map(KeyCode::Char).collect();
+    press(&mut a, &keys);
+    drive(&mut a, &mut runtime, |a| press(a, &[KeyCode::Enter]));
+    assert!(
+        matches!(a.gen, GenState::Complete { tokens, cancelled: false, .. } if tokens >= 50),
+        "{:?}",
+        a.gen
+    );
+    assert_eq!(a.piece.title.as_deref(), Some("continuation"));
+    let first = a.piece.clone();
+    // The file's first 20 words cut back to a whole note: the library's prompt, as generate has it.
+    let want = nanotune::sample::prompt::continue_file(&file, 20).unwrap();
+    assert!((2..=20).contains(&want.words.len()));
+    assert_eq!(first.words[..first.prompt_len], want.words[..]);
+    assert_eq!(first.words[0], Word::Start);
+    assert_eq!(first.words.last(), Some(&Word::End));
+
+    drive(&mut a, &mut runtime, |a| choose(a, Action::Retry));
+    assert!(matches!(a.gen, GenState::Complete { .. }), "{:?}", a.gen);
+    assert_eq!(
+        a.piece.words[..a.piece.prompt_len],
+        first.words[..first.prompt_len]
+    );
+    assert_eq!(a.piece.title, first.title);
+    assert_ne!(a.piece.words, first.words, "a retry draws a new seed");
+
+    let before = a.piece.words.clone();
+    drive(&mut a, &mut runtime, |a| choose(a, Action::Extend));
+    assert!(matches!(a.gen, GenState::Complete { .. }), "{:?}", a.gen);
+    assert_eq!(
+        a.piece.prompt_len,
+        before.len() - 1,
+        "all but END is the prompt"
+    );
+    assert_eq!(
+        a.piece.words[..before.len() - 1],
+        before[..before.len() - 1]
+    );
+    assert!(a.piece.words.len() >= before.len() + 50);
+
+    drive(&mut a, &mut runtime, |a| choose(a, Action::ContinueSong));
+    assert!(
+        matches!(&a.gen, GenState::Failed(e) if e.contains("no prepared dataset")),
+        "{:?}",
+        a.gen
+    );
+    drive(&mut a, &mut runtime, |a| choose(a, Action::NewPiece));
+    assert!(
+        matches!(
+            a.gen,
+            GenState::Complete {
+                cancelled: false,
+                ..
+            }
+        ),
+        "the model came back after the failure: {:?}",
+        a.gen
+    );
+}
+
+/// What the runtime asked of the sound output.
+#[derive(Default)]
+struct Heard {
+    played: Vec<Vec<TimedNote>>,
+    volume: Option<f32>,
+    stops: usize,
+    position: Option<f64>,
+}
+
+/// A sound output that keeps what it is asked to play, as another output (sound sent
+/// elsewhere) would receive it.
+struct Recorder(Rc<RefCell<Heard>>);
+
+impl SoundOutput for Recorder {
+    fn play(&mut self, notes: &[TimedNote]) {
+        let mut heard = self.0.borrow_mut();
+        heard.played.push(notes.to_vec());
+        heard.position = Some(0.0);
+    }
+    fn stop(&mut self) {
+        let mut heard = self.0.borrow_mut();
+        heard.stops += 1;
+        heard.position = None;
+    }
+    fn set_volume(&mut self, volume: f32) {
+        self.0.borrow_mut().volume = Some(volume);
+    }
+    fn position(&self) -> Option<f64> {
+        self.0.borrow().position
+    }
+}
+
+#[test]
+fn the_sound_output_gets_the_piece_in_seconds_and_reports_the_playhead() {
+    let heard = Rc::new(RefCell::new(Heard::default()));
+    let sound = Box::new(Recorder(heard.clone()));
+    let mut runtime = Runtime::new(None, Some(sound), None, Options::default());
+    let mut a = app();
+    press(&mut a, &[KeyCode::Enter]);
+    run_generation(&mut a, "START", None, "n60 d32 sepxx d32 n67 d8 END");
+    drive(&mut a, &mut runtime, |a| press(a, &[KeyCode::Char(' ')]));
+    {
+        let heard = heard.borrow();
+        // 120 bpm: a step is 1/8 s; 32 steps are 4 s.
+        let notes: Vec<(u8, f64, f64)> = heard.played[0]
+            .iter()
+            .map(|n| (n.pitch, n.start, n.duration))
+            .collect();
+        assert_eq!(notes, [(60, 0.0, 4.0), (67, 4.0, 1.0)]);
+        assert_eq!(heard.volume, Some(0.8));
+    }
+    heard.borrow_mut().position = Some(2.5);
+    for msg in runtime.poll(a.playing.is_some()) {
+        update(&mut a, msg);
+    }
+    assert_eq!(a.playing, Some(2.5));
+    // The piece ended: the playhead goes.
+    heard.borrow_mut().position = None;
+    for msg in runtime.poll(a.playing.is_some()) {
+        update(&mut a, msg);
+    }
+    assert_eq!(a.playing, None);
+    // Volume keys reach the output; space stops it while playing.
+    press(&mut a, &[KeyCode::Tab]);
+    a.selected_control = ControlId::Volume;
+    drive(&mut a, &mut runtime, |a| press(a, &[KeyCode::Left]));
+    assert_eq!(heard.borrow().volume, Some(0.75));
+    drive(&mut a, &mut runtime, |a| press(a, &[KeyCode::Char(' ')]));
+    assert_eq!(heard.borrow().played.len(), 2);
+    drive(&mut a, &mut runtime, |a| press(a, &[KeyCode::Char(' ')]));
+    assert_eq!(heard.borrow().stops, 1);
 }

@@ -296,14 +296,11 @@ fn bench_tui(width: u16, height: u16, words: usize, frames: usize) -> Result<()>
         }
         piece.extend([Word::Sep, Word::Dur(rng.random_range(1..=2))]);
     }
-    let prompt = piece[..words / 4].to_vec();
-    update(
-        &mut app,
-        Message::Started {
-            prompt,
-            title: Some("bench".into()),
-        },
-    );
+    let prompt = crate::sample::Prompt {
+        words: piece[..words / 4].to_vec(),
+        title: Some("bench".into()),
+    };
+    update(&mut app, Message::Started(prompt));
     for &w in &piece[words / 4..] {
         update(&mut app, Message::Word(w));
     }

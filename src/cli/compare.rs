@@ -1,8 +1,8 @@
 //! `nanotune compare`: the music a model makes beside the corpus, in figures.
 
-use super::generate::find_checkpoint;
 use super::SamplingArgs;
 use crate::fsutil::write_atomic;
+use crate::learn::checkpoint::locate;
 use crate::learn::dataset::{Dataset, Split, SplitData};
 use crate::learn::device::{Compute, DeviceChoice};
 use crate::music::analysis::{compare, summarize};
@@ -32,9 +32,8 @@ use std::sync::atomic::AtomicBool;
 /// `--excerpt anywhere` a stretch from a random onset.
 #[derive(Args, Debug)]
 pub struct CompareArgs {
-    /// Checkpoint folder; if it holds no model, its `base` or `small` subfolder.
-    #[arg(long, default_value = "checkpoints")]
-    pub checkpoint: PathBuf,
+    #[arg(long, help = crate::learn::checkpoint::CHECKPOINT_HELP)]
+    pub checkpoint: Option<PathBuf>,
     /// Prepared dataset the corpus pieces come from.
     #[arg(long, default_value = "data/prepared")]
     pub data: PathBuf,
@@ -164,7 +163,7 @@ fn generate_pieces(
     args: &CompareArgs,
     opts: &SampleOptions,
 ) -> Result<(String, Vec<Vec<Note>>, Vec<usize>)> {
-    let dir = find_checkpoint(&args.checkpoint)?;
+    let dir = locate(args.checkpoint.as_deref())?;
     let compute = Compute::select(args.device)?;
     eprintln!("{}", compute.describe());
     let (mut model, label) = load_for(&dir, &compute, Weights::default())?;

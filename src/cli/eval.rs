@@ -1,6 +1,6 @@
 //! `nanotune eval`: the loss of a trained model on a split of a prepared dataset.
 
-use crate::learn::checkpoint::Checkpoint;
+use crate::learn::checkpoint::{locate, Checkpoint};
 use crate::learn::dataset::{Dataset, Split};
 use crate::learn::device::{Compute, DeviceChoice};
 use crate::learn::train::evaluate;
@@ -12,9 +12,8 @@ use std::path::PathBuf;
 /// piece cut into non-overlapping windows of the model's context.
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    /// Checkpoint folder (the --out of `nanotune train`).
-    #[arg(long)]
-    pub checkpoint: PathBuf,
+    #[arg(long, help = crate::learn::checkpoint::CHECKPOINT_HELP)]
+    pub checkpoint: Option<PathBuf>,
     /// Prepared dataset folder.
     #[arg(long, default_value = "data/prepared")]
     pub data: PathBuf,
@@ -33,12 +32,13 @@ pub struct EvalArgs {
 pub fn run(args: EvalArgs) -> Result<()> {
     let compute = Compute::select(args.device)?;
     eprintln!("{}", compute.describe());
-    let ckpt = Checkpoint::load_on(&args.checkpoint, &compute)?;
+    let dir = locate(args.checkpoint.as_deref())?;
+    let ckpt = Checkpoint::load_on(&dir, &compute)?;
     let data = Dataset::load(&args.data)?;
     let (loss, words) = evaluate(&ckpt.model, data.split(args.split), args.max_words)?;
     println!(
         "{} on {} {}",
-        args.checkpoint.display(),
+        dir.display(),
         args.data.display(),
         args.split.name()
     );

@@ -1,6 +1,6 @@
 //! `nanotune export`: a checkpoint made ready to ship.
 
-use crate::learn::checkpoint::export;
+use crate::learn::checkpoint::{export, locate};
 use anyhow::Result;
 use candle_core::DType;
 use clap::{Args, ValueEnum};
@@ -19,9 +19,8 @@ pub enum Precision {
 /// and its loss plot loss.svg. The resume state (optimizer.safetensors) stays behind.
 #[derive(Args, Debug)]
 pub struct ExportArgs {
-    /// Checkpoint folder (the --out of `nanotune train`).
-    #[arg(long)]
-    pub checkpoint: PathBuf,
+    #[arg(long, help = crate::learn::checkpoint::CHECKPOINT_HELP)]
+    pub checkpoint: Option<PathBuf>,
     /// New folder to write.
     #[arg(long)]
     pub out: PathBuf,
@@ -36,10 +35,11 @@ pub fn run(args: ExportArgs) -> Result<()> {
         Precision::Bf16 => DType::BF16,
         Precision::F32 => DType::F32,
     };
-    export(&args.checkpoint, &args.out, dtype)?;
+    let dir = locate(args.checkpoint.as_deref())?;
+    export(&dir, &args.out, dtype)?;
     println!(
         "exported {} to {} ({:?} weights)",
-        args.checkpoint.display(),
+        dir.display(),
         args.out.display(),
         args.dtype
     );

@@ -2,7 +2,7 @@
 
 use super::SamplingArgs;
 use crate::fsutil::write_atomic;
-use crate::learn::checkpoint::CONFIG_FILE;
+use crate::learn::checkpoint::locate;
 use crate::learn::dataset::Dataset;
 use crate::learn::device::{Compute, DeviceChoice};
 use crate::learn::model::{Gpt, GptConfig};
@@ -17,7 +17,7 @@ use clap::{Args, ValueEnum};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
@@ -38,10 +38,8 @@ pub enum Mode {
 /// --piece with another --seed. Prints the seed, the title continued, the duration and the speed.
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
-    /// Checkpoint folder (the --out of `nanotune train`); if it holds no model, its `base` or
-    /// `small` subfolder.
-    #[arg(long, default_value = "checkpoints")]
-    pub checkpoint: PathBuf,
+    #[arg(long, help = crate::learn::checkpoint::CHECKPOINT_HELP)]
+    pub checkpoint: Option<PathBuf>,
     #[command(flatten)]
     pub sampling: SamplingArgs,
     /// Seed of the sampler [default: a random one, printed].
@@ -59,7 +57,7 @@ pub struct GenerateArgs {
     /// Continue this MIDI file instead of a dataset piece (implies --mode continue).
     #[arg(long)]
     pub prompt: Option<PathBuf>,
-    /// Words of the piece to continue from (cut back to a whole note; 0 = the whole piece).
+    /// Words of the piece to continue from, cut back to a whole note (0 = the whole piece).
     #[arg(long, default_value_t = prompt::DEFAULT_PROMPT_WORDS)]
     pub prompt_words: usize,
     /// Tempo of the MIDI file and of the printed duration, in quarter notes per minute.
@@ -91,27 +89,13 @@ pub struct GenerateArgs {
     pub device: DeviceChoice,
 }
 
-/// The checkpoint folder to read: `dir`, or its `base`/`small` subfolder; a clear error if none.
-pub fn find_checkpoint(dir: &Path) -> Result<PathBuf> {
-    if let Some(found) = crate::learn::checkpoint::find_in(dir) {
-        return Ok(found);
-    }
-    bail!(
-        "no trained model in {} (no {CONFIG_FILE}). Train one first:\n  \
-         nanotune prepare adl-piano-words.tar.xz -o data/prepared\n  \
-         nanotune train --data data/prepared --out checkpoints/small\n\
-         or pass --checkpoint DIR",
-        dir.display()
-    )
-}
-
 pub fn run(args: GenerateArgs) -> Result<()> {
     let seed = args.seed.unwrap_or_else(random_seed);
     let opts = args.sampling.options(seed, args.stop_at_end)?;
     if !(args.bpm.is_finite() && args.bpm > 0.0) {
         bail!("--bpm must be above 0");
     }
-    let dir = find_checkpoint(&args.checkpoint)?;
+    let dir = locate(args.checkpoint.as_deref())?;
     let weights = if args.f32 { Weights::F32 } else { Weights::F16 };
     let compute = Compute::select(args.device)?;
     eprintln!("{}", compute.describe());

@@ -32,14 +32,13 @@ pub struct Cli {
 #[derive(clap::Args, Debug)]
 #[command(next_help_heading = "Screen options")]
 pub struct ScreenArgs {
-    /// The model: a checkpoint folder. Default: $NANOTUNE_CHECKPOINT, ./checkpoints, checkpoints/
-    /// beside the executable, then ~/.local/share/nanotune/checkpoints.
-    #[arg(long)]
+    #[arg(long, help = crate::learn::checkpoint::CHECKPOINT_HELP)]
     pub checkpoint: Option<std::path::PathBuf>,
     /// The prepared dataset whose validation pieces "Continue song" draws from.
     #[arg(long, default_value = "data/prepared")]
     pub data: std::path::PathBuf,
-    /// Words of a song used as the prompt of "Continue song" and "Continue file".
+    /// Words of the piece to continue from in "Continue song" and "Continue file", cut back to a
+    /// whole note (0 = the whole piece).
     #[arg(long, default_value_t = crate::sample::prompt::DEFAULT_PROMPT_WORDS)]
     pub prompt_words: usize,
     /// Where the model computes: auto, cpu, cuda or cuda:N (auto = CUDA where this binary has
@@ -113,7 +112,7 @@ pub enum Command {
 /// Runs one parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     let Some(command) = cli.command else {
-        return crate::tui::run::run(crate::tui::run::Options {
+        return crate::tui::run::run(crate::tui::runtime::Options {
             checkpoint: cli.screen.checkpoint,
             data: Some(cli.screen.data),
             prompt_words: cli.screen.prompt_words,

@@ -7,6 +7,9 @@
 //!   agree with each other.
 //! - `train_state.json` and `log.csv`: for people (step, losses).
 //!
+//! [`locate`] finds the model to open, for every command that takes `--checkpoint` and for the
+//! screen, in one documented order ([`CHECKPOINT_HELP`]).
+//!
 //! Every file is written atomically (a temporary file renamed over the old one), so a kill at any
 //! moment leaves the last good checkpoint.
 
@@ -117,6 +120,79 @@ pub fn find_in(dir: &Path) -> Option<PathBuf> {
         .find(|d| d.join(CONFIG_FILE).is_file())
 }
 
+/// The environment variable naming a model folder: where [`locate`] looks after `--checkpoint`.
+pub const CHECKPOINT_ENV: &str = "NANOTUNE_CHECKPOINT";
+
+/// The `--help` text of every `--checkpoint`: the order [`locate`] looks in.
+pub const CHECKPOINT_HELP: &str =
+    "Model folder: the --out of `nanotune train`, or a folder with one \
+in `base` or `small` [default: the first holding a model of $NANOTUNE_CHECKPOINT, ./checkpoints, \
+checkpoints/ beside the executable, $XDG_DATA_HOME/nanotune/checkpoints (or \
+~/.local/share/nanotune/checkpoints)]";
+
+/// The folders [`locate`] tries when no `--checkpoint` is given, in order: `env` (the value of
+/// `$NANOTUNE_CHECKPOINT`), `./checkpoints`, `checkpoints/` in `exe_dir` (the executable's
+/// folder), then `nanotune/checkpoints` in `data_home` (the user's data folder). Pure, so the
+/// order can be tested without touching the process's environment.
+pub fn search_path(
+    env: Option<PathBuf>,
+    exe_dir: Option<&Path>,
+    data_home: Option<&Path>,
+) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = env.into_iter().collect();
+    out.push(PathBuf::from("checkpoints"));
+    out.extend(exe_dir.map(|d| d.join("checkpoints")));
+    out.extend(data_home.map(|d| d.join("nanotune").join("checkpoints")));
+    out
+}
+
+/// The user's data folder: `$XDG_DATA_HOME`, else `~/.local/share`.
+fn data_home() -> Option<PathBuf> {
+    std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+}
+
+/// The model to open: `given` (`--checkpoint`: that folder or its `base`/`small` subfolder, and
+/// nowhere else), or else the first folder of [`search_path`] that holds one, read from this
+/// process's environment. The error says where it looked and how to get a model.
+pub fn locate(given: Option<&Path>) -> Result<PathBuf> {
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf));
+    let env = std::env::var_os(CHECKPOINT_ENV)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    locate_in(
+        given,
+        &search_path(env, exe_dir.as_deref(), data_home().as_deref()),
+    )
+}
+
+/// [`locate`] over the folders `places` (tried when `given` is `None`).
+pub fn locate_in(given: Option<&Path>, places: &[PathBuf]) -> Result<PathBuf> {
+    const HOW: &str = "train one with `nanotune prepare CORPUS -o data/prepared` then \
+        `nanotune train --data data/prepared --out checkpoints/small`";
+    if let Some(dir) = given {
+        return find_in(dir).with_context(|| {
+            format!(
+                "no trained model in {} (no {CONFIG_FILE} there or in its base or small \
+                 subfolder): pass the --out folder of `nanotune train`, or {HOW}",
+                dir.display()
+            )
+        });
+    }
+    if let Some(found) = places.iter().find_map(|dir| find_in(dir)) {
+        return Ok(found);
+    }
+    let looked: Vec<String> = places.iter().map(|p| p.display().to_string()).collect();
+    bail!(
+        "no trained model found (looked in {}): {HOW}, or pass --checkpoint DIR",
+        looked.join(", ")
+    )
+}
+
 /// A trained model read from a checkpoint folder.
 pub struct Checkpoint {
     pub model: Gpt,
@@ -195,4 +271,82 @@ pub fn save_tensors(path: &Path, tensors: &HashMap<String, Tensor>) -> Result<()
     let bytes = safetensors::serialize(tensors, None)
         .with_context(|| format!("serialising {}", path.display()))?;
     write_atomic(path, &bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Makes `dir` look like a checkpoint to [`find_in`] (it holds a config).
+    fn model_in(dir: &Path) -> PathBuf {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join(CONFIG_FILE), "{}").unwrap();
+        dir.to_path_buf()
+    }
+
+    #[test]
+    fn the_search_path_is_env_then_here_then_beside_the_executable_then_the_data_folder() {
+        let path = search_path(
+            Some(PathBuf::from("/models/mine")),
+            Some(Path::new("/opt/nanotune/bin")),
+            Some(Path::new("/home/u/.local/share")),
+        );
+        let want: Vec<PathBuf> = [
+            "/models/mine",
+            "checkpoints",
+            "/opt/nanotune/bin/checkpoints",
+            "/home/u/.local/share/nanotune/checkpoints",
+        ]
+        .map(PathBuf::from)
+        .into();
+        assert_eq!(path, want);
+        assert_eq!(
+            search_path(None, None, None),
+            [PathBuf::from("checkpoints")]
+        );
+    }
+
+    #[test]
+    fn locate_takes_the_first_folder_that_holds_a_model() {
+        let tmp = tempfile::tempdir().unwrap();
+        let [env, here, exe, data] = ["env", "here", "exe", "data"].map(|d| tmp.path().join(d));
+        let places = [env.clone(), here.clone(), exe.clone(), data.clone()];
+        let err = locate_in(None, &places).unwrap_err().to_string();
+        for place in &places {
+            assert!(err.contains(&place.display().to_string()), "{err}");
+        }
+        assert!(
+            err.contains("nanotune train") && err.contains("--checkpoint"),
+            "{err}"
+        );
+
+        let in_data = model_in(&data);
+        assert_eq!(locate_in(None, &places).unwrap(), in_data);
+        // An earlier place wins, and within a folder itself, then base, then small.
+        let small = model_in(&exe.join("small"));
+        assert_eq!(locate_in(None, &places).unwrap(), small);
+        let base = model_in(&exe.join("base"));
+        assert_eq!(locate_in(None, &places).unwrap(), base);
+        let top = model_in(&exe);
+        assert_eq!(locate_in(None, &places).unwrap(), top);
+        let env_model = model_in(&env);
+        assert_eq!(locate_in(None, &places).unwrap(), env_model);
+    }
+
+    #[test]
+    fn a_given_folder_is_the_only_place_looked_in() {
+        let tmp = tempfile::tempdir().unwrap();
+        let elsewhere = model_in(&tmp.path().join("elsewhere"));
+        let given = tmp.path().join("given");
+        std::fs::create_dir_all(&given).unwrap();
+        let err = locate_in(Some(&given), std::slice::from_ref(&elsewhere))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&given.display().to_string()) && err.contains("nanotune train"),
+            "{err}"
+        );
+        let small = model_in(&given.join("small"));
+        assert_eq!(locate_in(Some(&given), &[elsewhere]).unwrap(), small);
+    }
 }

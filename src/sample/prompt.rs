@@ -16,7 +16,7 @@ pub struct Prompt {
     pub title: Option<String>,
 }
 
-/// Default length of a continue prompt, in words.
+/// Default length of a continue prompt, in words (`--prompt-words`; 0 = the whole piece).
 pub const DEFAULT_PROMPT_WORDS: usize = 100;
 
 /// A new piece: the prompt is `START`.
@@ -27,13 +27,18 @@ pub fn new_piece() -> Prompt {
     }
 }
 
+/// `words` without a final `END`: what a prompt may hold, since the model goes on after it.
+pub fn without_end(words: &[Word]) -> &[Word] {
+    match words.last() {
+        Some(Word::End) => &words[..words.len() - 1],
+        _ => words,
+    }
+}
+
 /// The first `n` words of a piece (`0` = all), cut back to the end of its last whole note, never
 /// with `END`. Always keeps `START`.
 pub fn head(words: &[Word], n: usize) -> Vec<Word> {
-    let body = match words.last() {
-        Some(Word::End) => &words[..words.len() - 1],
-        _ => words,
-    };
+    let body = without_end(words);
     let n = if n == 0 {
         body.len()
     } else {
@@ -52,8 +57,8 @@ pub fn head(words: &[Word], n: usize) -> Vec<Word> {
     body[..cut].to_vec()
 }
 
-/// Continue a song: the first `prompt_words` words (cut at a note) of the piece titled `title`
-/// in `split` (the validation split), or of a random piece of it when `title` is `None`.
+/// Continue a song: the first `prompt_words` words (cut at a note; `0` = the whole piece) of the
+/// piece titled `title` in `split` (the validation split), or of a random piece of it when `title` is `None`.
 pub fn continue_song(
     split: &SplitData,
     title: Option<&str>,
@@ -94,10 +99,7 @@ pub fn continue_file(path: &Path, prompt_words: usize) -> Result<Prompt> {
 
 /// Extend a piece already made: all its words but a final `END`.
 pub fn extend(words: &[Word], title: Option<String>) -> Prompt {
-    let mut words = match words.last() {
-        Some(Word::End) => words[..words.len() - 1].to_vec(),
-        _ => words.to_vec(),
-    };
+    let mut words = without_end(words).to_vec();
     if words.first() != Some(&Word::Start) {
         words.insert(0, Word::Start);
     }
@@ -122,5 +124,8 @@ mod tests {
         assert_eq!(h(100), h(0));
         let e = extend(&w, None);
         assert_eq!(e.words.len(), w.len() - 1);
+        assert_eq!(without_end(&w), &w[..w.len() - 1]);
+        assert_eq!(without_end(&w[..3]), &w[..3], "only a final END goes");
+        assert!(without_end(&[]).is_empty());
     }
 }

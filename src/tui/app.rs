@@ -3,8 +3,9 @@
 //! save). No terminal, thread or model is touched here, so key sequences can be tested directly.
 
 use crate::music::words::{Vocab, Word};
-use crate::sample::SampleOptions;
+use crate::sample::{prompt, Prompt, SampleOptions};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use std::ops::{Index, IndexMut};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -48,15 +49,95 @@ impl Control {
     }
 }
 
-/// Indices of the controls, in screen order.
-pub mod ctl {
-    pub const TEMPERATURE: usize = 0;
-    pub const TOKENS: usize = 1;
-    pub const TOP_K: usize = 2;
-    pub const TOP_P: usize = 3;
-    pub const BPM: usize = 4;
-    pub const VOLUME: usize = 5;
-    pub const SEED: usize = 6;
+/// The controls, in screen order. A new control is a variant here, in [`ControlId::ALL`] and in
+/// [`ControlId::initial`]; the screen draws and steps every control of `ALL`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ControlId {
+    Temperature,
+    Tokens,
+    TopK,
+    TopP,
+    Bpm,
+    Volume,
+    Seed,
+}
+
+impl ControlId {
+    pub const ALL: [ControlId; 7] = [
+        ControlId::Temperature,
+        ControlId::Tokens,
+        ControlId::TopK,
+        ControlId::TopP,
+        ControlId::Bpm,
+        ControlId::Volume,
+        ControlId::Seed,
+    ];
+
+    /// The control as the screen opens: the library's sampling defaults, and `seed`.
+    fn initial(self, defaults: &SampleOptions, seed: u64) -> Control {
+        match self {
+            ControlId::Temperature => {
+                // The f32 default read as f64 is 0.8999999...; the gauge steps on a grid of 0.05.
+                let t = (f64::from(defaults.temperature) * 100.0).round() / 100.0;
+                Control::new("Temperature", t, 0.05, 2.0, 0.05, 0.25)
+            }
+            ControlId::Tokens => {
+                Control::new("Tokens", defaults.words as f64, 50.0, 4000.0, 50.0, 500.0)
+            }
+            ControlId::TopK => {
+                let k = defaults.top_k as f64;
+                Control::new("Top-k", k, 1.0, Vocab.len() as f64, 1.0, 10.0)
+            }
+            ControlId::TopP => {
+                Control::new("Top-p", f64::from(defaults.top_p), 0.05, 1.0, 0.05, 0.25)
+            }
+            ControlId::Bpm => Control::new("BPM", 120.0, 40.0, 240.0, 1.0, 10.0),
+            ControlId::Volume => Control::new("Volume", 80.0, 0.0, 100.0, 5.0, 20.0),
+            ControlId::Seed => {
+                let s = (seed % 1_000_000) as f64;
+                Control::new("Seed", s, 0.0, 999_999.0, 1.0, 1000.0)
+            }
+        }
+    }
+
+    /// Where it is in [`ControlId::ALL`] (the variants are declared in that order).
+    fn position(self) -> usize {
+        self as usize
+    }
+
+    /// The control `by` places further down the screen, wrapping around.
+    fn moved(self, by: isize) -> ControlId {
+        let n = Self::ALL.len() as isize;
+        Self::ALL[(self.position() as isize + by).rem_euclid(n) as usize]
+    }
+}
+
+/// Every control's value and range, indexed by [`ControlId`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Controls([Control; ControlId::ALL.len()]);
+
+impl Controls {
+    fn new(defaults: &SampleOptions, seed: u64) -> Controls {
+        Controls(ControlId::ALL.map(|id| id.initial(defaults, seed)))
+    }
+
+    /// Each control with its id, in screen order.
+    pub fn iter(&self) -> impl Iterator<Item = (ControlId, &Control)> {
+        ControlId::ALL.into_iter().zip(self.0.iter())
+    }
+}
+
+impl Index<ControlId> for Controls {
+    type Output = Control;
+    fn index(&self, id: ControlId) -> &Control {
+        &self.0[id.position()]
+    }
+}
+
+impl IndexMut<ControlId> for Controls {
+    fn index_mut(&mut self, id: ControlId) -> &mut Control {
+        &mut self.0[id.position()]
+    }
 }
 
 /// The option menu, in screen order.
@@ -92,38 +173,26 @@ impl Action {
     }
 }
 
-/// Where the prompt of a generation comes from.
+/// Where the prompt of a generation comes from. The runtime builds `New`, `RandomSong` and
+/// `File` (it holds the dataset and reads the file); a `Given` prompt comes whole from the app.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Prompt {
+pub enum PromptSource {
     /// `START`.
     New,
     /// The start of a random validation piece (the runtime picks it and reports the title).
     RandomSong,
-    /// These exact words again (Retry), with the title they came from.
-    Words {
-        words: Vec<Word>,
-        title: Option<String>,
-    },
+    /// This prompt as it is: the last Continue's again (Retry), or the piece on screen (Extend).
+    Given(Prompt),
     /// The start of a MIDI file.
     File(PathBuf),
-}
-
-/// Sampling settings of one generation.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Settings {
-    pub tokens: usize,
-    pub temperature: f64,
-    pub top_k: usize,
-    pub top_p: f64,
-    pub seed: u64,
 }
 
 /// What the runtime should do after an update.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Effect {
     Generate {
-        prompt: Prompt,
-        settings: Settings,
+        prompt: PromptSource,
+        options: SampleOptions,
     },
     Cancel,
     Play {
@@ -149,10 +218,7 @@ pub enum Effect {
 pub enum Message {
     Key(KeyEvent),
     /// A generation began; its prompt is known (for Continue song, with the piece's title).
-    Started {
-        prompt: Vec<Word>,
-        title: Option<String>,
-    },
+    Started(Prompt),
     /// One new word.
     Word(Word),
     /// The generation ended: finished, cancelled (keeping what was made), or failed.
@@ -226,16 +292,16 @@ pub struct Environment {
 #[derive(Clone, Debug, PartialEq)]
 pub struct App {
     pub env: Environment,
-    pub controls: Vec<Control>,
+    pub controls: Controls,
     pub seed_locked: bool,
-    pub selected_control: usize,
+    pub selected_control: ControlId,
     pub selected_action: usize,
     pub focus: Focus,
     pub piece: Piece,
     /// Pieces before each extension, for Undo.
     pub history: Vec<Piece>,
     /// The prompt of the last Continue, for Retry.
-    pub last_continue: Option<(Vec<Word>, Option<String>)>,
+    pub last_continue: Option<Prompt>,
     /// The action whose generation is running or last ran.
     pub running_action: Option<Action>,
     pub gen: GenState,
@@ -252,36 +318,11 @@ pub struct App {
 
 impl App {
     pub fn new(env: Environment, seed: u64) -> App {
-        let defaults = SampleOptions::default();
-        // The f32 default read as f64 is 0.8999999...; the gauge steps on a grid of 0.05.
-        let temperature = (f64::from(defaults.temperature) * 100.0).round() / 100.0;
         App {
             env,
-            controls: vec![
-                Control::new("Temperature", temperature, 0.05, 2.0, 0.05, 0.25),
-                Control::new("Tokens", defaults.words as f64, 50.0, 4000.0, 50.0, 500.0),
-                Control::new(
-                    "Top-k",
-                    defaults.top_k as f64,
-                    1.0,
-                    Vocab.len() as f64,
-                    1.0,
-                    10.0,
-                ),
-                Control::new("Top-p", f64::from(defaults.top_p), 0.05, 1.0, 0.05, 0.25),
-                Control::new("BPM", 120.0, 40.0, 240.0, 1.0, 10.0),
-                Control::new("Volume", 80.0, 0.0, 100.0, 5.0, 20.0),
-                Control::new(
-                    "Seed",
-                    (seed % 1_000_000) as f64,
-                    0.0,
-                    999_999.0,
-                    1.0,
-                    1000.0,
-                ),
-            ],
+            controls: Controls::new(&SampleOptions::default(), seed),
             seed_locked: false,
-            selected_control: 0,
+            selected_control: ControlId::ALL[0],
             selected_action: 0,
             focus: Focus::Menu,
             piece: Piece::default(),
@@ -299,18 +340,27 @@ impl App {
         }
     }
 
-    pub fn value(&self, index: usize) -> f64 {
-        self.controls[index].value
+    pub fn value(&self, id: ControlId) -> f64 {
+        self.controls[id].value
     }
 
-    pub fn settings(&self) -> Settings {
-        Settings {
-            tokens: self.value(ctl::TOKENS) as usize,
-            temperature: self.value(ctl::TEMPERATURE),
-            top_k: self.value(ctl::TOP_K) as usize,
-            top_p: self.value(ctl::TOP_P),
-            seed: self.value(ctl::SEED) as u64,
+    /// The sampling options the controls show.
+    pub fn options(&self) -> SampleOptions {
+        SampleOptions {
+            words: self.value(ControlId::Tokens) as usize,
+            temperature: self.value(ControlId::Temperature) as f32,
+            top_k: self.value(ControlId::TopK) as usize,
+            top_p: self.value(ControlId::TopP) as f32,
+            seed: self.value(ControlId::Seed) as u64,
+            stop_at_end: false,
+            scale: None,
+            bars: None,
         }
+    }
+
+    /// The volume control as a gain, 0..=1.
+    pub fn volume(&self) -> f32 {
+        self.value(ControlId::Volume) as f32 / 100.0
     }
 
     pub fn is_generating(&self) -> bool {
@@ -339,7 +389,7 @@ impl App {
 
     /// Seconds one grid step lasts at the chosen tempo.
     pub fn seconds_per_step(&self) -> f64 {
-        60.0 / self.value(ctl::BPM) / 4.0
+        60.0 / self.value(ControlId::Bpm) / 4.0
     }
 }
 
@@ -355,18 +405,18 @@ fn key_steps(key: &KeyEvent) -> f64 {
 pub fn update(app: &mut App, msg: Message) -> Vec<Effect> {
     match msg {
         Message::Key(key) => on_key(app, key),
-        Message::Started { prompt, title } => {
-            app.piece = Piece {
-                prompt_len: prompt.len(),
-                words: prompt,
-                title,
-            };
+        Message::Started(prompt) => {
             if matches!(
                 app.running_action,
                 Some(Action::ContinueSong | Action::ContinueFile)
             ) {
-                app.last_continue = Some((app.piece.words.clone(), app.piece.title.clone()));
+                app.last_continue = Some(prompt.clone());
             }
+            app.piece = Piece {
+                prompt_len: prompt.words.len(),
+                words: prompt.words,
+                title: prompt.title,
+            };
             Vec::new()
         }
         Message::Word(word) => {
@@ -435,7 +485,7 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
             KeyCode::Enter => {
                 let path = PathBuf::from(input.text.trim());
                 app.path_input = None;
-                return start(app, Action::ContinueFile, Prompt::File(path));
+                return start(app, Action::ContinueFile, PromptSource::File(path));
             }
             KeyCode::Backspace => {
                 input.text.pop();
@@ -535,11 +585,13 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
 }
 
 fn move_selection(app: &mut App, by: isize) {
-    let (index, len) = match app.focus {
-        Focus::Controls => (&mut app.selected_control, app.controls.len()),
-        Focus::Menu => (&mut app.selected_action, Action::ALL.len()),
-    };
-    *index = (*index as isize + by).rem_euclid(len as isize) as usize;
+    match app.focus {
+        Focus::Controls => app.selected_control = app.selected_control.moved(by),
+        Focus::Menu => {
+            let n = Action::ALL.len() as isize;
+            app.selected_action = (app.selected_action as isize + by).rem_euclid(n) as usize;
+        }
+    }
 }
 
 /// Left/right: on the controls, change the selected value (by its big step with shift or
@@ -548,19 +600,18 @@ fn change(app: &mut App, steps: f64, big: bool) -> Vec<Effect> {
     if app.focus == Focus::Menu && !big {
         return Vec::new();
     }
-    let index = app.selected_control;
-    let control = &mut app.controls[index];
+    let id = app.selected_control;
+    let control = &mut app.controls[id];
     let step = if big || steps.abs() > 1.0 {
         control.big_step
     } else {
         control.step
     };
     control.nudge(steps.signum() * step);
-    if index == ctl::SEED {
-        app.seed_locked = true;
-    }
-    if index == ctl::VOLUME {
-        return vec![Effect::SetVolume(app.value(ctl::VOLUME) as f32 / 100.0)];
+    match id {
+        ControlId::Seed => app.seed_locked = true,
+        ControlId::Volume => return vec![Effect::SetVolume(app.volume())],
+        _ => {}
     }
     Vec::new()
 }
@@ -576,11 +627,11 @@ fn choose(app: &mut App, action: Action) -> Vec<Effect> {
         return Vec::new();
     }
     match action {
-        Action::NewPiece => start(app, action, Prompt::New),
-        Action::ContinueSong => start(app, action, Prompt::RandomSong),
+        Action::NewPiece => start(app, action, PromptSource::New),
+        Action::ContinueSong => start(app, action, PromptSource::RandomSong),
         Action::Retry => {
-            let (words, title) = app.last_continue.clone().expect("checked by unavailable");
-            start(app, action, Prompt::Words { words, title })
+            let again = app.last_continue.clone().expect("checked by unavailable");
+            start(app, action, PromptSource::Given(again))
         }
         Action::ContinueFile => {
             app.path_input = Some(PathInput::default());
@@ -588,12 +639,8 @@ fn choose(app: &mut App, action: Action) -> Vec<Effect> {
         }
         Action::Extend => {
             app.history.push(app.piece.clone());
-            let mut words = app.piece.words.clone();
-            if words.last() == Some(&Word::End) {
-                words.pop();
-            }
-            let title = app.piece.title.clone();
-            start(app, action, Prompt::Words { words, title })
+            let more = prompt::extend(&app.piece.words, app.piece.title.clone());
+            start(app, action, PromptSource::Given(more))
         }
         Action::Undo => {
             app.piece = app.history.pop().expect("checked by unavailable");
@@ -604,22 +651,22 @@ fn choose(app: &mut App, action: Action) -> Vec<Effect> {
     }
 }
 
-fn start(app: &mut App, action: Action, prompt: Prompt) -> Vec<Effect> {
+fn start(app: &mut App, action: Action, prompt: PromptSource) -> Vec<Effect> {
     if !app.seed_locked {
         // A new seed for every generation unless the user fixed one; shown so it can be reused.
-        let next = (app.value(ctl::SEED) as u64)
+        let next = (app.value(ControlId::Seed) as u64)
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407)
             >> 33;
-        app.controls[ctl::SEED].value = (next % 1_000_000) as f64;
+        app.controls[ControlId::Seed].value = (next % 1_000_000) as f64;
     }
-    let settings = app.settings();
+    let options = app.options();
     app.running_action = Some(action);
     app.toast = None;
     app.scroll = 0;
     app.gen = GenState::Running {
         made: 0,
-        total: settings.tokens,
+        total: options.words,
         elapsed: Duration::ZERO,
     };
     let mut effects = Vec::new();
@@ -627,7 +674,7 @@ fn start(app: &mut App, action: Action, prompt: Prompt) -> Vec<Effect> {
         app.playing = None;
         effects.push(Effect::Stop);
     }
-    effects.push(Effect::Generate { prompt, settings });
+    effects.push(Effect::Generate { prompt, options });
     effects
 }
 
@@ -643,8 +690,8 @@ fn toggle_play(app: &mut App) -> Vec<Effect> {
     app.playing = Some(0.0);
     vec![Effect::Play {
         words: app.piece.words.clone(),
-        bpm: app.value(ctl::BPM),
-        volume: app.value(ctl::VOLUME) as f32 / 100.0,
+        bpm: app.value(ControlId::Bpm),
+        volume: app.volume(),
     }]
 }
 
@@ -654,10 +701,30 @@ fn save(app: &mut App, wav: bool) -> Vec<Effect> {
         return Vec::new();
     }
     let words = app.piece.words.clone();
-    let bpm = app.value(ctl::BPM);
+    let bpm = app.value(ControlId::Bpm);
     vec![if wav {
         Effect::SaveWav { words, bpm }
     } else {
         Effect::SaveMidi { words, bpm }
     }]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controls_are_indexed_in_screen_order() {
+        let controls = Controls::new(&SampleOptions::default(), 7);
+        for (i, (id, control)) in controls.iter().enumerate() {
+            assert_eq!(id.position(), i, "{id:?} is declared out of ALL's order");
+            assert_eq!(controls[id], *control);
+        }
+        assert_eq!(controls[ControlId::Seed].value, 7.0);
+        assert_eq!(controls[ControlId::Tokens].value, 500.0);
+        let last = ControlId::ALL[ControlId::ALL.len() - 1];
+        assert_eq!(ControlId::Temperature.moved(-1), last);
+        assert_eq!(last.moved(1), ControlId::Temperature);
+        assert_eq!(ControlId::Temperature.moved(1), ControlId::Tokens);
+    }
 }

@@ -1,6 +1,6 @@
 //! Drawing the app: `view` reads the [`App`] and draws one frame; it changes nothing.
 
-use super::app::{ctl, music_seconds, Action, App, Focus, GenState, STEPS_PER_WORD};
+use super::app::{music_seconds, Action, App, Control, ControlId, Focus, GenState, STEPS_PER_WORD};
 use super::roll::{PianoRoll, AXIS_WIDTH, NEW_COLOR, PROMPT_COLOR};
 use crate::music::analysis::{best_scale, scale_name};
 use crate::music::notes::{from_words, Note};
@@ -83,8 +83,7 @@ fn draw_title(app: &App, frame: &mut Frame, area: Rect) {
 }
 
 /// One control: name, a bar of block characters, the value and the range.
-fn control_line(app: &App, index: usize, selected: bool) -> Line<'static> {
-    let c = &app.controls[index];
+fn control_line(app: &App, id: ControlId, c: &Control, selected: bool) -> Line<'static> {
     let name_style = if selected {
         Style::default().add_modifier(Modifier::REVERSED)
     } else {
@@ -97,7 +96,7 @@ fn control_line(app: &App, index: usize, selected: bool) -> Line<'static> {
             format!("{v:.0}")
         }
     };
-    if index == ctl::SEED {
+    if id == ControlId::Seed {
         let lock = if app.seed_locked {
             "locked (x frees)"
         } else {
@@ -129,17 +128,19 @@ fn control_line(app: &App, index: usize, selected: bool) -> Line<'static> {
 
 fn draw_controls(app: &App, frame: &mut Frame, area: Rect) {
     let focused = app.focus == Focus::Controls;
-    let mut lines: Vec<Line> = (0..app.controls.len())
-        .map(|i| control_line(app, i, focused && i == app.selected_control))
+    let mut lines: Vec<Line> = app
+        .controls
+        .iter()
+        .map(|(id, c)| control_line(app, id, c, focused && id == app.selected_control))
         .collect();
-    let steps = app.value(ctl::TOKENS) * STEPS_PER_WORD;
+    let steps = app.value(ControlId::Tokens) * STEPS_PER_WORD;
     lines.push(Line::styled(
         format!(
             "  {} words ≈ {:.0} s, {:.0} bars at {:.0} bpm",
-            app.value(ctl::TOKENS),
+            app.value(ControlId::Tokens),
             steps * app.seconds_per_step(),
             steps / 16.0,
-            app.value(ctl::BPM)
+            app.value(ControlId::Bpm)
         ),
         Style::default().fg(Color::DarkGray),
     ));

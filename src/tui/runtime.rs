@@ -1,0 +1,343 @@
+//! What the screen does outside itself: the model, the sound output, the dataset to continue
+//! from and the generation in flight, in one [`Runtime`]. It carries out the [`Effect`]s of
+//! `update` and reports back in [`Message`]s; no terminal is touched here, so it can be driven
+//! by tests as the event loop drives it.
+
+use super::app::{Effect, Environment, Message, PromptSource};
+use crate::learn::checkpoint::locate;
+use crate::learn::dataset::{Dataset, SplitData};
+use crate::learn::device::{Compute, DeviceChoice};
+use crate::music::midi::write_midi;
+use crate::music::notes::from_words;
+use crate::music::words::Word;
+use crate::sample::backend::{load_for, BoxedModel, Weights};
+use crate::sample::{self, prompt, Prompt, Running, SampleOptions};
+use crate::sound::audio::{self, Player};
+use crate::sound::synth::{self, Format, TimedNote, WavEncoding};
+use anyhow::{Context, Result};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// What `nanotune` with no subcommand was given.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub checkpoint: Option<PathBuf>,
+    pub data: Option<PathBuf>,
+    /// Words of a piece used as the Continue prompt, cut back to a whole note (0 = the whole
+    /// piece, as in [`prompt::head`]).
+    pub prompt_words: usize,
+    pub device: DeviceChoice,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            checkpoint: None,
+            data: None,
+            prompt_words: prompt::DEFAULT_PROMPT_WORDS,
+            device: DeviceChoice::default(),
+        }
+    }
+}
+
+/// Where the screen's sound goes: the sound card ([`Player`]) today. Another output (sound sent
+/// elsewhere) plugs in by implementing these four calls.
+pub trait SoundOutput {
+    /// Starts `notes` from the beginning, stopping what played before.
+    fn play(&mut self, notes: &[TimedNote]);
+    fn stop(&mut self);
+    /// 0 is silent, 1 as rendered.
+    fn set_volume(&mut self, volume: f32);
+    /// Seconds played so far, or `None` once the piece has ended.
+    fn position(&self) -> Option<f64>;
+}
+
+impl SoundOutput for Player {
+    fn play(&mut self, notes: &[TimedNote]) {
+        Player::play(self, notes);
+    }
+    fn stop(&mut self) {
+        Player::stop(self);
+    }
+    fn set_volume(&mut self, volume: f32) {
+        Player::set_volume(self, volume);
+    }
+    fn position(&self) -> Option<f64> {
+        self.is_playing().then(|| self.position_seconds())
+    }
+}
+
+/// A generation in flight and when it started.
+struct InFlight {
+    running: Running<BoxedModel>,
+    started: Instant,
+}
+
+/// The screen's side effects. The model lives here between generations and on the generation's
+/// thread during one.
+pub struct Runtime {
+    model: Option<BoxedModel>,
+    /// `None` without a sound output: playing then saves a WAV instead.
+    sound: Option<Box<dyn SoundOutput>>,
+    /// The validation split "Continue song" draws from.
+    validation: Option<SplitData>,
+    options: Options,
+    in_flight: Option<InFlight>,
+    /// The last number used in a file name (`nanotune-N.mid`).
+    saved: usize,
+}
+
+impl Runtime {
+    /// Finds the model, the dataset and the sound card (printing nothing: the screen is not open
+    /// yet), and says what is missing and why. An explicit `--device` that cannot be had is an
+    /// error; everything else leaves the screen usable with less.
+    pub fn open(options: Options) -> Result<(Runtime, Environment)> {
+        let audio_status = audio::probe();
+        let player = if audio_status.is_available() {
+            Player::new().ok()
+        } else {
+            None
+        };
+        let compute = Compute::select(options.device)?;
+        let (model, model_error) = match load_model(options.checkpoint.as_deref(), &compute) {
+            Ok(m) => (Some(m), None),
+            Err(e) => (None, Some(e)),
+        };
+        let (validation, dataset_error) = match load_validation(options.data.as_deref()) {
+            Ok(v) => (Some(v), None),
+            Err(e) => (None, Some(e)),
+        };
+        let env = Environment {
+            model_error,
+            dataset_error,
+            audio_error: player.is_none().then(|| audio_status.to_string()),
+            device: compute.name(),
+        };
+        let sound = player.map(|p| Box::new(p) as Box<dyn SoundOutput>);
+        Ok((Runtime::new(model, sound, validation, options), env))
+    }
+
+    /// A runtime over what was found (see [`Runtime::open`]).
+    pub fn new(
+        model: Option<BoxedModel>,
+        sound: Option<Box<dyn SoundOutput>>,
+        validation: Option<SplitData>,
+        options: Options,
+    ) -> Runtime {
+        Runtime {
+            model,
+            sound,
+            validation,
+            options,
+            in_flight: None,
+            saved: 0,
+        }
+    }
+
+    pub fn set_volume(&mut self, volume: f32) {
+        if let Some(s) = &mut self.sound {
+            s.set_volume(volume);
+        }
+    }
+
+    /// What happened since the last call: the new words of the generation in flight, its time,
+    /// its end; and, while the screen shows a piece `playing`, where playback is.
+    pub fn poll(&mut self, playing: bool) -> Vec<Message> {
+        let mut messages = Vec::new();
+        if let Some(flight) = &self.in_flight {
+            messages.extend(flight.running.words.try_iter().map(Message::Word));
+            messages.push(Message::Tick(flight.started.elapsed()));
+            if flight.running.is_finished() {
+                messages.extend(self.finish());
+            }
+        }
+        if let (Some(sound), true) = (&self.sound, playing) {
+            messages.push(Message::PlayPosition(sound.position()));
+        }
+        messages
+    }
+
+    /// Takes back the model from the finished generation and reports how it ended.
+    fn finish(&mut self) -> Vec<Message> {
+        let Some(flight) = self.in_flight.take() else {
+            return Vec::new();
+        };
+        // Words sent before the thread ended are still queued: take them first.
+        let mut messages: Vec<Message> =
+            flight.running.words.try_iter().map(Message::Word).collect();
+        let (model, result) = flight.running.join();
+        self.model = Some(model);
+        messages.push(match result {
+            Ok(g) => Message::Finished {
+                cancelled: g.ended == sample::Ended::Cancelled,
+                elapsed: g.elapsed,
+                error: None,
+                words: Some(g.words),
+            },
+            Err(e) => Message::Finished {
+                cancelled: false,
+                elapsed: flight.started.elapsed(),
+                error: Some(format!("{e:#}")),
+                words: None,
+            },
+        });
+        messages
+    }
+
+    /// Carries out one effect; what it leads to comes back as messages for `update`.
+    pub fn carry_out(&mut self, effect: Effect) -> Vec<Message> {
+        match effect {
+            Effect::Generate { prompt, options } => self.generate(prompt, options),
+            Effect::Cancel => {
+                if let Some(f) = &self.in_flight {
+                    f.running.stop();
+                }
+                Vec::new()
+            }
+            Effect::Play { words, bpm, volume } => self.play(&words, bpm, volume),
+            Effect::Stop => {
+                if let Some(s) = &mut self.sound {
+                    s.stop();
+                }
+                Vec::new()
+            }
+            Effect::SetVolume(v) => {
+                self.set_volume(v);
+                Vec::new()
+            }
+            Effect::SaveMidi { words, bpm } => {
+                let path = self.next_name("mid");
+                let done = write_midi(&from_words(&words).notes, bpm)
+                    .and_then(|bytes| crate::fsutil::write_atomic(&path, &bytes));
+                vec![toast_saved(done, &path, "saved")]
+            }
+            Effect::SaveWav { words, bpm } => {
+                let path = self.next_name("wav");
+                let done = save_wav(&path, &words, bpm);
+                vec![toast_saved(done, &path, "saved")]
+            }
+            // The app has stopped its loop already; there is nothing left to do outside it.
+            Effect::Quit => Vec::new(),
+        }
+    }
+
+    fn generate(&mut self, source: PromptSource, options: SampleOptions) -> Vec<Message> {
+        let Some(model) = self.model.take() else {
+            return vec![failed("no model is loaded")];
+        };
+        match self.prompt(source, options.seed) {
+            Ok(p) => {
+                let started = vec![Message::Started(p.clone())];
+                self.in_flight = Some(InFlight {
+                    running: sample::spawn(model, p, options),
+                    started: Instant::now(),
+                });
+                started
+            }
+            Err(e) => {
+                self.model = Some(model);
+                vec![failed(&format!("{e:#}"))]
+            }
+        }
+    }
+
+    /// The prompt `source` names; a random song is drawn by `seed`, so a seed repeats it.
+    fn prompt(&self, source: PromptSource, seed: u64) -> Result<Prompt> {
+        let words = self.options.prompt_words;
+        match source {
+            PromptSource::New => Ok(prompt::new_piece()),
+            PromptSource::RandomSong => {
+                let split = self
+                    .validation
+                    .as_ref()
+                    .context("no prepared dataset to continue a song from")?;
+                prompt::continue_song(split, None, words, &mut StdRng::seed_from_u64(seed))
+            }
+            PromptSource::Given(p) => Ok(p),
+            PromptSource::File(path) => prompt::continue_file(&path, words),
+        }
+    }
+
+    fn play(&mut self, words: &[Word], bpm: f64, volume: f32) -> Vec<Message> {
+        match &mut self.sound {
+            Some(s) => {
+                s.set_volume(volume);
+                s.play(&synth::from_grid(&from_words(words).notes, bpm));
+                Vec::new()
+            }
+            None => {
+                let path = self.next_name("wav");
+                let done = save_wav(&path, words, bpm);
+                vec![
+                    Message::PlayPosition(None),
+                    toast_saved(done, &path, "no audio device: saved"),
+                ]
+            }
+        }
+    }
+
+    /// `nanotune-1.mid`, `nanotune-2.wav`, ...: the first name not taken in the current folder.
+    fn next_name(&mut self, ext: &str) -> PathBuf {
+        loop {
+            self.saved += 1;
+            let p = PathBuf::from(format!("nanotune-{}.{ext}", self.saved));
+            if !p.exists() {
+                return p;
+            }
+        }
+    }
+}
+
+impl Drop for Runtime {
+    /// Stops a generation still running, so its thread ends with the screen.
+    fn drop(&mut self) {
+        if let Some(flight) = self.in_flight.take() {
+            flight.running.stop();
+            let _ = flight.running.join();
+        }
+    }
+}
+
+/// Loads the model [`locate`] finds, or says why there is none.
+fn load_model(given: Option<&Path>, compute: &Compute) -> std::result::Result<BoxedModel, String> {
+    let dir = locate(given).map_err(|e| format!("{e:#}"))?;
+    load_for(&dir, compute, Weights::default())
+        .map(|(m, _)| m)
+        .map_err(|e| format!("could not load the model in {}: {e:#}", dir.display()))
+}
+
+fn load_validation(given: Option<&Path>) -> std::result::Result<SplitData, String> {
+    let dir = given.map_or_else(|| PathBuf::from("data/prepared"), Path::to_path_buf);
+    match Dataset::load(&dir) {
+        Ok(ds) if !ds.val.pieces.is_empty() => Ok(ds.val),
+        Ok(_) => Err(format!("the dataset in {} has no validation pieces", dir.display())),
+        Err(_) => Err(format!(
+            "Continue song needs a prepared dataset in {} (nanotune prepare SOURCE -o {}, or --data DIR)",
+            dir.display(),
+            dir.display()
+        )),
+    }
+}
+
+fn save_wav(path: &Path, words: &[Word], bpm: f64) -> Result<()> {
+    let notes = synth::from_grid(&from_words(words).notes, bpm);
+    synth::render_wav_file(path, &notes, Format::STEREO_44K, WavEncoding::Pcm16)
+}
+
+fn failed(why: &str) -> Message {
+    Message::Finished {
+        cancelled: false,
+        elapsed: Duration::ZERO,
+        error: Some(why.to_string()),
+        words: None,
+    }
+}
+
+fn toast_saved(done: Result<()>, path: &Path, what: &str) -> Message {
+    Message::Toast(match done {
+        Ok(()) => format!("{what} {}", path.display()),
+        Err(e) => format!("could not save {}: {e:#}", path.display()),
+    })
+}
