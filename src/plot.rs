@@ -1,8 +1,8 @@
 //! Small standalone SVG drawings, for the README and for anyone without a plotting stack: the
 //! loss curves of a training log (`log.csv`) and the piano roll of a piece.
 
-use crate::music::analysis::{pitch_name, STEPS_PER_BAR};
-use crate::music::notes::{end_step, Note};
+use crate::music::analysis::pitch_name;
+use crate::music::notes::{end_step, Note, STEPS_PER_BAR};
 use anyhow::{bail, Context, Result};
 use std::fmt::Write;
 

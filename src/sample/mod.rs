@@ -25,7 +25,7 @@ pub mod prompt;
 pub use grammar::{Grammar, State};
 pub use prompt::Prompt;
 
-use crate::music::notes::{canon, from_words, Note, STEPS_PER_QUARTER};
+use crate::music::notes::{canon, from_words, Note, QUARTERS_PER_BAR, STEPS_PER_QUARTER};
 use crate::music::words::{Vocab, Word};
 use anyhow::{bail, ensure, Result};
 use rand::rngs::StdRng;
@@ -221,7 +221,7 @@ impl Generation {
 /// Seconds and bars (of 4/4) of `steps` grid steps at `bpm` quarter notes per minute.
 pub fn duration_of(steps: u64, bpm: f64) -> (f64, f64) {
     let quarters = steps as f64 / STEPS_PER_QUARTER as f64;
-    (quarters * 60.0 / bpm, quarters / 4.0)
+    (quarters * 60.0 / bpm, quarters / QUARTERS_PER_BAR as f64)
 }
 
 /// Reusable buffers for choosing one word.
