@@ -121,7 +121,7 @@ pub fn run(args: DescribeArgs) -> Result<()> {
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
         write_atomic(
             path,
-            roll_svg(&piece.notes, piece.prompt_notes, &title).as_bytes(),
+            roll_svg(&piece.notes, piece.prompt_notes, &title)?.as_bytes(),
         )?;
         println!("wrote the piano roll to {}", path.display());
     }

@@ -253,7 +253,7 @@ pub fn export(dir: &Path, out: &Path, dtype: candle_core::DType) -> Result<()> {
         let title = format!("nanotune {m:.1}M parameters: loss per word");
         write_atomic(
             &out.join(PLOT_FILE),
-            crate::plot::loss_svg(&rows, &title).as_bytes(),
+            crate::plot::loss_svg(&rows, &title)?.as_bytes(),
         )?;
     }
     Ok(())

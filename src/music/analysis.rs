@@ -6,7 +6,7 @@
 //! over notes per beat (a mean can hide a few very busy pieces). [`compare`] prints two
 //! sets side by side and marks where they differ by half a corpus spread or more.
 
-use crate::music::notes::{end_step, Note, STEPS_PER_QUARTER};
+use crate::music::notes::{end_step, Note, STEPS_PER_BAR, STEPS_PER_QUARTER};
 use std::collections::HashSet;
 use std::fmt::Write;
 
@@ -163,9 +163,6 @@ pub fn pitch_name(pitch: u8) -> String {
         pitch as i32 / 12 - 1
     )
 }
-
-/// Grid steps in a bar of 4/4.
-pub const STEPS_PER_BAR: u64 = 4 * STEPS_PER_QUARTER as u64;
 
 /// Figures of a stretch of bars of one piece.
 #[derive(Clone, Debug, PartialEq)]

@@ -7,6 +7,10 @@ use crate::music::words::{Word, MAX_DURATION, MAX_PITCH, MIN_PITCH};
 
 /// Grid steps per quarter note.
 pub const STEPS_PER_QUARTER: u32 = 4;
+/// Quarter notes per bar: bars are counted as 4/4 everywhere (figures, plots, the screen).
+pub const QUARTERS_PER_BAR: u32 = 4;
+/// Grid steps in a bar of 4/4.
+pub const STEPS_PER_BAR: u64 = (QUARTERS_PER_BAR * STEPS_PER_QUARTER) as u64;
 
 /// A note on the grid: it starts at step `onset` and sounds for `duration` steps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -5,10 +5,13 @@
 //! and back.
 
 use std::fmt;
+use std::ops::Range;
 
 /// Lowest and highest piano pitch a word can name (MIDI numbers: A0 and C8).
 pub const MIN_PITCH: u8 = 21;
 pub const MAX_PITCH: u8 = 108;
+/// Number of pitches a word can name (88, the piano's keys).
+pub const PITCHES: usize = (MAX_PITCH - MIN_PITCH + 1) as usize;
 /// Longest duration or shift one word can hold, in grid steps (8 bars of 4/4).
 pub const MAX_DURATION: u32 = 128;
 
@@ -93,13 +96,17 @@ pub fn words_to_string(words: &[Word]) -> String {
 pub struct Vocab;
 
 const FIRST_PITCH_ID: u16 = 3;
-const FIRST_DUR_ID: u16 = FIRST_PITCH_ID + (MAX_PITCH - MIN_PITCH + 1) as u16;
+const FIRST_DUR_ID: u16 = FIRST_PITCH_ID + PITCHES as u16;
 const VOCAB_LEN: usize = FIRST_DUR_ID as usize + MAX_DURATION as usize;
 
 impl Vocab {
     pub const START: u16 = 0;
     pub const END: u16 = 1;
     pub const SEP: u16 = 2;
+    /// Ids of the pitch words `n21`..=`n108`, lowest pitch first.
+    pub const PITCH_IDS: Range<u16> = FIRST_PITCH_ID..FIRST_DUR_ID;
+    /// Ids of the duration words `d1`..=`d128`, shortest first.
+    pub const DURATION_IDS: Range<u16> = FIRST_DUR_ID..VOCAB_LEN as u16;
 
     /// Number of words (219).
     pub const fn len(&self) -> usize {
@@ -131,9 +138,31 @@ impl Vocab {
             Self::START => Some(Word::Start),
             Self::END => Some(Word::End),
             Self::SEP => Some(Word::Sep),
-            i if i < FIRST_DUR_ID => Some(Word::Note(MIN_PITCH + (i - FIRST_PITCH_ID) as u8)),
-            i if (i as usize) < VOCAB_LEN => Some(Word::Dur((i - FIRST_DUR_ID) as u32 + 1)),
-            _ => None,
+            _ => match self.pitch(id) {
+                Some(pitch) => Some(Word::Note(pitch)),
+                None => self.duration(id).map(Word::Dur),
+            },
+        }
+    }
+
+    /// The pitch a pitch word's id names; `None` for any other id. (For the sampler's grammar,
+    /// which works on ids.)
+    #[inline]
+    pub const fn pitch(&self, id: u16) -> Option<u8> {
+        if FIRST_PITCH_ID <= id && id < FIRST_DUR_ID {
+            Some(MIN_PITCH + (id - FIRST_PITCH_ID) as u8)
+        } else {
+            None
+        }
+    }
+
+    /// The steps a duration word's id names; `None` for any other id.
+    #[inline]
+    pub const fn duration(&self, id: u16) -> Option<u32> {
+        if FIRST_DUR_ID <= id && (id as usize) < VOCAB_LEN {
+            Some((id - FIRST_DUR_ID) as u32 + 1)
+        } else {
+            None
         }
     }
 
@@ -154,15 +183,6 @@ impl Vocab {
             })
             .collect();
         (words, bad)
-    }
-
-    /// Id ranges, for the sampler's grammar mask.
-    pub fn is_pitch(&self, id: u16) -> bool {
-        (FIRST_PITCH_ID..FIRST_DUR_ID).contains(&id)
-    }
-
-    pub fn is_duration(&self, id: u16) -> bool {
-        (FIRST_DUR_ID as usize..VOCAB_LEN).contains(&(id as usize))
     }
 
     /// Every word in id order (written into checkpoints and datasets so they are self-describing).
@@ -192,6 +212,37 @@ mod tests {
         assert_eq!(v.word(219), None);
         assert_eq!(v.id(Word::Note(20)), None);
         assert_eq!(v.id(Word::Dur(129)), None);
+    }
+
+    #[test]
+    fn id_ranges_match_the_vocabulary() {
+        assert_eq!(
+            Vocab.id(Word::Note(MIN_PITCH)),
+            Some(Vocab::PITCH_IDS.start)
+        );
+        assert_eq!(Vocab.id(Word::Dur(1)), Some(Vocab::DURATION_IDS.start));
+        assert_eq!(
+            Vocab::DURATION_IDS.start as usize + MAX_DURATION as usize,
+            Vocab.len()
+        );
+        // The id ranges tile the vocabulary after the three markers, and agree with `word`.
+        assert_eq!(Vocab::PITCH_IDS.len(), PITCHES);
+        assert_eq!(Vocab::PITCH_IDS.end, Vocab::DURATION_IDS.start);
+        assert_eq!(Vocab::DURATION_IDS.end as usize, Vocab.len());
+        for id in 0..Vocab.len() as u16 + 2 {
+            let (pitch, duration) = (Vocab.pitch(id), Vocab.duration(id));
+            assert_eq!(pitch.is_some(), Vocab::PITCH_IDS.contains(&id), "{id}");
+            assert_eq!(
+                duration.is_some(),
+                Vocab::DURATION_IDS.contains(&id),
+                "{id}"
+            );
+            let word = pitch.map(Word::Note).or(duration.map(Word::Dur));
+            if word.is_some() {
+                assert_eq!(Vocab.word(id), word, "{id}");
+            }
+        }
+        assert_eq!(Vocab.pitch(Vocab::SEP), None);
     }
 
     #[test]

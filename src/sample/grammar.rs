@@ -13,13 +13,8 @@
 //! - a shift is never so short that every pitch still sounds where it lands, so some word is
 //!   always legal.
 
-use crate::music::words::{Vocab, Word, MAX_DURATION, MIN_PITCH};
+use crate::music::words::{Vocab, Word, MAX_DURATION, MIN_PITCH, PITCHES};
 use anyhow::{bail, Result};
-
-const PITCHES: usize = 88;
-/// Token ids of `n21` and `d1` (docs/encoding.md; pinned by a test below).
-pub(crate) const FIRST_PITCH_ID: u16 = 3;
-pub(crate) const FIRST_DUR_ID: u16 = 91;
 
 /// Where in the grammar the next word falls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,7 +41,7 @@ pub struct Grammar {
     onset: u64,
     /// Lowest pitch written so far at the current onset (chords go downwards).
     last_pitch: Option<u8>,
-    /// Per pitch (index pitch - 21): the step where its latest note stops sounding.
+    /// Per pitch (index pitch - MIN_PITCH): the step where its latest note stops sounding.
     ends: [u64; PITCHES],
 }
 
@@ -95,38 +90,32 @@ impl Grammar {
     /// Whether the word with token id `id` may come next; `END` only if `end_ok`.
     #[inline]
     pub fn allows(&self, id: u16, end_ok: bool) -> bool {
-        let v = Vocab;
         match self.state {
             State::Begin => id == Vocab::START,
             State::Done => false,
-            State::NoteDuration(_) => v.is_duration(id),
-            State::ShiftDuration => {
-                // At least one pitch must be free where the shift lands (d128 always is fine:
-                // no note sounds longer than 128 steps).
-                v.is_duration(id) && {
-                    let k = (id - FIRST_DUR_ID) as u64 + 1;
-                    k == MAX_DURATION as u64 || self.min_end() <= self.onset + k
-                }
-            }
+            State::NoteDuration(_) => Vocab.duration(id).is_some(),
+            // At least one pitch must be free where the shift lands (d128 always is fine: no
+            // note sounds longer than 128 steps).
+            State::ShiftDuration => Vocab
+                .duration(id)
+                .is_some_and(|k| k == MAX_DURATION || self.min_end() <= self.onset + k as u64),
             State::Ready => match id {
                 Vocab::END => end_ok,
                 Vocab::SEP => true,
-                _ => v.is_pitch(id) && self.pitch_ok(id, true),
+                _ => Vocab.pitch(id).is_some_and(|p| self.pitch_ok(p, true)),
             },
             State::Shifted(k) => match id {
                 Vocab::SEP => k == MAX_DURATION,
-                _ => v.is_pitch(id) && self.pitch_ok(id, false),
+                _ => Vocab.pitch(id).is_some_and(|p| self.pitch_ok(p, false)),
             },
         }
     }
 
-    /// A pitch (by id) is legal if it is not sounding and, within a chord, below the last one.
+    /// A pitch is legal if it is not sounding and, within a chord, below the last one.
     #[inline]
-    fn pitch_ok(&self, id: u16, in_chord: bool) -> bool {
-        let index = (id - FIRST_PITCH_ID) as usize;
-        let pitch = MIN_PITCH + index as u8;
+    fn pitch_ok(&self, pitch: u8, in_chord: bool) -> bool {
         let below = !in_chord || self.last_pitch.is_none_or(|last| pitch < last);
-        below && self.ends[index] <= self.onset
+        below && self.ends[(pitch - MIN_PITCH) as usize] <= self.onset
     }
 
     fn min_end(&self) -> u64 {
@@ -135,7 +124,8 @@ impl Grammar {
 
     /// Whether some pitch is legal now (in `Ready` or `Shifted`).
     pub fn any_pitch(&self) -> bool {
-        (FIRST_PITCH_ID..FIRST_DUR_ID).any(|id| self.allows(id, false))
+        let mut pitch_ids = Vocab::PITCH_IDS;
+        pitch_ids.any(|id| self.allows(id, false))
     }
 
     /// Writes `true` for every legal next id into `legal` (one entry per vocabulary id) and
@@ -160,27 +150,28 @@ impl Grammar {
 
     /// As [`Grammar::push`], by token id.
     pub fn push_id(&mut self, id: u16) -> Result<()> {
-        if !self.allows(id, true) {
-            let word = Vocab.word(id).map_or(format!("id {id}"), |w| w.to_string());
-            bail!("'{word}' cannot come here ({:?})", self.state);
-        }
-        self.state = match (self.state, id) {
+        let word = match Vocab.word(id) {
+            Some(word) if self.allows(id, true) => word,
+            Some(word) => bail!("'{word}' cannot come here ({:?})", self.state),
+            None => bail!("'id {id}' cannot come here ({:?})", self.state),
+        };
+        self.state = match (self.state, word) {
             (State::Begin, _) => State::Ready,
-            (_, Vocab::END) => State::Done,
-            (_, Vocab::SEP) => State::ShiftDuration,
-            (State::NoteDuration(pitch), d) => {
-                let k = (d - FIRST_DUR_ID) as u64 + 1;
-                self.ends[(pitch - MIN_PITCH) as usize] = self.onset + k;
+            (_, Word::End) => State::Done,
+            (_, Word::Sep) => State::ShiftDuration,
+            (State::NoteDuration(pitch), Word::Dur(k)) => {
+                self.ends[(pitch - MIN_PITCH) as usize] = self.onset + k as u64;
                 self.last_pitch = Some(pitch);
                 State::Ready
             }
-            (State::ShiftDuration, d) => {
-                let k = (d - FIRST_DUR_ID) as u32 + 1;
+            (State::ShiftDuration, Word::Dur(k)) => {
                 self.onset += k as u64;
                 self.last_pitch = None;
                 State::Shifted(k)
             }
-            (_, p) => State::NoteDuration(MIN_PITCH + (p - FIRST_PITCH_ID) as u8),
+            (_, Word::Note(pitch)) => State::NoteDuration(pitch),
+            // `allows` admits `START` only first and a duration only in the two duration states.
+            (state, word) => unreachable!("the grammar let '{word}' through in {state:?}"),
         };
         Ok(())
     }
@@ -189,7 +180,7 @@ impl Grammar {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::music::words::parse_words;
+    use crate::music::words::{parse_words, MAX_PITCH};
 
     fn grammar(s: &str) -> Grammar {
         Grammar::from_words(&parse_words(s).0).unwrap()
@@ -197,13 +188,6 @@ mod tests {
 
     fn ok(g: &Grammar, w: &str) -> bool {
         g.allows(Vocab.id(Word::parse(w).unwrap()).unwrap(), true)
-    }
-
-    #[test]
-    fn id_ranges_match_the_vocabulary() {
-        assert_eq!(Vocab.id(Word::Note(MIN_PITCH)), Some(FIRST_PITCH_ID));
-        assert_eq!(Vocab.id(Word::Dur(1)), Some(FIRST_DUR_ID));
-        assert_eq!(FIRST_DUR_ID as usize + MAX_DURATION as usize, Vocab.len());
     }
 
     #[test]
@@ -228,7 +212,7 @@ mod tests {
     fn a_shift_never_lands_where_every_pitch_sounds() {
         // Every pitch sounds for 10 steps: a shift must go at least that far.
         let mut text = String::from("START");
-        for p in (21..=108).rev() {
+        for p in (MIN_PITCH..=MAX_PITCH).rev() {
             text.push_str(&format!(" n{p} d10"));
         }
         text.push_str(" sepxx");

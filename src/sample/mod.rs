@@ -25,8 +25,9 @@ pub mod prompt;
 pub use grammar::{Grammar, State};
 pub use prompt::Prompt;
 
-use crate::music::analysis::STEPS_PER_BAR;
-use crate::music::notes::{canon, end_step, from_words, Note, STEPS_PER_QUARTER};
+use crate::music::notes::{
+    canon, end_step, from_words, Note, QUARTERS_PER_BAR, STEPS_PER_BAR, STEPS_PER_QUARTER,
+};
 use crate::music::scale::Scale;
 use crate::music::words::{Vocab, Word};
 use anyhow::{bail, ensure, Result};
@@ -238,7 +239,7 @@ impl Generation {
 /// Seconds and bars (of 4/4) of `steps` grid steps at `bpm` quarter notes per minute.
 pub fn duration_of(steps: u64, bpm: f64) -> (f64, f64) {
     let quarters = steps as f64 / STEPS_PER_QUARTER as f64;
-    (quarters * 60.0 / bpm, quarters / 4.0)
+    (quarters * 60.0 / bpm, quarters / QUARTERS_PER_BAR as f64)
 }
 
 /// Reusable buffers for choosing one word.
@@ -318,22 +319,18 @@ fn bar_line_after(prompt: &[Word], grammar: &Grammar, bars: u32) -> u64 {
 /// Whether word `id` keeps the piece inside the bar line: a note's duration may not reach past
 /// it, nor may a shift.
 fn fits_before(grammar: &Grammar, id: u16, line: u64) -> bool {
-    match (grammar.state(), Vocab.word(id)) {
-        (State::NoteDuration(_) | State::ShiftDuration, Some(Word::Dur(k))) => {
+    match (grammar.state(), Vocab.duration(id)) {
+        (State::NoteDuration(_) | State::ShiftDuration, Some(k)) => {
             grammar.onset() + k as u64 <= line
         }
         _ => true,
     }
 }
 
-fn is_pitch(id: u16) -> bool {
-    matches!(Vocab.word(id), Some(Word::Note(_)))
-}
-
 /// Whether word `id` may be sampled under the scale lock `scale`: any word but a pitch outside it.
 fn in_key(scale: Option<Scale>, id: u16) -> bool {
-    match (scale, Vocab.word(id)) {
-        (Some(s), Some(Word::Note(p))) => s.contains(p),
+    match (scale, Vocab.pitch(id)) {
+        (Some(s), Some(p)) => s.contains(p),
         _ => true,
     }
 }
@@ -427,7 +424,8 @@ pub fn generate<M: NextWordModel + ?Sized>(
         // Near the limit, prefer a note to a shift (a shift needs four words before END).
         let avoid_shift = opts.words.saturating_sub(made) < 4
             && matches!(g.state(), State::Ready | State::Shifted(_))
-            && (0..Vocab.len() as u16).any(|id| g.allows(id, false) && is_pitch(id) && in_key(id));
+            && (0..Vocab.len() as u16)
+                .any(|id| g.allows(id, false) && Vocab::PITCH_IDS.contains(&id) && in_key(id));
         let fits = |id: u16| line.is_none_or(|line| fits_before(g, id, line));
         let legal =
             |id: u16| g.allows(id, end_ok) && !(avoid_shift && id == Vocab::SEP) && fits(id);

@@ -2,6 +2,7 @@
 //! the [`App`] and returns [`Effect`]s for the runtime to carry out (start a generation, play,
 //! save). No terminal, thread or model is touched here, so key sequences can be tested directly.
 
+use crate::music::notes::{STEPS_PER_BAR, STEPS_PER_QUARTER};
 use crate::music::words::{Vocab, Word};
 use crate::sample::{prompt, Prompt, SampleOptions};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -389,7 +390,7 @@ impl App {
 
     /// Seconds one grid step lasts at the chosen tempo.
     pub fn seconds_per_step(&self) -> f64 {
-        60.0 / self.value(ControlId::Bpm) / 4.0
+        60.0 / self.value(ControlId::Bpm) / STEPS_PER_QUARTER as f64
     }
 }
 
@@ -565,11 +566,11 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
             Vec::new()
         }
         KeyCode::Char('<') | KeyCode::Char(',') => {
-            app.scroll = app.scroll.saturating_sub(16 * app.zoom as u64);
+            app.scroll = app.scroll.saturating_sub(STEPS_PER_BAR * app.zoom as u64);
             Vec::new()
         }
         KeyCode::Char('>') | KeyCode::Char('.') => {
-            app.scroll += 16 * app.zoom as u64;
+            app.scroll += STEPS_PER_BAR * app.zoom as u64;
             Vec::new()
         }
         KeyCode::Enter => {

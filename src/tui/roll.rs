@@ -2,6 +2,7 @@
 //! prompt in one colour and the new music in another, C labels on the left, and a playhead.
 
 use crate::music::notes::Note;
+use crate::music::words::{MAX_PITCH, MIN_PITCH};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Style};
@@ -29,6 +30,7 @@ pub struct PianoRoll<'a> {
 /// what fits, inside the piano.
 pub fn pitch_range(notes: &[Note], rows: u16) -> (u8, u8) {
     let fits = (rows as i32 * 2).max(2);
+    let (min, max) = (MIN_PITCH as i32, MAX_PITCH as i32);
     let (lo, hi) = if notes.is_empty() {
         (48, 84)
     } else {
@@ -36,25 +38,25 @@ pub fn pitch_range(notes: &[Note], rows: u16) -> (u8, u8) {
         let hi = notes.iter().map(|n| n.pitch).max().unwrap_or(60) as i32 + 2;
         (lo, hi)
     };
-    let (mut lo, mut hi) = (lo.max(21), hi.min(108));
-    hi = hi.max(lo + 24).min(108);
+    let (mut lo, mut hi) = (lo.max(min), hi.min(max));
+    hi = hi.max(lo + 24).min(max);
     if hi - lo + 1 > fits {
         let mid = (lo + hi) / 2;
         lo = mid - fits / 2;
         hi = lo + fits - 1;
     }
-    // Fill the rows: grow downwards first, then up, inside 21..=108.
-    while hi - lo + 1 < fits && (lo > 21 || hi < 108) {
-        if lo > 21 {
+    // Fill the rows: grow downwards first, then up, inside the piano.
+    while hi - lo + 1 < fits && (lo > min || hi < max) {
+        if lo > min {
             lo -= 1;
         } else {
             hi += 1;
         }
-        if hi - lo + 1 < fits && hi < 108 {
+        if hi - lo + 1 < fits && hi < max {
             hi += 1;
         }
     }
-    (lo.clamp(21, 108) as u8, hi.clamp(21, 108) as u8)
+    (lo.clamp(min, max) as u8, hi.clamp(min, max) as u8)
 }
 
 /// Name of a C pitch for the axis (MIDI 60 = C4).
@@ -108,7 +110,7 @@ impl Widget for PianoRoll<'_> {
             let top_pitch = hi as i32 - 2 * row as i32;
             let label = [top_pitch, top_pitch - 1]
                 .into_iter()
-                .filter(|&p| (21..=108).contains(&p))
+                .filter(|&p| (MIN_PITCH as i32..=MAX_PITCH as i32).contains(&p))
                 .find_map(|p| c_label(p as u8));
             if let Some(label) = label {
                 buf.set_string(

@@ -3,7 +3,7 @@
 use super::app::{music_seconds, Action, App, Control, ControlId, Focus, GenState, STEPS_PER_WORD};
 use super::roll::{PianoRoll, AXIS_WIDTH, NEW_COLOR, PROMPT_COLOR};
 use crate::music::analysis::{best_scale, scale_name};
-use crate::music::notes::{from_words, Note};
+use crate::music::notes::{from_words, Note, STEPS_PER_BAR};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -139,7 +139,7 @@ fn draw_controls(app: &App, frame: &mut Frame, area: Rect) {
             "  {} words ≈ {:.0} s, {:.0} bars at {:.0} bpm",
             app.value(ControlId::Tokens),
             steps * app.seconds_per_step(),
-            steps / 16.0,
+            steps / STEPS_PER_BAR as f64,
             app.value(ControlId::Bpm)
         ),
         Style::default().fg(Color::DarkGray),
