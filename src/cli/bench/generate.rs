@@ -152,7 +152,7 @@ pub(super) fn bench(
     };
     let mut ceiling32 = 0.0;
     for weights in [Weights::F32, Weights::F16] {
-        let mut fast = FastGpt::from_gpt(&gpt, weights)?;
+        let mut fast = FastGpt::from_tensors(&config, &gpt.tensors(), weights)?;
         let bytes = fast.weight_bytes();
         let ceiling = bw / bytes as f64;
         if weights == Weights::F32 {

@@ -4,13 +4,16 @@
 //! once each as one stream, plus attention over a head-major key/value cache, with no allocation
 //! per word; it slides its window without rebuilding it. A prompt of many words runs the big
 //! products through candle's matmul instead, which is faster for many rows.
+//!
+//! It loads straight from the checkpoint's tensors ([`FastGpt::load`], [`FastGpt::from_tensors`]),
+//! checked by name and shape against the model's [`GptConfig`] first.
 
 use super::kernels::{self, AVec, Packed};
-use crate::learn::checkpoint::Checkpoint;
-use crate::learn::model::{Gpt, GptConfig};
+use crate::learn::checkpoint::{load_tensors, CheckpointConfig, CONFIG_FILE, MODEL_FILE};
+use crate::learn::model::GptConfig;
 use crate::sample::NextWordModel;
-use anyhow::{ensure, Context, Result};
-use candle_core::{Device, Tensor};
+use anyhow::{bail, ensure, Context, Result};
+use candle_core::{DType, Device, Tensor};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -40,13 +43,13 @@ impl Linear {
     fn new(tensors: &HashMap<String, Tensor>, name: &str, half: bool) -> Result<Linear> {
         let tensor = get(tensors, &format!("{name}.weight"))?;
         let (out, inp) = tensor.dims2()?;
-        let mut values = tensor.flatten_all()?.to_vec1::<f32>()?;
+        let mut values = f32_values(tensor)?;
         let w = Packed::new(&mut values, out, inp, half);
         // The batched products read the same (possibly rounded) values.
         let tensor = Tensor::from_vec(values, (out, inp), &Device::Cpu)?;
         let b = tensors
             .get(&format!("{name}.bias"))
-            .map(|b| b.flatten_all()?.to_vec1::<f32>())
+            .map(f32_values)
             .transpose()?;
         Ok(Linear {
             w,
@@ -96,10 +99,10 @@ struct Norm {
 impl Norm {
     fn new(tensors: &HashMap<String, Tensor>, name: &str) -> Result<Norm> {
         Ok(Norm {
-            w: get(tensors, &format!("{name}.weight"))?.to_vec1::<f32>()?,
+            w: f32_values(get(tensors, &format!("{name}.weight"))?)?,
             b: tensors
                 .get(&format!("{name}.bias"))
-                .map(|b| b.to_vec1::<f32>())
+                .map(f32_values)
                 .transpose()?,
         })
     }
@@ -136,7 +139,7 @@ struct Cache {
     len: usize,
 }
 
-/// A batch-1 decoder over a [`Gpt`]'s weights with its own key/value cache (see the module doc).
+/// A batch-1 decoder over a checkpoint's weights with its own key/value cache (see the module doc).
 ///
 /// It slides its window itself ([`NextWordModel::slides_itself`]), at no extra cost per word:
 /// while the main window fills its last `keep - 1` positions, each word is also fed into a
@@ -174,26 +177,88 @@ fn get<'a>(tensors: &'a HashMap<String, Tensor>, name: &str) -> Result<&'a Tenso
         .with_context(|| format!("the weights lack {name}"))
 }
 
+/// A tensor's values as f32 on the CPU, whatever its float type (an exported checkpoint holds
+/// f16) and device.
+fn f32_values(t: &Tensor) -> Result<Vec<f32>> {
+    Ok(t.to_dtype(DType::F32)?
+        .to_device(&Device::Cpu)?
+        .flatten_all()?
+        .to_vec1()?)
+}
+
+/// The tensors of a model of `config` with their shapes, named as nanoGPT's (as
+/// [`crate::learn::model::Gpt`] saves them; the head is tied to `transformer.wte`).
+fn expected_shapes(config: &GptConfig) -> Vec<(String, Vec<usize>)> {
+    let c = config.width;
+    let mut out = vec![
+        ("transformer.wte.weight".to_string(), vec![config.vocab, c]),
+        (
+            "transformer.wpe.weight".to_string(),
+            vec![config.context, c],
+        ),
+    ];
+    let mut add = |name: String, shape: Vec<usize>| {
+        if config.bias {
+            out.push((format!("{name}.bias"), vec![shape[0]]));
+        }
+        out.push((format!("{name}.weight"), shape));
+    };
+    for i in 0..config.layers {
+        let p = format!("transformer.h.{i}");
+        add(format!("{p}.ln_1"), vec![c]);
+        add(format!("{p}.attn.c_attn"), vec![3 * c, c]);
+        add(format!("{p}.attn.c_proj"), vec![c, c]);
+        add(format!("{p}.ln_2"), vec![c]);
+        add(format!("{p}.mlp.c_fc"), vec![4 * c, c]);
+        add(format!("{p}.mlp.c_proj"), vec![c, 4 * c]);
+    }
+    add("transformer.ln_f".to_string(), vec![c]);
+    out
+}
+
+/// Every tensor `config` asks for is there with its shape, and there is no other.
+fn check_shapes(config: &GptConfig, tensors: &HashMap<String, Tensor>) -> Result<()> {
+    config.validate()?;
+    let expected = expected_shapes(config);
+    for (name, shape) in &expected {
+        let t = get(tensors, name)?;
+        ensure!(
+            t.dims() == shape.as_slice(),
+            "{name} has shape {:?}, the model shape asks for {shape:?}",
+            t.dims()
+        );
+    }
+    let extra = tensors
+        .keys()
+        .filter(|k| !expected.iter().any(|(n, _)| n == *k))
+        .min();
+    if let Some(extra) = extra {
+        bail!("the weights hold {extra}, which the model shape has no place for");
+    }
+    Ok(())
+}
+
 impl FastGpt {
-    /// Copies the weights of `model` (on any device) into a CPU decoder.
-    pub fn from_gpt(model: &Gpt, weights: Weights) -> Result<FastGpt> {
+    /// A CPU decoder for a model of `config` from its named tensors (on any device, in any float
+    /// type), checked by name and shape first.
+    pub fn from_tensors(
+        config: &GptConfig,
+        tensors: &HashMap<String, Tensor>,
+        weights: Weights,
+    ) -> Result<FastGpt> {
+        check_shapes(config, tensors)?;
         let half = weights == Weights::F16;
-        let tensors: HashMap<String, Tensor> = model
-            .tensors()
-            .into_iter()
-            .map(|(n, t)| Ok((n, t.to_device(&Device::Cpu)?)))
-            .collect::<Result<_>>()?;
-        let config = model.config().clone();
+        let config = config.clone();
         let blocks = (0..config.layers)
             .map(|i| {
                 let p = format!("transformer.h.{i}");
                 Ok(Block {
-                    ln_1: Norm::new(&tensors, &format!("{p}.ln_1"))?,
-                    c_attn: Linear::new(&tensors, &format!("{p}.attn.c_attn"), half)?,
-                    c_proj: Linear::new(&tensors, &format!("{p}.attn.c_proj"), half)?,
-                    ln_2: Norm::new(&tensors, &format!("{p}.ln_2"))?,
-                    c_fc: Linear::new(&tensors, &format!("{p}.mlp.c_fc"), half)?,
-                    mlp_proj: Linear::new(&tensors, &format!("{p}.mlp.c_proj"), half)?,
+                    ln_1: Norm::new(tensors, &format!("{p}.ln_1"))?,
+                    c_attn: Linear::new(tensors, &format!("{p}.attn.c_attn"), half)?,
+                    c_proj: Linear::new(tensors, &format!("{p}.attn.c_proj"), half)?,
+                    ln_2: Norm::new(tensors, &format!("{p}.ln_2"))?,
+                    c_fc: Linear::new(tensors, &format!("{p}.mlp.c_fc"), half)?,
+                    mlp_proj: Linear::new(tensors, &format!("{p}.mlp.c_proj"), half)?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -203,18 +268,14 @@ impl FastGpt {
             values: vec![layer; config.layers],
             len: 0,
         };
-        let wte: Vec<f32> = get(&tensors, "transformer.wte.weight")?
-            .flatten_all()?
-            .to_vec1()?;
+        let wte = f32_values(get(tensors, "transformer.wte.weight")?)?;
         // The embedding stays exact; the tied head may be rounded.
         let head = Packed::new(&mut wte.clone(), config.vocab, config.width, half);
         Ok(FastGpt {
             head,
             wte: AVec::from_slice(&wte),
-            wpe: get(&tensors, "transformer.wpe.weight")?
-                .flatten_all()?
-                .to_vec1()?,
-            ln_f: Norm::new(&tensors, "transformer.ln_f")?,
+            wpe: f32_values(get(tensors, "transformer.wpe.weight")?)?,
+            ln_f: Norm::new(tensors, "transformer.ln_f")?,
             blocks,
             caches: [cache.clone(), cache],
             main: 0,
@@ -230,9 +291,19 @@ impl FastGpt {
         })
     }
 
-    /// The model of a checkpoint folder.
+    /// The model of a checkpoint folder: `config.json` for its shape, `model.safetensors` read
+    /// straight into the decoder. An error names the file, and the tensor that does not fit.
     pub fn load(dir: &Path, weights: Weights) -> Result<FastGpt> {
-        FastGpt::from_gpt(&Checkpoint::load(dir, &Device::Cpu)?.model, weights)
+        let config = CheckpointConfig::load(dir)?.model;
+        let path = dir.join(MODEL_FILE);
+        let tensors = load_tensors(&path, &Device::Cpu)?;
+        FastGpt::from_tensors(&config, &tensors, weights).with_context(|| {
+            format!(
+                "{} does not match {}",
+                path.display(),
+                dir.join(CONFIG_FILE).display()
+            )
+        })
     }
 
     /// How the weights are kept (`F16` only where the CPU reads half floats).
@@ -430,5 +501,121 @@ impl NextWordModel for FastGpt {
             self.run(tail, tail.len() - 1, &mut scratch)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::learn::checkpoint::{find_in, save_tensors, Checkpoint, TrainSummary};
+    use crate::learn::model::Gpt;
+    use crate::music::words::{parse_words, Vocab};
+    fn shipped() -> std::path::PathBuf {
+        find_in(&Path::new(env!("CARGO_MANIFEST_DIR")).join("checkpoints"))
+            .expect("a model ships in checkpoints/")
+    }
+
+    #[test]
+    fn the_shipped_checkpoint_loads_straight_into_the_decoder() {
+        // Its weights are stored in f16; read into the decoder they give candle's logits.
+        let dir = shipped();
+        let gpt = Checkpoint::load(&dir, &Device::Cpu).unwrap().model;
+        let words = parse_words("START n72 d4 n64 d4 n60 d8 sepxx d4 n67 d4 sepxx d4 n65 d2").0;
+        let ids = Vocab.encode(&words).unwrap();
+        let t = Tensor::from_vec(
+            ids.iter().map(|&i| i as u32).collect::<Vec<_>>(),
+            (1, ids.len()),
+            &Device::Cpu,
+        )
+        .unwrap();
+        let full = gpt.forward(&t).unwrap().squeeze(0).unwrap();
+        for weights in [Weights::F32, Weights::F16] {
+            let mut fast = FastGpt::load(&dir, weights).unwrap();
+            assert_eq!(fast.config(), gpt.config());
+            let mut logits = vec![0.0; Vocab.len()];
+            for (i, &id) in ids.iter().enumerate() {
+                fast.feed(&[id], &mut logits).unwrap();
+                let want = full.get(i).unwrap().to_vec1::<f32>().unwrap();
+                for (a, b) in logits.iter().zip(&want) {
+                    assert!((a - b).abs() < 1e-3, "{weights:?} at {i}: {a} vs {b}");
+                }
+            }
+        }
+    }
+
+    /// A tiny checkpoint in `dir` whose tensors `edit` may change before they are saved.
+    fn checkpoint(dir: &Path, edit: impl FnOnce(&mut HashMap<String, Tensor>)) {
+        let config = GptConfig {
+            layers: 2,
+            heads: 2,
+            width: 16,
+            context: 8,
+            vocab: Vocab.len(),
+            dropout: 0.0,
+            bias: false,
+        };
+        let mut tensors = Gpt::new(&config, 1, &Device::Cpu).unwrap().tensors();
+        edit(&mut tensors);
+        std::fs::create_dir_all(dir).unwrap();
+        CheckpointConfig::new(config, TrainSummary::default())
+            .save(dir)
+            .unwrap();
+        save_tensors(&dir.join(MODEL_FILE), &tensors).unwrap();
+    }
+
+    /// The one-line error of loading `dir`.
+    fn load_error(dir: &Path) -> String {
+        format!("{:#}", FastGpt::load(dir, Weights::F32).err().unwrap())
+    }
+
+    #[test]
+    fn a_checkpoint_that_does_not_fit_its_config_names_the_file_and_the_tensor() {
+        let tmp = tempfile::tempdir().unwrap();
+        let good = tmp.path().join("good");
+        checkpoint(&good, |_| {});
+        assert!(FastGpt::load(&good, Weights::F32).is_ok());
+
+        let missing = tmp.path().join("missing");
+        checkpoint(&missing, |t| {
+            t.remove("transformer.h.1.ln_2.weight");
+        });
+        let err = load_error(&missing);
+        for want in [
+            "model.safetensors",
+            "config.json",
+            "transformer.h.1.ln_2.weight",
+        ] {
+            assert!(err.contains(want), "{want} in {err}");
+        }
+
+        let shape = tmp.path().join("shape");
+        checkpoint(&shape, |t| {
+            let wpe = t["transformer.wpe.weight"].narrow(0, 0, 7).unwrap();
+            t.insert("transformer.wpe.weight".into(), wpe);
+        });
+        let err = load_error(&shape);
+        for want in [
+            "model.safetensors",
+            "transformer.wpe.weight",
+            "[7, 16]",
+            "[8, 16]",
+        ] {
+            assert!(err.contains(want), "{want} in {err}");
+        }
+
+        // A bias the config (bias: false) has no place for would otherwise be silently ignored.
+        let extra = tmp.path().join("extra");
+        checkpoint(&extra, |t| {
+            let bias = Tensor::zeros(48, DType::F32, &Device::Cpu).unwrap();
+            t.insert("transformer.h.0.attn.c_attn.bias".into(), bias);
+        });
+        let err = load_error(&extra);
+        for want in ["model.safetensors", "transformer.h.0.attn.c_attn.bias"] {
+            assert!(err.contains(want), "{want} in {err}");
+        }
+
+        std::fs::write(good.join(MODEL_FILE), b"not safetensors").unwrap();
+        assert!(load_error(&good).contains("model.safetensors"));
     }
 }

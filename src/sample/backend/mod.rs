@@ -1,7 +1,7 @@
 //! Models behind [`NextWordModel`].
 //!
-//! - [`FastGpt`] (`decoder.rs`): the default for generation. The checkpoint's weights copied into
-//!   packed arrays (f16 by default, see [`Weights`]) and a batch-1 decoder written for them,
+//! - [`FastGpt`] (`decoder.rs`): the default for generation. The checkpoint's weights read straight
+//!   into packed arrays (f16 by default, see [`Weights`]) and a batch-1 decoder written for them,
 //!   over the AVX2/FMA kernels of `kernels.rs` (plain loops where the CPU lacks them).
 //! - [`CachedGpt`] (`candle.rs`): candle's own [`crate::learn::model::Gpt::forward_cached`] with
 //!   its key/value cache.
