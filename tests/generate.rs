@@ -32,8 +32,9 @@ fn tiny(context: usize, width: usize, bias: bool) -> GptConfig {
 }
 
 fn random_model(context: usize) -> FastGpt {
-    let gpt = Gpt::new(&tiny(context, 64, false), 3, &Device::Cpu).unwrap();
-    FastGpt::from_gpt(&gpt, Weights::F32).unwrap()
+    let cfg = tiny(context, 64, false);
+    let gpt = Gpt::new(&cfg, 3, &Device::Cpu).unwrap();
+    FastGpt::from_tensors(&cfg, &gpt.tensors(), Weights::F32).unwrap()
 }
 
 /// A deterministic stand-in: logits from a hash of the last word and the position, with an
@@ -258,7 +259,7 @@ fn the_three_decoders_agree() {
         )
         .unwrap();
         let full = gpt.forward(&t).unwrap().squeeze(0).unwrap();
-        let mut fast = FastGpt::from_gpt(&gpt, Weights::F32).unwrap();
+        let mut fast = FastGpt::from_tensors(&cfg, &gpt.tensors(), Weights::F32).unwrap();
         let mut logits = vec![0.0; Vocab.len()];
         for (i, &id) in ids.iter().enumerate() {
             fast.feed(&[id], &mut logits).unwrap();
@@ -274,7 +275,7 @@ fn the_three_decoders_agree() {
             assert!((a - b).abs() < 1e-4, "batched: {a} vs {b}");
         }
         // Half-float weights move the logits by little.
-        let mut half = FastGpt::from_gpt(&gpt, Weights::F16).unwrap();
+        let mut half = FastGpt::from_tensors(&cfg, &gpt.tensors(), Weights::F16).unwrap();
         half.feed(&ids, &mut logits).unwrap();
         for (a, b) in logits.iter().zip(&want) {
             assert!((a - b).abs() < 2e-2, "f16: {a} vs {b}");

@@ -1,4 +1,6 @@
-//! `nanotune bench ...`: benchmarks that print figures.
+//! `nanotune bench ...`: benchmarks that print figures (generation's in `bench/generate.rs`).
+
+mod generate;
 
 use crate::learn::corpus::{build_dataset, load, piece_from_midi, LoadReport};
 use crate::learn::device::{Compute, DeviceChoice};
@@ -103,7 +105,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             words,
             no_uncached,
             device,
-        } => super::generate::bench(&preset, words, no_uncached, &Compute::select(device)?),
+        } => generate::bench(&preset, words, no_uncached, &Compute::select(device)?),
     }
 }
 

@@ -1,17 +1,14 @@
-//! `nanotune generate` and `nanotune bench generate`.
+//! `nanotune generate` (its benchmark, `bench generate`, is in `bench/generate.rs`).
 
 use super::SamplingArgs;
 use crate::fsutil::write_atomic;
 use crate::learn::checkpoint::locate;
 use crate::learn::dataset::Dataset;
 use crate::learn::device::{Compute, DeviceChoice};
-use crate::learn::model::{Gpt, GptConfig};
 use crate::music::midi::write_midi;
-use crate::music::words::{words_to_string, Vocab, Word};
-use crate::sample::backend::{kernels, load_for, AVec, CachedGpt, FastGpt, UncachedGpt, Weights};
-use crate::sample::{
-    duration_of, generate, prompt, random_seed, Generation, NextWordModel, Part, SampleOptions,
-};
+use crate::music::words::{words_to_string, Word};
+use crate::sample::backend::{load_for, Weights};
+use crate::sample::{duration_of, generate, prompt, random_seed, Generation, Part};
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use rand::rngs::StdRng;
@@ -19,8 +16,6 @@ use rand::SeedableRng;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
-use std::time::Instant;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Mode {
@@ -180,204 +175,4 @@ fn report(g: &Generation, bpm: f64) {
         g.sampled,
         g.elapsed.as_secs_f64()
     );
-}
-
-/// CPU time of this process so far (all its threads), from /proc; `None` where there is none.
-/// On a shared machine it measures the work, where the wall clock also counts waiting for a core.
-pub fn cpu_time() -> Option<f64> {
-    let mut ns = 0u64;
-    for task in std::fs::read_dir("/proc/self/task").ok()? {
-        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
-        ns += stat.split_whitespace().next()?.parse::<u64>().ok()?;
-    }
-    Some(ns as f64 * 1e-9)
-}
-
-/// Wall and CPU seconds of `f`.
-fn timed<T>(f: impl FnOnce() -> T) -> (T, f64, f64) {
-    let (c0, t) = (cpu_time(), Instant::now());
-    let out = f();
-    let wall = t.elapsed().as_secs_f64();
-    let cpu = match (c0, cpu_time()) {
-        (Some(a), Some(b)) => b - a,
-        _ => wall,
-    };
-    (out, wall, cpu)
-}
-
-/// Wall-clock tokens/s of candle's forward on the GPU, cached (and uncached unless skipped),
-/// after one warm-up run, with a JSON line in the fields of torch_reference.py. Every word is a
-/// host round trip: the sampler and the grammar mask run on the CPU. "cached" is what
-/// generation runs (weights in the products' type, see `load_for`); "cached f32" keeps f32
-/// weights and products, for the record.
-fn bench_gpu(
-    preset: &str,
-    config: &GptConfig,
-    opts: &SampleOptions,
-    skip_uncached: bool,
-    compute: &Compute,
-) -> Result<()> {
-    let f32_gpt = Gpt::new(config, 0, &compute.device)?;
-    let gpt = Arc::new(f32_gpt.to_dtype(compute.matmul_dtype)?);
-    println!(
-        "bench generate: {} parameters, context {}, {} new words after START, batch 1, {}",
-        gpt.num_params(),
-        config.context,
-        opts.words,
-        compute.describe()
-    );
-    let prompt = prompt::new_piece();
-    let run = |name: &str, model: &mut dyn NextWordModel| -> Result<()> {
-        let stop = AtomicBool::new(false);
-        generate(model, &prompt, opts, &stop, &mut |_| {})?; // warm-up: kernels, allocations
-        let (g, wall, _) = timed(|| generate(model, &prompt, opts, &stop, &mut |_| {}));
-        let tps = g?.sampled as f64 / wall;
-        println!("{name}: {tps:.1} tokens/s ({:.2} ms/word)", 1e3 / tps);
-        let json = serde_json::json!({
-            "what": "generate", "impl": format!("nanotune {name}"), "preset": preset,
-            "device": compute.name(),
-            "params": gpt.num_params(), "new_tokens": opts.words,
-            "tokens_per_s": (tps * 10.0).round() / 10.0,
-        });
-        println!("{json}");
-        Ok(())
-    };
-    run("cached", &mut CachedGpt::new(gpt.clone()))?;
-    if gpt.dtype() != candle_core::DType::F32 {
-        run("cached f32", &mut CachedGpt::new(Arc::new(f32_gpt)))?;
-    }
-    if !skip_uncached {
-        run("uncached", &mut UncachedGpt::new(gpt.clone()))?;
-    }
-    Ok(())
-}
-
-/// Memory read bandwidth in bytes/s of CPU time (and of wall time): the best of a few sums over
-/// a 1 GiB array.
-pub fn bandwidth() -> (f64, f64) {
-    let mut a = AVec::zeros(1 << 28);
-    a.fill(1.0);
-    let mut ones = AVec::zeros(1 << 12);
-    ones.fill(1.0);
-    let (mut best_cpu, mut best_wall) = (f64::MAX, f64::MAX);
-    let mut total = 0.0;
-    for _ in 0..4 {
-        // A dot product with a small cached vector: reads `a` once.
-        let (_, wall, cpu) = timed(|| {
-            for chunk in a.chunks_exact(ones.len()) {
-                total += kernels::dot(chunk, &ones);
-            }
-        });
-        best_cpu = best_cpu.min(cpu);
-        best_wall = best_wall.min(wall);
-    }
-    std::hint::black_box(total);
-    let bytes = (a.len() * 4) as f64;
-    (bytes / best_cpu, bytes / best_wall)
-}
-
-/// Tokens/s of `words` new words after START, batch 1, on a fresh model of `preset`. On the CPU
-/// the figures are per second of CPU time (what the code costs on a free core) and of wall time;
-/// on a GPU, see [`bench_gpu`].
-pub fn bench(preset: &str, words: usize, skip_uncached: bool, compute: &Compute) -> Result<()> {
-    let config = GptConfig::preset(preset, Vocab.len())?;
-    let opts = SampleOptions {
-        words,
-        seed: 1,
-        ..SampleOptions::default()
-    };
-    if compute.is_cuda() {
-        return bench_gpu(preset, &config, &opts, skip_uncached, compute);
-    }
-    let gpt = Arc::new(Gpt::new(&config, 0, &compute.device)?);
-    println!(
-        "bench generate {preset}: {} parameters, context {}, {words} new words after START, batch 1, 1 thread (a prompt of many words goes through candle's matmul on all cores)",
-        gpt.num_params(),
-        config.context
-    );
-    let (bw, bw_wall) = bandwidth();
-    println!(
-        "memory bandwidth {:.1} GB/s per CPU second ({:.1} GB/s wall): 1 thread summing 1 GiB",
-        bw / 1e9,
-        bw_wall / 1e9
-    );
-    let prompt = prompt::new_piece();
-    let run = |name: &str, model: &mut dyn NextWordModel, ceiling: f64| -> Result<()> {
-        let (g, wall, cpu) =
-            timed(|| generate(model, &prompt, &opts, &AtomicBool::new(false), &mut |_| {}));
-        let g = g?;
-        let tps = g.sampled as f64 / cpu;
-        println!(
-            "{name}: {tps:.0} tokens/s ({:.2} ms/word, {:.0}% of the ceiling; {:.0} tokens/s wall)",
-            1e3 / tps,
-            100.0 * tps / ceiling,
-            g.sampled as f64 / wall
-        );
-        Ok(())
-    };
-    let mut ceiling32 = 0.0;
-    for weights in [Weights::F32, Weights::F16] {
-        let mut fast = FastGpt::from_gpt(&gpt, weights)?;
-        let bytes = fast.weight_bytes();
-        let ceiling = bw / bytes as f64;
-        if weights == Weights::F32 {
-            ceiling32 = ceiling;
-        }
-        println!(
-            "{:?} weights ({:?} here): {:.1} MB read per word, ceiling weights/bandwidth = {ceiling:.0} tokens/s",
-            weights,
-            fast.weights(),
-            bytes as f64 / 1e6
-        );
-        // Where the time goes: one word at a time into a filling cache, one window rebuild,
-        // and the matrix-vector products alone.
-        let mut logits = vec![0.0; Vocab.len()];
-        let ids: Vec<u16> = (0..config.context as u16).map(|i| 3 + i % 200).collect();
-        fast.reset();
-        let (r, _, cpu) = timed(|| -> Result<()> {
-            for &id in &ids {
-                fast.feed(&[id], &mut logits)?;
-            }
-            Ok(())
-        });
-        r?;
-        let per_word = cpu / ids.len() as f64;
-        fast.reset();
-        let keep = crate::sample::window_keep(config.context);
-        let (r, rebuild_wall, rebuild) = timed(|| fast.feed(&ids[..keep], &mut logits));
-        r?;
-        let passes = 50;
-        let (_, _, products) = timed(|| (0..passes).for_each(|_| fast.weights_pass()));
-        let products = products / passes as f64;
-        println!(
-            "  one word into a cache of 0..{}: {:.2} ms ({:.0} tokens/s), of which matrix-vector products {:.2} ms ({:.1} GB/s, {:.0}% of the bandwidth); a prompt of {keep} words {:.1} ms CPU, {:.1} ms wall",
-            config.context,
-            per_word * 1e3,
-            1.0 / per_word,
-            products * 1e3,
-            bytes as f64 / products / 1e9,
-            100.0 * bytes as f64 / products / bw,
-            rebuild * 1e3,
-            rebuild_wall * 1e3
-        );
-        run(
-            &format!("  with cache, {weights:?} (nanotune decoder)"),
-            &mut fast,
-            ceiling,
-        )?;
-    }
-    let ceiling = ceiling32;
-    run(
-        "with cache, F32 (candle forward_cached)",
-        &mut CachedGpt::new(gpt.clone()),
-        ceiling,
-    )?;
-    if !skip_uncached {
-        run(
-            "without cache, F32 (candle forward over the whole window)",
-            &mut UncachedGpt::new(gpt),
-            ceiling,
-        )?;
-    }
-    Ok(())
 }

@@ -1,0 +1,621 @@
+//! [`FastGpt`]: the default decoder for generation on the CPU. The checkpoint's weights copied
+//! into packed arrays (f16 by default, see [`Weights`]) and a batch-1 decoder written for them:
+//! one word is a handful of matrix-vector products (the kernels of `kernels.rs`) over weights read
+//! once each as one stream, plus attention over a head-major key/value cache, with no allocation
+//! per word; it slides its window without rebuilding it. A prompt of many words runs the big
+//! products through candle's matmul instead, which is faster for many rows.
+//!
+//! It loads straight from the checkpoint's tensors ([`FastGpt::load`], [`FastGpt::from_tensors`]),
+//! checked by name and shape against the model's [`GptConfig`] first.
+
+use super::kernels::{self, AVec, Packed};
+use crate::learn::checkpoint::{load_tensors, CheckpointConfig, CONFIG_FILE, MODEL_FILE};
+use crate::learn::model::GptConfig;
+use crate::sample::NextWordModel;
+use anyhow::{bail, ensure, Context, Result};
+use candle_core::{DType, Device, Tensor};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// How [`FastGpt`] keeps its weights for the one-word products.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Weights {
+    /// As trained.
+    F32,
+    /// Rounded to IEEE half floats (11 significant bits, relative error under 0.05%): half the
+    /// bytes to read per word, so about twice the words per second where memory bandwidth is the
+    /// limit. Needs AVX2, FMA and F16C; elsewhere the weights stay `F32`. The default.
+    #[default]
+    F16,
+}
+
+/// A linear layer `y = W x (+ b)`, `W` is `(out, inp)` row-major.
+struct Linear {
+    w: Packed,
+    /// The same weights as a candle tensor, for many rows at once.
+    tensor: Tensor,
+    b: Option<Vec<f32>>,
+    out: usize,
+    inp: usize,
+}
+
+impl Linear {
+    fn new(tensors: &HashMap<String, Tensor>, name: &str, half: bool) -> Result<Linear> {
+        let tensor = get(tensors, &format!("{name}.weight"))?;
+        let (out, inp) = tensor.dims2()?;
+        let mut values = f32_values(tensor)?;
+        let w = Packed::new(&mut values, out, inp, half);
+        // The batched products read the same (possibly rounded) values.
+        let tensor = Tensor::from_vec(values, (out, inp), &Device::Cpu)?;
+        let b = tensors
+            .get(&format!("{name}.bias"))
+            .map(f32_values)
+            .transpose()?;
+        Ok(Linear {
+            w,
+            tensor,
+            b,
+            out,
+            inp,
+        })
+    }
+
+    /// `rows` inputs of `inp` in `x` into `rows` outputs of `out` in `y`.
+    fn forward(&self, x: &[f32], rows: usize, y: &mut AVec) -> Result<()> {
+        y.resize(rows * self.out);
+        if rows == 1 {
+            self.w.matvec(x, y);
+        } else if rows == 2 {
+            // Two rows (the main and the shadow window): the weights are read once.
+            let (y0, y1) = y.split_at_mut(self.out);
+            self.w
+                .matvec2(&x[..self.inp], &x[self.inp..2 * self.inp], y0, y1);
+        } else {
+            let xt = Tensor::from_slice(&x[..rows * self.inp], (rows, self.inp), &Device::Cpu)?;
+            let out = xt
+                .matmul(&self.tensor.t()?)?
+                .flatten_all()?
+                .to_vec1::<f32>()?;
+            y.copy_from_slice(&out);
+        }
+        if let Some(b) = &self.b {
+            for row in y.chunks_exact_mut(self.out) {
+                row.iter_mut().zip(b).for_each(|(v, b)| *v += b);
+            }
+        }
+        Ok(())
+    }
+
+    fn bytes(&self) -> usize {
+        self.w.bytes() + 4 * self.b.as_ref().map_or(0, Vec::len)
+    }
+}
+
+struct Norm {
+    w: Vec<f32>,
+    b: Option<Vec<f32>>,
+}
+
+impl Norm {
+    fn new(tensors: &HashMap<String, Tensor>, name: &str) -> Result<Norm> {
+        Ok(Norm {
+            w: f32_values(get(tensors, &format!("{name}.weight"))?)?,
+            b: tensors
+                .get(&format!("{name}.bias"))
+                .map(f32_values)
+                .transpose()?,
+        })
+    }
+
+    /// LayerNorm of each row of `x` into `y` (as [`crate::learn::model`]: eps 1e-5 inside the root).
+    fn forward(&self, x: &[f32], y: &mut AVec) {
+        let c = self.w.len();
+        y.resize(x.len());
+        for (xr, yr) in x.chunks_exact(c).zip(y.chunks_exact_mut(c)) {
+            let mean = xr.iter().sum::<f32>() / c as f32;
+            let var = xr.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / c as f32;
+            let inv = 1.0 / (var + 1e-5).sqrt();
+            for i in 0..c {
+                yr[i] = (xr[i] - mean) * inv * self.w[i] + self.b.as_ref().map_or(0.0, |b| b[i]);
+            }
+        }
+    }
+}
+
+struct Block {
+    ln_1: Norm,
+    c_attn: Linear,
+    c_proj: Linear,
+    ln_2: Norm,
+    c_fc: Linear,
+    mlp_proj: Linear,
+}
+
+/// Keys and values of the positions fed so far, per layer `(heads, context, head width)`.
+#[derive(Clone)]
+struct Cache {
+    keys: Vec<AVec>,
+    values: Vec<AVec>,
+    len: usize,
+}
+
+/// A batch-1 decoder over a checkpoint's weights with its own key/value cache (see the module doc).
+///
+/// It slides its window itself ([`NextWordModel::slides_itself`]), at no extra cost per word:
+/// while the main window fills its last `keep - 1` positions, each word is also fed into a
+/// shadow window (one pass over the weights for both, as a batch of two), so when the main window
+/// is full the shadow holds the last `keep - 1` words at positions `0..keep - 1` and simply
+/// becomes the main window. That is exactly the cache a rebuild from the last `keep` words
+/// would give ([`crate::sample::window_keep`]), without the rebuild.
+pub struct FastGpt {
+    config: GptConfig,
+    wte: AVec,
+    /// The head (tied to `wte`), packed for the kernel.
+    head: Packed,
+    wpe: Vec<f32>,
+    blocks: Vec<Block>,
+    ln_f: Norm,
+    /// The main window and the shadow window (see [`FastGpt`]'s `feed`).
+    caches: [Cache; 2],
+    /// Which of `caches` is the main window.
+    main: usize,
+    /// Rows of the word(s) being fed: their window and position.
+    rows: Vec<(usize, usize)>,
+    // Scratch, reused from word to word.
+    x: AVec,
+    h: AVec,
+    qkv: AVec,
+    y: AVec,
+    a: AVec,
+    f: AVec,
+    scores: Vec<f32>,
+}
+
+fn get<'a>(tensors: &'a HashMap<String, Tensor>, name: &str) -> Result<&'a Tensor> {
+    tensors
+        .get(name)
+        .with_context(|| format!("the weights lack {name}"))
+}
+
+/// A tensor's values as f32 on the CPU, whatever its float type (an exported checkpoint holds
+/// f16) and device.
+fn f32_values(t: &Tensor) -> Result<Vec<f32>> {
+    Ok(t.to_dtype(DType::F32)?
+        .to_device(&Device::Cpu)?
+        .flatten_all()?
+        .to_vec1()?)
+}
+
+/// The tensors of a model of `config` with their shapes, named as nanoGPT's (as
+/// [`crate::learn::model::Gpt`] saves them; the head is tied to `transformer.wte`).
+fn expected_shapes(config: &GptConfig) -> Vec<(String, Vec<usize>)> {
+    let c = config.width;
+    let mut out = vec![
+        ("transformer.wte.weight".to_string(), vec![config.vocab, c]),
+        (
+            "transformer.wpe.weight".to_string(),
+            vec![config.context, c],
+        ),
+    ];
+    let mut add = |name: String, shape: Vec<usize>| {
+        if config.bias {
+            out.push((format!("{name}.bias"), vec![shape[0]]));
+        }
+        out.push((format!("{name}.weight"), shape));
+    };
+    for i in 0..config.layers {
+        let p = format!("transformer.h.{i}");
+        add(format!("{p}.ln_1"), vec![c]);
+        add(format!("{p}.attn.c_attn"), vec![3 * c, c]);
+        add(format!("{p}.attn.c_proj"), vec![c, c]);
+        add(format!("{p}.ln_2"), vec![c]);
+        add(format!("{p}.mlp.c_fc"), vec![4 * c, c]);
+        add(format!("{p}.mlp.c_proj"), vec![c, 4 * c]);
+    }
+    add("transformer.ln_f".to_string(), vec![c]);
+    out
+}
+
+/// Every tensor `config` asks for is there with its shape, and there is no other.
+fn check_shapes(config: &GptConfig, tensors: &HashMap<String, Tensor>) -> Result<()> {
+    config.validate()?;
+    let expected = expected_shapes(config);
+    for (name, shape) in &expected {
+        let t = get(tensors, name)?;
+        ensure!(
+            t.dims() == shape.as_slice(),
+            "{name} has shape {:?}, the model shape asks for {shape:?}",
+            t.dims()
+        );
+    }
+    let extra = tensors
+        .keys()
+        .filter(|k| !expected.iter().any(|(n, _)| n == *k))
+        .min();
+    if let Some(extra) = extra {
+        bail!("the weights hold {extra}, which the model shape has no place for");
+    }
+    Ok(())
+}
+
+impl FastGpt {
+    /// A CPU decoder for a model of `config` from its named tensors (on any device, in any float
+    /// type), checked by name and shape first.
+    pub fn from_tensors(
+        config: &GptConfig,
+        tensors: &HashMap<String, Tensor>,
+        weights: Weights,
+    ) -> Result<FastGpt> {
+        check_shapes(config, tensors)?;
+        let half = weights == Weights::F16;
+        let config = config.clone();
+        let blocks = (0..config.layers)
+            .map(|i| {
+                let p = format!("transformer.h.{i}");
+                Ok(Block {
+                    ln_1: Norm::new(tensors, &format!("{p}.ln_1"))?,
+                    c_attn: Linear::new(tensors, &format!("{p}.attn.c_attn"), half)?,
+                    c_proj: Linear::new(tensors, &format!("{p}.attn.c_proj"), half)?,
+                    ln_2: Norm::new(tensors, &format!("{p}.ln_2"))?,
+                    c_fc: Linear::new(tensors, &format!("{p}.mlp.c_fc"), half)?,
+                    mlp_proj: Linear::new(tensors, &format!("{p}.mlp.c_proj"), half)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let layer = AVec::zeros(config.context * config.width);
+        let cache = Cache {
+            keys: vec![layer.clone(); config.layers],
+            values: vec![layer; config.layers],
+            len: 0,
+        };
+        let wte = f32_values(get(tensors, "transformer.wte.weight")?)?;
+        // The embedding stays exact; the tied head may be rounded.
+        let head = Packed::new(&mut wte.clone(), config.vocab, config.width, half);
+        Ok(FastGpt {
+            head,
+            wte: AVec::from_slice(&wte),
+            wpe: f32_values(get(tensors, "transformer.wpe.weight")?)?,
+            ln_f: Norm::new(tensors, "transformer.ln_f")?,
+            blocks,
+            caches: [cache.clone(), cache],
+            main: 0,
+            rows: Vec::new(),
+            x: AVec::default(),
+            h: AVec::default(),
+            qkv: AVec::default(),
+            y: AVec::default(),
+            a: AVec::default(),
+            f: AVec::default(),
+            scores: vec![0.0; config.context],
+            config,
+        })
+    }
+
+    /// The model of a checkpoint folder: `config.json` for its shape, `model.safetensors` read
+    /// straight into the decoder. An error names the file, and the tensor that does not fit.
+    pub fn load(dir: &Path, weights: Weights) -> Result<FastGpt> {
+        let config = CheckpointConfig::load(dir)?.model;
+        let path = dir.join(MODEL_FILE);
+        let tensors = load_tensors(&path, &Device::Cpu)?;
+        FastGpt::from_tensors(&config, &tensors, weights).with_context(|| {
+            format!(
+                "{} does not match {}",
+                path.display(),
+                dir.join(CONFIG_FILE).display()
+            )
+        })
+    }
+
+    /// How the weights are kept (`F16` only where the CPU reads half floats).
+    pub fn weights(&self) -> Weights {
+        if self.head.is_half() {
+            Weights::F16
+        } else {
+            Weights::F32
+        }
+    }
+
+    pub fn config(&self) -> &GptConfig {
+        &self.config
+    }
+
+    /// Bytes of weights one word reads (every matrix once, the tied head included).
+    pub(crate) fn weight_bytes(&self) -> usize {
+        let blocks: usize = self
+            .blocks
+            .iter()
+            .map(|b| b.c_attn.bytes() + b.c_proj.bytes() + b.c_fc.bytes() + b.mlp_proj.bytes())
+            .sum();
+        blocks + self.head.bytes()
+    }
+
+    /// Runs every matrix-vector product of one word on dummy inputs, and nothing else: what the
+    /// weights alone cost (for `bench generate`).
+    pub(crate) fn weights_pass(&mut self) {
+        let c = self.config.width;
+        self.h.resize(4 * c);
+        self.h.fill(0.5);
+        let mut out = std::mem::take(&mut self.f);
+        out.resize(4 * c);
+        for b in &self.blocks {
+            b.c_attn.w.matvec(&self.h, &mut out[..3 * c]);
+            b.c_proj.w.matvec(&self.h, &mut out[..c]);
+            b.c_fc.w.matvec(&self.h, &mut out[..4 * c]);
+            b.mlp_proj.w.matvec(&self.h, &mut out[..c]);
+        }
+        out.resize(self.config.vocab.max(4 * c));
+        self.head
+            .matvec(&self.h[..c], &mut out[..self.config.vocab]);
+        self.f = out;
+    }
+
+    /// Positions held in the main window.
+    pub fn len(&self) -> usize {
+        self.caches[self.main].len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Main-window positions from which words also go into the shadow window.
+    fn shadow_from(&self) -> usize {
+        let context = self.config.context;
+        context + 1 - crate::sample::window_keep(context)
+    }
+
+    /// Runs the words of `ids` at `self.rows` (window, position) through the model; logits of
+    /// row `out_row` into `logits`.
+    fn run(&mut self, ids: &[u16], out_row: usize, logits: &mut [f32]) -> Result<()> {
+        let c = self.config.width;
+        let t = ids.len();
+        let heads = self.config.heads;
+        let hd = c / heads;
+        let scale = 1.0 / (hd as f32).sqrt();
+        self.x.resize(t * c);
+        for (i, (&id, &(_, pos))) in ids.iter().zip(&self.rows).enumerate() {
+            ensure!(
+                (id as usize) < self.config.vocab,
+                "id {id} past the vocabulary"
+            );
+            let tok = &self.wte[id as usize * c..][..c];
+            let pos = &self.wpe[pos * c..][..c];
+            for (j, v) in self.x[i * c..][..c].iter_mut().enumerate() {
+                *v = tok[j] + pos[j];
+            }
+        }
+        for (l, b) in self.blocks.iter().enumerate() {
+            b.ln_1.forward(&self.x, &mut self.h);
+            b.c_attn.forward(&self.h, t, &mut self.qkv)?;
+            // Head-major (head, position, head width): one head's keys lie in one run.
+            let context = self.config.context;
+            for (i, &(w, pos)) in self.rows.iter().enumerate() {
+                let row = &self.qkv[i * 3 * c..][..3 * c];
+                let cache = &mut self.caches[w];
+                for h in 0..heads {
+                    let at = (h * context + pos) * hd;
+                    cache.keys[l][at..at + hd].copy_from_slice(&row[c + h * hd..][..hd]);
+                    cache.values[l][at..at + hd].copy_from_slice(&row[2 * c + h * hd..][..hd]);
+                }
+            }
+            self.y.resize(t * c);
+            self.y.fill(0.0);
+            for (i, &(w, pos)) in self.rows.iter().enumerate() {
+                let (keys, values) = (&self.caches[w].keys[l], &self.caches[w].values[l]);
+                for h in 0..heads {
+                    let run = h * context * hd..(h * context + pos + 1) * hd;
+                    kernels::attend(
+                        &self.qkv[i * 3 * c + h * hd..][..hd],
+                        &keys[run.clone()],
+                        &values[run],
+                        hd,
+                        scale,
+                        &mut self.scores[..pos + 1],
+                        &mut self.y[i * c + h * hd..][..hd],
+                    );
+                }
+            }
+            b.c_proj.forward(&self.y, t, &mut self.a)?;
+            kernels::axpy(&mut self.x, 1.0, &self.a);
+            b.ln_2.forward(&self.x, &mut self.h);
+            b.c_fc.forward(&self.h, t, &mut self.f)?;
+            for v in self.f.iter_mut() {
+                let x = *v;
+                *v = (candle_core::cpu::erf::erf_f32(x * std::f32::consts::FRAC_1_SQRT_2) + 1.0)
+                    * 0.5
+                    * x;
+            }
+            b.mlp_proj.forward(&self.f, t, &mut self.a)?;
+            kernels::axpy(&mut self.x, 1.0, &self.a);
+        }
+        self.ln_f.forward(&self.x[out_row * c..][..c], &mut self.h);
+        self.head.matvec(&self.h[..c], logits);
+        Ok(())
+    }
+}
+
+impl NextWordModel for FastGpt {
+    fn context(&self) -> usize {
+        self.config.context
+    }
+
+    fn vocab(&self) -> usize {
+        self.config.vocab
+    }
+
+    fn reset(&mut self) {
+        self.caches.iter_mut().for_each(|c| c.len = 0);
+    }
+
+    fn slides_itself(&self) -> bool {
+        true
+    }
+
+    /// One word: into the main window (and the shadow window from `shadow_from` on); when the
+    /// main window is full, the shadow takes over first. Several words (a prompt): into the main
+    /// window, which must hold them, and their tail into the shadow.
+    fn feed(&mut self, ids: &[u16], logits: &mut [f32]) -> Result<()> {
+        let (context, t) = (self.config.context, ids.len());
+        ensure!(t > 0, "no words to feed");
+        ensure!(logits.len() == self.config.vocab, "logits buffer size");
+        let from = self.shadow_from();
+        let shadow = 1 - self.main;
+        self.rows.clear();
+        if t == 1 {
+            if self.len() == context {
+                self.main = shadow;
+                self.caches[1 - self.main].len = 0;
+            }
+            let (main, shadow) = (self.main, 1 - self.main);
+            let pos = self.caches[main].len;
+            self.rows.push((main, pos));
+            self.caches[main].len += 1;
+            if pos >= from {
+                let p = self.caches[shadow].len;
+                self.rows.push((shadow, p));
+                self.caches[shadow].len += 1;
+                self.run(&[ids[0], ids[0]], 0, logits)?;
+            } else {
+                self.run(ids, 0, logits)?;
+            }
+            return Ok(());
+        }
+        let start = self.len();
+        ensure!(
+            start + t <= context,
+            "{} positions exceed the context of {}",
+            start + t,
+            context
+        );
+        self.rows.extend((start..start + t).map(|p| (self.main, p)));
+        self.caches[self.main].len = start + t;
+        self.run(ids, t - 1, logits)?;
+        // The words past `from` go into the shadow window too (its logits are not needed).
+        let tail = &ids[from.max(start).min(start + t) - start..];
+        if !tail.is_empty() {
+            let p = self.caches[shadow].len;
+            self.rows.clear();
+            self.rows.extend((p..p + tail.len()).map(|p| (shadow, p)));
+            self.caches[shadow].len = p + tail.len();
+            let mut scratch = vec![0.0; logits.len()];
+            self.run(tail, tail.len() - 1, &mut scratch)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::learn::checkpoint::{find_in, save_tensors, Checkpoint, TrainSummary};
+    use crate::learn::model::Gpt;
+    use crate::music::words::{parse_words, Vocab};
+    fn shipped() -> std::path::PathBuf {
+        find_in(&Path::new(env!("CARGO_MANIFEST_DIR")).join("checkpoints"))
+            .expect("a model ships in checkpoints/")
+    }
+
+    #[test]
+    fn the_shipped_checkpoint_loads_straight_into_the_decoder() {
+        // Its weights are stored in f16; read into the decoder they give candle's logits.
+        let dir = shipped();
+        let gpt = Checkpoint::load(&dir, &Device::Cpu).unwrap().model;
+        let words = parse_words("START n72 d4 n64 d4 n60 d8 sepxx d4 n67 d4 sepxx d4 n65 d2").0;
+        let ids = Vocab.encode(&words).unwrap();
+        let t = Tensor::from_vec(
+            ids.iter().map(|&i| i as u32).collect::<Vec<_>>(),
+            (1, ids.len()),
+            &Device::Cpu,
+        )
+        .unwrap();
+        let full = gpt.forward(&t).unwrap().squeeze(0).unwrap();
+        for weights in [Weights::F32, Weights::F16] {
+            let mut fast = FastGpt::load(&dir, weights).unwrap();
+            assert_eq!(fast.config(), gpt.config());
+            let mut logits = vec![0.0; Vocab.len()];
+            for (i, &id) in ids.iter().enumerate() {
+                fast.feed(&[id], &mut logits).unwrap();
+                let want = full.get(i).unwrap().to_vec1::<f32>().unwrap();
+                for (a, b) in logits.iter().zip(&want) {
+                    assert!((a - b).abs() < 1e-3, "{weights:?} at {i}: {a} vs {b}");
+                }
+            }
+        }
+    }
+
+    /// A tiny checkpoint in `dir` whose tensors `edit` may change before they are saved.
+    fn checkpoint(dir: &Path, edit: impl FnOnce(&mut HashMap<String, Tensor>)) {
+        let config = GptConfig {
+            layers: 2,
+            heads: 2,
+            width: 16,
+            context: 8,
+            vocab: Vocab.len(),
+            dropout: 0.0,
+            bias: false,
+        };
+        let mut tensors = Gpt::new(&config, 1, &Device::Cpu).unwrap().tensors();
+        edit(&mut tensors);
+        std::fs::create_dir_all(dir).unwrap();
+        CheckpointConfig::new(config, TrainSummary::default())
+            .save(dir)
+            .unwrap();
+        save_tensors(&dir.join(MODEL_FILE), &tensors).unwrap();
+    }
+
+    /// The one-line error of loading `dir`.
+    fn load_error(dir: &Path) -> String {
+        format!("{:#}", FastGpt::load(dir, Weights::F32).err().unwrap())
+    }
+
+    #[test]
+    fn a_checkpoint_that_does_not_fit_its_config_names_the_file_and_the_tensor() {
+        let tmp = tempfile::tempdir().unwrap();
+        let good = tmp.path().join("good");
+        checkpoint(&good, |_| {});
+        assert!(FastGpt::load(&good, Weights::F32).is_ok());
+
+        let missing = tmp.path().join("missing");
+        checkpoint(&missing, |t| {
+            t.remove("transformer.h.1.ln_2.weight");
+        });
+        let err = load_error(&missing);
+        for want in [
+            "model.safetensors",
+            "config.json",
+            "transformer.h.1.ln_2.weight",
+        ] {
+            assert!(err.contains(want), "{want} in {err}");
+        }
+
+        let shape = tmp.path().join("shape");
+        checkpoint(&shape, |t| {
+            let wpe = t["transformer.wpe.weight"].narrow(0, 0, 7).unwrap();
+            t.insert("transformer.wpe.weight".into(), wpe);
+        });
+        let err = load_error(&shape);
+        for want in [
+            "model.safetensors",
+            "transformer.wpe.weight",
+            "[7, 16]",
+            "[8, 16]",
+        ] {
+            assert!(err.contains(want), "{want} in {err}");
+        }
+
+        // A bias the config (bias: false) has no place for would otherwise be silently ignored.
+        let extra = tmp.path().join("extra");
+        checkpoint(&extra, |t| {
+            let bias = Tensor::zeros(48, DType::F32, &Device::Cpu).unwrap();
+            t.insert("transformer.h.0.attn.c_attn.bias".into(), bias);
+        });
+        let err = load_error(&extra);
+        for want in ["model.safetensors", "transformer.h.0.attn.c_attn.bias"] {
+            assert!(err.contains(want), "{want} in {err}");
+        }
+
+        std::fs::write(good.join(MODEL_FILE), b"not safetensors").unwrap();
+        assert!(load_error(&good).contains("model.safetensors"));
+    }
+}

@@ -1,0 +1,409 @@
+//! The decoder's buffers and inner loops: floats aligned for whole AVX registers ([`AVec`]), a
+//! weight matrix packed as the products read it ([`Packed`]), and the kernels over them: AVX2 +
+//! FMA (F16C for half floats) when the CPU has them, checked once, plain loops otherwise. The
+//! intrinsics are in `avx.rs`; each function here picks them or its plain loop.
+
+use std::sync::OnceLock;
+
+#[cfg(target_arch = "x86_64")]
+mod avx;
+
+/// Eight floats aligned to 32 bytes (one AVX register).
+#[derive(Clone, Copy, Default)]
+#[repr(C, align(32))]
+struct Lane([f32; 8]);
+
+/// A float buffer aligned to 32 bytes, so the kernels can read whole registers from it.
+#[derive(Clone, Default)]
+pub(crate) struct AVec {
+    lanes: Vec<Lane>,
+    len: usize,
+}
+
+impl AVec {
+    pub(crate) fn zeros(n: usize) -> AVec {
+        let mut v = AVec::default();
+        v.resize(n);
+        v
+    }
+
+    pub(crate) fn from_slice(x: &[f32]) -> AVec {
+        let mut v = AVec::zeros(x.len());
+        v.copy_from_slice(x);
+        v
+    }
+
+    /// Sets the length to `n` (new floats are 0; no allocation once the capacity is there).
+    pub(crate) fn resize(&mut self, n: usize) {
+        self.lanes.resize(n.div_ceil(8), Lane::default());
+        self.len = n;
+    }
+}
+
+impl std::ops::Deref for AVec {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        // SAFETY: `lanes` holds at least `len` initialised floats, contiguous (repr C).
+        unsafe { std::slice::from_raw_parts(self.lanes.as_ptr() as *const f32, self.len) }
+    }
+}
+
+impl std::ops::DerefMut for AVec {
+    fn deref_mut(&mut self) -> &mut [f32] {
+        // SAFETY: as above, and `self` is borrowed mutably.
+        unsafe { std::slice::from_raw_parts_mut(self.lanes.as_mut_ptr() as *mut f32, self.len) }
+    }
+}
+
+/// A `(rows, inp)` row-major matrix for matrix-vector products, packed so the kernel reads it
+/// as one sequential stream: blocks of 4 rows, interleaved 8 floats at a time
+/// (`r0[0..8] r1[0..8] r2[0..8] r3[0..8] r0[8..16] ...`). Plain row-major when `inp` is not a
+/// multiple of 8.
+pub(crate) struct Packed {
+    data: AVec,
+    rows: usize,
+    inp: usize,
+    packed: bool,
+    /// `data` holds IEEE half floats, two to a slot (see [`super::Weights::F16`]).
+    half: bool,
+}
+
+impl Packed {
+    /// Packs `w`; with `half`, rounds it to half floats (and rounds `w` in place to the same
+    /// values, so other products over `w` agree) where the CPU can read them.
+    pub(crate) fn new(w: &mut [f32], rows: usize, inp: usize, half: bool) -> Packed {
+        assert_eq!(w.len(), rows * inp);
+        if !inp.is_multiple_of(8) {
+            return Packed {
+                data: AVec::from_slice(w),
+                rows,
+                inp,
+                packed: false,
+                half: false,
+            };
+        }
+        let n = inp / 8;
+        let mut data = AVec::zeros(rows.div_ceil(4) * 4 * inp);
+        for row in 0..rows {
+            let (block, r) = (row / 4, row % 4);
+            for i in 0..n {
+                let to = ((block * n + i) * 4 + r) * 8;
+                data[to..to + 8].copy_from_slice(&w[row * inp + i * 8..][..8]);
+            }
+        }
+        let half = half && to_half(&mut data, w);
+        Packed {
+            data,
+            rows,
+            inp,
+            packed: true,
+            half,
+        }
+    }
+
+    /// `y = W x` (`y` has `rows` entries).
+    pub(crate) fn matvec(&self, x: &[f32], y: &mut [f32]) {
+        assert!(y.len() == self.rows && x.len() >= self.inp);
+        if self.packed {
+            matvec_packed(&self.data, self.half, self.inp, &x[..self.inp], y);
+        } else {
+            matvec(&self.data, self.inp, x, y);
+        }
+    }
+
+    /// `y0 = W x0` and `y1 = W x1`, reading `W` once.
+    pub(crate) fn matvec2(&self, x0: &[f32], x1: &[f32], y0: &mut [f32], y1: &mut [f32]) {
+        if self.packed && matvec2_packed(&self.data, self.half, self.inp, x0, x1, y0, y1) {
+            return;
+        }
+        self.matvec(x0, y0);
+        self.matvec(x1, y1);
+    }
+
+    /// Bytes read per product.
+    pub(crate) fn bytes(&self) -> usize {
+        if self.half {
+            2 * self.rows * self.inp
+        } else {
+            4 * self.rows * self.inp
+        }
+    }
+
+    pub(crate) fn is_half(&self) -> bool {
+        self.half
+    }
+}
+
+fn simd() -> bool {
+    static SIMD: OnceLock<bool> = OnceLock::new();
+    *SIMD.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    })
+}
+
+/// AVX2, FMA and F16C (half-float conversion).
+fn simd_half() -> bool {
+    static HALF: OnceLock<bool> = OnceLock::new();
+    *HALF.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            simd() && is_x86_feature_detected!("f16c")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    })
+}
+
+/// Rounds the packed floats in `data` to half floats stored two to a slot in its first half
+/// (`data` shrinks to that), and rounds `w` in place to the same values. `false` (nothing
+/// changed) where the CPU lacks F16C.
+fn to_half(data: &mut AVec, w: &mut [f32]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if simd_half() && data.len().is_multiple_of(16) {
+        // SAFETY: the CPU has AVX2 and F16C.
+        unsafe { avx::to_half(data, w) };
+        let n = data.len() / 2;
+        data.resize(n);
+        return true;
+    }
+    let _ = (data, w);
+    false
+}
+
+/// `y[o] = W[o, :] . x` for `W` of `y.len()` rows of `inp`, row-major.
+fn matvec(w: &[f32], inp: usize, x: &[f32], y: &mut [f32]) {
+    assert!(w.len() >= y.len() * inp && x.len() >= inp);
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: the CPU has AVX2 and FMA (checked once in `simd`).
+    if simd() && unsafe { avx::matvec(&w[..y.len() * inp], inp, &x[..inp], y) } {
+        return;
+    }
+    for (o, v) in y.iter_mut().enumerate() {
+        *v = plain_dot(&w[o * inp..][..inp], &x[..inp]);
+    }
+}
+
+/// `y = W x` for `W` packed in blocks of 4 rows interleaved by 8 floats (see [`Packed`]): f32,
+/// or with `half` the half floats of [`to_half`].
+fn matvec_packed(w: &[f32], half: bool, inp: usize, x: &[f32], y: &mut [f32]) {
+    let n = inp / 8;
+    let floats_per_block = if half { 16 } else { 32 } * n;
+    assert!(inp.is_multiple_of(8) && w.len() >= y.len().div_ceil(4) * floats_per_block);
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: each kernel runs only where the CPU has its features (checked first).
+        let done = if half {
+            simd_half() && unsafe { avx::matvec_packed_half(w, n, x, y) }
+        } else {
+            simd() && unsafe { avx::matvec_packed(w, n, x, y) }
+        };
+        if done {
+            return;
+        }
+    }
+    // `to_half` only packs halves where the CPU has AVX2, FMA and F16C.
+    assert!(!half, "half-float weights on a CPU without F16C");
+    for (b, ys) in y.chunks_mut(4).enumerate() {
+        let mut acc = [[0.0f32; 8]; 4];
+        for i in 0..n {
+            let at = (b * n + i) * 32;
+            for (r, a) in acc.iter_mut().enumerate() {
+                for k in 0..8 {
+                    a[k] += w[at + r * 8 + k] * x[i * 8 + k];
+                }
+            }
+        }
+        for (v, a) in ys.iter_mut().zip(&acc) {
+            *v = a.iter().sum();
+        }
+    }
+}
+
+/// Two products over one packed matrix (as [`matvec_packed`]), reading it once; `false`
+/// (nothing done) where no SIMD kernel applies.
+fn matvec2_packed(
+    w: &[f32],
+    half: bool,
+    inp: usize,
+    x0: &[f32],
+    x1: &[f32],
+    y0: &mut [f32],
+    y1: &mut [f32],
+) -> bool {
+    let n = inp / 8;
+    if !inp.is_multiple_of(8) || y0.len() != y1.len() || x0.len() < inp || x1.len() < inp {
+        return false;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if (half && simd_half()) || (!half && simd()) {
+        let (x0, x1) = (&x0[..inp], &x1[..inp]);
+        // SAFETY: the CPU has the features each kernel needs (checked just above).
+        return unsafe {
+            if half {
+                avx::matvec2_packed_half(w, n, x0, x1, y0, y1)
+            } else {
+                avx::matvec2_packed(w, n, x0, x1, y0, y1)
+            }
+        };
+    }
+    let _ = (w, n, x0, x1, y0, y1);
+    false
+}
+
+/// One head's attention for one query: `out = softmax(scale q.k_j) . v_j` over the positions
+/// `j` of `scores.len()`, where row `j` of `keys` and `values` starts at `j * stride` and is
+/// `q.len()` long.
+pub(crate) fn attend(
+    q: &[f32],
+    keys: &[f32],
+    values: &[f32],
+    stride: usize,
+    scale: f32,
+    scores: &mut [f32],
+    out: &mut [f32],
+) {
+    let hd = q.len();
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: the CPU has AVX2 and FMA (checked once in `simd`).
+    if simd() && unsafe { avx::attend(q, keys, values, stride, scale, scores, out) } {
+        return;
+    }
+    let mut max = f32::NEG_INFINITY;
+    for (j, s) in scores.iter_mut().enumerate() {
+        *s = plain_dot(q, &keys[j * stride..][..hd]) * scale;
+        max = max.max(*s);
+    }
+    let mut sum = 0.0;
+    for s in scores.iter_mut() {
+        *s = (*s - max).exp();
+        sum += *s;
+    }
+    out.fill(0.0);
+    for (j, s) in scores.iter().enumerate() {
+        let p = s / sum;
+        for (o, v) in out.iter_mut().zip(&values[j * stride..][..hd]) {
+            *o += p * v;
+        }
+    }
+}
+
+/// `a . b` over the shorter length.
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    #[cfg(target_arch = "x86_64")]
+    if simd() {
+        // SAFETY: the CPU has AVX2 and FMA (checked once in `simd`).
+        if let Some(d) = unsafe { avx::dot(&a[..n], &b[..n]) } {
+            return d;
+        }
+    }
+    plain_dot(&a[..n], &b[..n])
+}
+
+/// `y += a x`.
+pub(crate) fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
+    let n = y.len().min(x.len());
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: the CPU has AVX2 and FMA (checked once in `simd`).
+    if simd() && unsafe { avx::axpy(&mut y[..n], a, &x[..n]) } {
+        return;
+    }
+    y[..n]
+        .iter_mut()
+        .zip(&x[..n])
+        .for_each(|(y, x)| *y += a * x);
+}
+
+fn plain_dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for k in 0..8 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    /// `n` values in [-1, 1) from `seed`.
+    fn values(n: usize, seed: u64) -> Vec<f32> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()
+    }
+
+    fn plain_product(w: &[f32], inp: usize, x: &[f32]) -> Vec<f32> {
+        w.chunks_exact(inp)
+            .map(|row| row.iter().zip(x).map(|(a, b)| a * b).sum())
+            .collect()
+    }
+
+    #[test]
+    fn packed_products_match_the_plain_product() {
+        // 13 rows: three whole blocks of 4 and a last block of 1. 40 inputs: packed; 36: not.
+        for (inp, half) in [(40, false), (40, true), (36, false), (36, true)] {
+            let rows = 13;
+            let mut w = values(rows * inp, 1);
+            let (x0, x1) = (
+                AVec::from_slice(&values(inp, 2)),
+                AVec::from_slice(&values(inp, 3)),
+            );
+            let packed = Packed::new(&mut w, rows, inp, half);
+            assert_eq!(packed.packed, inp % 8 == 0);
+            // `w` now holds the values the products read (rounded where half).
+            let (want0, want1) = (plain_product(&w, inp, &x0), plain_product(&w, inp, &x1));
+            let mut y0 = vec![0.0; rows];
+            packed.matvec(&x0, &mut y0);
+            for (a, b) in y0.iter().zip(&want0) {
+                assert!((a - b).abs() < 1e-5, "{inp} {half}: {a} vs {b}");
+            }
+            // Two products at once give exactly what one at a time gives.
+            let (mut p0, mut p1) = (vec![0.0; rows], vec![0.0; rows]);
+            packed.matvec2(&x0, &x1, &mut p0, &mut p1);
+            let mut y1 = vec![0.0; rows];
+            packed.matvec(&x1, &mut y1);
+            assert_eq!((p0, p1), (y0, y1.clone()));
+            for (a, b) in y1.iter().zip(&want1) {
+                assert!((a - b).abs() < 1e-5, "{inp} {half}: {a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn half_floats_round_the_weights_and_halve_the_bytes() {
+        let (rows, inp) = (8, 64);
+        let exact = values(rows * inp, 4);
+        let mut w = exact.clone();
+        let packed = Packed::new(&mut w, rows, inp, true);
+        if !packed.is_half() {
+            return; // a CPU without F16C keeps f32
+        }
+        assert_eq!(packed.bytes(), 2 * rows * inp);
+        let worst = exact
+            .iter()
+            .zip(&w)
+            .map(|(a, b)| (a - b).abs() / a.abs().max(1e-3))
+            .fold(0.0, f32::max);
+        assert!(worst > 0.0 && worst < 5e-4, "relative rounding {worst}");
+    }
+}

@@ -1,0 +1,264 @@
+//! The AVX2 + FMA (and F16C) bodies of the kernels. Each returns `false` (or `None`) when its
+//! buffers are not aligned whole registers, and the caller falls back to its plain loop.
+//!
+//! Whole registers are read through `&[__m256]` (from `align_to`), never through
+//! `_mm256_loadu_ps`: with debug assertions on (our dev profile) that one copies through the
+//! stack with a check on every call, four times slower.
+
+use std::arch::x86_64::*;
+
+/// A SIMD register type: every bit pattern is a valid value.
+trait Register: Copy {}
+impl Register for __m256 {}
+impl Register for __m128i {}
+
+/// `x` as whole registers of `R`, if it is aligned to them and a whole number of them long.
+fn registers<R: Register>(x: &[f32]) -> Option<&[R]> {
+    // SAFETY: every bit pattern is a valid f32 and a valid `R`.
+    let (head, body, tail) = unsafe { x.align_to::<R>() };
+    (head.is_empty() && tail.is_empty()).then_some(body)
+}
+
+/// `x` as whole aligned registers of 8 floats.
+fn lanes(x: &[f32]) -> Option<&[__m256]> {
+    registers(x)
+}
+
+fn lanes_mut(x: &mut [f32]) -> Option<&mut [__m256]> {
+    // SAFETY: as in `registers`.
+    let (head, body, tail) = unsafe { x.align_to_mut::<__m256>() };
+    (head.is_empty() && tail.is_empty()).then_some(body)
+}
+
+#[target_feature(enable = "avx2,fma")]
+fn hsum(v: __m256) -> f32 {
+    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    _mm_cvtss_f32(s)
+}
+
+#[target_feature(enable = "avx2,fma")]
+fn dot_lanes(a: &[__m256], b: &[__m256]) -> f32 {
+    let mut acc0 = _mm256_setzero_ps();
+    let mut acc1 = _mm256_setzero_ps();
+    let (pa, pb) = (a.chunks_exact(2), b.chunks_exact(2));
+    if let (Some(x), Some(y)) = (pa.remainder().first(), pb.remainder().first()) {
+        acc1 = _mm256_mul_ps(*x, *y);
+    }
+    for (x, y) in pa.zip(pb) {
+        acc0 = _mm256_fmadd_ps(x[0], y[0], acc0);
+        acc1 = _mm256_fmadd_ps(x[1], y[1], acc1);
+    }
+    hsum(_mm256_add_ps(acc0, acc1))
+}
+
+/// `a . b` for equal lengths; `None` when not aligned whole registers.
+#[target_feature(enable = "avx2,fma")]
+pub fn dot(a: &[f32], b: &[f32]) -> Option<f32> {
+    Some(dot_lanes(lanes(a)?, lanes(b)?))
+}
+
+/// Row-major `W`, four rows at a time, so each register of `x` read serves four rows.
+#[target_feature(enable = "avx2,fma")]
+pub fn matvec(w: &[f32], inp: usize, x: &[f32], y: &mut [f32]) -> bool {
+    let (Some(w), Some(x)) = (lanes(w), lanes(x)) else {
+        return false;
+    };
+    if !inp.is_multiple_of(8) {
+        return false;
+    }
+    let n = inp / 8;
+    let mut rows = w.chunks_exact(4 * n);
+    let mut out = y.chunks_exact_mut(4);
+    for (block, ys) in (&mut rows).zip(&mut out) {
+        let (r0, rest) = block.split_at(n);
+        let (r1, rest) = rest.split_at(n);
+        let (r2, r3) = rest.split_at(n);
+        let mut a0 = _mm256_setzero_ps();
+        let mut a1 = _mm256_setzero_ps();
+        let mut a2 = _mm256_setzero_ps();
+        let mut a3 = _mm256_setzero_ps();
+        for i in 0..n {
+            let xv = x[i];
+            a0 = _mm256_fmadd_ps(r0[i], xv, a0);
+            a1 = _mm256_fmadd_ps(r1[i], xv, a1);
+            a2 = _mm256_fmadd_ps(r2[i], xv, a2);
+            a3 = _mm256_fmadd_ps(r3[i], xv, a3);
+        }
+        ys.copy_from_slice(&[hsum(a0), hsum(a1), hsum(a2), hsum(a3)]);
+    }
+    let rest = rows.remainder();
+    for (o, v) in out.into_remainder().iter_mut().enumerate() {
+        *v = dot_lanes(&rest[o * n..][..n], x);
+    }
+    true
+}
+
+/// Eight f32 weights as they are stored.
+#[inline(always)]
+fn as_is(v: __m256) -> __m256 {
+    v
+}
+
+/// The products over packed weights (blocks of 4 rows interleaved by 8, one sequential stream
+/// prefetched ahead), one body for both weight types: `$reg` holds 8 weights as stored (`__m256`
+/// of f32, or `__m128i` of half floats) and `$widen` makes them 8 f32. `$one` is `y = W x`,
+/// `$two` is `y0 = W x0` and `y1 = W x1` reading `W` once.
+macro_rules! packed_products {
+    ($features:literal, $reg:ty, $widen:ident, $one:ident, $two:ident) => {
+        #[target_feature(enable = $features)]
+        pub fn $one(w: &[f32], n: usize, x: &[f32], y: &mut [f32]) -> bool {
+            let (Some(w), Some(x)) = (registers::<$reg>(w), lanes(x)) else {
+                return false;
+            };
+            let (quads, _) = w.as_chunks::<4>();
+            for (block, ys) in quads.chunks_exact(n).zip(y.chunks_mut(4)) {
+                let mut a0 = _mm256_setzero_ps();
+                let mut a1 = _mm256_setzero_ps();
+                let mut a2 = _mm256_setzero_ps();
+                let mut a3 = _mm256_setzero_ps();
+                for (q, xv) in block.iter().zip(x) {
+                    // 1 KiB ahead.
+                    _mm_prefetch::<_MM_HINT_T0>(
+                        (q as *const [$reg; 4] as *const i8).wrapping_add(1024),
+                    );
+                    a0 = _mm256_fmadd_ps($widen(q[0]), *xv, a0);
+                    a1 = _mm256_fmadd_ps($widen(q[1]), *xv, a1);
+                    a2 = _mm256_fmadd_ps($widen(q[2]), *xv, a2);
+                    a3 = _mm256_fmadd_ps($widen(q[3]), *xv, a3);
+                }
+                let s = [hsum(a0), hsum(a1), hsum(a2), hsum(a3)];
+                ys.copy_from_slice(&s[..ys.len()]);
+            }
+            true
+        }
+
+        #[target_feature(enable = $features)]
+        pub fn $two(
+            w: &[f32],
+            n: usize,
+            x0: &[f32],
+            x1: &[f32],
+            y0: &mut [f32],
+            y1: &mut [f32],
+        ) -> bool {
+            let (Some(w), Some(x0), Some(x1)) = (registers::<$reg>(w), lanes(x0), lanes(x1)) else {
+                return false;
+            };
+            let (quads, _) = w.as_chunks::<4>();
+            let blocks = quads
+                .chunks_exact(n)
+                .zip(y0.chunks_mut(4).zip(y1.chunks_mut(4)));
+            for (block, (ys0, ys1)) in blocks {
+                let mut a = [_mm256_setzero_ps(); 4];
+                let mut b = [_mm256_setzero_ps(); 4];
+                for (q, (u, v)) in block.iter().zip(x0.iter().zip(x1)) {
+                    _mm_prefetch::<_MM_HINT_T0>(
+                        (q as *const [$reg; 4] as *const i8).wrapping_add(1024),
+                    );
+                    for r in 0..4 {
+                        let wr = $widen(q[r]);
+                        a[r] = _mm256_fmadd_ps(wr, *u, a[r]);
+                        b[r] = _mm256_fmadd_ps(wr, *v, b[r]);
+                    }
+                }
+                let sa = [hsum(a[0]), hsum(a[1]), hsum(a[2]), hsum(a[3])];
+                let sb = [hsum(b[0]), hsum(b[1]), hsum(b[2]), hsum(b[3])];
+                ys0.copy_from_slice(&sa[..ys0.len()]);
+                ys1.copy_from_slice(&sb[..ys1.len()]);
+            }
+            true
+        }
+    };
+}
+
+packed_products!("avx2,fma", __m256, as_is, matvec_packed, matvec2_packed);
+packed_products!(
+    "avx2,fma,f16c",
+    __m128i,
+    _mm256_cvtph_ps,
+    matvec_packed_half,
+    matvec2_packed_half
+);
+
+/// [`super::to_half`]: halves written from the front of `data` (each 8 floats become 16 bytes,
+/// never past what was read), and `w` rounded to the same values.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn to_half(data: &mut [f32], w: &mut [f32]) {
+    let mut wc = w.chunks_exact_mut(8);
+    for v in &mut wc {
+        // SAFETY: `v` holds 8 floats.
+        unsafe {
+            let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(_mm256_loadu_ps(v.as_ptr()));
+            _mm256_storeu_ps(v.as_mut_ptr(), _mm256_cvtph_ps(h));
+        }
+    }
+    for v in wc.into_remainder() {
+        let h = _mm_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(_mm_set1_ps(*v));
+        *v = _mm_cvtss_f32(_mm_cvtph_ps(h));
+    }
+    let p = data.as_mut_ptr();
+    for i in 0..data.len() / 8 {
+        // SAFETY: reads floats 8i..8i+8, writes bytes 16i..16i+16 (floats 4i..4i+4), which
+        // were read already.
+        unsafe {
+            let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(_mm256_loadu_ps(p.add(8 * i)));
+            _mm_storeu_si128(p.add(4 * i) as *mut __m128i, h);
+        }
+    }
+}
+
+/// [`super::attend`]; `false` when the rows are not aligned whole registers.
+#[target_feature(enable = "avx2,fma")]
+pub fn attend(
+    q: &[f32],
+    keys: &[f32],
+    values: &[f32],
+    stride: usize,
+    scale: f32,
+    scores: &mut [f32],
+    out: &mut [f32],
+) -> bool {
+    if !stride.is_multiple_of(8) {
+        return false;
+    }
+    let (Some(q), Some(keys), Some(values), Some(out)) =
+        (lanes(q), lanes(keys), lanes(values), lanes_mut(out))
+    else {
+        return false;
+    };
+    let (n, step) = (q.len(), stride / 8);
+    let mut max = f32::NEG_INFINITY;
+    for (j, s) in scores.iter_mut().enumerate() {
+        *s = dot_lanes(q, &keys[j * step..][..n]) * scale;
+        max = max.max(*s);
+    }
+    let mut sum = 0.0;
+    for s in scores.iter_mut() {
+        *s = (*s - max).exp();
+        sum += *s;
+    }
+    out.fill(_mm256_setzero_ps());
+    let inv = 1.0 / sum;
+    for (j, s) in scores.iter().enumerate() {
+        let p = _mm256_set1_ps(s * inv);
+        for (o, v) in out.iter_mut().zip(&values[j * step..][..n]) {
+            *o = _mm256_fmadd_ps(p, *v, *o);
+        }
+    }
+    true
+}
+
+/// `y += a x` for equal lengths; `false` when not aligned whole registers.
+#[target_feature(enable = "avx2,fma")]
+pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) -> bool {
+    let (Some(y), Some(x)) = (lanes_mut(y), lanes(x)) else {
+        return false;
+    };
+    let av = _mm256_set1_ps(a);
+    for (y, x) in y.iter_mut().zip(x) {
+        *y = _mm256_fmadd_ps(av, *x, *y);
+    }
+    true
+}
