@@ -65,8 +65,8 @@ pub fn from_grid(notes: &[Note], bpm: f64) -> Vec<TimedNote> {
         .collect()
 }
 
-/// A MIDI file's notes with their own velocities, timed by the file's tempo map, or at a fixed
-/// `bpm_override` (quarters * 60 / bpm) when given.
+/// A MIDI file's notes with their own velocities, held by its sustain pedal, timed by the file's
+/// tempo map, or at a fixed `bpm_override` (quarters * 60 / bpm) when given.
 pub fn from_midi(piece: &MidiPiece, bpm_override: Option<f64>) -> Vec<TimedNote> {
     let seconds = |q: f64| match bpm_override {
         Some(bpm) => q * 60.0 / bpm,
@@ -79,7 +79,7 @@ pub fn from_midi(piece: &MidiPiece, bpm_override: Option<f64>) -> Vec<TimedNote>
             let start = seconds(n.start);
             TimedNote {
                 start,
-                duration: (seconds(n.end) - start).max(0.0),
+                duration: (seconds(n.sustained_end) - start).max(0.0),
                 pitch: n.pitch,
                 velocity: n.velocity,
             }
