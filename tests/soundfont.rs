@@ -491,7 +491,7 @@ fn commands_name_a_bad_soundfont_in_one_line_and_exit_non_zero() {
 }
 
 #[test]
-fn render_and_play_take_a_soundfont() {
+fn render_play_and_bench_take_a_soundfont() {
     let (Some(font_path), Some(piece)) = (common::gm_soundfont(), common::piano_piece()) else {
         return;
     };
@@ -581,5 +581,21 @@ fn render_and_play_take_a_soundfont() {
             std::fs::read(dir.path().join("piece.wav")).unwrap(),
             std::fs::read(dir.path().join("named.wav")).unwrap()
         );
+    }
+
+    // bench render: both voices' figures, one line each.
+    let out = nanotune(
+        &["bench", "render", "piece.mid", "--soundfont", font],
+        dir.path(),
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for name in ["built-in:", "TimGM6mb.sf2:"] {
+        let line = stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} line in {stdout}"));
+        assert!(line.contains("x real time per CPU second"), "{line}");
     }
 }
