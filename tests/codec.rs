@@ -457,3 +457,59 @@ fn stretch_keeps_valid_and_keeps_every_note() {
         }
     });
 }
+
+#[test]
+fn the_sustain_pedal_of_real_files_holds_notes_for_playback_only() {
+    let Some(dir) = common::debian_midi_dir() else {
+        return;
+    };
+    let files = common::midi_files(&dir);
+    let (mut pedalled_files, mut held) = (0, 0);
+    for path in &files {
+        let piece = read_midi(&std::fs::read(path).unwrap()).unwrap();
+        let longer = piece
+            .notes
+            .iter()
+            .filter(|n| n.sustained_end > n.end)
+            .count();
+        assert!(piece.notes.iter().all(|n| n.sustained_end >= n.end));
+        pedalled_files += (longer > 0) as usize;
+        held += longer;
+    }
+    // simutrans' pieces ring under the pedal; pianobooster's exercises have none.
+    assert!(
+        pedalled_files >= 10 && held > 1_000,
+        "{pedalled_files} files, {held} notes"
+    );
+    let boring = dir.join("usr/share/games/simutrans/music/05-Boring-afternoon.mid");
+    let piece = read_midi(&std::fs::read(&boring).unwrap()).unwrap();
+    assert!(
+        piece
+            .notes
+            .iter()
+            .filter(|n| n.sustained_end > n.end)
+            .count()
+            > 500
+    );
+    // Playback hears the pedal; the grid (and so the words) keep the keys as played.
+    let timed = nanotune::sound::synth::from_midi(&piece, None);
+    let sounding: f64 = timed.iter().map(|n| n.duration).sum();
+    let pressed: f64 = piece
+        .notes
+        .iter()
+        .map(|n| piece.seconds_at(n.end) - piece.seconds_at(n.start))
+        .sum();
+    assert!(
+        sounding > 1.1 * pressed,
+        "{sounding} s sounding, {pressed} s pressed"
+    );
+    let grid = piece.grid_notes();
+    let steps = |q: f64| (q * 4.0).round();
+    assert!(grid
+        .iter()
+        .zip(&piece.notes)
+        .all(|(g, n)| { g.duration as f64 == (steps(n.end - n.start)).max(1.0) }));
+    let clair = dir.join("usr/share/doc/pianobooster/courses/BoosterMusic/01-ClairDeLaLune.mid");
+    let piece = read_midi(&std::fs::read(&clair).unwrap()).unwrap();
+    assert!(piece.notes.iter().all(|n| n.sustained_end == n.end));
+}

@@ -1,6 +1,9 @@
 //! The synth and the player: pitch, headroom, silence, length, and the fallback without a sound
 //! card.
 
+mod common;
+
+use common::dft_magnitude;
 use nanotune::sound::synth::{self, Format, TimedNote, WavEncoding, RELEASE_SECONDS};
 
 fn note(start: f64, duration: f64, pitch: u8, velocity: u8) -> TimedNote {
@@ -10,26 +13,6 @@ fn note(start: f64, duration: f64, pitch: u8, velocity: u8) -> TimedNote {
         pitch,
         velocity,
     }
-}
-
-/// Magnitude of the DFT of `x` at `freq` Hz (Hann window).
-fn dft_magnitude(x: &[f32], sample_rate: f64, freq: f64) -> f64 {
-    let n = x.len() as f64;
-    let w = std::f64::consts::TAU * freq / sample_rate;
-    let h = std::f64::consts::TAU / n;
-    // Incremental phasors for the probe frequency and for the window.
-    let (rot_re, rot_im) = (w.cos(), -w.sin());
-    let (win_re, win_im) = (h.cos(), h.sin());
-    let (mut p_re, mut p_im, mut c_re, mut c_im) = (1.0, 0.0, 1.0, 0.0);
-    let (mut re, mut im) = (0.0, 0.0);
-    for &s in x {
-        let v = s as f64 * (0.5 - 0.5 * c_re);
-        re += v * p_re;
-        im += v * p_im;
-        (p_re, p_im) = (p_re * rot_re - p_im * rot_im, p_re * rot_im + p_im * rot_re);
-        (c_re, c_im) = (c_re * win_re - c_im * win_im, c_re * win_im + c_im * win_re);
-    }
-    (re * re + im * im).sqrt()
 }
 
 #[test]
@@ -162,7 +145,14 @@ fn player_falls_back_without_a_sound_card() {
     }
     let dir = tempfile::tempdir().unwrap();
     let wav = dir.path().join("out.wav");
-    let played = audio::play_or_save(&notes, &wav, Format::STEREO_44K, WavEncoding::Pcm16).unwrap();
+    let played = audio::play_or_save(
+        &notes,
+        &nanotune::sound::voice::Voice::Builtin,
+        &wav,
+        Format::STEREO_44K,
+        WavEncoding::Pcm16,
+    )
+    .unwrap();
     if let Played::Saved { reason } = played {
         assert!(!reason.is_empty() && !reason.contains('\n'));
         let reader = hound::WavReader::open(&wav).unwrap();
@@ -186,6 +176,8 @@ fn play_command_saves_a_wav_and_keeps_stderr_clean_without_a_sound_card() {
         .arg("play")
         .arg(&words)
         .current_dir(dir.path())
+        // The variable would ask for a SoundFont (and a line saying which).
+        .env_remove("NANOTUNE_SOUNDFONT")
         .output()
         .unwrap();
     assert!(out.status.success());

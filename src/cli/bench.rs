@@ -44,6 +44,10 @@ pub enum BenchCommand {
         /// Passes over the piece (the figure is over all passes).
         #[arg(long, default_value_t = 1)]
         passes: usize,
+        /// Time a SoundFont too, beside the built-in voice (without a file: found as `render
+        /// --soundfont` finds one).
+        #[arg(long, value_name = "FILE.sf2", num_args = 0..=1)]
+        soundfont: Option<Option<PathBuf>>,
     },
     /// Training tokens/s (forward, backward, clipping, AdamW) of a preset on random tokens. For a
     /// side-by-side figure with ../shared/bench/torch_reference.py on a GPU: `--device cuda
@@ -92,7 +96,12 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
         } => bench_tui(width, height, words, frames),
         BenchCommand::Encode { dir, passes } => bench_encode(&dir, passes),
         BenchCommand::Prepare { source } => bench_prepare(&source),
-        BenchCommand::Render { piece, bpm, passes } => bench_render(&piece, bpm, passes),
+        BenchCommand::Render {
+            piece,
+            bpm,
+            passes,
+            soundfont,
+        } => bench_render(&piece, bpm, passes, soundfont),
         BenchCommand::Train {
             preset,
             batch,
@@ -184,43 +193,58 @@ fn bench_prepare(source: &Path) -> Result<()> {
     Ok(())
 }
 
-fn bench_render(piece: &Path, bpm: f64, passes: usize) -> Result<()> {
-    use crate::sound::synth::{Format, Renderer};
+fn bench_render(
+    piece: &Path,
+    bpm: f64,
+    passes: usize,
+    soundfont: Option<Option<PathBuf>>,
+) -> Result<()> {
+    use crate::sound::synth::Format;
+    use crate::sound::voice::Voice;
     let notes = super::render::load_notes(piece, Some(bpm))?;
     let format = Format::STEREO_44K;
-    let mut buf = vec![0.0f32; 4096 * format.channels as usize];
-    let (mut frames, mut most_voices) = (0u64, 0usize);
-    let started = Instant::now();
-    let cpu_started = thread_cpu_seconds();
-    for _ in 0..passes.max(1) {
-        let mut renderer = Renderer::new(&notes, format);
-        loop {
-            let n = renderer.fill(&mut buf);
-            if n == 0 {
-                break;
-            }
-            frames += n as u64;
-        }
-        most_voices = renderer.most_voices();
+    let mut voices = vec![Voice::Builtin];
+    if soundfont.is_some() {
+        voices.push(super::render::choose_voice(
+            soundfont.as_ref().map(|f| f.as_deref()),
+        )?);
     }
-    let secs = started.elapsed().as_secs_f64();
-    let cpu = thread_cpu_seconds() - cpu_started;
-    let audio = frames as f64 / format.sample_rate as f64;
     println!(
-        "render {}: {} notes at {bpm} bpm, {:.1} s of audio x {} passes, up to {most_voices} voices",
+        "render {}: {} notes at {bpm} bpm, x {} passes, 44.1 kHz stereo, 1 thread",
         piece.display(),
         notes.len(),
-        audio / passes.max(1) as f64,
         passes.max(1)
     );
-    println!(
-        "{:.2} s to render, {:.0}x real time (44.1 kHz stereo, 1 thread); {:.2} s of CPU time, \
-         {:.0}x real time per CPU second",
-        secs,
-        audio / secs,
-        cpu,
-        audio / cpu
-    );
+    let mut buf = vec![0.0f32; 4096 * format.channels as usize];
+    for voice in &voices {
+        let (mut frames, mut most_voices) = (0u64, 0usize);
+        let started = Instant::now();
+        let cpu_started = thread_cpu_seconds();
+        for _ in 0..passes.max(1) {
+            let mut renderer = voice.renderer(&notes, format)?;
+            loop {
+                let n = renderer.fill(&mut buf);
+                if n == 0 {
+                    break;
+                }
+                frames += n as u64;
+            }
+            most_voices = renderer.most_voices();
+        }
+        let secs = started.elapsed().as_secs_f64();
+        let cpu = thread_cpu_seconds() - cpu_started;
+        let audio = frames as f64 / format.sample_rate as f64;
+        println!(
+            "{:>12}: {:.1} s of audio, up to {most_voices} notes at once; {:.2} s to render, \
+             {:.0}x real time; {:.2} s of CPU time, {:.0}x real time per CPU second",
+            voice.name(),
+            audio / passes.max(1) as f64,
+            secs,
+            audio / secs,
+            cpu,
+            audio / cpu
+        );
+    }
     Ok(())
 }
 

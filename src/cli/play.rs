@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::Args;
 use std::path::PathBuf;
 
-/// Play a MIDI file (or a word file) through the piano synth.
+/// Play a MIDI file (or a word file) through the piano synth or a SoundFont.
 ///
 /// Where there is no sound card (a server reached over SSH), the rendering is saved as a WAV file
 /// instead (`--wav`, default: the input's name with .wav, in the current folder) and the command
@@ -24,11 +24,18 @@ pub struct PlayArgs {
 
 pub fn run(args: PlayArgs) -> Result<()> {
     let notes = load_notes(&args.input, args.sound.bpm)?;
+    let voice = args.sound.voice()?;
     let wav = args.wav.unwrap_or_else(|| {
         let stem = args.input.file_stem().unwrap_or_default();
         PathBuf::from(stem).with_extension("wav")
     });
-    match play_or_save(&notes, &wav, args.sound.format()?, args.sound.encoding())? {
+    match play_or_save(
+        &notes,
+        &voice,
+        &wav,
+        args.sound.format()?,
+        args.sound.encoding(),
+    )? {
         Played::Played { device } => println!("played {} on {device}", args.input.display()),
         Played::Saved { reason } => {
             println!("no audio device: saved {} ({reason})", wav.display())

@@ -3,15 +3,17 @@
 use crate::learn::corpus::{piece_from_text, LoadReport};
 use crate::music::midi::read_midi;
 use crate::music::notes::from_words;
+use crate::sound::soundfont::{self, Found, SearchPlaces, SoundFont};
 use crate::sound::synth::{self, Format, TimedNote, WavEncoding};
+use crate::sound::voice::Voice;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
 
-/// Render a MIDI file (or a word file) to a WAV file with the piano synth.
+/// Render a MIDI file (or a word file) to a WAV file with the piano synth or a SoundFont.
 ///
-/// A MIDI file plays at its own tempo map and velocities unless `--bpm` is given; a word file
-/// (`START n60 d4 ...`) plays at `--bpm` (default 120) at the default velocity.
+/// A MIDI file plays at its own tempo map, velocities and sustain pedal unless `--bpm` is given;
+/// a word file (`START n60 d4 ...`) plays at `--bpm` (default 120) at the default velocity.
 #[derive(Args, Debug)]
 pub struct RenderArgs {
     /// The .mid/.midi file (or a word file) to render.
@@ -38,11 +40,22 @@ pub struct SoundArgs {
     /// Write 32-bit float samples instead of 16-bit PCM.
     #[arg(long)]
     pub float: bool,
+    /// Play through a General MIDI SoundFont (.sf2, program 0) instead of the built-in voice.
+    /// Without a file: $NANOTUNE_SOUNDFONT, else the first in /usr/share/sounds/sf2/,
+    /// /usr/share/soundfonts/ or ~/.local/share/nanotune/soundfonts/. A set $NANOTUNE_SOUNDFONT
+    /// asks for it too. Put it after the input file (or write --soundfont=FILE).
+    #[arg(long, value_name = "FILE.sf2", num_args = 0..=1)]
+    pub soundfont: Option<Option<PathBuf>>,
 }
 
 impl SoundArgs {
     pub fn format(&self) -> Result<Format> {
         Format::new(self.rate, if self.mono { 1 } else { 2 })
+    }
+
+    /// The voice asked for (see [`choose_voice`]).
+    pub fn voice(&self) -> Result<Voice> {
+        choose_voice(self.soundfont.as_ref().map(|f| f.as_deref()))
     }
 
     pub fn encoding(&self) -> WavEncoding {
@@ -59,6 +72,20 @@ fn parse_rate(s: &str) -> Result<u32, String> {
         Ok(rate @ (44_100 | 48_000)) => Ok(rate),
         _ => Err("the sample rate is 44100 or 48000".into()),
     }
+}
+
+/// The voice a `--soundfont` flag (absent, bare, or with a file) and `$NANOTUNE_SOUNDFONT` ask
+/// for: a SoundFont, loaded, and named on stderr in one line where the command line did not name
+/// it; else the built-in voice.
+pub fn choose_voice(flag: Option<Option<&Path>>) -> Result<Voice> {
+    let Some(found) = soundfont::find(flag, &SearchPlaces::from_env())? else {
+        return Ok(Voice::Builtin);
+    };
+    let font = SoundFont::load(found.path())?;
+    if !matches!(found, Found::Named(_)) {
+        eprintln!("voice: {} ({found})", font.file_name());
+    }
+    Ok(Voice::SoundFont(font))
 }
 
 pub(super) fn is_midi(path: &Path) -> bool {
@@ -92,12 +119,14 @@ pub fn load_notes(path: &Path, bpm: Option<f64>) -> Result<Vec<TimedNote>> {
 pub fn run(args: RenderArgs) -> Result<()> {
     let format = args.sound.format()?;
     let notes = load_notes(&args.input, args.sound.bpm)?;
-    synth::render_wav_file(&args.output, &notes, format, args.sound.encoding())?;
+    let voice = args.sound.voice()?;
+    voice.render_wav_file(&args.output, &notes, format, args.sound.encoding())?;
     println!(
-        "rendered {} notes, {:.1} s, to {}",
+        "rendered {} notes, {:.1} s, to {} ({} voice)",
         notes.len(),
-        synth::length_seconds(&notes),
-        args.output.display()
+        voice.length_seconds(&notes),
+        args.output.display(),
+        voice.name()
     );
     Ok(())
 }

@@ -1,8 +1,8 @@
 //! Standard MIDI Files in and out (via `midly`).
 //!
 //! Reading merges every track and channel except the drum channel (10) into one list of notes in
-//! score time (quarter notes), with velocities and the tempo map kept for playback. Writing turns
-//! grid notes into a one-track piano file at a chosen tempo.
+//! score time (quarter notes), with velocities, the tempo map and the sustain pedal kept for
+//! playback. Writing turns grid notes into a one-track piano file at a chosen tempo.
 
 use crate::music::notes::{Note, STEPS_PER_QUARTER};
 use anyhow::{bail, Context, Result};
@@ -16,11 +16,18 @@ const WRITE_PPQ: u16 = 480;
 /// Velocity of written notes (the grid carries no dynamics).
 pub const DEFAULT_VELOCITY: u8 = 80;
 
+/// Controller 64, the sustain (damper) pedal: values of 64 and above hold it down.
+const SUSTAIN_PEDAL: u8 = 64;
+
 /// A note read from a MIDI file, in quarter notes of score time.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct MidiNote {
     pub start: f64,
+    /// Where the key is let go (what the grid and the words keep).
     pub end: f64,
+    /// Where the note stops sounding: `end`, or later where the sustain pedal on its channel is
+    /// down then, until the pedal is lifted or the same key is struck again (what playback uses).
+    pub sustained_end: f64,
     pub pitch: u8,
     pub velocity: u8,
 }
@@ -108,21 +115,34 @@ pub fn read_midi(bytes: &[u8]) -> Result<MidiPiece> {
     let mut track_offset = 0u64;
     // Open notes per channel and pitch, oldest first: (start tick, velocity).
     let mut open: Vec<Vec<(u64, u8)>> = vec![Vec::new(); 16 * 128];
+    // Every track's notes and pedal changes, in ticks, merged.
+    let mut raw: Vec<RawNote> = Vec::new();
+    let mut pedal: Vec<PedalChange> = Vec::new();
+    let mut last_tick = 0u64;
     for (index, track) in tracks.enumerate() {
         let track = track.with_context(|| format!("track {} is damaged", index + 1))?;
         let mut tick = track_offset;
-        let mut raw: Vec<(u64, u64, u8, u8)> = Vec::new();
         for event in track {
             let event = event.with_context(|| format!("track {} is damaged", index + 1))?;
             tick += event.delta.as_int() as u64;
             match event.kind {
                 TrackEventKind::Midi { channel, message } => {
+                    let channel = channel.as_int();
                     let (key, on_velocity) = match message {
                         MidiMessage::NoteOn { key, vel } => (key.as_int(), vel.as_int()),
                         MidiMessage::NoteOff { key, .. } => (key.as_int(), 0),
+                        MidiMessage::Controller { controller, value }
+                            if controller.as_int() == SUSTAIN_PEDAL && channel != DRUM_CHANNEL =>
+                        {
+                            pedal.push(PedalChange {
+                                tick,
+                                channel,
+                                down: value.as_int() >= 64,
+                            });
+                            continue;
+                        }
                         _ => continue,
                     };
-                    let channel = channel.as_int();
                     if channel == DRUM_CHANNEL {
                         piece.drum_notes += (on_velocity > 0) as usize;
                         continue;
@@ -132,7 +152,13 @@ pub fn read_midi(bytes: &[u8]) -> Result<MidiPiece> {
                         slot.push((tick, on_velocity));
                     } else if !slot.is_empty() {
                         let (start, velocity) = slot.remove(0);
-                        raw.push((start, tick, key, velocity));
+                        raw.push(RawNote {
+                            start,
+                            end: tick,
+                            channel,
+                            key,
+                            velocity,
+                        });
                     }
                 }
                 TrackEventKind::Meta(MetaMessage::Tempo(micros)) if !smpte => {
@@ -143,22 +169,32 @@ pub fn read_midi(bytes: &[u8]) -> Result<MidiPiece> {
         }
         for (slot_index, slot) in open.iter_mut().enumerate() {
             for (start, velocity) in slot.drain(..) {
-                raw.push((start, tick, (slot_index % 128) as u8, velocity));
+                raw.push(RawNote {
+                    start,
+                    end: tick,
+                    channel: (slot_index / 128) as u8,
+                    key: (slot_index % 128) as u8,
+                    velocity,
+                });
             }
         }
-        piece.notes.extend(
-            raw.into_iter()
-                .map(|(start, end, pitch, velocity)| MidiNote {
-                    start: start as f64 / ticks_per_quarter,
-                    end: end as f64 / ticks_per_quarter,
-                    pitch,
-                    velocity,
-                }),
-        );
+        last_tick = last_tick.max(tick);
         if header.format == Format::Sequential {
             track_offset = tick;
         }
     }
+    let sustained = sustained_ends(&raw, &mut pedal, last_tick);
+    piece.notes.extend(
+        raw.iter()
+            .zip(sustained)
+            .map(|(n, sustained_end)| MidiNote {
+                start: n.start as f64 / ticks_per_quarter,
+                end: n.end as f64 / ticks_per_quarter,
+                sustained_end: sustained_end as f64 / ticks_per_quarter,
+                pitch: n.key,
+                velocity: n.velocity,
+            }),
+    );
     piece
         .notes
         .sort_by(|a, b| a.start.total_cmp(&b.start).then(a.pitch.cmp(&b.pitch)));
@@ -181,6 +217,62 @@ pub fn read_midi(bytes: &[u8]) -> Result<MidiPiece> {
         );
     }
     Ok(piece)
+}
+
+/// A note of one channel, in ticks.
+struct RawNote {
+    start: u64,
+    end: u64,
+    channel: u8,
+    key: u8,
+    velocity: u8,
+}
+
+/// The sustain pedal of one channel going down or up.
+struct PedalChange {
+    tick: u64,
+    channel: u8,
+    down: bool,
+}
+
+/// Where each note stops sounding, in ticks: at its end, unless the pedal on its channel is down
+/// then (changes at the very tick of the note-off do not count); a held note sounds until the
+/// pedal is lifted, the same key is struck again, or the piece ends at `last_tick`.
+fn sustained_ends(notes: &[RawNote], pedal: &mut [PedalChange], last_tick: u64) -> Vec<u64> {
+    // Stable: changes at one tick keep the files' order.
+    pedal.sort_by_key(|p| (p.channel, p.tick));
+    // Onsets per channel and key, sorted, for "struck again".
+    let mut onsets: Vec<Vec<u64>> = vec![Vec::new(); 16 * 128];
+    for n in notes {
+        onsets[n.channel as usize * 128 + n.key as usize].push(n.start);
+    }
+    for list in &mut onsets {
+        list.sort_unstable();
+    }
+    notes
+        .iter()
+        .map(|n| {
+            let channel = {
+                let from = pedal.partition_point(|p| p.channel < n.channel);
+                let to = pedal.partition_point(|p| p.channel <= n.channel);
+                &pedal[from..to]
+            };
+            let before = channel.partition_point(|p| p.tick < n.end);
+            if before == 0 || !channel[before - 1].down {
+                return n.end;
+            }
+            let lifted = channel[before..]
+                .iter()
+                .find(|p| !p.down)
+                .map_or(last_tick, |p| p.tick);
+            let list = &onsets[n.channel as usize * 128 + n.key as usize];
+            let struck_again = list
+                .get(list.partition_point(|&s| s < n.end))
+                .copied()
+                .unwrap_or(u64::MAX);
+            lifted.min(struck_again).max(n.end)
+        })
+        .collect()
 }
 
 /// midly reads leniently and would take a cut-off file as a shorter piece; we would rather say
@@ -355,6 +447,73 @@ mod tests {
         ];
         assert!((seconds_at(&tempo, 4.0) - 2.0).abs() < 1e-9);
         assert!((seconds_at(&tempo, 6.0) - 4.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_sustain_pedal_holds_notes_on_its_channel() {
+        let event = |delta: u32, channel: u8, message| TrackEvent {
+            delta: u28::new(delta),
+            kind: TrackEventKind::Midi {
+                channel: u4::new(channel),
+                message,
+            },
+        };
+        let on = |key: u8| MidiMessage::NoteOn {
+            key: u7::new(key),
+            vel: u7::new(90),
+        };
+        let off = |key: u8| MidiMessage::NoteOff {
+            key: u7::new(key),
+            vel: u7::new(0),
+        };
+        let pedal = |value: u8| MidiMessage::Controller {
+            controller: u7::new(64),
+            value: u7::new(value),
+        };
+        // 480 ticks a quarter. Channel 0: the pedal goes down at 1/2, up at 2 and down again
+        // at 3 (at the very tick F's key is let go), never lifted after.
+        let track = vec![
+            event(0, 0, on(60)),
+            event(0, 0, on(64)),
+            event(0, 1, on(67)),
+            event(240, 0, pedal(127)),
+            event(240, 0, off(60)), // 1: held to the pedal's lift at 2
+            event(0, 0, off(64)),   // 1: held until E is struck again at 1.5
+            event(0, 1, off(67)),   // 1: another channel's pedal, not held
+            event(240, 0, on(64)),
+            event(240, 0, off(64)), // 2: the lift at the same tick does not hold it
+            event(0, 0, pedal(0)),
+            event(0, 0, on(65)),
+            event(480, 0, pedal(100)),
+            event(0, 0, off(65)), // 3: the pedal went down at this very tick: not held
+            event(0, 0, on(62)),
+            event(240, 0, off(62)), // 3.5: held to the end of the piece at 5
+            event(720, 0, pedal(20)),
+            meta(MetaMessage::EndOfTrack),
+        ];
+        let smf = Smf {
+            header: Header::new(Format::SingleTrack, Timing::Metrical(u15::new(480))),
+            tracks: vec![track],
+        };
+        let mut bytes = Vec::new();
+        smf.write_std(&mut bytes).unwrap();
+        let piece = read_midi(&bytes).unwrap();
+        let ends: Vec<(f64, u8, f64, f64)> = piece
+            .notes
+            .iter()
+            .map(|n| (n.start, n.pitch, n.end, n.sustained_end))
+            .collect();
+        assert_eq!(
+            ends,
+            vec![
+                (0.0, 60, 1.0, 2.0),
+                (0.0, 64, 1.0, 1.5),
+                (0.0, 67, 1.0, 1.0),
+                (1.5, 64, 2.0, 2.0),
+                (2.0, 65, 3.0, 3.0),
+                (3.0, 62, 3.5, 5.0),
+            ]
+        );
     }
 
     #[test]

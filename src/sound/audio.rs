@@ -2,9 +2,10 @@
 //!
 //! Call [`probe`] before any terminal screen is drawn: it silences libasound's error printing
 //! (which would garble a TUI) and says in one line whether audio can be played. [`Player`] plays
-//! notes: a worker thread renders the synth block by block into a lock-free ring buffer that the
-//! audio callback reads, so playback starts once the first second is rendered; the callback
-//! never blocks or allocates (it only reads atomics and the pre-allocated ring).
+//! notes with its [`Voice`] (the built-in one unless [`Player::set_voice`] says otherwise): a
+//! worker thread renders block by block into a lock-free ring buffer that the audio callback
+//! reads, so playback starts once the first second is rendered; the callback never blocks or
+//! allocates (it only reads atomics and the pre-allocated ring).
 //!
 //! ```no_run
 //! use nanotune::sound::audio::Player;
@@ -19,6 +20,7 @@
 //! ```
 
 use crate::sound::synth::{Format, Renderer, TimedNote};
+use crate::sound::voice::Voice;
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{FromSample, SizedSample};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -320,6 +322,7 @@ pub struct Player {
     _stream: cpal::Stream,
     device: String,
     format: Format,
+    voice: Voice,
     worker: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
 }
 
@@ -345,6 +348,7 @@ impl Player {
             _stream: opened.stream,
             device: opened.device,
             format,
+            voice: Voice::Builtin,
             worker: None,
         })
     }
@@ -359,12 +363,30 @@ impl Player {
         self.format
     }
 
+    /// The voice the next [`play`](Player::play) uses, from then on (what plays now goes on
+    /// as it was). An error, and no change, where the voice cannot render at the device's rate.
+    pub fn set_voice(&mut self, voice: Voice) -> anyhow::Result<()> {
+        voice.check_format(self.format)?;
+        self.voice = voice;
+        Ok(())
+    }
+
+    /// The voice that plays.
+    pub fn voice(&self) -> &Voice {
+        &self.voice
+    }
+
     /// Starts playing `notes` from the beginning (stopping what played before). Sound starts
     /// once the first second is rendered; the rest renders on a worker thread as it plays.
     /// Time notes with [`crate::sound::synth::from_grid`] (at a BPM) or [`crate::sound::synth::from_midi`].
     pub fn play(&mut self, notes: &[TimedNote]) {
         self.stop();
-        self.worker = Some(start_session(&self.shared, notes, self.format));
+        // set_voice checked the format, so the built-in voice never stands in here in practice.
+        let renderer = self
+            .voice
+            .renderer(notes, self.format)
+            .unwrap_or_else(|_| Renderer::new(notes, self.format));
+        self.worker = Some(start_session(&self.shared, renderer));
     }
 
     /// Stops the sound and forgets the piece.
@@ -440,12 +462,7 @@ impl Drop for Player {
 
 /// Loads a new piece: asks the callback to reset the ring, and starts the render worker (no
 /// worker may be running).
-fn start_session(
-    shared: &Arc<Shared>,
-    notes: &[TimedNote],
-    format: Format,
-) -> (Arc<AtomicBool>, JoinHandle<()>) {
-    let renderer = Renderer::new(notes, format);
+fn start_session(shared: &Arc<Shared>, renderer: Renderer) -> (Arc<AtomicBool>, JoinHandle<()>) {
     shared
         .total
         .store(renderer.total_frames(), Ordering::Relaxed);
@@ -513,16 +530,18 @@ pub enum Played {
     Saved { reason: String },
 }
 
-/// Plays `notes` to the end (blocking), or, where there is no sound card, renders them to
-/// `wav` (in `format`) instead. Prints nothing; the caller reports the outcome.
+/// Plays `notes` with `voice` to the end (blocking), or, where there is no sound card, renders
+/// them to `wav` (in `format`) instead. Prints nothing; the caller reports the outcome.
 pub fn play_or_save(
     notes: &[TimedNote],
+    voice: &Voice,
     wav: &std::path::Path,
     format: Format,
     encoding: crate::sound::synth::WavEncoding,
 ) -> anyhow::Result<Played> {
     match Player::new() {
         Ok(mut player) => {
+            player.set_voice(voice.clone())?;
             player.play(notes);
             while player.is_playing() {
                 std::thread::sleep(Duration::from_millis(20));
@@ -534,7 +553,7 @@ pub fn play_or_save(
             })
         }
         Err(NoAudio(reason)) => {
-            crate::sound::synth::render_wav_file(wav, notes, format, encoding)?;
+            voice.render_wav_file(wav, notes, format, encoding)?;
             Ok(Played::Saved { reason })
         }
     }
@@ -575,7 +594,7 @@ mod tests {
         ];
         let expected = synth::render(&notes, format);
         let shared = Arc::new(Shared::new(format));
-        let (_cancel, worker) = start_session(&shared, &notes, format);
+        let (_cancel, worker) = start_session(&shared, Renderer::new(&notes, format));
         let mut got = Vec::new();
         // Until the prebuffer fills, silence and no progress.
         while !shared.started.load(Ordering::Relaxed) {
@@ -605,7 +624,7 @@ mod tests {
 
         // A second piece at half volume on a mono device.
         shared.volume.store(0.5f32.to_bits(), Ordering::Relaxed);
-        let (_cancel, worker) = start_session(&shared, &notes[..1], format);
+        let (_cancel, worker) = start_session(&shared, Renderer::new(&notes[..1], format));
         // The first period resets the ring (silence); the worker then renders it all.
         assert!(pull(&shared, 1, 1).iter().all(|&s| s == 0.0));
         worker.join().unwrap();

@@ -14,6 +14,7 @@
 
 use crate::music::midi::{MidiPiece, DEFAULT_VELOCITY};
 use crate::music::notes::{Note, STEPS_PER_QUARTER};
+use crate::sound::soundfont::{Performer, SoundFont};
 use anyhow::{bail, Result};
 use fundsp::prelude32::{limiter_stereo, lowpass_hz, AudioUnit, BufferVec, F32x, MAX_BUFFER_SIZE};
 
@@ -28,8 +29,9 @@ const LIMITER_RELEASE: f32 = 0.25;
 const MASTER_GAIN: f32 = 0.3;
 /// Phasors per voice at most.
 const MAX_PARTIALS: usize = 10;
-/// Frames per internal block (fundsp's block size).
+/// Frames per internal block (fundsp's block size, and the SoundFont synth's).
 const BLOCK: usize = MAX_BUFFER_SIZE;
+const _: () = assert!(BLOCK == crate::sound::soundfont::BLOCK);
 
 /// A note in seconds, for the synth.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -65,8 +67,8 @@ pub fn from_grid(notes: &[Note], bpm: f64) -> Vec<TimedNote> {
         .collect()
 }
 
-/// A MIDI file's notes with their own velocities, timed by the file's tempo map, or at a fixed
-/// `bpm_override` (quarters * 60 / bpm) when given.
+/// A MIDI file's notes with their own velocities, held by its sustain pedal, timed by the file's
+/// tempo map, or at a fixed `bpm_override` (quarters * 60 / bpm) when given.
 pub fn from_midi(piece: &MidiPiece, bpm_override: Option<f64>) -> Vec<TimedNote> {
     let seconds = |q: f64| match bpm_override {
         Some(bpm) => q * 60.0 / bpm,
@@ -79,7 +81,7 @@ pub fn from_midi(piece: &MidiPiece, bpm_override: Option<f64>) -> Vec<TimedNote>
             let start = seconds(n.start);
             TimedNote {
                 start,
-                duration: (seconds(n.end) - start).max(0.0),
+                duration: (seconds(n.sustained_end) - start).max(0.0),
                 pitch: n.pitch,
                 velocity: n.velocity,
             }
@@ -131,9 +133,9 @@ pub fn length_frames(notes: &[TimedNote], sample_rate: u32) -> u64 {
     (length_seconds(notes) * sample_rate as f64).ceil() as u64
 }
 
-/// One sounding note.
+/// One sounding note of the built-in voice.
 #[derive(Clone, Debug)]
-struct Voice {
+struct Sounding {
     /// Phasors of each partial at the eight frames of the next vector (aligned to multiples
     /// of eight frames); the real part is the output.
     re: [F32x; MAX_PARTIALS],
@@ -157,8 +159,8 @@ struct Voice {
     right: f32,
 }
 
-impl Voice {
-    fn new(note: &TimedNote, sample_rate: f64) -> Voice {
+impl Sounding {
+    fn new(note: &TimedNote, sample_rate: f64) -> Sounding {
         let pitch = note.pitch.min(127) as f64;
         let f0 = 440.0 * 2f64.powf((pitch - 69.0) / 12.0);
         let v = note.velocity.min(127) as f64 / 127.0;
@@ -171,7 +173,7 @@ impl Voice {
         let loudness = (0.06 + 0.94 * v * v) as f32;
         let nyquist = sample_rate / 2.0;
 
-        let mut voice = Voice {
+        let mut voice = Sounding {
             re: [F32x::ZERO; MAX_PARTIALS],
             im: [F32x::ZERO; MAX_PARTIALS],
             cr: [F32x::ZERO; MAX_PARTIALS],
@@ -342,14 +344,79 @@ impl Voice {
     }
 }
 
-/// Renders notes block by block. Create it with [`Renderer::new`], then call
-/// [`Renderer::fill`] until it returns 0; the output is exactly [`Renderer::total_frames`] frames.
-pub struct Renderer {
+/// The built-in voice's notes, those sounding, and its mixing buffers.
+struct Piano {
     notes: Vec<TimedNote>,
     next_note: usize,
-    voices: Vec<Voice>,
+    voices: Vec<Sounding>,
+    scratch: Vec<F32x>,
+    mix_left: Vec<F32x>,
+    mix_right: Vec<F32x>,
+    most_voices: usize,
+}
+
+impl Piano {
+    fn new(notes: &[TimedNote]) -> Piano {
+        let mut notes: Vec<TimedNote> = notes
+            .iter()
+            .copied()
+            .filter(|n| n.start.is_finite() && n.duration.is_finite() && n.start >= 0.0)
+            .collect();
+        notes.sort_by(|a, b| a.start.total_cmp(&b.start));
+        Piano {
+            notes,
+            next_note: 0,
+            voices: Vec::with_capacity(128),
+            scratch: vec![F32x::ZERO; BLOCK / 8],
+            mix_left: vec![F32x::ZERO; BLOCK / 8],
+            mix_right: vec![F32x::ZERO; BLOCK / 8],
+            most_voices: 0,
+        }
+    }
+
+    /// Mixes the block of frames `block_start..block_start + BLOCK` into `mix_left`/`mix_right`.
+    fn render_block(&mut self, block_start: u64, sr: f64) {
+        let block_end = block_start + BLOCK as u64;
+        while let Some(note) = self.notes.get(self.next_note) {
+            if (note.start * sr).round() as u64 >= block_end {
+                break;
+            }
+            self.voices.push(Sounding::new(note, sr));
+            self.next_note += 1;
+        }
+        self.most_voices = self.most_voices.max(self.voices.len());
+        self.mix_left.fill(F32x::ZERO);
+        self.mix_right.fill(F32x::ZERO);
+        for voice in &mut self.voices {
+            let from = voice.start.max(block_start);
+            let to = voice.end.min(block_end);
+            if from < to {
+                voice.add_to(
+                    block_start,
+                    (from, to),
+                    (&mut self.mix_left, &mut self.mix_right),
+                    &mut self.scratch,
+                );
+            }
+        }
+        self.voices.retain(|v| v.end > block_end);
+    }
+}
+
+/// Where a renderer's samples come from: the built-in voice, or a SoundFont.
+enum Source {
+    Builtin(Box<Piano>),
+    SoundFont(Box<Performer>),
+}
+
+/// Renders notes block by block. Create it with [`Renderer::new`] (the built-in voice) or
+/// [`crate::sound::voice::Voice::renderer`], then call [`Renderer::fill`] until it returns 0;
+/// the output is exactly [`Renderer::total_frames`] frames.
+pub struct Renderer {
+    source: Source,
     format: Format,
-    /// The master chain: stereo in, stereo out (low-pass, then the limiter).
+    /// The master chain: stereo in, stereo out (a look-ahead limiter; the built-in voice
+    /// passes a gentle low-pass first).
     master: Box<dyn AudioUnit>,
     /// Frames of limiter look-ahead: the internal clock runs this far ahead of the output.
     latency: u64,
@@ -357,54 +424,65 @@ pub struct Renderer {
     clock: u64,
     input: BufferVec,
     output: BufferVec,
-    scratch: Vec<F32x>,
-    mix_left: Vec<F32x>,
-    mix_right: Vec<F32x>,
     /// Unread frames of `output`: `read..filled`.
     read: usize,
     filled: usize,
     /// Frames handed out so far.
     done: u64,
     total: u64,
-    most_voices: usize,
 }
 
 impl Renderer {
-    /// A renderer of `notes` (any order) in `format`.
+    /// A renderer of `notes` (any order) in `format`, with the built-in voice.
     pub fn new(notes: &[TimedNote], format: Format) -> Renderer {
-        let mut notes: Vec<TimedNote> = notes
-            .iter()
-            .copied()
-            .filter(|n| n.start.is_finite() && n.duration.is_finite() && n.start >= 0.0)
-            .collect();
-        notes.sort_by(|a, b| a.start.total_cmp(&b.start));
-        let sr = format.sample_rate as f64;
-        let mut master: Box<dyn AudioUnit> = Box::new(
+        let piano = Piano::new(notes);
+        let total = length_frames(&piano.notes, format.sample_rate);
+        let master = Box::new(
             (lowpass_hz(13_000.0, 0.6) | lowpass_hz(13_000.0, 0.6))
                 >> limiter_stereo(LIMITER_ATTACK, LIMITER_RELEASE),
         );
+        Renderer::with_source(Source::Builtin(Box::new(piano)), master, format, total)
+    }
+
+    /// A renderer of `notes` in `format` through a SoundFont (an error where its synth cannot
+    /// render at this sample rate).
+    pub fn with_soundfont(
+        notes: &[TimedNote],
+        format: Format,
+        font: &SoundFont,
+    ) -> Result<Renderer> {
+        let performer = font.performer(notes, format)?;
+        let total = performer.total_frames();
+        let master = Box::new(limiter_stereo(LIMITER_ATTACK, LIMITER_RELEASE));
+        Ok(Renderer::with_source(
+            Source::SoundFont(Box::new(performer)),
+            master,
+            format,
+            total,
+        ))
+    }
+
+    fn with_source(
+        source: Source,
+        mut master: Box<dyn AudioUnit>,
+        format: Format,
+        total: u64,
+    ) -> Renderer {
+        let sr = format.sample_rate as f64;
         master.set_sample_rate(sr);
         master.allocate();
-        let latency = (sr * LIMITER_ATTACK as f64).round().max(1.0) as u64;
-        let total = length_frames(&notes, format.sample_rate);
         Renderer {
-            voices: Vec::with_capacity(128),
-            next_note: 0,
-            notes,
+            source,
             format,
             master,
-            latency,
+            latency: (sr * LIMITER_ATTACK as f64).round().max(1.0) as u64,
             clock: 0,
             input: BufferVec::new(2),
-            scratch: vec![F32x::ZERO; BLOCK / 8],
-            mix_left: vec![F32x::ZERO; BLOCK / 8],
-            mix_right: vec![F32x::ZERO; BLOCK / 8],
             output: BufferVec::new(2),
             read: 0,
             filled: 0,
             done: 0,
             total,
-            most_voices: 0,
         }
     }
 
@@ -423,52 +501,47 @@ impl Renderer {
         self.done
     }
 
-    /// The most voices that sounded at once so far.
+    /// The most voices that sounded at once so far (for a SoundFont: notes held at once).
     pub fn most_voices(&self) -> usize {
-        self.most_voices
+        match &self.source {
+            Source::Builtin(piano) => piano.most_voices,
+            Source::SoundFont(performer) => performer.most_held(),
+        }
+    }
+
+    /// Why the rendering went silent before its end (the SoundFont synth failed), if it did.
+    pub fn failure(&self) -> Option<&str> {
+        match &self.source {
+            Source::Builtin(_) => None,
+            Source::SoundFont(performer) => performer.failure(),
+        }
     }
 
     /// Renders the next 64 frames through the master chain.
     fn render_block(&mut self) {
-        let sr = self.format.sample_rate as f64;
         let block_start = self.clock;
-        let block_end = block_start + BLOCK as u64;
-        while let Some(note) = self.notes.get(self.next_note) {
-            if (note.start * sr).round() as u64 >= block_end {
-                break;
-            }
-            // The output lags the clock by the limiter's look-ahead, which `fill` drops.
-            self.voices.push(Voice::new(note, sr));
-            self.next_note += 1;
-        }
-        self.most_voices = self.most_voices.max(self.voices.len());
-        self.mix_left.fill(F32x::ZERO);
-        self.mix_right.fill(F32x::ZERO);
-        for voice in &mut self.voices {
-            let from = voice.start.max(block_start);
-            let to = voice.end.min(block_end);
-            if from < to {
-                voice.add_to(
-                    block_start,
-                    (from, to),
-                    (&mut self.mix_left, &mut self.mix_right),
-                    &mut self.scratch,
-                );
-            }
-        }
         {
             let mut buffer = self.input.buffer_mut();
-            buffer.channel_mut(0).copy_from_slice(&self.mix_left);
-            buffer.channel_mut(1).copy_from_slice(&self.mix_right);
+            match &mut self.source {
+                Source::Builtin(piano) => {
+                    piano.render_block(block_start, self.format.sample_rate as f64);
+                    buffer.channel_mut(0).copy_from_slice(&piano.mix_left);
+                    buffer.channel_mut(1).copy_from_slice(&piano.mix_right);
+                }
+                Source::SoundFont(performer) => {
+                    let left = buffer.channel_f32_mut(0);
+                    let right = buffer.channel_f32_mut(1);
+                    performer.render_block(block_start, left, right);
+                }
+            }
         }
-        self.voices.retain(|v| v.end > block_end);
         self.master.process(
             BLOCK,
             &self.input.buffer_ref(),
             &mut self.output.buffer_mut(),
         );
-        self.clock = block_end;
-        // Drop the limiter's look-ahead at the very start.
+        self.clock = block_start + BLOCK as u64;
+        // The output lags the clock by the limiter's look-ahead: drop it at the very start.
         self.read = if block_start < self.latency {
             (self.latency - block_start).min(BLOCK as u64) as usize
         } else {
@@ -513,11 +586,18 @@ impl Renderer {
 
 /// Renders `notes` whole: interleaved samples, [`length_frames`] frames, within -1..=1.
 pub fn render(notes: &[TimedNote], format: Format) -> Vec<f32> {
-    let mut renderer = Renderer::new(notes, format);
-    let mut out = vec![0.0; renderer.total_frames() as usize * format.channels as usize];
-    let written = renderer.fill(&mut out);
-    debug_assert_eq!(written as u64, renderer.total_frames());
-    out
+    Renderer::new(notes, format).render_all()
+}
+
+impl Renderer {
+    /// Renders what remains, whole: interleaved samples.
+    pub fn render_all(&mut self) -> Vec<f32> {
+        let channels = self.format.channels as usize;
+        let mut out = vec![0.0; (self.total - self.done) as usize * channels];
+        let written = self.fill(&mut out);
+        debug_assert_eq!(written * channels, out.len());
+        out
+    }
 }
 
 /// Sample encoding of a WAV file.

@@ -1,4 +1,6 @@
-//! Real data for the tests: MIDI files from Debian's packages and the seed corpus.
+//! Real data for the tests: MIDI files from Debian's packages, the seed corpus, and a General
+//! MIDI SoundFont from Debian's timgm6mb-soundfont (installed by .ci/run; GPL, so never copied
+//! into the repository).
 //!
 //! Where the data cannot be had, a test prints why and returns early, except under CI (`CI` set),
 //! where missing data fails the test so a green run always means the real data was checked.
@@ -135,4 +137,47 @@ pub fn corpus_slice(archive: &Path, n: usize) -> Dataset {
         }
     }
     ds
+}
+
+/// Where Debian's timgm6mb-soundfont package puts its General MIDI SoundFont.
+pub const GM_SOUNDFONT: &str = "/usr/share/sounds/sf2/TimGM6mb.sf2";
+
+/// A real General MIDI SoundFont: TimGM6mb (5.7 MB), installed with apt (see .ci/run).
+pub fn gm_soundfont() -> Option<PathBuf> {
+    let path = PathBuf::from(GM_SOUNDFONT);
+    if path.is_file() {
+        Some(path)
+    } else {
+        missing(&format!(
+            "no SoundFont at {GM_SOUNDFONT} (apt-get install timgm6mb-soundfont)"
+        ))
+    }
+}
+
+/// A piano piece from pianobooster: Clair de Lune (207 notes, 48 s, its own velocities).
+pub fn piano_piece() -> Option<PathBuf> {
+    let dir = debian_midi_dir()?;
+    let path = dir.join("usr/share/doc/pianobooster/courses/BoosterMusic/01-ClairDeLaLune.mid");
+    assert!(path.is_file(), "{} is missing", path.display());
+    Some(path)
+}
+
+/// Magnitude of the DFT of `x` at `freq` Hz (Hann window).
+pub fn dft_magnitude(x: &[f32], sample_rate: f64, freq: f64) -> f64 {
+    let n = x.len() as f64;
+    let w = std::f64::consts::TAU * freq / sample_rate;
+    let h = std::f64::consts::TAU / n;
+    // Incremental phasors for the probe frequency and for the window.
+    let (rot_re, rot_im) = (w.cos(), -w.sin());
+    let (win_re, win_im) = (h.cos(), h.sin());
+    let (mut p_re, mut p_im, mut c_re, mut c_im) = (1.0, 0.0, 1.0, 0.0);
+    let (mut re, mut im) = (0.0, 0.0);
+    for &s in x {
+        let v = s as f64 * (0.5 - 0.5 * c_re);
+        re += v * p_re;
+        im += v * p_im;
+        (p_re, p_im) = (p_re * rot_re - p_im * rot_im, p_re * rot_im + p_im * rot_re);
+        (c_re, c_im) = (c_re * win_re - c_im * win_im, c_re * win_im + c_im * win_re);
+    }
+    (re * re + im * im).sqrt()
 }
