@@ -257,7 +257,9 @@ fn draw_roll(app: &App, frame: &mut Frame, areas: &Areas) {
     if decoded.notes.is_empty() && !app.is_generating() {
         let text = "Press Enter to make a new piece.\nTab switches between the menu and the controls; ? lists every key.";
         frame.render_widget(
-            Paragraph::new(text).style(Style::default().fg(Color::DarkGray)),
+            Paragraph::new(text)
+                .style(Style::default().fg(Color::DarkGray))
+                .wrap(Wrap { trim: true }),
             inner,
         );
         return;
