@@ -425,7 +425,7 @@ fn settings_and_the_last_piece_come_back_at_the_next_start() {
     let store = Store::locate(Some(&dir.path().join("nanotune/settings.toml"))).unwrap();
     let t0 = Instant::now();
     let mut a = app();
-    let mut keeper = Keeper::new(store.clone(), &a, t0);
+    let mut keeper = Keeper::new(store.clone(), remember::settings_of(&a), &a, t0);
     // Temperature up twice, Length to 4 bars, Scale to D minor.
     press(&mut a, &[KeyCode::Tab, KeyCode::Right, KeyCode::Right]);
     keeper.observe(&a, t0);

@@ -100,14 +100,14 @@ pub struct Keeper {
 }
 
 impl Keeper {
-    /// A keeper for `app` as it opens, whose settings and piece are already on disk (or the
-    /// defaults).
-    pub fn new(store: Store, app: &App, now: Instant) -> Keeper {
-        let s = settings_of(app);
+    /// A keeper for `app` as it opens, whose piece is on disk already and whose settings file
+    /// holds `on_disk` (what differs, such as a `--checkpoint` given now, is written once it
+    /// settles).
+    pub fn new(store: Store, on_disk: Settings, app: &App, now: Instant) -> Keeper {
         Keeper {
             store,
-            written: s.clone(),
-            seen: s,
+            written: on_disk,
+            seen: settings_of(app),
             changed_at: now,
             piece: app.piece.clone(),
         }
@@ -221,7 +221,7 @@ mod tests {
         let store = Store::locate(Some(&dir.path().join("settings.toml"))).unwrap();
         let mut a = app();
         let t0 = Instant::now();
-        let mut keeper = Keeper::new(store.clone(), &a, t0);
+        let mut keeper = Keeper::new(store.clone(), settings_of(&a), &a, t0);
         assert_eq!(keeper.observe(&a, t0), None);
         assert!(!store.settings.exists(), "nothing changed, nothing written");
         a.controls[ControlId::Temperature].set(1.5);

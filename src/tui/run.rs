@@ -47,6 +47,7 @@ pub fn run(mut options: Options, persist: Persist) -> Result<()> {
         }
         _ => (Settings::default(), Vec::new()),
     };
+    let on_disk = kept.clone();
     let (checkpoint, data, note) = remember::folders(
         options.checkpoint.as_deref(),
         options.data.as_deref(),
@@ -65,7 +66,7 @@ pub fn run(mut options: Options, persist: Persist) -> Result<()> {
     {
         app.piece = piece;
         if notes.is_empty() {
-            notes.push("the last piece made: space plays it".into());
+            notes.push("last piece made: space plays it".into());
         }
     }
     if store.is_none() {
@@ -73,7 +74,13 @@ pub fn run(mut options: Options, persist: Persist) -> Result<()> {
     }
     app.toast = (!notes.is_empty()).then(|| notes.join(" | "));
     runtime.set_volume(app.volume());
-    let mut keeper = store.map(|s| Keeper::new(s, &app, Instant::now()));
+    // After --reset the file is left as it is until something changes.
+    let on_disk = if persist.reset {
+        remember::settings_of(&app)
+    } else {
+        on_disk
+    };
+    let mut keeper = store.map(|s| Keeper::new(s, on_disk, &app, Instant::now()));
 
     let previous_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {

@@ -206,15 +206,15 @@ fn draw_menu(app: &App, frame: &mut Frame, area: Rect) {
     let selected = Action::ALL[app.selected_action];
     if let Some(why) = app.unavailable(selected) {
         lines.push(Line::styled(why, Style::default().fg(Color::DarkGray)));
-    } else if let (Action::ContinueSong, Some(songs)) = (selected, &app.env.songs) {
-        lines.push(Line::styled(
-            songs.clone(),
-            Style::default().fg(Color::DarkGray),
-        ));
     } else if let Some(title) = &app.piece.title {
         lines.push(Line::styled(
             format!("♪ {title}"),
             Style::default().fg(PROMPT_COLOR),
+        ));
+    } else if let (Action::ContinueSong, Some(songs)) = (selected, &app.env.songs) {
+        lines.push(Line::styled(
+            songs.clone(),
+            Style::default().fg(Color::DarkGray),
         ));
     }
     let block = Block::default()
@@ -334,6 +334,8 @@ pub fn status_text(app: &App) -> String {
     let state = match &app.gen {
         GenState::Idle => match (&app.env.model_error, &app.env.songs) {
             (Some(_), _) => "No model loaded: see the piano roll for how to get one".to_string(),
+            // A toast says more than where the songs are: the line is short at 80 columns.
+            (None, _) if app.toast.is_some() => "Ready".to_string(),
             (None, Some(songs)) => format!("Ready: Enter generates | {songs}"),
             (None, None) => "Ready: Enter generates the selected action".to_string(),
         },
