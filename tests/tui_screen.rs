@@ -8,20 +8,23 @@ use nanotune::music::notes::from_words;
 use nanotune::music::scale::Scale;
 use nanotune::music::words::parse_words;
 use nanotune::sample::Prompt;
+use nanotune::sound::synth::TimedNote;
 use nanotune::tui::app::{
     update, Action, App, ControlId, Effect, Environment, Focus, GenState, Message, PromptSource,
 };
 use nanotune::tui::layout::Areas;
 use nanotune::tui::mouse::DOUBLE_CLICK;
 use nanotune::tui::remember::{self, Keeper, SETTLE};
-use nanotune::tui::runtime::{Options, Runtime};
+use nanotune::tui::runtime::{Options, Runtime, SoundOutput};
 use nanotune::tui::saved::Store;
 use nanotune::tui::view::view;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::Terminal;
+use std::cell::RefCell;
 use std::path::Path;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 fn app() -> App {
@@ -255,7 +258,7 @@ fn question_mark_help_is_closed_by_q_without_quitting() {
     press(&mut a, &[KeyCode::Char('?')]);
     let screen = text(&render(&a, 80, 24));
     assert!(screen.contains("Keys (Esc or q closes)"), "{screen}");
-    assert!(screen.contains("double click runs it"), "{screen}");
+    assert!(screen.contains("run a menu item"), "{screen}");
     assert!(press(&mut a, &[KeyCode::Char('q')]).is_empty());
     assert!(!a.help_open && !a.quit);
     assert!(!text(&render(&a, 80, 24)).contains("Keys (Esc"));
@@ -535,4 +538,65 @@ fn continue_song_uses_the_openings_beside_the_shipped_model() {
         "{held} of {} in {key}",
         new.len()
     );
+}
+
+/// A sound output that keeps what it was asked to play and reports a set position.
+struct Recorder(Rc<RefCell<(Vec<Vec<TimedNote>>, Option<f64>)>>);
+
+impl SoundOutput for Recorder {
+    fn play(&mut self, notes: &[TimedNote]) {
+        let mut heard = self.0.borrow_mut();
+        heard.0.push(notes.to_vec());
+        heard.1 = Some(0.0);
+    }
+    fn stop(&mut self) {
+        self.0.borrow_mut().1 = None;
+    }
+    fn set_volume(&mut self, _: f32) {}
+    fn position(&self) -> Option<f64> {
+        self.0.borrow().1
+    }
+}
+
+/// A click on the roll while playing: the sound output gets the piece from there, and the
+/// playhead counts from there.
+#[test]
+fn a_seek_plays_the_piece_from_the_click_and_the_playhead_follows() {
+    let heard = Rc::new(RefCell::new((Vec::new(), None)));
+    let mut runtime = Runtime::new(
+        None,
+        Some(Box::new(Recorder(heard.clone()))),
+        None,
+        Options::default(),
+    );
+    let mut a = app();
+    update(&mut a, Message::Resize(80, 24));
+    let notes = Areas::of(Rect::new(0, 0, 80, 24)).unwrap().roll_notes();
+    press(&mut a, &[KeyCode::Enter]);
+    // 120 bpm, 1/8 s a step: C4 for 4 s, then G4 for 1 s.
+    run_generation(&mut a, "START", "n60 d32 sepxx d32 n67 d8 END");
+    let mut carry = |a: &mut App, effects: Vec<Effect>| {
+        for effect in effects {
+            for msg in runtime.carry_out(effect) {
+                update(a, msg);
+            }
+        }
+        for msg in runtime.poll(a.playing.is_some()) {
+            update(a, msg);
+        }
+    };
+    let effects = press(&mut a, &[KeyCode::Char(' ')]);
+    carry(&mut a, effects);
+    // Step 24 is 3 s: C4's last second, then G4.
+    let effects = click(&mut a, notes.x + 24, notes.y + 1, Instant::now());
+    carry(&mut a, effects);
+    let played: Vec<(u8, f64, f64)> = heard.borrow().0[1]
+        .iter()
+        .map(|n| (n.pitch, n.start, n.duration))
+        .collect();
+    assert_eq!(played, [(60, 0.0, 1.0), (67, 1.0, 1.0)]);
+    heard.borrow_mut().1 = Some(0.5);
+    carry(&mut a, Vec::new());
+    assert_eq!(a.playing, Some(3.5));
+    assert!(text(&render(&a, 80, 24)).contains("playing 3.5/5.0 s"));
 }

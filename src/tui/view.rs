@@ -357,13 +357,14 @@ pub fn status_text(app: &App) -> String {
         ),
         GenState::Failed(e) => format!("Generation failed: {e}"),
     };
+    // Where playback is comes first: at 80 columns the end of the line may not show.
     let playing = match app.playing {
-        Some(at) => format!(" | playing {at:.1}/{:.1} s", music_seconds(app)),
+        Some(at) => format!("playing {at:.1}/{:.1} s | ", music_seconds(app)),
         None => String::new(),
     };
     match &app.toast {
-        Some(t) => format!("{state}{playing} | {t}"),
-        None => format!("{state}{playing}"),
+        Some(t) => format!("{playing}{state} | {t}"),
+        None => format!("{playing}{state}"),
     }
 }
 
@@ -391,10 +392,8 @@ const HELP: &[(&str, &str)] = &[
     ("Esc", "cancel a generation, close a popup"),
     ("?", "this help (Esc, q or ? closes it)"),
     ("q, Ctrl+C", "quit"),
-    (
-        "click",
-        "select a menu item (double click runs it), set a gauge",
-    ),
+    ("click", "select a menu item or a control, set a gauge"),
+    ("double click", "run a menu item"),
     ("click the roll", "move the playhead (seeks while playing)"),
     ("wheel", "scroll the roll; Shift/Ctrl+wheel zooms"),
 ];
