@@ -540,8 +540,11 @@ fn continue_song_uses_the_openings_beside_the_shipped_model() {
     );
 }
 
+/// What the sound output was asked to play, and the position it reports.
+type Heard = (Vec<Vec<TimedNote>>, Option<f64>);
+
 /// A sound output that keeps what it was asked to play and reports a set position.
-struct Recorder(Rc<RefCell<(Vec<Vec<TimedNote>>, Option<f64>)>>);
+struct Recorder(Rc<RefCell<Heard>>);
 
 impl SoundOutput for Recorder {
     fn play(&mut self, notes: &[TimedNote]) {
