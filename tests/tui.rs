@@ -110,6 +110,7 @@ fn enter_at_once_makes_a_new_piece() {
         [Effect::Generate {
             prompt: PromptSource::New,
             options,
+            ..
         }] => {
             assert_eq!(options.words, 500);
             assert_eq!(options.top_k, 20);
@@ -158,6 +159,7 @@ fn continue_then_retry_reuses_the_prompt_with_a_new_seed() {
         [Effect::Generate {
             prompt: PromptSource::Given(Prompt { words, title }),
             options,
+            ..
         }] => {
             assert_eq!(words, &parse_words("START n60 d4 sepxx d4").0);
             assert_eq!(title.as_deref(), Some("Für Elise"));
@@ -411,6 +413,7 @@ fn missing_model_and_dataset_are_explained() {
         dataset_error: Some("no prepared dataset: run `nanotune prepare`".into()),
         audio_error: Some("no audio device".into()),
         device: "cpu".into(),
+        ..Environment::default()
     };
     let mut a = App::new(env, 1);
     assert!(press(&mut a, &[KeyCode::Enter]).is_empty());

@@ -154,3 +154,90 @@ fn open_generate_and_quit_in_a_real_terminal() {
     tmux.keys(&["echo restored-$((40+2))", "Enter"]);
     tmux.wait_for("restored-42", Duration::from_secs(5));
 }
+
+/// The column of the piano roll's box on the screen's second row: its top-left corner, the
+/// second box corner there.
+fn roll_column(screen: &str) -> usize {
+    let top = screen.lines().nth(1).unwrap_or("");
+    top.chars()
+        .enumerate()
+        .filter(|&(_, c)| c == '┌')
+        .map(|(i, _)| i)
+        .nth(1)
+        .unwrap_or_else(|| panic!("no roll box on\n{screen}"))
+}
+
+/// A new user's first runs: an empty folder, an empty home, the shipped model and no dataset.
+/// Continue song works from the openings beside the model; a changed temperature is still
+/// changed after a restart, and the last piece is back on screen; at 80x24 the roll's box has
+/// at least 60% of the width.
+#[test]
+fn a_fresh_home_continues_a_song_and_remembers_at_80x24() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        if std::env::var_os("CI").is_some() {
+            panic!("tmux is missing (.ci/run installs it)");
+        }
+        eprintln!("SKIPPED: tmux is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let checkpoints = Path::new(env!("CARGO_MANIFEST_DIR")).join("checkpoints");
+    let session = format!("nanotune-fresh-{}", std::process::id());
+    let tmux = Tmux {
+        session: session.clone(),
+    };
+    run(Command::new("tmux")
+        .args(["new-session", "-d", "-s", &session, "-x", "80", "-y", "24"])
+        .arg("bash --norc --noprofile")
+        .current_dir(dir.path()));
+    let cmd = format!(
+        "env -u XDG_CONFIG_HOME -u XDG_DATA_HOME HOME={} NANOTUNE_CHECKPOINT={} {}; echo EXIT=$?",
+        home.path().display(),
+        checkpoints.display(),
+        env!("CARGO_BIN_EXE_nanotune")
+    );
+    tmux.keys(&["clear", "Enter"]);
+    tmux.keys(&[&cmd, "Enter"]);
+    let screen = tmux.wait_for("Ready", Duration::from_secs(30));
+    assert!(screen.contains("openings of 553 pieces"), "{screen}");
+    let roll_x = roll_column(&screen);
+    assert!(
+        (80 - roll_x) * 10 >= 80 * 6,
+        "the roll is {} of 80:\n{screen}",
+        80 - roll_x
+    );
+
+    // Continue song, with no dataset anywhere.
+    tmux.keys(&["Down", "Enter"]);
+    let screen = tmux.wait_for("Generation complete!", Duration::from_secs(90));
+    assert!(screen.contains("♪ "), "the song's title:\n{screen}");
+    assert!(
+        screen.contains('▀') || screen.contains('▄') || screen.contains('█'),
+        "{screen}"
+    );
+    // Temperature 0.90 -> 0.95, then quit.
+    tmux.keys(&["Tab", "Right"]);
+    tmux.wait_for("0.95", Duration::from_secs(5));
+    tmux.keys(&["q"]);
+    tmux.wait_for("EXIT=0", Duration::from_secs(10));
+    let settings = home.path().join(".config/nanotune/settings.toml");
+    let text = std::fs::read_to_string(&settings).expect("the settings file is written");
+    assert!(text.contains("temperature = 0.95"), "{text}");
+
+    // The next start: still 0.95, and the piece made last time is on screen.
+    tmux.keys(&["clear", "Enter"]);
+    tmux.keys(&[&cmd, "Enter"]);
+    let screen = tmux.wait_for("last piece made", Duration::from_secs(30));
+    let temperature = screen
+        .lines()
+        .find(|l| l.contains("Temperature"))
+        .unwrap_or_default();
+    assert!(temperature.contains("0.95"), "{screen}");
+    assert!(
+        screen.contains('▀') || screen.contains('▄') || screen.contains('█'),
+        "{screen}"
+    );
+    tmux.keys(&["q"]);
+    tmux.wait_for("EXIT=0", Duration::from_secs(10));
+}

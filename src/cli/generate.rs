@@ -2,7 +2,7 @@
 
 use super::SamplingArgs;
 use crate::fsutil::write_atomic;
-use crate::learn::checkpoint::locate;
+use crate::learn::checkpoint::{locate, Songs};
 use crate::learn::dataset::Dataset;
 use crate::learn::device::{Compute, DeviceChoice};
 use crate::music::midi::write_midi;
@@ -43,9 +43,11 @@ pub struct GenerateArgs {
     /// new: a piece from scratch; continue: continue --piece of --data, or the file --prompt.
     #[arg(long, value_enum, default_value_t = Mode::New)]
     pub mode: Mode,
-    /// Prepared dataset whose validation split holds the pieces to continue.
-    #[arg(long, default_value = "data/prepared")]
-    pub data: PathBuf,
+    /// Prepared dataset whose validation split holds the pieces to continue [default:
+    /// data/prepared where it exists, else the openings shipped beside the model, in its
+    /// `openings` folder].
+    #[arg(long)]
+    pub data: Option<PathBuf>,
     /// Title of the validation piece to continue [default: a random one, chosen by the seed].
     #[arg(long)]
     pub piece: Option<String>,
@@ -99,7 +101,11 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         (Some(file), _) => prompt::continue_file(file, args.prompt_words)?,
         (None, Mode::New) => prompt::new_piece(),
         (None, Mode::Continue) => {
-            let data = Dataset::load(&args.data)?;
+            let songs = Songs::find(args.data.as_deref(), &dir);
+            let data = Dataset::load(songs.dir())?;
+            if let Songs::Openings(d) = &songs {
+                eprintln!("continuing a piece of the openings in {}", d.display());
+            }
             let mut rng = StdRng::seed_from_u64(seed);
             prompt::continue_song(
                 &data.val,

@@ -34,9 +34,11 @@ pub struct Cli {
 pub struct ScreenArgs {
     #[arg(long, help = crate::learn::checkpoint::CHECKPOINT_HELP)]
     pub checkpoint: Option<std::path::PathBuf>,
-    /// The prepared dataset whose validation pieces "Continue song" draws from.
-    #[arg(long, default_value = "data/prepared")]
-    pub data: std::path::PathBuf,
+    /// The prepared dataset whose validation pieces "Continue song" draws from [default: the
+    /// last one given, else data/prepared where it exists, else the openings shipped beside the
+    /// model].
+    #[arg(long)]
+    pub data: Option<std::path::PathBuf>,
     /// Words of the piece to continue from in "Continue song" and "Continue file", cut back to a
     /// whole note (0 = the whole piece).
     #[arg(long, default_value_t = crate::sample::prompt::DEFAULT_PROMPT_WORDS)]
@@ -45,6 +47,14 @@ pub struct ScreenArgs {
     /// it and a GPU answers).
     #[arg(long, default_value = "auto")]
     pub device: crate::learn::device::DeviceChoice,
+    /// The settings file to read and write [default: settings.toml in the user's config
+    /// folder, e.g. ~/.config/nanotune]; the last piece is kept beside it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+    /// Start from the default settings, ignoring the settings file and the last piece (the file
+    /// is replaced at the next change).
+    #[arg(long)]
+    pub reset: bool,
 }
 
 /// The sampling settings of `generate` and `compare`, the screen's gauges on the command line.
@@ -112,12 +122,17 @@ pub enum Command {
 /// Runs one parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     let Some(command) = cli.command else {
-        return crate::tui::run::run(crate::tui::runtime::Options {
+        let persist = crate::tui::run::Persist {
+            config: cli.screen.config,
+            reset: cli.screen.reset,
+        };
+        let options = crate::tui::runtime::Options {
             checkpoint: cli.screen.checkpoint,
-            data: Some(cli.screen.data),
+            data: cli.screen.data,
             prompt_words: cli.screen.prompt_words,
             device: cli.screen.device,
-        });
+        };
+        return crate::tui::run::run(options, persist);
     };
     match command {
         Command::Encode(args) => codec::encode(args),

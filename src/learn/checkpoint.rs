@@ -193,6 +193,44 @@ pub fn locate_in(given: Option<&Path>, places: &[PathBuf]) -> Result<PathBuf> {
     )
 }
 
+/// The folder inside a checkpoint holding the openings of the validation pieces (`nanotune
+/// prepare SOURCE -o DIR --openings N`), so Continue works without the full dataset.
+pub const OPENINGS_DIR: &str = "openings";
+/// The full prepared dataset's usual place, tried before the openings.
+pub const PREPARED_DIR: &str = "data/prepared";
+
+/// Where the pieces to continue come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Songs {
+    /// `--data DIR`, as given.
+    Given(PathBuf),
+    /// `data/prepared`, which holds a dataset.
+    Prepared(PathBuf),
+    /// The openings shipped beside the model.
+    Openings(PathBuf),
+}
+
+impl Songs {
+    /// `given`, else `data/prepared` where it holds a dataset, else the openings beside the
+    /// model in `checkpoint`.
+    pub fn find(given: Option<&Path>, checkpoint: &Path) -> Songs {
+        if let Some(dir) = given {
+            return Songs::Given(dir.to_path_buf());
+        }
+        let prepared = PathBuf::from(PREPARED_DIR);
+        if prepared.join("index.json").is_file() {
+            return Songs::Prepared(prepared);
+        }
+        Songs::Openings(checkpoint.join(OPENINGS_DIR))
+    }
+
+    pub fn dir(&self) -> &Path {
+        match self {
+            Songs::Given(d) | Songs::Prepared(d) | Songs::Openings(d) => d,
+        }
+    }
+}
+
 /// A trained model read from a checkpoint folder.
 pub struct Checkpoint {
     pub model: Gpt,

@@ -424,7 +424,9 @@ pub fn generate<M: NextWordModel + ?Sized>(
         // Near the limit, prefer a note to a shift (a shift needs four words before END).
         let avoid_shift = opts.words.saturating_sub(made) < 4
             && matches!(g.state(), State::Ready | State::Shifted(_))
-            && Vocab::PITCH_IDS.clone().any(|id| g.allows(id, false) && in_key(id));
+            && Vocab::PITCH_IDS
+                .clone()
+                .any(|id| g.allows(id, false) && in_key(id));
         let fits = |id: u16| line.is_none_or(|line| fits_before(g, id, line));
         let legal =
             |id: u16| g.allows(id, end_ok) && !(avoid_shift && id == Vocab::SEP) && fits(id);

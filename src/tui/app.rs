@@ -2,144 +2,19 @@
 //! the [`App`] and returns [`Effect`]s for the runtime to carry out (start a generation, play,
 //! save). No terminal, thread or model is touched here, so key sequences can be tested directly.
 
+pub use super::controls::{Control, ControlId, Controls, ScaleChoice};
+use super::saved::Settings;
 use crate::music::notes::{STEPS_PER_BAR, STEPS_PER_QUARTER};
-use crate::music::words::{Vocab, Word};
+use crate::music::words::Word;
 use crate::sample::{prompt, Prompt, SampleOptions};
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use std::ops::{Index, IndexMut};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent};
+use ratatui::layout::Rect;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Grid steps per word in the seed corpus (4.43 M steps over 10 M words), used to show roughly
 /// how long a requested number of words will play.
 pub const STEPS_PER_WORD: f64 = 0.443;
-
-/// One adjustable setting, drawn as a gauge.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Control {
-    pub name: &'static str,
-    pub value: f64,
-    pub min: f64,
-    pub max: f64,
-    pub step: f64,
-    pub big_step: f64,
-}
-
-impl Control {
-    const fn new(name: &'static str, value: f64, min: f64, max: f64, step: f64, big: f64) -> Self {
-        Control {
-            name,
-            value,
-            min,
-            max,
-            step,
-            big_step: big,
-        }
-    }
-
-    fn nudge(&mut self, steps: f64) {
-        let v = (self.value + steps).clamp(self.min, self.max);
-        // Keep values on the step grid so 0.1 + 0.05 shows as 0.15, not 0.15000000000000002.
-        self.value = ((v - self.min) / self.step).round() * self.step + self.min;
-        self.value = self.value.clamp(self.min, self.max);
-    }
-
-    /// Position of the value within its range, 0..=1.
-    pub fn ratio(&self) -> f64 {
-        ((self.value - self.min) / (self.max - self.min)).clamp(0.0, 1.0)
-    }
-}
-
-/// The controls, in screen order. A new control is a variant here, in [`ControlId::ALL`] and in
-/// [`ControlId::initial`]; the screen draws and steps every control of `ALL`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ControlId {
-    Temperature,
-    Tokens,
-    TopK,
-    TopP,
-    Bpm,
-    Volume,
-    Seed,
-}
-
-impl ControlId {
-    pub const ALL: [ControlId; 7] = [
-        ControlId::Temperature,
-        ControlId::Tokens,
-        ControlId::TopK,
-        ControlId::TopP,
-        ControlId::Bpm,
-        ControlId::Volume,
-        ControlId::Seed,
-    ];
-
-    /// The control as the screen opens: the library's sampling defaults, and `seed`.
-    fn initial(self, defaults: &SampleOptions, seed: u64) -> Control {
-        match self {
-            ControlId::Temperature => {
-                // The f32 default read as f64 is 0.8999999...; the gauge steps on a grid of 0.05.
-                let t = (f64::from(defaults.temperature) * 100.0).round() / 100.0;
-                Control::new("Temperature", t, 0.05, 2.0, 0.05, 0.25)
-            }
-            ControlId::Tokens => {
-                Control::new("Tokens", defaults.words as f64, 50.0, 4000.0, 50.0, 500.0)
-            }
-            ControlId::TopK => {
-                let k = defaults.top_k as f64;
-                Control::new("Top-k", k, 1.0, Vocab.len() as f64, 1.0, 10.0)
-            }
-            ControlId::TopP => {
-                Control::new("Top-p", f64::from(defaults.top_p), 0.05, 1.0, 0.05, 0.25)
-            }
-            ControlId::Bpm => Control::new("BPM", 120.0, 40.0, 240.0, 1.0, 10.0),
-            ControlId::Volume => Control::new("Volume", 80.0, 0.0, 100.0, 5.0, 20.0),
-            ControlId::Seed => {
-                let s = (seed % 1_000_000) as f64;
-                Control::new("Seed", s, 0.0, 999_999.0, 1.0, 1000.0)
-            }
-        }
-    }
-
-    /// Where it is in [`ControlId::ALL`] (the variants are declared in that order).
-    fn position(self) -> usize {
-        self as usize
-    }
-
-    /// The control `by` places further down the screen, wrapping around.
-    fn moved(self, by: isize) -> ControlId {
-        let n = Self::ALL.len() as isize;
-        Self::ALL[(self.position() as isize + by).rem_euclid(n) as usize]
-    }
-}
-
-/// Every control's value and range, indexed by [`ControlId`].
-#[derive(Clone, Debug, PartialEq)]
-pub struct Controls([Control; ControlId::ALL.len()]);
-
-impl Controls {
-    fn new(defaults: &SampleOptions, seed: u64) -> Controls {
-        Controls(ControlId::ALL.map(|id| id.initial(defaults, seed)))
-    }
-
-    /// Each control with its id, in screen order.
-    pub fn iter(&self) -> impl Iterator<Item = (ControlId, &Control)> {
-        ControlId::ALL.into_iter().zip(self.0.iter())
-    }
-}
-
-impl Index<ControlId> for Controls {
-    type Output = Control;
-    fn index(&self, id: ControlId) -> &Control {
-        &self.0[id.position()]
-    }
-}
-
-impl IndexMut<ControlId> for Controls {
-    fn index_mut(&mut self, id: ControlId) -> &mut Control {
-        &mut self.0[id.position()]
-    }
-}
 
 /// The option menu, in screen order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -194,12 +69,17 @@ pub enum Effect {
     Generate {
         prompt: PromptSource,
         options: SampleOptions,
+        /// Lock the new notes to the key the prompt fits best (the Scale control's "match
+        /// prompt"): only the runtime knows a random song's or a file's prompt.
+        scale_from_prompt: bool,
     },
     Cancel,
+    /// Play the piece from `from` seconds (0 = the start; more is a seek).
     Play {
         words: Vec<Word>,
         bpm: f64,
         volume: f32,
+        from: f64,
     },
     Stop,
     SetVolume(f32),
@@ -218,6 +98,11 @@ pub enum Effect {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Message {
     Key(KeyEvent),
+    /// A click, drag or wheel turn, and when it came (two clicks close together are a double
+    /// click).
+    Mouse(MouseEvent, Instant),
+    /// The terminal's size, columns then rows: where the mouse finds what was drawn.
+    Resize(u16, u16),
     /// A generation began; its prompt is known (for Continue song, with the piece's title).
     Started(Prompt),
     /// One new word.
@@ -255,6 +140,8 @@ pub enum GenState {
         made: usize,
         total: usize,
         elapsed: Duration,
+        /// The Length asked for, in bars (`None`: `total` words).
+        bars: Option<u32>,
     },
     Complete {
         tokens: usize,
@@ -284,6 +171,8 @@ pub struct Environment {
     pub model_error: Option<String>,
     /// Why Continue song is unavailable (no prepared dataset), if it is.
     pub dataset_error: Option<String>,
+    /// Where Continue song's pieces come from, in a few words (shown in the status line).
+    pub songs: Option<String>,
     /// Why there is no sound (no audio device), if there is none.
     pub audio_error: Option<String>,
     /// Where the model runs, e.g. "cpu".
@@ -314,6 +203,17 @@ pub struct App {
     /// First grid step shown by the roll, and steps per column (1 = finest).
     pub scroll: u64,
     pub zoom: u32,
+    /// Where space starts playing, in seconds (set by a click on the roll).
+    pub play_from: f64,
+    /// The terminal's size, for the mouse.
+    pub size: Rect,
+    /// The last click on a menu item and when, for double clicks.
+    pub last_click: Option<(usize, Instant)>,
+    /// The control being dragged on.
+    pub dragging: Option<ControlId>,
+    /// The settings file as it was read: what the screen does not own (takes, voice,
+    /// SoundFont) goes back into it unchanged.
+    pub kept: Settings,
     pub quit: bool,
 }
 
@@ -337,6 +237,11 @@ impl App {
             playing: None,
             scroll: 0,
             zoom: 1,
+            play_from: 0.0,
+            size: Rect::default(),
+            last_click: None,
+            dragging: None,
+            kept: Settings::default(),
             quit: false,
         }
     }
@@ -354,8 +259,11 @@ impl App {
             top_p: self.value(ControlId::TopP) as f32,
             seed: self.value(ControlId::Seed) as u64,
             stop_at_end: false,
-            scale: None,
-            bars: None,
+            scale: match self.controls.scale() {
+                ScaleChoice::Key(s) => Some(s),
+                ScaleChoice::Off | ScaleChoice::MatchPrompt => None,
+            },
+            bars: self.controls.bars(),
         }
     }
 
@@ -392,6 +300,14 @@ impl App {
     pub fn seconds_per_step(&self) -> f64 {
         60.0 / self.value(ControlId::Bpm) / STEPS_PER_QUARTER as f64
     }
+
+    /// The grid step of the playhead: where playback is, or where it will start.
+    pub fn playhead_step(&self) -> Option<u64> {
+        let at = self
+            .playing
+            .or((self.play_from > 0.0).then_some(self.play_from))?;
+        Some((at / self.seconds_per_step()) as u64)
+    }
 }
 
 fn key_steps(key: &KeyEvent) -> f64 {
@@ -406,6 +322,11 @@ fn key_steps(key: &KeyEvent) -> f64 {
 pub fn update(app: &mut App, msg: Message) -> Vec<Effect> {
     match msg {
         Message::Key(key) => on_key(app, key),
+        Message::Mouse(event, at) => super::mouse::on_mouse(app, event, at),
+        Message::Resize(w, h) => {
+            app.size = Rect::new(0, 0, w, h);
+            Vec::new()
+        }
         Message::Started(prompt) => {
             if matches!(
                 app.running_action,
@@ -441,6 +362,7 @@ pub fn update(app: &mut App, msg: Message) -> Vec<Effect> {
                 made = words.len().saturating_sub(app.piece.prompt_len);
                 app.piece.words = words;
             }
+            app.play_from = 0.0;
             app.gen = match error {
                 Some(e) => GenState::Failed(e),
                 None => GenState::Complete {
@@ -585,7 +507,7 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
     }
 }
 
-fn move_selection(app: &mut App, by: isize) {
+pub(super) fn move_selection(app: &mut App, by: isize) {
     match app.focus {
         Focus::Controls => app.selected_control = app.selected_control.moved(by),
         Focus::Menu => {
@@ -609,6 +531,11 @@ fn change(app: &mut App, steps: f64, big: bool) -> Vec<Effect> {
         control.step
     };
     control.nudge(steps.signum() * step);
+    changed(app, id)
+}
+
+/// What follows a change of control `id`, however it was made (key, click, wheel).
+pub(super) fn changed(app: &mut App, id: ControlId) -> Vec<Effect> {
     match id {
         ControlId::Seed => app.seed_locked = true,
         ControlId::Volume => return vec![Effect::SetVolume(app.volume())],
@@ -618,7 +545,7 @@ fn change(app: &mut App, steps: f64, big: bool) -> Vec<Effect> {
 }
 
 /// Enter on a menu action.
-fn choose(app: &mut App, action: Action) -> Vec<Effect> {
+pub(super) fn choose(app: &mut App, action: Action) -> Vec<Effect> {
     if app.is_generating() {
         app.toast = Some("a generation is running: Esc cancels it".into());
         return Vec::new();
@@ -669,13 +596,20 @@ fn start(app: &mut App, action: Action, prompt: PromptSource) -> Vec<Effect> {
         made: 0,
         total: options.words,
         elapsed: Duration::ZERO,
+        bars: options.bars,
     };
+    app.play_from = 0.0;
     let mut effects = Vec::new();
     if app.playing.is_some() {
         app.playing = None;
         effects.push(Effect::Stop);
     }
-    effects.push(Effect::Generate { prompt, options });
+    let scale_from_prompt = app.controls.scale() == ScaleChoice::MatchPrompt;
+    effects.push(Effect::Generate {
+        prompt,
+        options,
+        scale_from_prompt,
+    });
     effects
 }
 
@@ -684,15 +618,21 @@ fn toggle_play(app: &mut App) -> Vec<Effect> {
         app.playing = None;
         return vec![Effect::Stop];
     }
+    play_from(app, app.play_from)
+}
+
+/// Starts the piece at `from` seconds (a seek while it plays).
+pub(super) fn play_from(app: &mut App, from: f64) -> Vec<Effect> {
     if app.piece.words.len() <= 2 {
         app.toast = Some("nothing to play yet: Enter makes a piece".into());
         return Vec::new();
     }
-    app.playing = Some(0.0);
+    app.playing = Some(from);
     vec![Effect::Play {
         words: app.piece.words.clone(),
         bpm: app.value(ControlId::Bpm),
         volume: app.volume(),
+        from,
     }]
 }
 
@@ -708,24 +648,4 @@ fn save(app: &mut App, wav: bool) -> Vec<Effect> {
     } else {
         Effect::SaveMidi { words, bpm }
     }]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn controls_are_indexed_in_screen_order() {
-        let controls = Controls::new(&SampleOptions::default(), 7);
-        for (i, (id, control)) in controls.iter().enumerate() {
-            assert_eq!(id.position(), i, "{id:?} is declared out of ALL's order");
-            assert_eq!(controls[id], *control);
-        }
-        assert_eq!(controls[ControlId::Seed].value, 7.0);
-        assert_eq!(controls[ControlId::Tokens].value, 500.0);
-        let last = ControlId::ALL[ControlId::ALL.len() - 1];
-        assert_eq!(ControlId::Temperature.moved(-1), last);
-        assert_eq!(last.moved(1), ControlId::Temperature);
-        assert_eq!(ControlId::Temperature.moved(1), ControlId::Tokens);
-    }
 }

@@ -4,11 +4,12 @@
 //! by tests as the event loop drives it.
 
 use super::app::{Effect, Environment, Message, PromptSource};
-use crate::learn::checkpoint::locate;
+use crate::learn::checkpoint::{locate, Songs};
 use crate::learn::dataset::{Dataset, SplitData};
 use crate::learn::device::{Compute, DeviceChoice};
 use crate::music::midi::write_midi;
 use crate::music::notes::from_words;
+use crate::music::scale::Scale;
 use crate::music::words::Word;
 use crate::sample::backend::{load_for, BoxedModel, Weights};
 use crate::sample::{self, prompt, Prompt, Running, SampleOptions};
@@ -87,6 +88,8 @@ pub struct Runtime {
     in_flight: Option<InFlight>,
     /// The last number used in a file name (`nanotune-N.mid`).
     saved: usize,
+    /// Seconds into the piece where the sound output's playback began (a seek).
+    play_offset: f64,
 }
 
 impl Runtime {
@@ -101,17 +104,25 @@ impl Runtime {
             None
         };
         let compute = Compute::select(options.device)?;
-        let (model, model_error) = match load_model(options.checkpoint.as_deref(), &compute) {
+        let located = locate(options.checkpoint.as_deref()).map_err(|e| format!("{e:#}"));
+        let (model, model_error) = match located.clone().and_then(|d| load_model(&d, &compute)) {
             Ok(m) => (Some(m), None),
             Err(e) => (None, Some(e)),
         };
-        let (validation, dataset_error) = match load_validation(options.data.as_deref()) {
-            Ok(v) => (Some(v), None),
-            Err(e) => (None, Some(e)),
+        // Without a model folder, the openings beside it cannot be found: only --data or
+        // data/prepared.
+        let songs = Songs::find(
+            options.data.as_deref(),
+            located.as_deref().unwrap_or(Path::new("")),
+        );
+        let (validation, dataset_error, songs) = match load_validation(&songs) {
+            Ok((v, about)) => (Some(v), None, Some(about)),
+            Err(e) => (None, Some(e), None),
         };
         let env = Environment {
             model_error,
             dataset_error,
+            songs,
             audio_error: player.is_none().then(|| audio_status.to_string()),
             device: compute.name(),
         };
@@ -133,6 +144,7 @@ impl Runtime {
             options,
             in_flight: None,
             saved: 0,
+            play_offset: 0.0,
         }
     }
 
@@ -154,7 +166,8 @@ impl Runtime {
             }
         }
         if let (Some(sound), true) = (&self.sound, playing) {
-            messages.push(Message::PlayPosition(sound.position()));
+            let at = sound.position().map(|s| s + self.play_offset);
+            messages.push(Message::PlayPosition(at));
         }
         messages
     }
@@ -189,14 +202,23 @@ impl Runtime {
     /// Carries out one effect; what it leads to comes back as messages for `update`.
     pub fn carry_out(&mut self, effect: Effect) -> Vec<Message> {
         match effect {
-            Effect::Generate { prompt, options } => self.generate(prompt, options),
+            Effect::Generate {
+                prompt,
+                options,
+                scale_from_prompt,
+            } => self.generate(prompt, options, scale_from_prompt),
             Effect::Cancel => {
                 if let Some(f) = &self.in_flight {
                     f.running.stop();
                 }
                 Vec::new()
             }
-            Effect::Play { words, bpm, volume } => self.play(&words, bpm, volume),
+            Effect::Play {
+                words,
+                bpm,
+                volume,
+                from,
+            } => self.play(&words, bpm, volume, from),
             Effect::Stop => {
                 if let Some(s) = &mut self.sound {
                     s.stop();
@@ -223,13 +245,23 @@ impl Runtime {
         }
     }
 
-    fn generate(&mut self, source: PromptSource, options: SampleOptions) -> Vec<Message> {
+    fn generate(
+        &mut self,
+        source: PromptSource,
+        mut options: SampleOptions,
+        scale_from_prompt: bool,
+    ) -> Vec<Message> {
         let Some(model) = self.model.take() else {
             return vec![failed("no model is loaded")];
         };
         match self.prompt(source, options.seed) {
             Ok(p) => {
-                let started = vec![Message::Started(p.clone())];
+                let mut started = vec![Message::Started(p.clone())];
+                if scale_from_prompt {
+                    let (scale, about) = prompt_scale(&p);
+                    options.scale = scale;
+                    started.push(Message::Toast(about));
+                }
                 self.in_flight = Some(InFlight {
                     running: sample::spawn(model, p, options),
                     started: Instant::now(),
@@ -260,11 +292,13 @@ impl Runtime {
         }
     }
 
-    fn play(&mut self, words: &[Word], bpm: f64, volume: f32) -> Vec<Message> {
+    fn play(&mut self, words: &[Word], bpm: f64, volume: f32, from: f64) -> Vec<Message> {
         match &mut self.sound {
             Some(s) => {
                 s.set_volume(volume);
-                s.play(&synth::from_grid(&from_words(words).notes, bpm));
+                let notes = synth::from_grid(&from_words(words).notes, bpm);
+                s.play(&starting_at(&notes, from));
+                self.play_offset = from;
                 Vec::new()
             }
             None => {
@@ -300,25 +334,67 @@ impl Drop for Runtime {
     }
 }
 
-/// Loads the model [`locate`] finds, or says why there is none.
-fn load_model(given: Option<&Path>, compute: &Compute) -> std::result::Result<BoxedModel, String> {
-    let dir = locate(given).map_err(|e| format!("{e:#}"))?;
-    load_for(&dir, compute, Weights::default())
+/// Loads the model in `dir` (found by [`locate`]), or says why it cannot.
+fn load_model(dir: &Path, compute: &Compute) -> std::result::Result<BoxedModel, String> {
+    load_for(dir, compute, Weights::default())
         .map(|(m, _)| m)
         .map_err(|e| format!("could not load the model in {}: {e:#}", dir.display()))
 }
 
-fn load_validation(given: Option<&Path>) -> std::result::Result<SplitData, String> {
-    let dir = given.map_or_else(|| PathBuf::from("data/prepared"), Path::to_path_buf);
-    match Dataset::load(&dir) {
-        Ok(ds) if !ds.val.pieces.is_empty() => Ok(ds.val),
+/// The validation pieces Continue song draws from, and a few words on where they came from.
+fn load_validation(songs: &Songs) -> std::result::Result<(SplitData, String), String> {
+    let dir = songs.dir();
+    match Dataset::load(dir) {
+        Ok(ds) if !ds.val.pieces.is_empty() => {
+            let n = ds.val.pieces.len();
+            let about = match songs {
+                Songs::Openings(_) => format!("songs: openings of {n} pieces beside the model"),
+                Songs::Given(d) | Songs::Prepared(d) => format!("songs: {n} in {}", d.display()),
+            };
+            Ok((ds.val, about))
+        }
         Ok(_) => Err(format!("the dataset in {} has no validation pieces", dir.display())),
         Err(_) => Err(format!(
-            "Continue song needs a prepared dataset in {} (nanotune prepare SOURCE -o {}, or --data DIR)",
+            "Continue song needs a prepared dataset in {} (nanotune prepare SOURCE -o DIR, then --data DIR)",
             dir.display(),
-            dir.display()
         )),
     }
+}
+
+/// The key the prompt's notes fit best, for the Scale control's "match prompt", and what to
+/// tell the user.
+fn prompt_scale(p: &Prompt) -> (Option<Scale>, String) {
+    let pitches = from_words(&p.words).notes.into_iter().map(|n| n.pitch);
+    match Scale::best_for(pitches) {
+        Some((s, share)) => (
+            Some(s),
+            format!(
+                "scale lock {s}: {:.0}% of the prompt's notes",
+                share * 100.0
+            ),
+        ),
+        None => (
+            None,
+            "no notes in the prompt to match: no scale lock".into(),
+        ),
+    }
+}
+
+/// `notes` as heard from `from` seconds on: the ones still sounding there, cut to start at it,
+/// and everything shifted so `from` is 0.
+fn starting_at(notes: &[TimedNote], from: f64) -> Vec<TimedNote> {
+    notes
+        .iter()
+        .filter(|n| n.start + n.duration > from)
+        .map(|n| {
+            let start = n.start.max(from);
+            TimedNote {
+                start: start - from,
+                duration: n.duration - (start - n.start),
+                ..*n
+            }
+        })
+        .collect()
 }
 
 fn save_wav(path: &Path, words: &[Word], bpm: f64) -> Result<()> {

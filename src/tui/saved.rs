@@ -32,7 +32,7 @@ pub struct Settings {
     /// Length in bars (0 = by tokens).
     pub bars: Option<f64>,
     pub takes: Option<f64>,
-    /// A key name (`G major`) or `off`.
+    /// A key name (`G major`), `match prompt` or `off`.
     pub scale: Option<String>,
     /// `built-in` or `soundfont`.
     pub voice: Option<String>,

@@ -1,48 +1,34 @@
 //! Drawing the app: `view` reads the [`App`] and draws one frame; it changes nothing.
 
-use super::app::{music_seconds, Action, App, Control, ControlId, Focus, GenState, STEPS_PER_WORD};
-use super::roll::{PianoRoll, AXIS_WIDTH, NEW_COLOR, PROMPT_COLOR};
+use super::app::{music_seconds, Action, App, ControlId, Focus, GenState, STEPS_PER_WORD};
+use super::layout::{roll_scroll, Areas, NAME_WIDTH};
+use super::roll::{PianoRoll, NEW_COLOR, PROMPT_COLOR};
 use crate::music::analysis::{best_scale, scale_name};
 use crate::music::notes::{from_words, Note, STEPS_PER_BAR};
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Gauge, Paragraph, Wrap};
 use ratatui::Frame;
 
-/// The smallest terminal the layout fits in.
-pub const MIN_WIDTH: u16 = 72;
-pub const MIN_HEIGHT: u16 = 22;
-const LEFT_WIDTH: u16 = 44;
+pub use super::layout::{MIN_HEIGHT, MIN_WIDTH};
 
 pub fn view(app: &App, frame: &mut Frame) {
     let area = frame.area();
-    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+    let Some(areas) = Areas::of(area) else {
         let text = format!(
             "Terminal too small ({}x{}): enlarge it to at least {MIN_WIDTH}x{MIN_HEIGHT}. q quits.",
             area.width, area.height
         );
         frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
         return;
-    }
-    let [title, body, progress, status] = Layout::vertical([
-        Constraint::Length(1),
-        Constraint::Min(10),
-        Constraint::Length(1),
-        Constraint::Length(1),
-    ])
-    .areas(area);
-    let [left, roll] =
-        Layout::horizontal([Constraint::Length(LEFT_WIDTH), Constraint::Min(20)]).areas(body);
-    let [controls, menu] =
-        Layout::vertical([Constraint::Length(10), Constraint::Min(8)]).areas(left);
-
-    draw_title(app, frame, title);
-    draw_controls(app, frame, controls);
-    draw_menu(app, frame, menu);
-    draw_roll(app, frame, roll);
-    draw_progress(app, frame, progress);
-    draw_status(app, frame, status);
+    };
+    draw_title(app, frame, areas.title);
+    draw_controls(app, frame, &areas);
+    draw_menu(app, frame, areas.menu);
+    draw_roll(app, frame, &areas);
+    draw_progress(app, frame, areas.progress);
+    draw_status(app, frame, areas.status);
     if let Some(input) = &app.path_input {
         let popup = centered(area, 60, 5);
         frame.render_widget(Clear, popup);
@@ -82,78 +68,111 @@ fn draw_title(app: &App, frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
-/// One control: name, a bar of block characters, the value and the range.
-fn control_line(app: &App, id: ControlId, c: &Control, selected: bool) -> Line<'static> {
+/// One control: name, a bar of block characters, the value, and on the wide panel the range.
+/// Scale and Seed have no bar: a word, and the seed's lock.
+fn control_line(app: &App, id: ControlId, areas: &Areas, selected: bool) -> Line<'static> {
+    let c = &app.controls[id];
     let name_style = if selected {
         Style::default().add_modifier(Modifier::REVERSED)
     } else {
         Style::default()
     };
-    let fmt = |v: f64| -> String {
-        if c.step < 1.0 {
-            format!("{v:.2}")
-        } else {
-            format!("{v:.0}")
-        }
-    };
+    let name = Span::styled(
+        format!("{:<width$}", c.name, width = NAME_WIDTH as usize),
+        name_style,
+    );
+    let value = app.controls.shown(id);
+    let dim = Style::default().fg(Color::DarkGray);
     if id == ControlId::Seed {
-        let lock = if app.seed_locked {
-            "locked (x frees)"
-        } else {
-            "new each run (x locks)"
+        let lock = match (app.seed_locked, areas.wide) {
+            (true, true) => "locked (x frees)",
+            (false, true) => "new each run (x locks)",
+            (true, false) => "locked",
+            (false, false) => "(x locks)",
         };
         return Line::from(vec![
-            Span::styled(format!("{:<11}", c.name), name_style),
-            Span::raw(format!(" {:>6}  ", fmt(c.value))),
-            Span::styled(lock, Style::default().fg(Color::DarkGray)),
+            name,
+            Span::raw(format!(" {value:>6} ")),
+            Span::styled(lock, dim),
         ]);
     }
-    const BAR: usize = 12;
-    let filled = (c.ratio() * BAR as f64).round() as usize;
-    Line::from(vec![
-        Span::styled(format!("{:<11}", c.name), name_style),
+    if !id.has_gauge() {
+        return Line::from(vec![name, Span::raw(format!(" {value}"))]);
+    }
+    let bar = areas.gauge_width() as usize;
+    let filled = (c.ratio() * bar as f64).round() as usize;
+    let mut spans = vec![
+        name,
         Span::raw(" "),
         Span::styled("█".repeat(filled), Style::default().fg(Color::Green)),
-        Span::styled(
-            "░".repeat(BAR - filled),
-            Style::default().fg(Color::DarkGray),
-        ),
-        Span::raw(format!(" {:>5}", fmt(c.value))),
-        Span::styled(
+        Span::styled("░".repeat(bar - filled), dim),
+        Span::raw(format!(" {value:>5}")),
+    ];
+    if areas.wide && id != ControlId::Length {
+        let fmt = |v: f64| {
+            if c.step < 1.0 {
+                format!("{v:.2}")
+            } else {
+                format!("{v:.0}")
+            }
+        };
+        spans.push(Span::styled(
             format!(" {}..{}", fmt(c.min), fmt(c.max)),
-            Style::default().fg(Color::DarkGray),
-        ),
-    ])
+            dim,
+        ));
+    }
+    Line::from(spans)
 }
 
-fn draw_controls(app: &App, frame: &mut Frame, area: Rect) {
-    let focused = app.focus == Focus::Controls;
-    let mut lines: Vec<Line> = app
-        .controls
-        .iter()
-        .map(|(id, c)| control_line(app, id, c, focused && id == app.selected_control))
-        .collect();
-    let steps = app.value(ControlId::Tokens) * STEPS_PER_WORD;
-    lines.push(Line::styled(
-        format!(
-            "  {} words ≈ {:.0} s, {:.0} bars at {:.0} bpm",
-            app.value(ControlId::Tokens),
-            steps * app.seconds_per_step(),
-            steps / STEPS_PER_BAR as f64,
+/// How long the next piece will be: exact in bars, a guess by tokens.
+fn estimate(app: &App, wide: bool) -> String {
+    let spb = app.seconds_per_step() * STEPS_PER_BAR as f64;
+    if let Some(bars) = app.controls.bars() {
+        return format!(
+            "  {bars} bars = {:.0} s at {:.0} bpm",
+            bars as f64 * spb,
             app.value(ControlId::Bpm)
-        ),
-        Style::default().fg(Color::DarkGray),
-    ));
-    let title = if focused {
-        " Controls (←/→ change) "
+        );
+    }
+    let steps = app.value(ControlId::Tokens) * STEPS_PER_WORD;
+    let guess = format!(
+        "≈ {:.0} s, {:.0} bars",
+        steps * app.seconds_per_step(),
+        steps / STEPS_PER_BAR as f64
+    );
+    if wide {
+        format!(
+            "  {} words {guess} at {:.0} bpm",
+            app.value(ControlId::Tokens),
+            app.value(ControlId::Bpm)
+        )
     } else {
-        " Controls (Tab) "
+        format!("  {} words {guess}", app.value(ControlId::Tokens))
+    }
+}
+
+fn draw_controls(app: &App, frame: &mut Frame, areas: &Areas) {
+    let focused = app.focus == Focus::Controls;
+    let mut lines: Vec<Line> = ControlId::ALL
+        .into_iter()
+        .map(|id| control_line(app, id, areas, focused && id == app.selected_control))
+        .collect();
+    if areas.estimate {
+        lines.push(Line::styled(
+            estimate(app, areas.wide),
+            Style::default().fg(Color::DarkGray),
+        ));
+    }
+    let title = match (focused, areas.wide) {
+        (true, true) => " Controls (←/→ change) ",
+        (true, false) => " Controls (←/→) ",
+        (false, _) => " Controls (Tab) ",
     };
     let block = Block::default()
         .borders(Borders::ALL)
         .title(title)
         .border_style(border(focused));
-    frame.render_widget(Paragraph::new(lines).block(block), area);
+    frame.render_widget(Paragraph::new(lines).block(block), areas.controls);
 }
 
 fn border(focused: bool) -> Style {
@@ -192,6 +211,11 @@ fn draw_menu(app: &App, frame: &mut Frame, area: Rect) {
             format!("♪ {title}"),
             Style::default().fg(PROMPT_COLOR),
         ));
+    } else if let (Action::ContinueSong, Some(songs)) = (selected, &app.env.songs) {
+        lines.push(Line::styled(
+            songs.clone(),
+            Style::default().fg(Color::DarkGray),
+        ));
     }
     let block = Block::default()
         .borders(Borders::ALL)
@@ -205,18 +229,20 @@ fn draw_menu(app: &App, frame: &mut Frame, area: Rect) {
     );
 }
 
-fn draw_roll(app: &App, frame: &mut Frame, area: Rect) {
+fn draw_roll(app: &App, frame: &mut Frame, areas: &Areas) {
+    let area = areas.roll;
     let decoded = from_words(&app.piece.words);
     let prompt_notes = from_words(&app.piece.words[..app.piece.prompt_len])
         .notes
         .len();
+    let hint = if areas.wide { " (+/-, </> scroll)" } else { "" };
     let title = Line::from(vec![
         Span::raw(" Piano roll "),
         Span::styled("■ prompt ", Style::default().fg(PROMPT_COLOR)),
         Span::styled("■ new ", Style::default().fg(NEW_COLOR)),
         Span::raw(key_label(&decoded.notes, prompt_notes)),
         Span::styled(
-            format!("zoom 1:{} (+/-, </> scroll) ", app.zoom),
+            format!("zoom 1:{}{hint} ", app.zoom),
             Style::default().fg(Color::DarkGray),
         ),
     ]);
@@ -231,26 +257,19 @@ fn draw_roll(app: &App, frame: &mut Frame, area: Rect) {
     if decoded.notes.is_empty() && !app.is_generating() {
         let text = "Press Enter to make a new piece.\nTab switches between the menu and the controls; ? lists every key.";
         frame.render_widget(
-            Paragraph::new(text).style(Style::default().fg(Color::DarkGray)),
+            Paragraph::new(text)
+                .style(Style::default().fg(Color::DarkGray))
+                .wrap(Wrap { trim: true }),
             inner,
         );
         return;
     }
-    let zoom = app.zoom.max(1) as u64;
-    let width = inner.width.saturating_sub(AXIS_WIDTH) as u64 * zoom;
-    let playhead = app.playing.map(|s| (s / app.seconds_per_step()) as u64);
-    // Follow the music as it is made or played, unless the user scrolled past it.
-    let follow = playhead.or(app.is_generating().then_some(decoded.end));
-    let scroll = match follow {
-        Some(at) if width > 0 && at >= app.scroll + width => at - width * 3 / 4,
-        _ => app.scroll,
-    };
     let roll = PianoRoll {
         notes: &decoded.notes,
         prompt_notes,
-        scroll,
+        scroll: roll_scroll(app, areas.roll_notes().width),
         zoom: app.zoom,
-        playhead,
+        playhead: app.playhead_step(),
     };
     frame.render_widget(roll, inner);
 }
@@ -271,12 +290,24 @@ fn draw_progress(app: &App, frame: &mut Frame, area: Rect) {
             made,
             total,
             elapsed,
+            bars,
         } => {
             let rate = *made as f64 / elapsed.as_secs_f64().max(1e-3);
-            (
-                *made as f64 / (*total).max(1) as f64,
-                format!("generating {made}/{total} words, {rate:.0} tokens/s (Esc cancels)"),
-            )
+            match bars {
+                Some(bars) => {
+                    let done = bars_made(app);
+                    (
+                        done / (*bars).max(1) as f64,
+                        format!(
+                            "generating {done:.1}/{bars} bars, {rate:.0} tokens/s (Esc cancels)"
+                        ),
+                    )
+                }
+                None => (
+                    *made as f64 / (*total).max(1) as f64,
+                    format!("generating {made}/{total} words, {rate:.0} tokens/s (Esc cancels)"),
+                ),
+            }
         }
         GenState::Complete { .. } => (1.0, "done".to_string()),
         _ => (0.0, String::new()),
@@ -288,12 +319,25 @@ fn draw_progress(app: &App, frame: &mut Frame, area: Rect) {
     frame.render_widget(gauge, area);
 }
 
+/// Bars of new music so far: from the bar line after the prompt (where a Length in bars
+/// counts from) to the end of the last note.
+fn bars_made(app: &App) -> f64 {
+    let prompt_end =
+        from_words(&app.piece.words[..app.piece.prompt_len.min(app.piece.words.len())]).end;
+    let start = prompt_end.div_ceil(STEPS_PER_BAR) * STEPS_PER_BAR;
+    let end = from_words(&app.piece.words).end;
+    end.saturating_sub(start) as f64 / STEPS_PER_BAR as f64
+}
+
 /// The status line: the state of generation, then a toast if any.
 pub fn status_text(app: &App) -> String {
     let state = match &app.gen {
-        GenState::Idle => match &app.env.model_error {
-            Some(_) => "No model loaded: see the piano roll for how to get one".to_string(),
-            None => "Ready: Enter generates the selected action".to_string(),
+        GenState::Idle => match (&app.env.model_error, &app.env.songs) {
+            (Some(_), _) => "No model loaded: see the piano roll for how to get one".to_string(),
+            // A toast says more than where the songs are: the line is short at 80 columns.
+            (None, _) if app.toast.is_some() => "Ready".to_string(),
+            (None, Some(songs)) => format!("Ready: Enter generates | {songs}"),
+            (None, None) => "Ready: Enter generates the selected action".to_string(),
         },
         GenState::Running { .. } => "Generating...".to_string(),
         GenState::Complete {
@@ -302,23 +346,25 @@ pub fn status_text(app: &App) -> String {
             took,
             cancelled,
         } => format!(
-            "{} {tokens} tokens, {music_seconds:.1} s of music, took {:.1} s",
+            "{} {tokens} tokens, {music_seconds:.1} s of music, took {:.1} s; {:.1} bars",
             if *cancelled {
                 "Cancelled, kept the partial piece:"
             } else {
                 "Generation complete!"
             },
-            took.as_secs_f64()
+            took.as_secs_f64(),
+            from_words(&app.piece.words).end as f64 / STEPS_PER_BAR as f64
         ),
         GenState::Failed(e) => format!("Generation failed: {e}"),
     };
+    // Where playback is comes first: at 80 columns the end of the line may not show.
     let playing = match app.playing {
-        Some(at) => format!(" | playing {at:.1}/{:.1} s", music_seconds(app)),
+        Some(at) => format!("playing {at:.1}/{:.1} s | ", music_seconds(app)),
         None => String::new(),
     };
     match &app.toast {
-        Some(t) => format!("{state}{playing} | {t}"),
-        None => format!("{state}{playing}"),
+        Some(t) => format!("{playing}{state} | {t}"),
+        None => format!("{playing}{state}"),
     }
 }
 
@@ -344,8 +390,12 @@ const HELP: &[(&str, &str)] = &[
     ("+ / -", "zoom the piano roll in / out"),
     ("< / >", "scroll the piano roll"),
     ("Esc", "cancel a generation, close a popup"),
-    ("?", "this help"),
+    ("?", "this help (Esc, q or ? closes it)"),
     ("q, Ctrl+C", "quit"),
+    ("click", "select a menu item or a control, set a gauge"),
+    ("double click", "run a menu item"),
+    ("click the roll", "move the playhead (seeks while playing)"),
+    ("wheel", "scroll the roll; Shift/Ctrl+wheel zooms"),
 ];
 
 fn draw_help(frame: &mut Frame, area: Rect) {
@@ -365,7 +415,7 @@ fn draw_help(frame: &mut Frame, area: Rect) {
         .collect();
     let block = Block::default()
         .borders(Borders::ALL)
-        .title(" Keys (Esc closes) ");
+        .title(" Keys (Esc or q closes) ");
     frame.render_widget(Paragraph::new(lines).block(block), popup);
 }
 
