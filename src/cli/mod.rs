@@ -131,6 +131,7 @@ pub fn run(cli: Cli) -> Result<()> {
             data: cli.screen.data,
             prompt_words: cli.screen.prompt_words,
             device: cli.screen.device,
+            ..crate::tui::runtime::Options::default()
         };
         return crate::tui::run::run(options, persist);
     };

@@ -214,12 +214,17 @@ impl Songs {
     /// `given`, else `data/prepared` where it holds a dataset, else the openings beside the
     /// model in `checkpoint`.
     pub fn find(given: Option<&Path>, checkpoint: &Path) -> Songs {
+        Songs::find_with(given, Path::new(PREPARED_DIR), checkpoint)
+    }
+
+    /// [`Songs::find`] with the prepared dataset looked for in `prepared` instead of
+    /// `data/prepared`.
+    pub fn find_with(given: Option<&Path>, prepared: &Path, checkpoint: &Path) -> Songs {
         if let Some(dir) = given {
             return Songs::Given(dir.to_path_buf());
         }
-        let prepared = PathBuf::from(PREPARED_DIR);
         if prepared.join("index.json").is_file() {
-            return Songs::Prepared(prepared);
+            return Songs::Prepared(prepared.to_path_buf());
         }
         Songs::Openings(checkpoint.join(OPENINGS_DIR))
     }

@@ -30,6 +30,8 @@ pub struct Options {
     /// piece, as in [`prompt::head`]).
     pub prompt_words: usize,
     pub device: DeviceChoice,
+    /// Where a prepared dataset is looked for when `data` is not given.
+    pub prepared: PathBuf,
 }
 
 impl Default for Options {
@@ -39,6 +41,7 @@ impl Default for Options {
             data: None,
             prompt_words: prompt::DEFAULT_PROMPT_WORDS,
             device: DeviceChoice::default(),
+            prepared: PathBuf::from(crate::learn::checkpoint::PREPARED_DIR),
         }
     }
 }
@@ -111,8 +114,9 @@ impl Runtime {
         };
         // Without a model folder, the openings beside it cannot be found: only --data or
         // data/prepared.
-        let songs = Songs::find(
+        let songs = Songs::find_with(
             options.data.as_deref(),
+            &options.prepared,
             located.as_deref().unwrap_or(Path::new("")),
         );
         let (validation, dataset_error, songs) = match load_validation(&songs) {
