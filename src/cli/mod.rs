@@ -55,6 +55,11 @@ pub struct ScreenArgs {
     /// is replaced at the next change).
     #[arg(long)]
     pub reset: bool,
+    /// Start with a General MIDI SoundFont voice (this file, or without one the first found, as
+    /// `render --soundfont` finds it; a set $NANOTUNE_SOUNDFONT asks for it too). `v` switches
+    /// between it and the built-in voice; the choice is kept in the settings.
+    #[arg(long, value_name = "FILE.sf2", num_args = 0..=1)]
+    pub soundfont: Option<Option<std::path::PathBuf>>,
 }
 
 /// The sampling settings of `generate` and `compare`, the screen's gauges on the command line.
@@ -125,6 +130,7 @@ pub fn run(cli: Cli) -> Result<()> {
         let persist = crate::tui::run::Persist {
             config: cli.screen.config,
             reset: cli.screen.reset,
+            soundfont: cli.screen.soundfont,
         };
         let options = crate::tui::runtime::Options {
             checkpoint: cli.screen.checkpoint,

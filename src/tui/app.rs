@@ -91,6 +91,9 @@ pub enum Effect {
         words: Vec<Word>,
         bpm: f64,
     },
+    /// Play with the built-in voice (`None`) or a SoundFont: this file, or the first one found
+    /// (`Some(None)`). Takes effect at the next play; nothing is regenerated.
+    SetVoice(Option<Option<PathBuf>>),
     Quit,
 }
 
@@ -121,6 +124,8 @@ pub enum Message {
     PlayPosition(Option<f64>),
     /// A toast (file saved, an error from the runtime).
     Toast(String),
+    /// The voice that plays now: a SoundFont file, or `None` for the built-in voice.
+    Voice(Option<PathBuf>),
 }
 
 /// The piece on screen: prompt words then new words.
@@ -214,6 +219,8 @@ pub struct App {
     /// The settings file as it was read: what the screen does not own (takes, voice,
     /// SoundFont) goes back into it unchanged.
     pub kept: Settings,
+    /// The SoundFont playing, or `None` for the built-in voice.
+    pub soundfont: Option<PathBuf>,
     pub quit: bool,
 }
 
@@ -242,6 +249,7 @@ impl App {
             last_click: None,
             dragging: None,
             kept: Settings::default(),
+            soundfont: None,
             quit: false,
         }
     }
@@ -388,6 +396,30 @@ pub fn update(app: &mut App, msg: Message) -> Vec<Effect> {
             app.toast = Some(text);
             Vec::new()
         }
+        Message::Voice(soundfont) => {
+            // Kept in the settings: the next start plays with the same voice.
+            app.kept.voice = Some(
+                if soundfont.is_some() {
+                    "soundfont"
+                } else {
+                    "built-in"
+                }
+                .into(),
+            );
+            if soundfont.is_some() {
+                app.kept.soundfont.clone_from(&soundfont);
+            }
+            app.soundfont = soundfont;
+            Vec::new()
+        }
+    }
+}
+
+/// `v`: the other voice. A SoundFont used before is loaded again, else the first one found.
+fn switch_voice(app: &App) -> Vec<Effect> {
+    match app.soundfont {
+        Some(_) => vec![Effect::SetVoice(None)],
+        None => vec![Effect::SetVoice(Some(app.kept.soundfont.clone()))],
     }
 }
 
@@ -502,6 +534,7 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
         KeyCode::Char(' ') => toggle_play(app),
         KeyCode::Char('s') => save(app, false),
         KeyCode::Char('w') => save(app, true),
+        KeyCode::Char('v') => switch_voice(app),
         KeyCode::Char('u') => choose(app, Action::Undo),
         _ => Vec::new(),
     }

@@ -3,7 +3,7 @@
 //! [`Effect`](super::app::Effect)s to the runtime and lets the [`Keeper`] write what changed,
 //! until the user quits. The terminal is restored on every exit path, panics included.
 
-use super::app::{update, App, Message};
+use super::app::{update, App, Effect, Message};
 use super::remember::{self, Keeper};
 use super::runtime::{Options, Runtime};
 use super::saved::{Settings, Store};
@@ -28,6 +28,19 @@ pub struct Persist {
     pub config: Option<PathBuf>,
     /// `--reset`: start from the defaults (the file is replaced at the next change).
     pub reset: bool,
+    /// `--soundfont [FILE]`: the voice to start with, over the one kept.
+    pub soundfont: Option<Option<PathBuf>>,
+}
+
+/// The voice to start with: `--soundfont`, a set `$NANOTUNE_SOUNDFONT`, then the one kept;
+/// `None` keeps the built-in voice.
+fn start_voice(flag: Option<Option<PathBuf>>, kept: &Settings) -> Option<Option<PathBuf>> {
+    flag.or_else(|| {
+        std::env::var_os(crate::sound::soundfont::ENV_VAR)
+            .filter(|v| !v.is_empty())
+            .map(|_| None)
+    })
+    .or_else(|| (kept.voice.as_deref() == Some("soundfont")).then(|| kept.soundfont.clone()))
 }
 
 fn restore_terminal() {
@@ -59,6 +72,16 @@ pub fn run(mut options: Options, persist: Persist) -> Result<()> {
     let (mut runtime, env) = Runtime::open(options)?;
     let mut app = App::new(env, sample::random_seed());
     notes.extend(remember::apply(&mut app, &kept));
+    if let Some(choice) = start_voice(persist.soundfont.clone(), &kept) {
+        for message in runtime.carry_out(Effect::SetVoice(Some(choice))) {
+            match message {
+                Message::Toast(note) => notes.push(note),
+                other => {
+                    update(&mut app, other);
+                }
+            }
+        }
+    }
     if let Some(piece) = store
         .as_ref()
         .filter(|_| !persist.reset)

@@ -14,7 +14,9 @@ use crate::music::words::Word;
 use crate::sample::backend::{load_for, BoxedModel, Weights};
 use crate::sample::{self, prompt, Prompt, Running, SampleOptions};
 use crate::sound::audio::{self, Player};
+use crate::sound::soundfont::{self, SearchPlaces, SoundFont};
 use crate::sound::synth::{self, Format, TimedNote, WavEncoding};
+use crate::sound::voice::Voice;
 use anyhow::{Context, Result};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -56,6 +58,10 @@ pub trait SoundOutput {
     fn set_volume(&mut self, volume: f32);
     /// Seconds played so far, or `None` once the piece has ended.
     fn position(&self) -> Option<f64>;
+    /// The voice for the next play; an output that renders elsewhere may keep its own.
+    fn set_voice(&mut self, _voice: &Voice) -> Result<()> {
+        Ok(())
+    }
 }
 
 impl SoundOutput for Player {
@@ -70,6 +76,9 @@ impl SoundOutput for Player {
     }
     fn position(&self) -> Option<f64> {
         self.is_playing().then(|| self.position_seconds())
+    }
+    fn set_voice(&mut self, voice: &Voice) -> Result<()> {
+        Player::set_voice(self, voice.clone())
     }
 }
 
@@ -93,6 +102,8 @@ pub struct Runtime {
     saved: usize,
     /// Seconds into the piece where the sound output's playback began (a seek).
     play_offset: f64,
+    /// The voice that plays and renders WAVs.
+    voice: Voice,
 }
 
 impl Runtime {
@@ -149,6 +160,7 @@ impl Runtime {
             in_flight: None,
             saved: 0,
             play_offset: 0.0,
+            voice: Voice::Builtin,
         }
     }
 
@@ -241,9 +253,10 @@ impl Runtime {
             }
             Effect::SaveWav { words, bpm } => {
                 let path = self.next_name("wav");
-                let done = save_wav(&path, &words, bpm);
+                let done = save_wav(&self.voice, &path, &words, bpm);
                 vec![toast_saved(done, &path, "saved")]
             }
+            Effect::SetVoice(choice) => self.set_voice(choice),
             // The app has stopped its loop already; there is nothing left to do outside it.
             Effect::Quit => Vec::new(),
         }
@@ -307,10 +320,49 @@ impl Runtime {
             }
             None => {
                 let path = self.next_name("wav");
-                let done = save_wav(&path, words, bpm);
+                let done = save_wav(&self.voice, &path, words, bpm);
                 vec![
                     Message::PlayPosition(None),
                     toast_saved(done, &path, "no audio device: saved"),
+                ]
+            }
+        }
+    }
+
+    /// Loads the voice `choice` names (see [`Effect::SetVoice`]) for the next play and WAV. A
+    /// SoundFont that cannot be found or read leaves the built-in voice, and says why.
+    fn set_voice(&mut self, choice: Option<Option<PathBuf>>) -> Vec<Message> {
+        let loaded = match &choice {
+            None => Ok(Voice::Builtin),
+            Some(file) => soundfont::find(Some(file.as_deref()), &SearchPlaces::from_env())
+                .and_then(|found| found.context("no SoundFont was asked for"))
+                .and_then(|found| SoundFont::load(found.path()))
+                .map(Voice::SoundFont),
+        };
+        let set = loaded.and_then(|voice| {
+            if let Some(s) = &mut self.sound {
+                s.set_voice(&voice)?;
+            }
+            Ok(voice)
+        });
+        match set {
+            Ok(voice) => {
+                let path = match &voice {
+                    Voice::SoundFont(font) => Some(font.path().to_path_buf()),
+                    Voice::Builtin => None,
+                };
+                let about = format!("voice: {} (next play)", voice.name());
+                self.voice = voice;
+                vec![Message::Voice(path), Message::Toast(about)]
+            }
+            Err(e) => {
+                self.voice = Voice::Builtin;
+                if let Some(s) = &mut self.sound {
+                    let _ = s.set_voice(&Voice::Builtin);
+                }
+                vec![
+                    Message::Voice(None),
+                    Message::Toast(format!("{e:#}: built-in voice")),
                 ]
             }
         }
@@ -401,9 +453,9 @@ fn starting_at(notes: &[TimedNote], from: f64) -> Vec<TimedNote> {
         .collect()
 }
 
-fn save_wav(path: &Path, words: &[Word], bpm: f64) -> Result<()> {
+fn save_wav(voice: &Voice, path: &Path, words: &[Word], bpm: f64) -> Result<()> {
     let notes = synth::from_grid(&from_words(words).notes, bpm);
-    synth::render_wav_file(path, &notes, Format::STEREO_44K, WavEncoding::Pcm16)
+    voice.render_wav_file(path, &notes, Format::STEREO_44K, WavEncoding::Pcm16)
 }
 
 fn failed(why: &str) -> Message {

@@ -362,9 +362,17 @@ pub fn status_text(app: &App) -> String {
         Some(at) => format!("playing {at:.1}/{:.1} s | ", music_seconds(app)),
         None => String::new(),
     };
+    let voice = match &app.soundfont {
+        Some(path) => format!(
+            " | voice: {}",
+            path.file_name()
+                .map_or(path.display().to_string(), |n| n.to_string_lossy().into())
+        ),
+        None => String::new(),
+    };
     match &app.toast {
-        Some(t) => format!("{playing}{state} | {t}"),
-        None => format!("{playing}{state}"),
+        Some(t) => format!("{playing}{state}{voice} | {t}"),
+        None => format!("{playing}{state}{voice}"),
     }
 }
 
@@ -386,6 +394,7 @@ const HELP: &[(&str, &str)] = &[
     ("x", "lock / unlock the seed"),
     ("space", "play / stop (saves a WAV with no sound card)"),
     ("s / w", "save MIDI / WAV"),
+    ("v", "voice: built-in / SoundFont (next play)"),
     ("u", "undo the last extension"),
     ("+ / -", "zoom the piano roll in / out"),
     ("< / >", "scroll the piano roll"),
