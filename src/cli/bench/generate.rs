@@ -5,9 +5,12 @@ use crate::learn::device::Compute;
 use crate::learn::model::{Gpt, GptConfig};
 use crate::music::words::Vocab;
 use crate::sample::backend::kernels::{self, AVec};
-use crate::sample::backend::{CachedGpt, FastGpt, UncachedGpt, Weights};
-use crate::sample::{generate, prompt, NextWordModel, SampleOptions};
+use crate::sample::backend::{load_takes_for, CachedGpt, FastGpt, UncachedGpt, Weights};
+use crate::sample::{
+    check_takes, generate, generate_takes, prompt, NextWordModel, SampleOptions, TakesModel,
+};
 use anyhow::Result;
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
@@ -213,6 +216,51 @@ pub(super) fn bench(
             &mut UncachedGpt::new(gpt),
             ceiling,
         )?;
+    }
+    Ok(())
+}
+
+/// Takes on a checkpoint (the shipped model): for each number of takes, `words` new words after
+/// START per take in one batch, after a warm-up run, by the wall clock (on a shared CPU the wall
+/// clock counts waiting for a core too: the CPU time is printed beside it). Tokens/s per take
+/// and in all, and the time against one take's.
+pub(super) fn bench_takes(
+    dir: &Path,
+    words: usize,
+    takes: &[usize],
+    compute: &Compute,
+) -> Result<()> {
+    takes.iter().try_for_each(|&n| check_takes(n))?;
+    let (mut model, label) = load_takes_for(dir, compute, Weights::F16)?;
+    println!(
+        "takes on {} ({label}): {words} new words after START per take, one batch a word",
+        dir.display()
+    );
+    let opts = SampleOptions {
+        words,
+        seed: 1,
+        ..SampleOptions::default()
+    };
+    let prompt = prompt::new_piece();
+    let stop = AtomicBool::new(false);
+    let run = |model: &mut dyn TakesModel, n: usize| {
+        generate_takes(model, &prompt, &opts, n, &stop, &mut |_, _| {})
+    };
+    run(&mut model, takes.first().copied().unwrap_or(1))?; // warm-up: allocations, caches
+    let mut one = None;
+    for &n in takes {
+        let (gens, wall, cpu) = timed(|| run(&mut model, n));
+        let gens = gens?;
+        let all: usize = gens.iter().map(|g| g.sampled).sum();
+        let per_take = all as f64 / n as f64 / wall;
+        let base = *one.get_or_insert(wall);
+        println!(
+            "  {n} take{}: {per_take:.0} tokens/s per take, {:.0} tokens/s in all ({all} words in {wall:.2} s wall, {cpu:.2} s CPU; {:.2}x the time of {})",
+            if n == 1 { "" } else { "s" },
+            all as f64 / wall,
+            wall / base,
+            if takes.first() == Some(&1) { "one take" } else { "the first row" }
+        );
     }
     Ok(())
 }

@@ -163,7 +163,6 @@ macro_rules! packed_products {
                     };
                     v += match k - v {
                         1 => $group::<1>(at, ys),
-                        2 => $group::<2>(at, ys),
                         _ => $group::<GROUP>(at, ys),
                     };
                 }
@@ -174,17 +173,21 @@ macro_rules! packed_products {
         /// `G` inputs from `at.first` through one block of 4 rows; returns `G`.
         #[target_feature(enable = $features)]
         fn $group<const G: usize>(at: Group<'_, $reg>, ys: &mut [f32]) -> usize {
-            let x: [&[__m256]; G] =
-                std::array::from_fn(|g| &at.xs[(at.first + g) * at.n..][..at.n]);
+            // Slices of the block's length, so the loop below needs no bounds checks.
+            let n = at.n;
+            let block = &at.block[..n];
+            let x: [&[__m256]; G] = std::array::from_fn(|g| &at.xs[(at.first + g) * n..][..n]);
             let mut acc = [[_mm256_setzero_ps(); 4]; G];
-            for (i, q) in at.block.iter().enumerate() {
+            for i in 0..n {
+                let q = &block[i];
                 _mm_prefetch::<_MM_HINT_T0>(
                     (q as *const [$reg; 4] as *const i8).wrapping_add(1024),
                 );
+                let xv: [__m256; G] = std::array::from_fn(|g| x[g][i]);
                 for r in 0..4 {
                     let wr = $widen(q[r]);
                     for g in 0..G {
-                        acc[g][r] = _mm256_fmadd_ps(wr, x[g][i], acc[g][r]);
+                        acc[g][r] = _mm256_fmadd_ps(wr, xv[g], acc[g][r]);
                     }
                 }
             }
@@ -200,8 +203,9 @@ macro_rules! packed_products {
 }
 
 /// Inputs that go through a block of weights together in [`matvec_many_packed`]: 4 rows of
-/// accumulators each, 12 registers of the 16 for 3, leaving room for the weights.
-const GROUP: usize = 3;
+/// accumulators each, 8 registers of the 16 for 2, leaving room for the inputs and the weights
+/// (3 spill, and run slower than 2 twice).
+const GROUP: usize = 2;
 
 /// Where one group of [`matvec_many_packed`] reads and writes.
 #[derive(Clone, Copy)]
