@@ -110,7 +110,7 @@ impl<M: super::NextWordModel + ?Sized> TakesModel for One<'_, M> {
     }
     fn feed(&mut self, ids: &[&[u16]], logits: &mut [f32]) -> Result<()> {
         match ids {
-            [ids] if ids.is_empty() => Ok(()),
+            [[]] => Ok(()),
             [ids] => self.0.feed(ids, logits),
             _ => bail!("words for {} takes, not 1", ids.len()),
         }
