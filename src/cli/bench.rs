@@ -82,6 +82,9 @@ pub enum BenchCommand {
         takes: Vec<usize>,
         #[arg(long, help = crate::learn::checkpoint::CHECKPOINT_HELP)]
         checkpoint: Option<PathBuf>,
+        /// Time the takes on the preset's random weights (f32 and f16) instead of the checkpoint.
+        #[arg(long)]
+        takes_on_preset: bool,
         /// auto, cpu, cuda or cuda:N. On a GPU it times candle's cached forward there by the wall
         /// clock (the CPU decoders are timed per CPU second).
         #[arg(long, default_value = "auto")]
@@ -113,6 +116,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             no_uncached,
             takes,
             checkpoint,
+            takes_on_preset,
             device,
         } => {
             let compute = Compute::select(device)?;
@@ -120,8 +124,11 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             if takes.is_empty() {
                 return Ok(());
             }
-            let dir = crate::learn::checkpoint::locate(checkpoint.as_deref())?;
-            generate::bench_takes(&dir, words, &takes, &compute)
+            let dir = match takes_on_preset {
+                true => None,
+                false => Some(crate::learn::checkpoint::locate(checkpoint.as_deref())?),
+            };
+            generate::bench_takes(dir.as_deref(), &preset, words, &takes, &compute)
         }
     }
 }
