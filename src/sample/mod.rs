@@ -351,6 +351,7 @@ pub fn window_keep(context: usize) -> usize {
 /// `on_word` with each new word as it is made. Raising `stop` ends it before the next word:
 /// the result is cut back to its last whole note and ended (the words streamed after that point,
 /// at most two, are not in it).
+/// It is the one-take case of [`generate_takes`] (the same loop).
 pub fn generate<M: NextWordModel + ?Sized>(
     model: &mut M,
     prompt: &Prompt,

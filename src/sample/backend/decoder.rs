@@ -5,6 +5,9 @@
 //! per word; it slides its window without rebuilding it. A prompt of many words runs the big
 //! products through candle's matmul instead, which is faster for many rows.
 //!
+//! [`FastTakes`] runs several takes on it side by side: one word of each is one batch, every
+//! product reading the weights once for all (`matvec_many`), the same to the bit as batch 1.
+//!
 //! It loads straight from the checkpoint's tensors ([`FastGpt::load`], [`FastGpt::from_tensors`]),
 //! checked by name and shape against the model's [`GptConfig`] first.
 
