@@ -68,7 +68,8 @@ pub enum BenchCommand {
         device: DeviceChoice,
     },
     /// Generation tokens/s of a preset (random weights) for N new words, batch 1, with and
-    /// without the key/value cache, and the memory-bandwidth ceiling (weight bytes / bandwidth).
+    /// without the key/value cache, and the memory-bandwidth ceiling (weight bytes / bandwidth);
+    /// then takes (1, 2, 4, 8 by default) on the checkpoint, per take and in all.
     Generate {
         /// small or base.
         #[arg(long, default_value = "small")]
@@ -79,6 +80,15 @@ pub enum BenchCommand {
         /// Skip the (slow) run without the cache.
         #[arg(long)]
         no_uncached: bool,
+        /// Numbers of takes to time on the checkpoint (each decoded as one batch), comma
+        /// separated; an empty list skips them.
+        #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
+        takes: Vec<usize>,
+        #[arg(long, help = crate::learn::checkpoint::CHECKPOINT_HELP)]
+        checkpoint: Option<PathBuf>,
+        /// Time the takes on the preset's random weights (f32 and f16) instead of the checkpoint.
+        #[arg(long)]
+        takes_on_preset: bool,
         /// auto, cpu, cuda or cuda:N. On a GPU it times candle's cached forward there by the wall
         /// clock (the CPU decoders are timed per CPU second).
         #[arg(long, default_value = "auto")]
@@ -113,8 +123,22 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             preset,
             words,
             no_uncached,
+            takes,
+            checkpoint,
+            takes_on_preset,
             device,
-        } => generate::bench(&preset, words, no_uncached, &Compute::select(device)?),
+        } => {
+            let compute = Compute::select(device)?;
+            generate::bench(&preset, words, no_uncached, &compute)?;
+            if takes.is_empty() {
+                return Ok(());
+            }
+            let dir = match takes_on_preset {
+                true => None,
+                false => Some(crate::learn::checkpoint::locate(checkpoint.as_deref())?),
+            };
+            generate::bench_takes(dir.as_deref(), &preset, words, &takes, &compute)
+        }
     }
 }
 

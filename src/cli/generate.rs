@@ -7,14 +7,16 @@ use crate::learn::dataset::Dataset;
 use crate::learn::device::{Compute, DeviceChoice};
 use crate::music::midi::write_midi;
 use crate::music::words::{words_to_string, Word};
-use crate::sample::backend::{load_for, Weights};
-use crate::sample::{duration_of, generate, prompt, random_seed, Generation, Part};
+use crate::sample::backend::{load_takes_for, Weights};
+use crate::sample::{
+    duration_of, generate_takes, prompt, random_seed, Generation, Part, MAX_TAKES,
+};
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -31,6 +33,7 @@ pub enum Mode {
 /// Every word follows the grammar of the encoding, so the result always decodes whole. The same
 /// checkpoint, settings and --seed give the same music; a retry of a continuation is the same
 /// --piece with another --seed. Prints the seed, the title continued, the duration and the speed.
+/// --takes N makes N versions at once (one batch: about the time of one), each with its own seed.
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
     #[arg(long, help = crate::learn::checkpoint::CHECKPOINT_HELP)]
@@ -60,6 +63,10 @@ pub struct GenerateArgs {
     /// Tempo of the MIDI file and of the printed duration, in quarter notes per minute.
     #[arg(long, default_value_t = 120.0)]
     pub bpm: f64,
+    /// Takes to make at once, 1 to 8: each has its own seed (take 1's is --seed, printed for
+    /// each), and with N above 1 the files are written as NAME-1.EXT ... NAME-N.EXT.
+    #[arg(long, default_value_t = 1)]
+    pub takes: usize,
     /// Let the model end the piece before --tokens words.
     #[arg(long)]
     pub stop_at_end: bool,
@@ -73,7 +80,7 @@ pub struct GenerateArgs {
     /// 44.1 kHz stereo).
     #[arg(long)]
     pub wav: Option<PathBuf>,
-    /// Print the words to stdout as they are made.
+    /// Print the words to stdout as they are made (of take 1).
     #[arg(long)]
     pub stream: bool,
     /// Keep the weights in f32 as trained (by default the one-word products read them rounded
@@ -92,11 +99,14 @@ pub fn run(args: GenerateArgs) -> Result<()> {
     if !(args.bpm.is_finite() && args.bpm > 0.0) {
         bail!("--bpm must be above 0");
     }
+    if !(1..=MAX_TAKES).contains(&args.takes) {
+        bail!("--takes must be 1 to {MAX_TAKES}, not {}", args.takes);
+    }
     let dir = locate(args.checkpoint.as_deref())?;
     let weights = if args.f32 { Weights::F32 } else { Weights::F16 };
     let compute = Compute::select(args.device)?;
     eprintln!("{}", compute.describe());
-    let (mut model, label) = load_for(&dir, &compute, weights)?;
+    let (mut model, label) = load_takes_for(&dir, &compute, weights)?;
     let prompt = match (&args.prompt, args.mode) {
         (Some(file), _) => prompt::continue_file(file, args.prompt_words)?,
         (None, Mode::New) => prompt::new_piece(),
@@ -126,37 +136,84 @@ pub fn run(args: GenerateArgs) -> Result<()> {
     let stop = AtomicBool::new(false);
     let stream = args.stream;
     let mut out = std::io::stdout().lock();
-    let g = generate(&mut model, &prompt, &opts, &stop, &mut |w: Word| {
-        if stream {
-            let _ = write!(out, "{w} ");
-            let _ = out.flush();
-        }
-    })?;
+    let takes = generate_takes(
+        &mut model,
+        &prompt,
+        &opts,
+        args.takes,
+        &stop,
+        &mut |k, w: Word| {
+            if stream && k == 0 {
+                let _ = write!(out, "{w} ");
+                let _ = out.flush();
+            }
+        },
+    )?;
     drop(out);
     if stream {
         println!();
     }
-    report(&g, args.bpm);
-    if let (Some(title), None) = (&g.title, &args.prompt) {
+    for (k, g) in takes.iter().enumerate() {
+        if args.takes > 1 {
+            println!("take {} (seed {}):", k + 1, g.options.seed);
+        }
+        report(g, args.bpm);
+    }
+    if args.takes > 1 {
+        let words: usize = takes.iter().map(|g| g.sampled).sum();
+        let secs = takes.iter().map(|g| g.elapsed).max().unwrap_or_default();
+        println!(
+            "{} takes: {:.0} tokens/s in all ({words} words in {:.2} s)",
+            args.takes,
+            words as f64 / secs.as_secs_f64().max(1e-9),
+            secs.as_secs_f64()
+        );
+    }
+    if let (Some(title), None) = (&takes[0].title, &args.prompt) {
         println!("retry: --mode continue --piece \"{title}\" --seed <another>");
     }
-    if let Some(path) = &args.words {
+    for (k, g) in takes.iter().enumerate() {
+        write_outputs(g, &args, |path| take_path(path, k, args.takes))?;
+    }
+    Ok(())
+}
+
+/// Where take `k` (0-based) of `takes` goes: `path` itself for one take, else `NAME-<k+1>.EXT`.
+pub fn take_path(path: &Path, k: usize, takes: usize) -> PathBuf {
+    if takes == 1 {
+        return path.to_path_buf();
+    }
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    let name = match path.extension() {
+        Some(ext) => format!("{stem}-{}.{}", k + 1, ext.to_string_lossy()),
+        None => format!("{stem}-{}", k + 1),
+    };
+    path.with_file_name(name)
+}
+
+/// Writes the words, MIDI and WAV files asked for, each at `place(path)`.
+fn write_outputs(
+    g: &Generation,
+    args: &GenerateArgs,
+    place: impl Fn(&Path) -> PathBuf,
+) -> Result<()> {
+    if let Some(path) = args.words.as_deref().map(&place) {
         let mut text = words_to_string(&g.words);
         text.push('\n');
-        write_atomic(path, text.as_bytes())?;
+        write_atomic(&path, text.as_bytes())?;
         println!("wrote words to {}", path.display());
     }
-    if let Some(path) = &args.output {
-        write_atomic(path, &write_midi(&g.notes(Part::All), args.bpm)?)?;
+    if let Some(path) = args.output.as_deref().map(&place) {
+        write_atomic(&path, &write_midi(&g.notes(Part::All), args.bpm)?)?;
         println!("wrote MIDI to {}", path.display());
     }
-    if let Some(path) = &args.wav {
+    if let Some(path) = args.wav.as_deref().map(&place) {
         let notes = crate::sound::synth::from_grid(&g.notes(Part::All), args.bpm);
         let (format, encoding) = (
             crate::sound::synth::Format::STEREO_44K,
             crate::sound::synth::WavEncoding::Pcm16,
         );
-        crate::sound::synth::render_wav_file(path, &notes, format, encoding)?;
+        crate::sound::synth::render_wav_file(&path, &notes, format, encoding)?;
         println!("wrote WAV to {}", path.display());
     }
     Ok(())

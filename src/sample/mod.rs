@@ -5,6 +5,8 @@
 //!   as it is made, and a stop flag that ends it early keeping what was made.
 //! - [`spawn`] runs [`generate`] on a thread and hands back a [`Running`]: its words arrive on a
 //!   channel, [`Running::stop`] cancels, [`Running::join`] gives the [`Generation`] and the model.
+//! - [`takes`]: several takes of one generation in one batch, each with its own seed
+//!   ([`generate_takes`], [`spawn_takes`]: words tagged with their take, one [`Generation`] each).
 //! - Every step masks the words the [`Grammar`] forbids, so the words always decode with nothing
 //!   skipped and are canonical, however bad the model.
 //! - [`prompt`] builds the prompts of the modes: new piece, continue a song of the dataset,
@@ -21,23 +23,28 @@
 pub mod backend;
 pub mod grammar;
 pub mod prompt;
+pub mod takes;
 
 pub use grammar::{Grammar, State};
 pub use prompt::Prompt;
+use takes::One;
+pub use takes::{
+    check_takes, generate_takes, spawn_takes, take_seed, RunningTakes, TakesModel, MAX_TAKES,
+};
 
 use crate::music::notes::{
     canon, end_step, from_words, Note, QUARTERS_PER_BAR, STEPS_PER_BAR, STEPS_PER_QUARTER,
 };
 use crate::music::scale::Scale;
 use crate::music::words::{Vocab, Word};
-use anyhow::{bail, ensure, Result};
+use anyhow::{ensure, Result};
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A next-word model for batch-1 generation, with whatever cache it keeps inside.
 pub trait NextWordModel {
@@ -340,28 +347,11 @@ pub fn window_keep(context: usize) -> usize {
     (context / 2).max(1)
 }
 
-/// Feeds the end of `history` afresh: at most `context` ids, or the last half of the context
-/// when the history is longer. Returns how many positions the model now holds.
-fn refill<M: NextWordModel + ?Sized>(
-    model: &mut M,
-    history: &[u16],
-    logits: &mut [f32],
-) -> Result<usize> {
-    let context = model.context();
-    let n = if history.len() <= context {
-        history.len()
-    } else {
-        window_keep(context)
-    };
-    model.reset();
-    model.feed(&history[history.len() - n..], logits)?;
-    Ok(n)
-}
-
 /// Generates after `prompt` (which must start with `START` and follow the grammar), calling
 /// `on_word` with each new word as it is made. Raising `stop` ends it before the next word:
 /// the result is cut back to its last whole note and ended (the words streamed after that point,
 /// at most two, are not in it).
+/// It is the one-take case of [`generate_takes`] (the same loop).
 pub fn generate<M: NextWordModel + ?Sized>(
     model: &mut M,
     prompt: &Prompt,
@@ -369,128 +359,21 @@ pub fn generate<M: NextWordModel + ?Sized>(
     stop: &AtomicBool,
     on_word: &mut dyn FnMut(Word),
 ) -> Result<Generation> {
-    let started = Instant::now();
-    opts.validate()?;
-    ensure!(
-        model.vocab() == Vocab.len(),
-        "the model has {} words, the vocabulary {}",
-        model.vocab(),
-        Vocab.len()
-    );
-    ensure!(model.context() > 0, "the model has no context");
-    ensure!(
-        prompt.words.first() == Some(&Word::Start),
-        "a prompt starts with START"
-    );
-    let mut grammar = Grammar::from_words(&prompt.words)?;
-    if grammar.state() == State::Done {
-        bail!("the prompt is a whole piece (it ends with END): extend it instead");
-    }
-    let Some(mut history) = Vocab.encode(&prompt.words) else {
-        bail!("the prompt holds words outside the vocabulary");
-    };
-    let prompt_len = history.len();
-    history.reserve(opts.words + 4);
-    let mut rng = StdRng::seed_from_u64(opts.seed);
-    let mut picker = Picker {
-        candidates: Vec::with_capacity(Vocab.len()),
-    };
-    let mut logits = vec![0.0f32; model.vocab()];
-    let mut fed = 0;
-    let mut fresh = true;
-    let (mut made, mut sampled) = (0usize, 0usize);
-    // Length of the history at the last whole note (where a cancelled piece is cut back to).
-    let mut last_whole = grammar.can_end().then_some(prompt_len);
-    // In bars mode: the bar line where the piece ends, and no word may sound past it.
-    let line = opts
-        .bars
-        .map(|n| bar_line_after(&prompt.words, &grammar, n));
-    let ended = loop {
-        if line.is_none() && made >= opts.words && grammar.can_end() {
-            history.push(Vocab::END);
-            on_word(Word::End);
-            break Ended::Length;
-        }
-        if stop.load(Ordering::Relaxed) {
-            break Ended::Cancelled;
-        }
-        if fresh {
-            fed = refill(model, &history, &mut logits)?;
-            fresh = false;
-        }
-        let end_ok = opts.stop_at_end && made > 0;
-        let g = &grammar;
-        let in_key = |id: u16| in_key(opts.scale, id);
-        // Near the limit, prefer a note to a shift (a shift needs four words before END).
-        let avoid_shift = opts.words.saturating_sub(made) < 4
-            && matches!(g.state(), State::Ready | State::Shifted(_))
-            && Vocab::PITCH_IDS
-                .clone()
-                .any(|id| g.allows(id, false) && in_key(id));
-        let fits = |id: u16| line.is_none_or(|line| fits_before(g, id, line));
-        let legal =
-            |id: u16| g.allows(id, end_ok) && !(avoid_shift && id == Vocab::SEP) && fits(id);
-        let locked = picker.pick(&logits, |id| legal(id) && in_key(id), opts, &mut rng);
-        let id = match locked.or_else(|| picker.pick(&logits, legal, opts, &mut rng)) {
-            Some(id) => id,
-            None => bail!("the grammar left no legal word in state {:?}", g.state()),
-        };
-        grammar.push_id(id)?;
-        history.push(id);
-        sampled += 1;
-        on_word(Vocab.word(id).expect("a vocabulary id"));
-        if id == Vocab::END {
-            break Ended::Model;
-        }
-        made += 1;
-        if grammar.can_end() {
-            last_whole = Some(history.len());
-        }
-        if line.is_some_and(|line| grammar.onset() >= line) {
-            // A shift reached the bar line: the piece is full. A trailing shift is not
-            // canonical, so it goes, and the piece ends with its last note.
-            history.truncate(last_whole.unwrap_or(prompt_len));
-            history.push(Vocab::END);
-            on_word(Word::End);
-            break Ended::Length;
-        }
-        if line.is_none() && made >= opts.words && grammar.can_end() {
-            continue; // END without another model step
-        }
-        if fed < model.context() || model.slides_itself() {
-            model.feed(&history[history.len() - 1..], &mut logits)?;
-            fed += 1;
-        } else {
-            fed = refill(model, &history, &mut logits)?;
-        }
-    };
-    if ended == Ended::Cancelled {
-        if let Some(n) = last_whole.filter(|&n| n >= prompt_len) {
-            history.truncate(n);
-            history.push(Vocab::END);
-        }
-    }
-    let (words, _) = Vocab.decode(&history);
-    Ok(Generation {
-        words,
-        prompt_len,
-        title: prompt.title.clone(),
-        options: opts.clone(),
-        ended,
-        sampled,
-        elapsed: started.elapsed(),
-    })
+    let mut takes = generate_takes(&mut One(model), prompt, opts, 1, stop, &mut |_, w| {
+        on_word(w)
+    })?;
+    Ok(takes.remove(0))
 }
 
-/// A generation running on its own thread.
-pub struct Running<M> {
+/// A generation running on its own thread (of takes: [`RunningTakes`]).
+pub struct Running<M, W = Word, G = Generation> {
     /// Each new word, as it is made (the channel closes when the generation ends).
-    pub words: Receiver<Word>,
+    pub words: Receiver<W>,
     stop: Arc<AtomicBool>,
-    handle: JoinHandle<(M, Result<Generation>)>,
+    handle: JoinHandle<(M, Result<G>)>,
 }
 
-impl<M> Running<M> {
+impl<M, W, G> Running<M, W, G> {
     /// Asks the generation to stop before its next word (it keeps what was made).
     pub fn stop(&self) {
         self.stop.store(true, Ordering::Relaxed);
@@ -506,7 +389,7 @@ impl<M> Running<M> {
     }
 
     /// Waits for the end; gives the model back for the next generation.
-    pub fn join(self) -> (M, Result<Generation>) {
+    pub fn join(self) -> (M, Result<G>) {
         match self.handle.join() {
             Ok(out) => out,
             Err(panic) => std::panic::resume_unwind(panic),

@@ -5,9 +5,12 @@ use crate::learn::device::Compute;
 use crate::learn::model::{Gpt, GptConfig};
 use crate::music::words::Vocab;
 use crate::sample::backend::kernels::{self, AVec};
-use crate::sample::backend::{CachedGpt, FastGpt, UncachedGpt, Weights};
-use crate::sample::{generate, prompt, NextWordModel, SampleOptions};
+use crate::sample::backend::{load_takes_for, CachedGpt, FastGpt, FastTakes, UncachedGpt, Weights};
+use crate::sample::{
+    check_takes, generate, generate_takes, prompt, NextWordModel, SampleOptions, TakesModel,
+};
 use anyhow::Result;
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
@@ -213,6 +216,79 @@ pub(super) fn bench(
             &mut UncachedGpt::new(gpt),
             ceiling,
         )?;
+    }
+    Ok(())
+}
+
+/// Takes (each number of `takes`, one batch a word) on the checkpoint in `dir` (f16 weights, as
+/// generation runs), or with `on_preset` on random weights of `preset` in f32 and in f16 (a model
+/// whose weights come from DRAM rather than the cache, where sharing their reads pays most).
+pub(super) fn bench_takes(
+    dir: Option<&Path>,
+    preset: &str,
+    words: usize,
+    takes: &[usize],
+    compute: &Compute,
+) -> Result<()> {
+    takes.iter().try_for_each(|&n| check_takes(n))?;
+    let Some(dir) = dir else {
+        let config = GptConfig::preset(preset, Vocab.len())?;
+        let tensors = Gpt::new(&config, 0, &compute.device)?.tensors();
+        for weights in [Weights::F32, Weights::F16] {
+            let fast = FastGpt::from_tensors(&config, &tensors, weights)?;
+            let label = format!(
+                "{preset} with random weights, {:?} ({:.1} MB read per word)",
+                fast.weights(),
+                fast.weight_bytes() as f64 / 1e6
+            );
+            time_takes(&mut FastTakes::new(fast), &label, words, takes)?;
+        }
+        return Ok(());
+    };
+    let (mut model, label) = load_takes_for(dir, compute, Weights::F16)?;
+    time_takes(
+        &mut model,
+        &format!("{} ({label})", dir.display()),
+        words,
+        takes,
+    )
+}
+
+/// For each number of `takes`: `words` new words after START per take in one batch, after a
+/// warm-up run, by the wall clock (on a shared CPU the wall clock counts waiting for a core too:
+/// the CPU time is printed beside it). Tokens/s per take and in all, and the time against the
+/// first row's (one take's by default).
+fn time_takes(
+    model: &mut dyn TakesModel,
+    label: &str,
+    words: usize,
+    takes: &[usize],
+) -> Result<()> {
+    println!("takes on {label}: {words} new words after START per take, one batch a word");
+    let opts = SampleOptions {
+        words,
+        seed: 1,
+        ..SampleOptions::default()
+    };
+    let prompt = prompt::new_piece();
+    let stop = AtomicBool::new(false);
+    let run = |model: &mut dyn TakesModel, n: usize| {
+        generate_takes(model, &prompt, &opts, n, &stop, &mut |_, _| {})
+    };
+    run(model, takes.first().copied().unwrap_or(1))?; // warm-up: allocations, caches
+    let mut first = None;
+    for &n in takes {
+        let (gens, wall, cpu) = timed(|| run(model, n));
+        let gens = gens?;
+        let all: usize = gens.iter().map(|g| g.sampled).sum();
+        let per_take = all as f64 / n as f64 / wall;
+        let base = *first.get_or_insert(wall);
+        println!(
+            "  {n} take{}: {per_take:.0} tokens/s per take, {:.0} tokens/s in all ({all} words in {wall:.2} s wall, {cpu:.2} s CPU; {:.2}x the time of the first row)",
+            if n == 1 { "" } else { "s" },
+            all as f64 / wall,
+            wall / base,
+        );
     }
     Ok(())
 }

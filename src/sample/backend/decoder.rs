@@ -5,13 +5,16 @@
 //! per word; it slides its window without rebuilding it. A prompt of many words runs the big
 //! products through candle's matmul instead, which is faster for many rows.
 //!
+//! [`FastTakes`] runs several takes on it side by side: one word of each is one batch, every
+//! product reading the weights once for all (`matvec_many`), the same to the bit as batch 1.
+//!
 //! It loads straight from the checkpoint's tensors ([`FastGpt::load`], [`FastGpt::from_tensors`]),
 //! checked by name and shape against the model's [`GptConfig`] first.
 
 use super::kernels::{self, AVec, Packed};
 use crate::learn::checkpoint::{load_tensors, CheckpointConfig, CONFIG_FILE, MODEL_FILE};
 use crate::learn::model::GptConfig;
-use crate::sample::NextWordModel;
+use crate::sample::{NextWordModel, TakesModel};
 use anyhow::{bail, ensure, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use std::collections::HashMap;
@@ -60,16 +63,13 @@ impl Linear {
         })
     }
 
-    /// `rows` inputs of `inp` in `x` into `rows` outputs of `out` in `y`.
-    fn forward(&self, x: &[f32], rows: usize, y: &mut AVec) -> Result<()> {
+    /// `rows` inputs of `inp` in `x` into `rows` outputs of `out` in `y`: up to `kernel_rows`
+    /// rows through the kernel, reading the weights once for all of them (the words of one step:
+    /// every take's, in its main and shadow windows), more through candle's matmul.
+    fn forward(&self, x: &[f32], rows: usize, y: &mut AVec, kernel_rows: usize) -> Result<()> {
         y.resize(rows * self.out);
-        if rows == 1 {
-            self.w.matvec(x, y);
-        } else if rows == 2 {
-            // Two rows (the main and the shadow window): the weights are read once.
-            let (y0, y1) = y.split_at_mut(self.out);
-            self.w
-                .matvec2(&x[..self.inp], &x[self.inp..2 * self.inp], y0, y1);
+        if rows <= kernel_rows {
+            self.w.matvec_many(x, rows, y);
         } else {
             let xt = Tensor::from_slice(&x[..rows * self.inp], (rows, self.inp), &Device::Cpu)?;
             let out = xt
@@ -139,6 +139,20 @@ struct Cache {
     len: usize,
 }
 
+impl Cache {
+    fn new(config: &GptConfig) -> Cache {
+        let layer = AVec::zeros(config.context * config.width);
+        Cache {
+            keys: vec![layer.clone(); config.layers],
+            values: vec![layer; config.layers],
+            len: 0,
+        }
+    }
+}
+
+/// A prompt of more words than this goes through candle's matmul (faster for many rows).
+const PROMPT_KERNEL_ROWS: usize = 2;
+
 /// A batch-1 decoder over a checkpoint's weights with its own key/value cache (see the module doc).
 ///
 /// It slides its window itself ([`NextWordModel::slides_itself`]), at no extra cost per word:
@@ -155,12 +169,17 @@ pub struct FastGpt {
     wpe: Vec<f32>,
     blocks: Vec<Block>,
     ln_f: Norm,
-    /// The main window and the shadow window (see [`FastGpt`]'s `feed`).
-    caches: [Cache; 2],
-    /// Which of `caches` is the main window.
-    main: usize,
-    /// Rows of the word(s) being fed: their window and position.
+    /// Each take's main window and shadow window (see [`FastGpt`]'s `feed`): take `k`'s are
+    /// `caches[2 k]` and `caches[2 k + 1]`. One take unless [`FastTakes`] asks for more.
+    caches: Vec<Cache>,
+    /// Which of its two caches is each take's main window (0 or 1).
+    main: Vec<usize>,
+    /// Rows of the word(s) being fed: their cache and position.
     rows: Vec<(usize, usize)>,
+    /// The rows whose logits are wanted, and the take each one is for.
+    outs: Vec<(usize, usize)>,
+    /// Ids of `rows`.
+    ids: Vec<u16>,
     // Scratch, reused from word to word.
     x: AVec,
     h: AVec,
@@ -262,12 +281,7 @@ impl FastGpt {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let layer = AVec::zeros(config.context * config.width);
-        let cache = Cache {
-            keys: vec![layer.clone(); config.layers],
-            values: vec![layer; config.layers],
-            len: 0,
-        };
+        let cache = Cache::new(&config);
         let wte = f32_values(get(tensors, "transformer.wte.weight")?)?;
         // The embedding stays exact; the tied head may be rounded.
         let head = Packed::new(&mut wte.clone(), config.vocab, config.width, half);
@@ -277,9 +291,11 @@ impl FastGpt {
             wpe: f32_values(get(tensors, "transformer.wpe.weight")?)?,
             ln_f: Norm::new(tensors, "transformer.ln_f")?,
             blocks,
-            caches: [cache.clone(), cache],
-            main: 0,
+            caches: vec![cache.clone(), cache],
+            main: vec![0],
             rows: Vec::new(),
+            outs: Vec::new(),
+            ids: Vec::new(),
             x: AVec::default(),
             h: AVec::default(),
             qkv: AVec::default(),
@@ -349,9 +365,27 @@ impl FastGpt {
         self.f = out;
     }
 
-    /// Positions held in the main window.
+    /// Positions held in the main window (of the first take).
     pub fn len(&self) -> usize {
-        self.caches[self.main].len
+        self.caches[self.main[0]].len
+    }
+
+    /// Positions held in take `k`'s main window.
+    fn len_of(&self, k: usize) -> usize {
+        self.caches[2 * k + self.main[k]].len
+    }
+
+    /// Decodes `takes` sequences side by side (each with its own two windows, empty).
+    fn set_takes(&mut self, takes: usize) {
+        let cache = Cache::new(&self.config);
+        self.caches.resize(2 * takes, cache);
+        self.main.resize(takes, 0);
+        self.reset_all();
+    }
+
+    fn reset_all(&mut self) {
+        self.caches.iter_mut().for_each(|c| c.len = 0);
+        self.main.iter_mut().for_each(|m| *m = 0);
     }
 
     pub fn is_empty(&self) -> bool {
@@ -364,9 +398,10 @@ impl FastGpt {
         context + 1 - crate::sample::window_keep(context)
     }
 
-    /// Runs the words of `ids` at `self.rows` (window, position) through the model; logits of
-    /// row `out_row` into `logits`.
-    fn run(&mut self, ids: &[u16], out_row: usize, logits: &mut [f32]) -> Result<()> {
+    /// Runs the words of `ids` at `self.rows` (cache, position) through the model; the logits of
+    /// each row of `self.outs` into `logits` at its take (`vocab` floats a take). Up to
+    /// `kernel_rows` rows, the products read each weight once for all of them.
+    fn run(&mut self, ids: &[u16], logits: &mut [f32], kernel_rows: usize) -> Result<()> {
         let c = self.config.width;
         let t = ids.len();
         let heads = self.config.heads;
@@ -386,7 +421,7 @@ impl FastGpt {
         }
         for (l, b) in self.blocks.iter().enumerate() {
             b.ln_1.forward(&self.x, &mut self.h);
-            b.c_attn.forward(&self.h, t, &mut self.qkv)?;
+            b.c_attn.forward(&self.h, t, &mut self.qkv, kernel_rows)?;
             // Head-major (head, position, head width): one head's keys lie in one run.
             let context = self.config.context;
             for (i, &(w, pos)) in self.rows.iter().enumerate() {
@@ -415,21 +450,95 @@ impl FastGpt {
                     );
                 }
             }
-            b.c_proj.forward(&self.y, t, &mut self.a)?;
+            b.c_proj.forward(&self.y, t, &mut self.a, kernel_rows)?;
             kernels::axpy(&mut self.x, 1.0, &self.a);
             b.ln_2.forward(&self.x, &mut self.h);
-            b.c_fc.forward(&self.h, t, &mut self.f)?;
+            b.c_fc.forward(&self.h, t, &mut self.f, kernel_rows)?;
             for v in self.f.iter_mut() {
                 let x = *v;
                 *v = (candle_core::cpu::erf::erf_f32(x * std::f32::consts::FRAC_1_SQRT_2) + 1.0)
                     * 0.5
                     * x;
             }
-            b.mlp_proj.forward(&self.f, t, &mut self.a)?;
+            b.mlp_proj.forward(&self.f, t, &mut self.a, kernel_rows)?;
             kernels::axpy(&mut self.x, 1.0, &self.a);
         }
-        self.ln_f.forward(&self.x[out_row * c..][..c], &mut self.h);
-        self.head.matvec(&self.h[..c], logits);
+        let (k, vocab) = (self.outs.len(), self.config.vocab);
+        self.a.resize(k * c);
+        for (i, &(row, _)) in self.outs.iter().enumerate() {
+            self.a[i * c..][..c].copy_from_slice(&self.x[row * c..][..c]);
+        }
+        self.ln_f.forward(&self.a, &mut self.h);
+        self.f.resize(k * vocab);
+        self.head.matvec_many(&self.h, k, &mut self.f[..k * vocab]);
+        for (i, &(_, take)) in self.outs.iter().enumerate() {
+            logits[take * vocab..][..vocab].copy_from_slice(&self.f[i * vocab..][..vocab]);
+        }
+        Ok(())
+    }
+
+    /// One word into each listed take (`(take, id)`), batched: the logits of each take's next
+    /// word into `logits` at its take. A take whose main window is full first swaps in its shadow.
+    fn step(&mut self, words: &[(usize, u16)], logits: &mut [f32]) -> Result<()> {
+        let (context, from) = (self.config.context, self.shadow_from());
+        self.rows.clear();
+        self.outs.clear();
+        let mut ids = std::mem::take(&mut self.ids);
+        ids.clear();
+        for &(k, id) in words {
+            if self.len_of(k) == context {
+                self.main[k] = 1 - self.main[k];
+                self.caches[2 * k + 1 - self.main[k]].len = 0;
+            }
+            let (main, shadow) = (2 * k + self.main[k], 2 * k + 1 - self.main[k]);
+            let pos = self.caches[main].len;
+            self.outs.push((self.rows.len(), k));
+            self.rows.push((main, pos));
+            ids.push(id);
+            self.caches[main].len += 1;
+            if pos >= from {
+                let p = self.caches[shadow].len;
+                self.rows.push((shadow, p));
+                ids.push(id);
+                self.caches[shadow].len += 1;
+            }
+        }
+        let result = self.run(&ids, logits, usize::MAX);
+        self.ids = ids;
+        result
+    }
+
+    /// Several words (a prompt) into take `k`'s main window, which must hold them, and their
+    /// tail into its shadow; the logits of the next word into `logits` at take `k`.
+    fn feed_words(&mut self, k: usize, ids: &[u16], logits: &mut [f32]) -> Result<()> {
+        let (context, t) = (self.config.context, ids.len());
+        let (main, shadow) = (2 * k + self.main[k], 2 * k + 1 - self.main[k]);
+        let start = self.caches[main].len;
+        ensure!(
+            start + t <= context,
+            "{} positions exceed the context of {}",
+            start + t,
+            context
+        );
+        self.rows.clear();
+        self.rows.extend((start..start + t).map(|p| (main, p)));
+        self.outs.clear();
+        self.outs.push((t - 1, k));
+        self.caches[main].len = start + t;
+        self.run(ids, logits, PROMPT_KERNEL_ROWS)?;
+        // The words past `from` go into the shadow window too (its logits are not needed).
+        let from = self.shadow_from();
+        let tail = &ids[from.max(start).min(start + t) - start..];
+        if !tail.is_empty() {
+            let p = self.caches[shadow].len;
+            self.rows.clear();
+            self.rows.extend((p..p + tail.len()).map(|p| (shadow, p)));
+            self.outs.clear();
+            self.outs.push((tail.len() - 1, 0));
+            self.caches[shadow].len = p + tail.len();
+            let mut scratch = vec![0.0; self.config.vocab];
+            self.run(tail, &mut scratch, PROMPT_KERNEL_ROWS)?;
+        }
         Ok(())
     }
 }
@@ -444,7 +553,7 @@ impl NextWordModel for FastGpt {
     }
 
     fn reset(&mut self) {
-        self.caches.iter_mut().for_each(|c| c.len = 0);
+        self.reset_all();
     }
 
     fn slides_itself(&self) -> bool {
@@ -453,52 +562,90 @@ impl NextWordModel for FastGpt {
 
     /// One word: into the main window (and the shadow window from `shadow_from` on); when the
     /// main window is full, the shadow takes over first. Several words (a prompt): into the main
-    /// window, which must hold them, and their tail into the shadow.
+    /// window, which must hold them, and their tail into the shadow. (The first take's windows.)
     fn feed(&mut self, ids: &[u16], logits: &mut [f32]) -> Result<()> {
-        let (context, t) = (self.config.context, ids.len());
-        ensure!(t > 0, "no words to feed");
+        ensure!(!ids.is_empty(), "no words to feed");
         ensure!(logits.len() == self.config.vocab, "logits buffer size");
-        let from = self.shadow_from();
-        let shadow = 1 - self.main;
-        self.rows.clear();
-        if t == 1 {
-            if self.len() == context {
-                self.main = shadow;
-                self.caches[1 - self.main].len = 0;
-            }
-            let (main, shadow) = (self.main, 1 - self.main);
-            let pos = self.caches[main].len;
-            self.rows.push((main, pos));
-            self.caches[main].len += 1;
-            if pos >= from {
-                let p = self.caches[shadow].len;
-                self.rows.push((shadow, p));
-                self.caches[shadow].len += 1;
-                self.run(&[ids[0], ids[0]], 0, logits)?;
-            } else {
-                self.run(ids, 0, logits)?;
-            }
-            return Ok(());
+        match ids {
+            [id] => self.step(&[(0, *id)], logits),
+            _ => self.feed_words(0, ids, logits),
         }
-        let start = self.len();
+    }
+}
+
+/// [`FastGpt`] decoding several takes side by side ([`TakesModel`]): one word of every take is a
+/// batch, so each weight is read once per word for all of them (the kernel's `matvec_many`),
+/// with one pair of windows per take. A prompt the same for every take runs once and is copied.
+pub struct FastTakes(FastGpt);
+
+impl FastTakes {
+    pub fn new(model: FastGpt) -> FastTakes {
+        FastTakes(model)
+    }
+
+    pub fn model(&self) -> &FastGpt {
+        &self.0
+    }
+}
+
+impl TakesModel for FastTakes {
+    fn context(&self) -> usize {
+        self.0.config.context
+    }
+
+    fn vocab(&self) -> usize {
+        self.0.config.vocab
+    }
+
+    fn takes(&self) -> usize {
+        self.0.main.len()
+    }
+
+    fn set_takes(&mut self, takes: usize) -> Result<()> {
+        crate::sample::check_takes(takes)?;
+        self.0.set_takes(takes);
+        Ok(())
+    }
+
+    fn reset(&mut self) {
+        self.0.reset_all();
+    }
+
+    fn slides_itself(&self) -> bool {
+        true
+    }
+
+    fn feed(&mut self, ids: &[&[u16]], logits: &mut [f32]) -> Result<()> {
+        let (takes, vocab) = (self.takes(), self.vocab());
         ensure!(
-            start + t <= context,
-            "{} positions exceed the context of {}",
-            start + t,
-            context
+            ids.len() == takes,
+            "words for {} takes, not {takes}",
+            ids.len()
         );
-        self.rows.extend((start..start + t).map(|p| (self.main, p)));
-        self.caches[self.main].len = start + t;
-        self.run(ids, t - 1, logits)?;
-        // The words past `from` go into the shadow window too (its logits are not needed).
-        let tail = &ids[from.max(start).min(start + t) - start..];
-        if !tail.is_empty() {
-            let p = self.caches[shadow].len;
-            self.rows.clear();
-            self.rows.extend((p..p + tail.len()).map(|p| (shadow, p)));
-            self.caches[shadow].len = p + tail.len();
-            let mut scratch = vec![0.0; logits.len()];
-            self.run(tail, tail.len() - 1, &mut scratch)?;
+        ensure!(logits.len() == takes * vocab, "logits buffer size");
+        let m = &mut self.0;
+        if ids.iter().all(|w| w.len() <= 1) {
+            let words: Vec<(usize, u16)> = (0..takes)
+                .filter_map(|k| ids[k].first().map(|&id| (k, id)))
+                .collect();
+            return m.step(&words, logits);
+        }
+        // Takes that start empty with the same words as an earlier one get a copy of its windows.
+        let fresh = (0..takes).all(|k| m.caches[2 * k].len + m.caches[2 * k + 1].len == 0);
+        for k in 0..takes {
+            let twin = (0..k).find(|&j| fresh && ids[j] == ids[k]);
+            match (ids[k], twin) {
+                ([], _) => {}
+                (_, Some(j)) => {
+                    for w in 0..2 {
+                        m.caches[2 * k + w] = m.caches[2 * j + w].clone();
+                    }
+                    m.main[k] = m.main[j];
+                    logits.copy_within(j * vocab..(j + 1) * vocab, k * vocab);
+                }
+                ([id], None) => m.step(&[(k, *id)], logits)?,
+                (words, None) => m.feed_words(k, words, logits)?,
+            }
         }
         Ok(())
     }

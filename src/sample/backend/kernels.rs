@@ -111,13 +111,21 @@ impl Packed {
         }
     }
 
-    /// `y0 = W x0` and `y1 = W x1`, reading `W` once.
-    pub(crate) fn matvec2(&self, x0: &[f32], x1: &[f32], y0: &mut [f32], y1: &mut [f32]) {
-        if self.packed && matvec2_packed(&self.data, self.half, self.inp, x0, x1, y0, y1) {
+    /// `k` products reading `W` once: `xs` holds `k` inputs of `inp` one after the other, `ys`
+    /// gets their `k` outputs of `rows` one after the other. Each output is exactly what
+    /// [`Packed::matvec`] gives for its input.
+    pub(crate) fn matvec_many(&self, xs: &[f32], k: usize, ys: &mut [f32]) {
+        assert!(xs.len() >= k * self.inp && ys.len() == k * self.rows);
+        let xs = &xs[..k * self.inp];
+        if k > 1 && self.packed && matvec_many_packed(&self.data, self.half, self.inp, xs, ys) {
             return;
         }
-        self.matvec(x0, y0);
-        self.matvec(x1, y1);
+        for (x, y) in xs
+            .chunks_exact(self.inp)
+            .zip(ys.chunks_exact_mut(self.rows))
+        {
+            self.matvec(x, y);
+        }
     }
 
     /// Bytes read per product.
@@ -228,34 +236,26 @@ fn matvec_packed(w: &[f32], half: bool, inp: usize, x: &[f32], y: &mut [f32]) {
     }
 }
 
-/// Two products over one packed matrix (as [`matvec_packed`]), reading it once; `false`
+/// Several products over one packed matrix (as [`matvec_packed`]), reading it once; `false`
 /// (nothing done) where no SIMD kernel applies.
-fn matvec2_packed(
-    w: &[f32],
-    half: bool,
-    inp: usize,
-    x0: &[f32],
-    x1: &[f32],
-    y0: &mut [f32],
-    y1: &mut [f32],
-) -> bool {
+fn matvec_many_packed(w: &[f32], half: bool, inp: usize, xs: &[f32], ys: &mut [f32]) -> bool {
     let n = inp / 8;
-    if !inp.is_multiple_of(8) || y0.len() != y1.len() || x0.len() < inp || x1.len() < inp {
+    if !inp.is_multiple_of(8) || inp == 0 {
         return false;
     }
+    let rows = ys.len() / (xs.len() / inp).max(1);
     #[cfg(target_arch = "x86_64")]
     if (half && simd_half()) || (!half && simd()) {
-        let (x0, x1) = (&x0[..inp], &x1[..inp]);
         // SAFETY: the CPU has the features each kernel needs (checked just above).
         return unsafe {
             if half {
-                avx::matvec2_packed_half(w, n, x0, x1, y0, y1)
+                avx::matvec_many_packed_half(w, n, xs, ys, rows)
             } else {
-                avx::matvec2_packed(w, n, x0, x1, y0, y1)
+                avx::matvec_many_packed(w, n, xs, ys, rows)
             }
         };
     }
-    let _ = (w, n, x0, x1, y0, y1);
+    let _ = (w, n, xs, ys, rows);
     false
 }
 
@@ -378,13 +378,33 @@ mod tests {
                 assert!((a - b).abs() < 1e-5, "{inp} {half}: {a} vs {b}");
             }
             // Two products at once give exactly what one at a time gives.
-            let (mut p0, mut p1) = (vec![0.0; rows], vec![0.0; rows]);
-            packed.matvec2(&x0, &x1, &mut p0, &mut p1);
+            let both = AVec::from_slice(&[&x0[..], &x1[..]].concat());
+            let mut p = vec![0.0; 2 * rows];
+            packed.matvec_many(&both, 2, &mut p);
             let mut y1 = vec![0.0; rows];
             packed.matvec(&x1, &mut y1);
-            assert_eq!((p0, p1), (y0, y1.clone()));
+            assert_eq!(p, [&y0[..], &y1[..]].concat());
             for (a, b) in y1.iter().zip(&want1) {
                 assert!((a - b).abs() < 1e-5, "{inp} {half}: {a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn many_products_at_once_equal_one_at_a_time_to_the_bit() {
+        // 1 to 8 inputs (groups of 3, 2 and 1), 13 rows (a short last block), both weight types.
+        for half in [false, true] {
+            let (rows, inp) = (13, 48);
+            let packed = Packed::new(&mut values(rows * inp, 5), rows, inp, half);
+            for k in 1..=8 {
+                let xs = AVec::from_slice(&values(k * inp, 6 + k as u64));
+                let mut many = vec![0.0; k * rows];
+                packed.matvec_many(&xs, k, &mut many);
+                let mut one = vec![0.0; k * rows];
+                for (x, y) in xs.chunks_exact(inp).zip(one.chunks_exact_mut(rows)) {
+                    packed.matvec(&AVec::from_slice(x), y);
+                }
+                assert_eq!(many, one, "{k} inputs, half {half}");
             }
         }
     }

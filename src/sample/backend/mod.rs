@@ -5,6 +5,8 @@
 //!   over the AVX2/FMA kernels of `kernels.rs` (plain loops where the CPU lacks them).
 //! - [`CachedGpt`] (`candle.rs`): candle's own [`crate::learn::model::Gpt::forward_cached`] with
 //!   its key/value cache.
+//! - [`FastTakes`] and [`CachedTakes`]: the same two for several takes at once
+//!   ([`crate::sample::TakesModel`], one batch a word).
 //! - [`UncachedGpt`] (`candle.rs`): candle's full [`crate::learn::model::Gpt::forward`] over the
 //!   whole window for every word (how nanoGPT samples), the baseline of `bench generate`.
 //!
@@ -15,10 +17,10 @@ mod candle;
 mod decoder;
 pub(crate) mod kernels;
 
-pub use self::candle::{CachedGpt, UncachedGpt};
-pub use decoder::{FastGpt, Weights};
+pub use self::candle::{CachedGpt, CachedTakes, UncachedGpt};
+pub use decoder::{FastGpt, FastTakes, Weights};
 
-use super::NextWordModel;
+use super::{NextWordModel, TakesModel};
 use crate::learn::checkpoint::Checkpoint;
 use crate::learn::device::Compute;
 use anyhow::Result;
@@ -27,6 +29,9 @@ use std::sync::Arc;
 
 /// A generation model behind the trait, ready to move to a worker thread.
 pub type BoxedModel = Box<dyn NextWordModel + Send>;
+
+/// A model of several takes behind the trait, ready to move to a worker thread.
+pub type BoxedTakes = Box<dyn TakesModel + Send>;
 
 /// The checkpoint in `dir` as a generation model for `compute`, with a line that says what runs
 /// it: on the CPU the [`FastGpt`] decoder with `weights`; on a GPU candle's cached forward
@@ -44,4 +49,23 @@ pub fn load_for(dir: &Path, compute: &Compute, weights: Weights) -> Result<(Boxe
     let model = FastGpt::load(dir, weights)?;
     let label = format!("nanotune decoder on the cpu, {:?} weights", model.weights());
     Ok((Box::new(model), label))
+}
+
+/// As [`load_for`], the model for takes ([`crate::sample::generate_takes`]): [`FastTakes`] on the
+/// CPU, [`CachedTakes`] on a GPU.
+pub fn load_takes_for(
+    dir: &Path,
+    compute: &Compute,
+    weights: Weights,
+) -> Result<(BoxedTakes, String)> {
+    if compute.is_cuda() {
+        let model = Checkpoint::load_on(dir, compute)?
+            .model
+            .to_dtype(compute.matmul_dtype)?;
+        let label = format!("candle on {}, {:?} weights", compute.name(), model.dtype());
+        return Ok((Box::new(CachedTakes::new(Arc::new(model))), label));
+    }
+    let model = FastGpt::load(dir, weights)?;
+    let label = format!("nanotune decoder on the cpu, {:?} weights", model.weights());
+    Ok((Box::new(FastTakes::new(model)), label))
 }

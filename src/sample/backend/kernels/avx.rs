@@ -104,9 +104,9 @@ fn as_is(v: __m256) -> __m256 {
 /// The products over packed weights (blocks of 4 rows interleaved by 8, one sequential stream
 /// prefetched ahead), one body for both weight types: `$reg` holds 8 weights as stored (`__m256`
 /// of f32, or `__m128i` of half floats) and `$widen` makes them 8 f32. `$one` is `y = W x`,
-/// `$two` is `y0 = W x0` and `y1 = W x1` reading `W` once.
+/// `$many` is `k` products reading `W` once (through `$group`).
 macro_rules! packed_products {
-    ($features:literal, $reg:ty, $widen:ident, $one:ident, $two:ident) => {
+    ($features:literal, $reg:ty, $widen:ident, $one:ident, $many:ident, $group:ident) => {
         #[target_feature(enable = $features)]
         pub fn $one(w: &[f32], n: usize, x: &[f32], y: &mut [f32]) -> bool {
             let (Some(w), Some(x)) = (registers::<$reg>(w), lanes(x)) else {
@@ -134,52 +134,110 @@ macro_rules! packed_products {
             true
         }
 
+        /// `k` products at once (`xs` holds `k` inputs of `8 n`, `ys` `k` outputs of `rows`),
+        /// each block of 4 rows read from memory once for all of them: the inputs go through it
+        /// in groups of up to [`GROUP`] while it stays in the L1 cache. Each output is summed in
+        /// the same order as `$one`'s, so the results are the same to the bit.
         #[target_feature(enable = $features)]
-        pub fn $two(
-            w: &[f32],
-            n: usize,
-            x0: &[f32],
-            x1: &[f32],
-            y0: &mut [f32],
-            y1: &mut [f32],
-        ) -> bool {
-            let (Some(w), Some(x0), Some(x1)) = (registers::<$reg>(w), lanes(x0), lanes(x1)) else {
+        pub fn $many(w: &[f32], n: usize, xs: &[f32], ys: &mut [f32], rows: usize) -> bool {
+            let (Some(w), Some(xs)) = (registers::<$reg>(w), lanes(xs)) else {
                 return false;
             };
+            let k = xs.len() / n.max(1);
+            if n == 0 || k * n != xs.len() || ys.len() != k * rows {
+                return false;
+            }
             let (quads, _) = w.as_chunks::<4>();
-            let blocks = quads
-                .chunks_exact(n)
-                .zip(y0.chunks_mut(4).zip(y1.chunks_mut(4)));
-            for (block, (ys0, ys1)) in blocks {
-                let mut a = [_mm256_setzero_ps(); 4];
-                let mut b = [_mm256_setzero_ps(); 4];
-                for (q, (u, v)) in block.iter().zip(x0.iter().zip(x1)) {
-                    _mm_prefetch::<_MM_HINT_T0>(
-                        (q as *const [$reg; 4] as *const i8).wrapping_add(1024),
-                    );
-                    for r in 0..4 {
-                        let wr = $widen(q[r]);
-                        a[r] = _mm256_fmadd_ps(wr, *u, a[r]);
-                        b[r] = _mm256_fmadd_ps(wr, *v, b[r]);
-                    }
+            for (b, block) in quads.chunks_exact(n).take(rows.div_ceil(4)).enumerate() {
+                let live = (rows - 4 * b).min(4);
+                let mut v = 0;
+                while v < k {
+                    let at = Group {
+                        block,
+                        xs,
+                        n,
+                        first: v,
+                        row: 4 * b,
+                        live,
+                        rows,
+                    };
+                    v += match k - v {
+                        1 => $group::<1>(at, ys),
+                        _ => $group::<GROUP>(at, ys),
+                    };
                 }
-                let sa = [hsum(a[0]), hsum(a[1]), hsum(a[2]), hsum(a[3])];
-                let sb = [hsum(b[0]), hsum(b[1]), hsum(b[2]), hsum(b[3])];
-                ys0.copy_from_slice(&sa[..ys0.len()]);
-                ys1.copy_from_slice(&sb[..ys1.len()]);
             }
             true
+        }
+
+        /// `G` inputs from `at.first` through one block of 4 rows; returns `G`.
+        #[target_feature(enable = $features)]
+        fn $group<const G: usize>(at: Group<'_, $reg>, ys: &mut [f32]) -> usize {
+            // Slices of the block's length, so the loop below needs no bounds checks.
+            let n = at.n;
+            let block = &at.block[..n];
+            let x: [&[__m256]; G] = std::array::from_fn(|g| &at.xs[(at.first + g) * n..][..n]);
+            let mut acc = [[_mm256_setzero_ps(); 4]; G];
+            for i in 0..n {
+                let q = &block[i];
+                _mm_prefetch::<_MM_HINT_T0>(
+                    (q as *const [$reg; 4] as *const i8).wrapping_add(1024),
+                );
+                let xv: [__m256; G] = std::array::from_fn(|g| x[g][i]);
+                for r in 0..4 {
+                    let wr = $widen(q[r]);
+                    for g in 0..G {
+                        acc[g][r] = _mm256_fmadd_ps(wr, xv[g], acc[g][r]);
+                    }
+                }
+            }
+            for (g, a) in acc.iter().enumerate() {
+                let out = &mut ys[(at.first + g) * at.rows + at.row..][..at.live];
+                for (o, a) in out.iter_mut().zip(a) {
+                    *o = hsum(*a);
+                }
+            }
+            G
         }
     };
 }
 
-packed_products!("avx2,fma", __m256, as_is, matvec_packed, matvec2_packed);
+/// Inputs that go through a block of weights together in [`matvec_many_packed`]: 4 rows of
+/// accumulators each, 8 registers of the 16 for 2, leaving room for the inputs and the weights
+/// (3 spill, and run slower than 2 twice).
+const GROUP: usize = 2;
+
+/// Where one group of [`matvec_many_packed`] reads and writes.
+#[derive(Clone, Copy)]
+struct Group<'a, R> {
+    /// The block's weights: `n` sets of 4 rows of 8.
+    block: &'a [[R; 4]],
+    xs: &'a [__m256],
+    n: usize,
+    /// The group's first input.
+    first: usize,
+    /// The block's first row, and its rows that exist (the last block may have fewer than 4).
+    row: usize,
+    live: usize,
+    /// Rows of one output.
+    rows: usize,
+}
+
+packed_products!(
+    "avx2,fma",
+    __m256,
+    as_is,
+    matvec_packed,
+    matvec_many_packed,
+    group_f32
+);
 packed_products!(
     "avx2,fma,f16c",
     __m128i,
     _mm256_cvtph_ps,
     matvec_packed_half,
-    matvec2_packed_half
+    matvec_many_packed_half,
+    group_half
 );
 
 /// [`super::to_half`]: halves written from the front of `data` (each 8 floats become 16 bytes,
