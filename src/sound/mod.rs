@@ -3,6 +3,7 @@
 
 pub mod audio;
 pub mod listen;
+pub mod output;
 pub mod piece;
 pub mod playback;
 pub mod synth;
