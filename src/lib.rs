@@ -9,7 +9,9 @@
 //!   [`learn::device`] chosen, and keeps it in a [`learn::checkpoint`].
 //! - [`sample`]: token ids -> model -> next-word logits -> new words, under a grammar that keeps
 //!   them valid.
-//! - [`sound`]: notes -> audio samples ([`sound::synth`]) -> the sound card ([`sound::audio`]).
+//! - [`sound`]: notes -> audio samples ([`sound::synth`]) -> the sound card ([`sound::audio`]),
+//!   or a piece ([`sound::piece`]) sent to a listener over SSH ([`sound::listen`]); the screen and
+//!   `play` hold one [`sound::output::Output`].
 //! - [`tui`] (the screen) and [`cli`] (the commands) put these together; [`plot`] draws SVGs and
 //!   [`fsutil`] writes files atomically.
 

@@ -67,6 +67,22 @@ pub enum BenchCommand {
         #[arg(long, default_value = "auto")]
         device: DeviceChoice,
     },
+    /// Milliseconds from space on the server to the listener having the piece: a dense random
+    /// piece of WORDS words turned into notes, sent over a Unix socket to a listener (one in
+    /// this process, which only keeps time, unless --listener names one) and confirmed, REPS
+    /// times; prints the median and the 95th percentile.
+    Listen {
+        #[arg(long, default_value_t = 4000)]
+        words: usize,
+        #[arg(long, default_value_t = 300)]
+        reps: usize,
+        /// A running listener to time instead (a socket path or HOST:PORT, e.g. through ssh -R).
+        #[arg(long)]
+        listener: Option<String>,
+        /// Have the in-process listener also save every piece here (the time then includes it).
+        #[arg(long)]
+        save_dir: Option<PathBuf>,
+    },
     /// Generation tokens/s of a preset (random weights) for N new words, batch 1, with and
     /// without the key/value cache, and the memory-bandwidth ceiling (weight bytes / bandwidth);
     /// then takes (1, 2, 4, 8 by default) on the checkpoint, per take and in all.
@@ -139,6 +155,12 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             };
             generate::bench_takes(dir.as_deref(), &preset, words, &takes, &compute)
         }
+        BenchCommand::Listen {
+            words,
+            reps,
+            listener,
+            save_dir,
+        } => super::listen::bench(words, reps, listener.as_deref(), save_dir),
     }
 }
 

@@ -7,6 +7,7 @@ mod describe;
 mod eval;
 mod export;
 mod generate;
+mod listen;
 mod play;
 mod prepare;
 mod render;
@@ -114,6 +115,7 @@ pub enum Command {
     Prepare(prepare::PrepareArgs),
     Render(render::RenderArgs),
     Play(play::PlayArgs),
+    Listen(listen::ListenArgs),
     Train(Box<train::TrainArgs>),
     Eval(eval::EvalArgs),
     Generate(generate::GenerateArgs),
@@ -122,6 +124,19 @@ pub enum Command {
     Export(export::ExportArgs),
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+}
+
+impl Cli {
+    /// Whether the command writes to sockets (the screen, `play` and `listen` talk to a
+    /// listener; `bench listen` too), where a closed peer must be an error it handles, not a
+    /// SIGPIPE that kills it.
+    pub fn writes_to_sockets(&self) -> bool {
+        matches!(
+            self.command,
+            None | Some(Command::Play(_) | Command::Listen(_))
+                | Some(Command::Bench(bench::BenchCommand::Listen { .. }))
+        )
+    }
 }
 
 /// Runs one parsed command line.
@@ -147,6 +162,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Prepare(args) => prepare::run(args),
         Command::Render(args) => render::run(args),
         Command::Play(args) => play::run(args),
+        Command::Listen(args) => listen::run(args),
         Command::Train(args) => train::run(*args),
         Command::Eval(args) => eval::run(args),
         Command::Generate(args) => generate::run(args),

@@ -388,6 +388,133 @@ pub fn write_midi(notes: &[Note], bpm: f64) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Ticks per quarter note of [`write_midi_piece`]: fine enough (over 8 times the resolution of any
+/// file under 3840 ticks per quarter) that rounding a note's start and end to it never moves
+/// them across a sixteenth's rounding boundary, so the file encodes to the same words, and
+/// divisible by the usual resolutions (96 ... 960, 1024) so those land exactly.
+const PIECE_PPQ: u16 = 30_720;
+
+/// Writes a piece read from (or sent as) MIDI back as a one-track Standard MIDI File, keeping its
+/// tempo map and velocities, with `title` as the track name. Notes of one pitch that overlap go
+/// to separate channels (never the drum channel) where pairing note-offs first-in, first-out
+/// would otherwise swap their ends, so the file reads back as the same notes.
+pub fn write_midi_piece(piece: &MidiPiece, title: &str) -> Result<Vec<u8>> {
+    let tick = |quarters: f64| -> Result<u64> {
+        if !(quarters.is_finite() && quarters >= 0.0) {
+            bail!("a time of {quarters} quarter notes cannot be written");
+        }
+        let t = (quarters * PIECE_PPQ as f64).round();
+        if t > (1u64 << 40) as f64 {
+            bail!("the piece is too long for a MIDI file");
+        }
+        Ok(t as u64)
+    };
+    // (tick, kind, channel, pitch, velocity); kind 0 = tempo, 1 = note-on, 2 = note-off, so at
+    // equal ticks a tempo change comes first and note-ons before note-offs (a note of no length
+    // must be switched on before it is switched off).
+    let mut events: Vec<(u64, u8, u8, u8, u32)> = Vec::with_capacity(piece.notes.len() * 2 + 4);
+    for change in &piece.tempo {
+        let micros = change
+            .micros_per_quarter
+            .round()
+            .clamp(1.0, 0xFF_FFFF as f64) as u32;
+        events.push((tick(change.at)?, 0, 0, 0, micros));
+    }
+    // The end of the latest note on each channel and pitch: a note may join a channel only if it
+    // ends no earlier, which is what first-in, first-out pairing assumes.
+    let mut last_end: Vec<Option<u64>> = vec![None; 16 * 128];
+    let channels = (0u8..16).filter(|&c| c != DRUM_CHANNEL);
+    let mut used = [false; 16];
+    let mut notes: Vec<&MidiNote> = piece.notes.iter().collect();
+    notes.sort_by(|a, b| a.start.total_cmp(&b.start));
+    for n in notes {
+        let (on, off) = (tick(n.start)?, tick(n.end.max(n.start))?);
+        let pitch = n.pitch.min(127);
+        let slot = |c: u8| c as usize * 128 + pitch as usize;
+        let channel = channels
+            .clone()
+            .find(|&c| last_end[slot(c)].is_none_or(|end| end <= off))
+            // More overlapping notes of one pitch than channels: the earliest-ending channel.
+            .unwrap_or_else(|| {
+                channels
+                    .clone()
+                    .min_by_key(|&c| last_end[slot(c)])
+                    .expect("15 channels")
+            });
+        last_end[slot(channel)] = Some(off);
+        used[channel as usize] = true;
+        let velocity = n.velocity.clamp(1, 127) as u32;
+        events.push((on, 1, channel, pitch, velocity));
+        events.push((off, 2, channel, pitch, 0));
+    }
+    // Stable: notes keep their order within a tick, as first-in, first-out pairing needs.
+    events.sort_by_key(|&(tick, kind, ..)| (tick, kind));
+
+    let mut track: Vec<TrackEvent> = vec![TrackEvent {
+        delta: u28::new(0),
+        kind: TrackEventKind::Meta(MetaMessage::TrackName(title.as_bytes())),
+    }];
+    for channel in (0u8..16).filter(|&c| used[c as usize]) {
+        track.push(TrackEvent {
+            delta: u28::new(0),
+            kind: TrackEventKind::Midi {
+                channel: u4::new(channel),
+                message: MidiMessage::ProgramChange {
+                    program: u7::new(0),
+                },
+            },
+        });
+    }
+    let mut last = 0u64;
+    for (tick, kind, channel, pitch, value) in events {
+        let delta = carry_long_delta(&mut track, tick - last);
+        last = tick;
+        let key = u7::new(pitch);
+        let kind = match kind {
+            0 => TrackEventKind::Meta(MetaMessage::Tempo(u24::new(value))),
+            1 => TrackEventKind::Midi {
+                channel: u4::new(channel),
+                message: MidiMessage::NoteOn {
+                    key,
+                    vel: u7::new(value as u8),
+                },
+            },
+            _ => TrackEventKind::Midi {
+                channel: u4::new(channel),
+                message: MidiMessage::NoteOff {
+                    key,
+                    vel: u7::new(0),
+                },
+            },
+        };
+        track.push(TrackEvent {
+            delta: u28::new(delta),
+            kind,
+        });
+    }
+    track.push(meta(MetaMessage::EndOfTrack));
+    let smf = Smf {
+        header: Header::new(Format::SingleTrack, Timing::Metrical(u15::new(PIECE_PPQ))),
+        tracks: vec![track],
+    };
+    let mut out = Vec::new();
+    smf.write_std(&mut out).context("writing MIDI")?;
+    Ok(out)
+}
+
+/// Pushes empty text events for the part of `delta` beyond 28 bits (over a day of music at
+/// ordinary resolutions); returns what is left for the next event.
+fn carry_long_delta(track: &mut Vec<TrackEvent>, mut delta: u64) -> u32 {
+    while delta > 0x0FFF_FFFF {
+        track.push(TrackEvent {
+            delta: u28::new(0x0FFF_FFFF),
+            kind: TrackEventKind::Meta(MetaMessage::Text(b"")),
+        });
+        delta -= 0x0FFF_FFFF;
+    }
+    delta as u32
+}
+
 fn meta(message: MetaMessage<'static>) -> TrackEvent<'static> {
     TrackEvent {
         delta: u28::new(0),
@@ -431,6 +558,48 @@ mod tests {
         want.sort();
         assert_eq!(back, want);
         assert!((piece.initial_bpm() - 90.0).abs() < 0.01);
+    }
+
+    #[test]
+    fn a_piece_written_back_reads_as_the_same_notes_tempo_and_velocities() {
+        let note = |start: f64, end: f64, pitch: u8, velocity: u8| MidiNote {
+            start,
+            end,
+            sustained_end: end,
+            pitch,
+            velocity,
+        };
+        let piece = MidiPiece {
+            notes: vec![
+                // One pitch struck while it still sounds, the first ending last (two channels).
+                note(0.0, 3.0, 60, 90),
+                note(1.0, 2.0, 60, 40),
+                // A re-struck pitch, a note of no length, and a third of a beat.
+                note(2.0, 2.5, 64, 127),
+                note(2.5, 2.5, 64, 1),
+                note(1.0 / 3.0, 2.0 / 3.0, 67, 70),
+            ],
+            tempo: vec![
+                TempoChange {
+                    at: 0.0,
+                    micros_per_quarter: 400_000.0,
+                },
+                TempoChange {
+                    at: 2.0,
+                    micros_per_quarter: 750_000.0,
+                },
+            ],
+            drum_notes: 0,
+        };
+        let back = read_midi(&write_midi_piece(&piece, "../x").unwrap()).unwrap();
+        let mut want = piece.notes.clone();
+        want.sort_by(|a, b| a.start.total_cmp(&b.start).then(a.pitch.cmp(&b.pitch)));
+        assert_eq!(back.notes.len(), want.len());
+        for (got, want) in back.notes.iter().zip(&want) {
+            assert_eq!((got.pitch, got.velocity), (want.pitch, want.velocity));
+            assert!((got.start - want.start).abs() < 1e-4 && (got.end - want.end).abs() < 1e-4);
+        }
+        assert_eq!(back.tempo, piece.tempo);
     }
 
     #[test]

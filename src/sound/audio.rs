@@ -71,7 +71,7 @@ impl std::fmt::Display for AudioStatus {
 pub struct NoAudio(pub String);
 
 #[cfg(target_os = "linux")]
-mod quiet {
+pub(crate) mod quiet {
     //! Keeps libasound from writing to stderr.
     use std::os::fd::AsRawFd;
     use std::os::raw::{c_char, c_int};
@@ -124,7 +124,7 @@ mod quiet {
 }
 
 #[cfg(not(target_os = "linux"))]
-mod quiet {
+pub(crate) mod quiet {
     pub fn silence_alsa() {}
     pub fn without_stderr<T>(f: impl FnOnce() -> T) -> T {
         f()

@@ -1,0 +1,432 @@
+//! The server side of a listener: connects, sends pieces and controls, and keeps a view of the
+//! listener's clock from its reports. Every call returns at once (writes of a few kilobytes to a
+//! socket); a reader thread takes the replies.
+
+use super::address::{default_socket_path, Address, Conn};
+use super::protocol::{encode, printable, Decoder, Reply, Request, Status};
+use crate::sound::piece::Piece;
+use crate::sound::playback::{clamp_volume, sounding_seconds, Clock, Playback};
+use anyhow::{bail, Context, Result};
+use std::io::{ErrorKind, Read, Write};
+use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How long a listener has to say hello before it counts as not answering.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(3);
+/// The listener reports at least once a second; silence this long means the link is dead.
+const SILENCE_TIMEOUT: Duration = Duration::from_secs(5);
+/// A write the listener does not take for this long means it is gone.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The listener's confirmation that a piece arrived.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Received {
+    pub id: u64,
+    pub notes: usize,
+    /// Seconds it lasts.
+    pub seconds: f64,
+    /// Where the listener saved it (a path on the listener's machine).
+    pub saved: Option<String>,
+    pub save_error: Option<String>,
+}
+
+/// A connection to a listener.
+pub struct Client {
+    address: Address,
+    conn: Conn,
+    shared: Arc<Shared>,
+    reader: Option<JoinHandle<()>>,
+    plays_on: String,
+    saves_to: Option<String>,
+    next_id: u64,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+/// The client's view of the listener.
+struct State {
+    /// The listener's clock, as last reported and moved by our own requests since.
+    clock: Clock,
+    /// Our latest piece (0: none sent yet).
+    id: u64,
+    /// Whether the listener is playing it.
+    playing: bool,
+    paused: bool,
+    volume: f32,
+    /// Requests sent; reports that have not seen them all are stale.
+    sent: u64,
+    received: Vec<Received>,
+    /// Why the listener is no longer reachable.
+    gone: Option<String>,
+    closing: bool,
+}
+
+impl Client {
+    /// Connects and waits for the listener's hello. A busy listener (another client is
+    /// connected), a wrong version or silence is an error saying so.
+    pub fn connect(address: &Address) -> Result<Client> {
+        let mut conn = Conn::connect(address)?;
+        conn.set_read_timeout(Some(HELLO_TIMEOUT))?;
+        conn.set_write_timeout(Some(WRITE_TIMEOUT))?;
+        let mut decoder = Decoder::new();
+        let mut buf = [0u8; 4096];
+        let hello = loop {
+            if let Some(reply) = decoder
+                .next_message::<Reply>()
+                .with_context(|| format!("{address} is not a nanotune listener"))?
+            {
+                break reply;
+            }
+            match conn.read(&mut buf) {
+                Ok(0) => bail!("the listener at {address} hung up before saying hello"),
+                Ok(n) => decoder.push(&buf[..n]),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    bail!(
+                        "nothing at {address} answered like a nanotune listener within {} s",
+                        HELLO_TIMEOUT.as_secs()
+                    )
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e).with_context(|| format!("reading from {address}")),
+            }
+        };
+        let (plays_on, saves_to) = match hello {
+            Reply::Hello {
+                plays_on, saves_to, ..
+            } => (clean(&plays_on), saves_to.as_deref().map(clean)),
+            Reply::Error { message } => {
+                bail!("the listener at {address} refused: {}", clean(&message))
+            }
+            other => bail!("the listener at {address} began with {other:?}, not a hello"),
+        };
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                clock: Clock::default(),
+                id: 0,
+                playing: false,
+                paused: false,
+                volume: 1.0,
+                sent: 0,
+                received: Vec::new(),
+                gone: None,
+                closing: false,
+            }),
+            changed: Condvar::new(),
+        });
+        let reader = {
+            let conn = conn.try_clone()?;
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("nanotune-listener-replies".into())
+                .spawn(move || read_replies(conn, decoder, &shared))?
+        };
+        Ok(Client {
+            address: address.clone(),
+            conn,
+            shared,
+            reader: Some(reader),
+            plays_on,
+            saves_to,
+            next_id: 1,
+        })
+    }
+
+    pub fn address(&self) -> &Address {
+        &self.address
+    }
+
+    /// Where the listener's sound goes, as it said in its hello.
+    pub fn plays_on(&self) -> &str {
+        &self.plays_on
+    }
+
+    /// The folder the listener saves pieces in, if it does.
+    pub fn saves_to(&self) -> Option<&str> {
+        self.saves_to.as_deref()
+    }
+
+    /// Why the listener can no longer be reached, once it cannot.
+    pub fn gone(&self) -> Option<String> {
+        self.state().gone.clone()
+    }
+
+    /// Sends `piece` to be played from its start; returns its id (see [`Client::wait_received`]).
+    pub fn send_piece(&mut self, piece: &Piece) -> Result<u64> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let length = sounding_seconds(piece);
+        self.request(
+            Request::Play {
+                id,
+                piece: piece.clone(),
+            },
+            |state| {
+                state.id = id;
+                state.playing = true;
+                state.paused = false;
+                state.clock.start(length);
+            },
+        );
+        match self.gone() {
+            Some(why) => bail!("{why}"),
+            None => Ok(id),
+        }
+    }
+
+    /// Waits until the listener confirms it has piece `id` (or is gone, or `timeout` passes).
+    pub fn wait_received(&self, id: u64, timeout: Duration) -> Result<Received> {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.state();
+        loop {
+            if let Some(r) = state.received.iter().find(|r| r.id == id) {
+                return Ok(r.clone());
+            }
+            if let Some(why) = &state.gone {
+                bail!("{why}");
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                bail!(
+                    "the listener at {} did not confirm the piece within {:.1} s",
+                    self.address,
+                    timeout.as_secs_f64()
+                );
+            }
+            state = self
+                .shared
+                .changed
+                .wait_timeout(state, left)
+                .expect("client state lock")
+                .0;
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.shared.state.lock().expect("client state lock")
+    }
+
+    /// Applies `request` to our own view at once, then sends it.
+    fn request(&mut self, request: Request, apply: impl FnOnce(&mut State)) {
+        let mut state = self.state();
+        if state.gone.is_some() {
+            return;
+        }
+        apply(&mut state);
+        state.sent += 1;
+        drop(state);
+        if let Err(e) = self.conn.write_all(&encode(&request)) {
+            let mut state = self.state();
+            state
+                .gone
+                .get_or_insert(format!("the listener went away ({e})"));
+            self.shared.changed.notify_all();
+        }
+    }
+}
+
+impl Playback for Client {
+    fn play(&mut self, piece: &Piece) {
+        let _ = self.send_piece(piece);
+    }
+    fn stop(&mut self) {
+        self.request(Request::Stop, |state| {
+            state.playing = false;
+            state.clock.stop();
+        });
+    }
+    fn set_paused(&mut self, paused: bool) {
+        self.request(Request::Pause { paused }, |state| {
+            state.paused = paused;
+            state.clock.set_paused(paused);
+        });
+    }
+    fn is_paused(&self) -> bool {
+        self.state().paused
+    }
+    fn set_volume(&mut self, volume: f32) {
+        let volume = clamp_volume(volume);
+        self.request(Request::Volume { volume }, |state| state.volume = volume);
+    }
+    fn volume(&self) -> f32 {
+        self.state().volume
+    }
+    fn seek(&mut self, seconds: f64) {
+        self.request(Request::Seek { seconds }, |state| state.clock.seek(seconds));
+    }
+    fn position_seconds(&self) -> f64 {
+        self.state().clock.position()
+    }
+    fn length_seconds(&self) -> f64 {
+        self.state().clock.length()
+    }
+    fn is_playing(&self) -> bool {
+        let state = self.state();
+        state.id != 0 && state.playing && state.gone.is_none()
+    }
+    fn failure(&self) -> Option<String> {
+        self.gone()
+    }
+    fn describe(&self) -> String {
+        format!("listener at {} ({})", self.address, self.plays_on)
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.state().closing = true;
+        self.conn.shutdown();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+    }
+}
+
+/// The reader thread: applies the listener's replies to the shared view until the connection
+/// ends, then says why in `gone`.
+fn read_replies(mut conn: Conn, mut decoder: Decoder, shared: &Shared) {
+    let _ = conn.set_read_timeout(Some(Duration::from_millis(250)));
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut heard = Instant::now();
+    let why = loop {
+        let got = conn.read(&mut buf);
+        if shared.state.lock().expect("client state lock").closing {
+            return;
+        }
+        match got {
+            Ok(0) => break "the listener closed the connection".to_string(),
+            Ok(n) => {
+                heard = Instant::now();
+                decoder.push(&buf[..n]);
+                let mut ended = None;
+                loop {
+                    match decoder.next_message::<Reply>() {
+                        Ok(Some(reply)) => {
+                            if let Some(why) = apply(shared, reply, heard) {
+                                ended = Some(why);
+                                break;
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            ended = Some(format!("the listener sent {e}"));
+                            break;
+                        }
+                    }
+                }
+                if let Some(why) = ended {
+                    break why;
+                }
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                if heard.elapsed() > SILENCE_TIMEOUT {
+                    break format!(
+                        "the listener stopped answering (nothing for {} s)",
+                        SILENCE_TIMEOUT.as_secs()
+                    );
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => break format!("the listener went away ({e})"),
+        }
+    };
+    let mut state = shared.state.lock().expect("client state lock");
+    state.gone.get_or_insert(why);
+    state.playing = false;
+    shared.changed.notify_all();
+}
+
+/// The listener's words, fit to print here (it is our own user's, but a terminal deserves care).
+fn clean(text: &str) -> String {
+    printable(text, 500)
+}
+
+/// Applies one reply; `Some(why)` when it ends the connection.
+fn apply(shared: &Shared, reply: Reply, when: Instant) -> Option<String> {
+    let mut state = shared.state.lock().expect("client state lock");
+    let ended = match reply {
+        Reply::Status(status) => {
+            take_report(&mut state, &status, when);
+            None
+        }
+        Reply::Received {
+            id,
+            notes,
+            seconds,
+            saved,
+            save_error,
+        } => {
+            state.received.push(Received {
+                id,
+                notes,
+                seconds,
+                saved: saved.as_deref().map(clean),
+                save_error: save_error.as_deref().map(clean),
+            });
+            // Only the latest confirmations are ever waited for.
+            if state.received.len() > 16 {
+                state.received.remove(0);
+            }
+            None
+        }
+        Reply::Error { message } => Some(format!("the listener dropped us: {}", clean(&message))),
+        Reply::Hello { .. } => None,
+    };
+    shared.changed.notify_all();
+    ended
+}
+
+/// Takes the listener's clock from a report that has seen all our requests.
+fn take_report(state: &mut State, status: &Status, when: Instant) {
+    if status.handled < state.sent {
+        return;
+    }
+    state.volume = status.volume;
+    if status.id == state.id && state.id != 0 {
+        state.playing = status.playing;
+        state.paused = status.paused;
+        state.clock.anchor(
+            status.position,
+            status.playing && !status.paused,
+            status.length,
+            when,
+        );
+    }
+}
+
+/// Where sound goes from the server side: `--listener` (`flag`), else `$NANOTUNE_LISTENER`
+/// (`env`), else the default socket path if a listener answers there. A listener named by the
+/// flag or the variable that does not answer is an error; silence at the default path is not.
+pub fn locate_listener(flag: Option<&str>, env: Option<String>) -> Result<Option<Client>> {
+    locate_listener_at(flag, env, &default_socket_path())
+}
+
+/// [`locate_listener`] with the default path given (tests use their own).
+pub fn locate_listener_at(
+    flag: Option<&str>,
+    env: Option<String>,
+    default: &Path,
+) -> Result<Option<Client>> {
+    let named = match (flag, env.as_deref().map(str::trim)) {
+        (Some(flag), _) => Some((flag.to_string(), format!("--listener {flag}"))),
+        (None, Some(env)) if !env.is_empty() => Some((
+            env.to_string(),
+            format!("${}={env}", super::address::LISTENER_ENV),
+        )),
+        _ => None,
+    };
+    if let Some((text, source)) = named {
+        let address = Address::parse(&text).with_context(|| source.clone())?;
+        return Client::connect(&address)
+            .map(Some)
+            .with_context(|| format!("no listener answers at {source}"));
+    }
+    if std::fs::symlink_metadata(default).is_err() {
+        return Ok(None);
+    }
+    Ok(Client::connect(&Address::Unix(default.to_path_buf())).ok())
+}

@@ -1,0 +1,269 @@
+//! The README's recipe for real: `nanotune listen` on the "laptop" end, `ssh -R` to an sshd of
+//! this test's own on 127.0.0.1, and `nanotune play` on the "server" end finding the forwarded
+//! socket at its default path by itself. Recipe: ../shared/ssh/README.md.
+
+mod common;
+
+use nanotune::learn::corpus::{piece_from_midi, LoadReport};
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const SSHD: &str = "/usr/sbin/sshd";
+
+/// What this test set up, taken down again even when it fails: the sshd and the listener are
+/// killed by their pids, the key leaves ~/.ssh/authorized_keys, the forwarded socket is removed.
+struct Rig {
+    sshd: Option<Child>,
+    listen: Option<Child>,
+    authorized_keys: PathBuf,
+    /// Whether authorized_keys was there before (if not, it goes again).
+    keys_existed: bool,
+    key_line: String,
+    server_socket: PathBuf,
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        for child in [self.sshd.as_mut(), self.listen.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Ok(text) = std::fs::read_to_string(&self.authorized_keys) {
+            let kept: String = text
+                .lines()
+                .filter(|l| l.trim() != self.key_line.trim())
+                .map(|l| format!("{l}\n"))
+                .collect();
+            let _ = if kept.is_empty() && !self.keys_existed {
+                std::fs::remove_file(&self.authorized_keys)
+            } else {
+                std::fs::write(&self.authorized_keys, kept)
+            };
+        }
+        let _ = std::fs::remove_file(&self.server_socket);
+    }
+}
+
+fn tool_missing(what: &str) -> bool {
+    let found = Path::new(what).exists()
+        || Command::new("sh")
+            .args(["-c", &format!("command -v {what}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if found {
+        return false;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{what} is missing (CI must have openssh-server and openssh-client: see .ci/run)");
+    }
+    eprintln!("SKIPPED: {what} is not installed (apt-get install openssh-server openssh-client)");
+    true
+}
+
+fn run(command: &mut Command) -> Output {
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{command:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Runs `command`, killing it (by its pid) after `limit`.
+fn run_for(command: &mut Command, limit: Duration) -> Output {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn words(path: &Path) -> Vec<nanotune::music::words::Word> {
+    piece_from_midi(&std::fs::read(path).unwrap(), &mut LoadReport::default()).unwrap()
+}
+
+#[test]
+fn the_readme_ssh_recipe_carries_pieces_to_the_listener() {
+    if tool_missing(SSHD) || tool_missing("ssh") || tool_missing("ssh-keygen") {
+        return;
+    }
+    let Some(midi) = common::debian_midi_dir() else {
+        return;
+    };
+    let files: Vec<PathBuf> = common::midi_files(&midi).into_iter().take(2).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for key in ["hostkey", "userkey"] {
+        run(Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", ""])
+            .arg("-f")
+            .arg(d.join(key)));
+    }
+    let user = String::from_utf8(run(Command::new("id").arg("-un")).stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    let home = PathBuf::from(std::env::var("HOME").unwrap());
+    let ssh_dir = home.join(".ssh");
+    std::fs::create_dir_all(&ssh_dir).unwrap();
+    // The "server" user's name as nanotune sees it there, unique to this run, so the default
+    // socket path (/tmp/nanotune-$USER.sock) is this test's own.
+    let server_user = format!("ntssh{}", std::process::id());
+    let server_socket = PathBuf::from(format!("/tmp/nanotune-{server_user}.sock"));
+    let mut rig = Rig {
+        sshd: None,
+        listen: None,
+        authorized_keys: ssh_dir.join("authorized_keys"),
+        keys_existed: ssh_dir.join("authorized_keys").exists(),
+        key_line: std::fs::read_to_string(d.join("userkey.pub")).unwrap(),
+        server_socket: server_socket.clone(),
+    };
+    {
+        use std::io::Write;
+        let mut keys = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&rig.authorized_keys)
+            .unwrap();
+        writeln!(keys, "{}", rig.key_line.trim()).unwrap();
+    }
+    let _ = std::fs::create_dir_all("/run/sshd");
+    let port = free_port();
+    let config = d.join("sshd_config");
+    std::fs::write(
+        &config,
+        format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}\n\
+             PermitRootLogin prohibit-password\nPasswordAuthentication no\nUsePAM no\n\
+             AllowStreamLocalForwarding yes\nStreamLocalBindUnlink yes\n",
+            d.join("hostkey").display(),
+            d.join("sshd.pid").display()
+        ),
+    )
+    .unwrap();
+    rig.sshd = Some(
+        Command::new(SSHD)
+            .arg("-D")
+            .arg("-f")
+            .arg(&config)
+            .arg("-E")
+            .arg(d.join("sshd.log"))
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "sshd did not start: {}", log(d));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // The laptop end.
+    let laptop_socket = d.join("laptop.sock");
+    let saved = d.join("saved");
+    let mut listen = Command::new(env!("CARGO_BIN_EXE_nanotune"))
+        .arg("listen")
+        .arg("--socket")
+        .arg(&laptop_socket)
+        .arg("--save-dir")
+        .arg(&saved)
+        .arg("--no-sound")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(listen.stdout.take().unwrap()).lines();
+    rig.listen = Some(listen);
+    let first = lines.next().unwrap().unwrap();
+    assert!(first.starts_with("listening on"), "{first}");
+
+    // The recipe's ssh command, twice: the second replaces the socket the first left behind.
+    for file in &files {
+        let remote = format!(
+            "stat -c %a {sock} && USER={server_user} {bin} play {file}",
+            sock = server_socket.display(),
+            bin = env!("CARGO_BIN_EXE_nanotune"),
+            file = file.display()
+        );
+        let out = run_for(
+            Command::new("ssh")
+                .arg("-i")
+                .arg(d.join("userkey"))
+                .args(["-p", &port.to_string()])
+                .args([
+                    "-o",
+                    "StrictHostKeyChecking=no",
+                    "-o",
+                    "UserKnownHostsFile=/dev/null",
+                ])
+                .args(["-o", "BatchMode=yes", "-o", "LogLevel=ERROR"])
+                .args([
+                    "-o",
+                    "ExitOnForwardFailure=yes",
+                    "-o",
+                    "StreamLocalBindUnlink=yes",
+                ])
+                .arg("-R")
+                .arg(format!(
+                    "{}:{}",
+                    server_socket.display(),
+                    laptop_socket.display()
+                ))
+                .arg(format!("{user}@127.0.0.1"))
+                .arg(remote),
+            Duration::from_secs(60),
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "ssh: {stdout}{}\nsshd: {}",
+            String::from_utf8_lossy(&out.stderr),
+            log(d)
+        );
+        // sshd made the forwarded socket private to the user.
+        assert!(stdout.starts_with("600\n"), "{stdout}");
+        assert!(stdout.contains("sent "), "{stdout}");
+        assert!(
+            stdout.contains(&format!("listener at {}", server_socket.display())),
+            "found at the default path: {stdout}"
+        );
+        assert!(stdout.contains("saved there as"), "{stdout}");
+    }
+    for file in &files {
+        let name = format!("{}.mid", file.file_stem().unwrap().to_string_lossy());
+        assert_eq!(words(&saved.join(&name)), words(file), "{name}");
+    }
+    let received: Vec<String> = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .filter(|l| l.contains("saved"))
+        .take(files.len())
+        .collect();
+    assert_eq!(received.len(), files.len(), "{received:?}");
+}
+
+fn log(d: &Path) -> String {
+    std::fs::read_to_string(d.join("sshd.log")).unwrap_or_default()
+}
