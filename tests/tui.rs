@@ -7,6 +7,7 @@ use nanotune::learn::device::Compute;
 use nanotune::music::words::{parse_words, Word};
 use nanotune::sample::backend::{load_for, Weights};
 use nanotune::sample::Prompt;
+use nanotune::sound::piece::Piece;
 use nanotune::sound::synth::TimedNote;
 use nanotune::tui::app::{
     update, Action, App, ControlId, Effect, Environment, GenState, Message, PromptSource,
@@ -568,10 +569,12 @@ struct Heard {
 struct Recorder(Rc<RefCell<Heard>>);
 
 impl SoundOutput for Recorder {
-    fn play(&mut self, notes: &[TimedNote]) {
+    fn play(&mut self, piece: &Piece, from: f64) -> bool {
+        let notes = piece.timed_notes_from(from);
         let mut heard = self.0.borrow_mut();
-        heard.played.push(notes.to_vec());
+        heard.played.push(notes);
         heard.position = Some(0.0);
+        true
     }
     fn stop(&mut self) {
         let mut heard = self.0.borrow_mut();

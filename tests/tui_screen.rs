@@ -8,6 +8,7 @@ use nanotune::music::notes::from_words;
 use nanotune::music::scale::Scale;
 use nanotune::music::words::parse_words;
 use nanotune::sample::Prompt;
+use nanotune::sound::piece::Piece;
 use nanotune::sound::synth::TimedNote;
 use nanotune::tui::app::{
     update, Action, App, ControlId, Effect, Environment, Focus, GenState, Message, PromptSource,
@@ -546,10 +547,12 @@ type Heard = (Vec<Vec<TimedNote>>, Option<f64>);
 struct Recorder(Rc<RefCell<Heard>>);
 
 impl SoundOutput for Recorder {
-    fn play(&mut self, notes: &[TimedNote]) {
+    fn play(&mut self, piece: &Piece, from: f64) -> bool {
+        let notes = piece.timed_notes_from(from);
         let mut heard = self.0.borrow_mut();
-        heard.0.push(notes.to_vec());
+        heard.0.push(notes);
         heard.1 = Some(0.0);
+        true
     }
     fn stop(&mut self) {
         self.0.borrow_mut().1 = None;

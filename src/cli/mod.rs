@@ -61,6 +61,11 @@ pub struct ScreenArgs {
     /// between it and the built-in voice; the choice is kept in the settings.
     #[arg(long, value_name = "FILE.sf2", num_args = 0..=1)]
     pub soundfont: Option<Option<std::path::PathBuf>>,
+    /// Send sound to this `nanotune listen` (a socket path or HOST:PORT). Default:
+    /// $NANOTUNE_LISTENER, then /tmp/nanotune-$USER.sock where a listener answers, then the
+    /// sound card.
+    #[arg(long, value_name = "PATH|HOST:PORT")]
+    pub listener: Option<String>,
 }
 
 /// The sampling settings of `generate` and `compare`, the screen's gauges on the command line.
@@ -152,6 +157,7 @@ pub fn run(cli: Cli) -> Result<()> {
             data: cli.screen.data,
             prompt_words: cli.screen.prompt_words,
             device: cli.screen.device,
+            listener: cli.screen.listener,
             ..crate::tui::runtime::Options::default()
         };
         return crate::tui::run::run(options, persist);

@@ -180,6 +180,9 @@ pub struct Environment {
     pub songs: Option<String>,
     /// Why there is no sound (no audio device), if there is none.
     pub audio_error: Option<String>,
+    /// Where sound goes ("sound: listener via SSH (...)", "sound: sound card ..."), or why a
+    /// listener that was named is not used.
+    pub sound: Option<String>,
     /// Where the model runs, e.g. "cpu".
     pub device: String,
 }

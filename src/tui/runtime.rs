@@ -13,9 +13,11 @@ use crate::music::scale::Scale;
 use crate::music::words::Word;
 use crate::sample::backend::{load_for, BoxedModel, Weights};
 use crate::sample::{self, prompt, Prompt, Running, SampleOptions};
-use crate::sound::audio::{self, Player};
+use crate::sound::audio;
+use crate::sound::output::Output;
+use crate::sound::piece::Piece;
 use crate::sound::soundfont::{self, SearchPlaces, SoundFont};
-use crate::sound::synth::{self, Format, TimedNote, WavEncoding};
+use crate::sound::synth::{self, Format, WavEncoding};
 use crate::sound::voice::Voice;
 use anyhow::{Context, Result};
 use rand::rngs::StdRng;
@@ -34,6 +36,9 @@ pub struct Options {
     pub device: DeviceChoice,
     /// Where a prepared dataset is looked for when `data` is not given.
     pub prepared: PathBuf,
+    /// `--listener PATH|HOST:PORT`; else `$NANOTUNE_LISTENER`, then the default socket path
+    /// where a listener answers, then the sound card.
+    pub listener: Option<String>,
 }
 
 impl Default for Options {
@@ -44,41 +49,71 @@ impl Default for Options {
             prompt_words: prompt::DEFAULT_PROMPT_WORDS,
             device: DeviceChoice::default(),
             prepared: PathBuf::from(crate::learn::checkpoint::PREPARED_DIR),
+            listener: None,
         }
     }
 }
 
-/// Where the screen's sound goes: the sound card ([`Player`]) today. Another output (sound sent
-/// elsewhere) plugs in by implementing these four calls.
+/// Where the screen's sound goes: a listener over SSH, the sound card ([`Output`]), or a test's
+/// recorder.
 pub trait SoundOutput {
-    /// Starts `notes` from the beginning, stopping what played before.
-    fn play(&mut self, notes: &[TimedNote]);
+    /// Starts `piece` at `from` seconds, stopping what played before. False where it cannot play
+    /// (no audio any more): the caller saves a WAV instead.
+    fn play(&mut self, piece: &Piece, from: f64) -> bool;
     fn stop(&mut self);
     /// 0 is silent, 1 as rendered.
     fn set_volume(&mut self, volume: f32);
-    /// Seconds played so far, or `None` once the piece has ended.
+    /// Seconds played since `from`, or `None` once the piece has ended.
     fn position(&self) -> Option<f64>;
-    /// The voice for the next play; an output that renders elsewhere may keep its own.
+    /// The voice for the next play; an output that renders elsewhere keeps its own.
     fn set_voice(&mut self, _voice: &Voice) -> Result<()> {
         Ok(())
     }
+    /// Called each frame: what changed, in one line (the listener went away, and where sound
+    /// goes now).
+    fn check(&mut self) -> Option<String> {
+        None
+    }
 }
 
-impl SoundOutput for Player {
-    fn play(&mut self, notes: &[TimedNote]) {
-        Player::play(self, notes);
+/// The server side's output: a listener (it renders the piece on the laptop and reports its
+/// clock), the sound card, or silence.
+struct Speakers {
+    output: Output,
+    /// Where the last play started, since [`SoundOutput::position`] counts from there.
+    from: f64,
+}
+
+impl SoundOutput for Speakers {
+    fn play(&mut self, piece: &Piece, from: f64) -> bool {
+        if !self.output.play(piece) {
+            return false;
+        }
+        if from > 0.0 {
+            self.output.seek(from);
+        }
+        self.from = from;
+        true
     }
     fn stop(&mut self) {
-        Player::stop(self);
+        self.output.stop();
     }
     fn set_volume(&mut self, volume: f32) {
-        Player::set_volume(self, volume);
+        self.output.set_volume(volume);
     }
     fn position(&self) -> Option<f64> {
-        self.is_playing().then(|| self.position_seconds())
+        self.output
+            .is_playing()
+            .then(|| (self.output.position_seconds() - self.from).max(0.0))
     }
     fn set_voice(&mut self, voice: &Voice) -> Result<()> {
-        Player::set_voice(self, voice.clone())
+        match &mut self.output {
+            Output::Card(card) => card.set_voice(voice.clone()),
+            _ => Ok(()),
+        }
+    }
+    fn check(&mut self) -> Option<String> {
+        self.output.check()
     }
 }
 
@@ -111,12 +146,14 @@ impl Runtime {
     /// yet), and says what is missing and why. An explicit `--device` that cannot be had is an
     /// error; everything else leaves the screen usable with less.
     pub fn open(options: Options) -> Result<(Runtime, Environment)> {
+        // Silences libasound's complaints before anything opens the sound card.
         let audio_status = audio::probe();
-        let player = if audio_status.is_available() {
-            Player::new().ok()
-        } else {
-            None
+        let (output, listener_note) = Output::open(options.listener.as_deref());
+        let audio_error = match &output {
+            Output::Silent(_) => Some(audio_status.to_string()),
+            _ => None,
         };
+        let sound_about = output.describe();
         let compute = Compute::select(options.device)?;
         let located = locate(options.checkpoint.as_deref()).map_err(|e| format!("{e:#}"));
         let (model, model_error) = match located.clone().and_then(|d| load_model(&d, &compute)) {
@@ -138,10 +175,17 @@ impl Runtime {
             model_error,
             dataset_error,
             songs,
-            audio_error: player.is_none().then(|| audio_status.to_string()),
+            audio_error,
+            sound: Some(match listener_note {
+                Some(note) => note,
+                None => sound_about,
+            }),
             device: compute.name(),
         };
-        let sound = player.map(|p| Box::new(p) as Box<dyn SoundOutput>);
+        let sound = match output {
+            Output::Silent(_) => None,
+            output => Some(Box::new(Speakers { output, from: 0.0 }) as Box<dyn SoundOutput>),
+        };
         Ok((Runtime::new(model, sound, validation, options), env))
     }
 
@@ -180,6 +224,9 @@ impl Runtime {
             if flight.running.is_finished() {
                 messages.extend(self.finish());
             }
+        }
+        if let Some(change) = self.sound.as_mut().and_then(|s| s.check()) {
+            messages.push(Message::Toast(change));
         }
         if let (Some(sound), true) = (&self.sound, playing) {
             let at = sound.position().map(|s| s + self.play_offset);
@@ -313,10 +360,13 @@ impl Runtime {
         match &mut self.sound {
             Some(s) => {
                 s.set_volume(volume);
-                let notes = synth::from_grid(&from_words(words).notes, bpm);
-                s.play(&starting_at(&notes, from));
-                self.play_offset = from;
-                Vec::new()
+                let piece = Piece::from_grid("nanotune", &from_words(words).notes, bpm);
+                if s.play(&piece, from) {
+                    self.play_offset = from;
+                    return Vec::new();
+                }
+                self.sound = None;
+                self.play(words, bpm, volume, from)
             }
             None => {
                 let path = self.next_name("wav");
@@ -434,23 +484,6 @@ fn prompt_scale(p: &Prompt) -> (Option<Scale>, String) {
             "no notes in the prompt to match: no scale lock".into(),
         ),
     }
-}
-
-/// `notes` as heard from `from` seconds on: the ones still sounding there, cut to start at it,
-/// and everything shifted so `from` is 0.
-fn starting_at(notes: &[TimedNote], from: f64) -> Vec<TimedNote> {
-    notes
-        .iter()
-        .filter(|n| n.start + n.duration > from)
-        .map(|n| {
-            let start = n.start.max(from);
-            TimedNote {
-                start: start - from,
-                duration: n.duration - (start - n.start),
-                ..*n
-            }
-        })
-        .collect()
 }
 
 fn save_wav(voice: &Voice, path: &Path, words: &[Word], bpm: f64) -> Result<()> {

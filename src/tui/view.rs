@@ -336,8 +336,13 @@ pub fn status_text(app: &App) -> String {
             (Some(_), _) => "No model loaded: see the piano roll for how to get one".to_string(),
             // A toast says more than where the songs are: the line is short at 80 columns.
             (None, _) if app.toast.is_some() => "Ready".to_string(),
-            (None, Some(songs)) => format!("Ready: Enter generates | {songs}"),
-            (None, None) => "Ready: Enter generates the selected action".to_string(),
+            (None, songs) => {
+                let mut parts = vec!["Ready: Enter generates".to_string()];
+                // Where sound goes when it is not the plain sound card (that needs no word).
+                parts.extend(app.env.sound.clone().filter(|s| s.contains("listener")));
+                parts.extend(songs.clone());
+                parts.join(" | ")
+            }
         },
         GenState::Running { .. } => "Generating...".to_string(),
         GenState::Complete {
