@@ -421,7 +421,7 @@ const HELP: &[(&str, &str)] = &[
     ("s / w", "save MIDI / WAV"),
     ("v", "voice: built-in / SoundFont (next play)"),
     ("u", "undo the last extension"),
-    ("t/T, 1-8", "one take more / fewer; show (play, save) take N"),
+    ("t/T, 1-8", "one take more / fewer; show take N"),
     ("+ / -", "zoom the piano roll in / out"),
     ("< / >", "scroll the piano roll"),
     ("Esc", "cancel a generation, close a popup"),
