@@ -5,7 +5,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use nanotune::learn::checkpoint::locate;
 use nanotune::learn::device::Compute;
 use nanotune::music::words::{parse_words, Word};
-use nanotune::sample::backend::{load_for, Weights};
+use nanotune::sample::backend::{load_takes_for, Weights};
 use nanotune::sample::Prompt;
 use nanotune::sound::piece::Piece;
 use nanotune::sound::synth::TimedNote;
@@ -68,7 +68,7 @@ fn run_generation(app: &mut App, prompt: &str, title: Option<&str>, new: &str) {
         }),
     );
     for w in parse_words(new).0 {
-        update(app, Message::Word(w));
+        update(app, Message::Word { take: 0, word: w });
     }
     update(
         app,
@@ -192,8 +192,20 @@ fn escape_cancels_and_keeps_the_partial_piece() {
             title: None,
         }),
     );
-    update(&mut a, Message::Word(Word::Note(60)));
-    update(&mut a, Message::Word(Word::Dur(4)));
+    update(
+        &mut a,
+        Message::Word {
+            take: 0,
+            word: Word::Note(60),
+        },
+    );
+    update(
+        &mut a,
+        Message::Word {
+            take: 0,
+            word: Word::Dur(4),
+        },
+    );
     assert_eq!(press(&mut a, &[KeyCode::Esc]), vec![Effect::Cancel]);
     update(
         &mut a,
@@ -481,7 +493,7 @@ fn choose(app: &mut App, action: Action) -> Vec<Effect> {
 fn the_runtime_continues_retries_and_extends_with_the_shipped_model() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = locate(Some(&root.join("checkpoints"))).unwrap();
-    let (model, _) = load_for(&dir, &Compute::cpu(), Weights::default()).unwrap();
+    let (model, _) = load_takes_for(&dir, &Compute::cpu(), Weights::default()).unwrap();
     let options = Options {
         prompt_words: 20,
         ..Options::default()

@@ -77,7 +77,7 @@ fn run_generation(app: &mut App, prompt: &str, new: &str) {
         }),
     );
     for w in parse_words(new).0 {
-        update(app, Message::Word(w));
+        update(app, Message::Word { take: 0, word: w });
     }
     update(
         app,
@@ -197,7 +197,7 @@ fn length_in_bars_is_asked_for_shown_and_measured() {
     );
     // Two bars made of eight: a whole-bar note twice.
     for w in parse_words("n60 d16 sepxx d16 n64 d16 sepxx d16").0 {
-        update(&mut a, Message::Word(w));
+        update(&mut a, Message::Word { take: 0, word: w });
     }
     update(&mut a, Message::Tick(Duration::from_millis(200)));
     let screen = text(&render(&a, 80, 24));

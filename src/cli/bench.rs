@@ -374,7 +374,7 @@ fn bench_tui(width: u16, height: u16, words: usize, frames: usize) -> Result<()>
     };
     update(&mut app, Message::Started(prompt));
     for &w in &piece[words / 4..] {
-        update(&mut app, Message::Word(w));
+        update(&mut app, Message::Word { take: 0, word: w });
     }
     app.playing = Some(3.0);
     let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(width, height))?;

@@ -4,6 +4,7 @@
 
 pub use super::controls::{Control, ControlId, Controls, ScaleChoice};
 use super::saved::Settings;
+use super::takes::{self, Takes};
 use crate::music::notes::{STEPS_PER_BAR, STEPS_PER_QUARTER};
 use crate::music::words::Word;
 use crate::sample::{prompt, Prompt, SampleOptions};
@@ -69,6 +70,8 @@ pub enum Effect {
     Generate {
         prompt: PromptSource,
         options: SampleOptions,
+        /// How many takes to make (1 to [`crate::sample::MAX_TAKES`]), decoded together.
+        takes: usize,
         /// Lock the new notes to the key the prompt fits best (the Scale control's "match
         /// prompt"): only the runtime knows a random song's or a file's prompt.
         scale_from_prompt: bool,
@@ -108,15 +111,19 @@ pub enum Message {
     Resize(u16, u16),
     /// A generation began; its prompt is known (for Continue song, with the piece's title).
     Started(Prompt),
-    /// One new word.
-    Word(Word),
+    /// One new word of take `take` (0-based).
+    Word {
+        take: usize,
+        word: Word,
+    },
     /// The generation ended: finished, cancelled (keeping what was made), or failed.
     Finished {
         cancelled: bool,
         elapsed: Duration,
         error: Option<String>,
-        /// The whole final piece (prompt and new words, ended), replacing what was streamed.
-        words: Option<Vec<Word>>,
+        /// The whole final piece of every take (prompt and new words, ended), replacing what
+        /// was streamed.
+        words: Option<Vec<Vec<Word>>>,
     },
     /// Time since the running generation started (sent with each frame while it runs).
     Tick(Duration),
@@ -195,13 +202,18 @@ pub struct App {
     pub selected_control: ControlId,
     pub selected_action: usize,
     pub focus: Focus,
+    /// The piece on screen: the chosen take.
     pub piece: Piece,
+    /// The Takes setting and the takes made.
+    pub takes: Takes,
     /// Pieces before each extension, for Undo.
     pub history: Vec<Piece>,
     /// The prompt of the last Continue, for Retry.
     pub last_continue: Option<Prompt>,
     /// The action whose generation is running or last ran.
     pub running_action: Option<Action>,
+    /// How many takes the generation running or last run makes.
+    pub running_takes: usize,
     pub gen: GenState,
     pub toast: Option<String>,
     pub help_open: bool,
@@ -219,8 +231,8 @@ pub struct App {
     pub last_click: Option<(usize, Instant)>,
     /// The control being dragged on.
     pub dragging: Option<ControlId>,
-    /// The settings file as it was read: what the screen does not own (takes, voice,
-    /// SoundFont) goes back into it unchanged.
+    /// The settings file as it was read: what the screen does not own (voice, SoundFont)
+    /// goes back into it unchanged.
     pub kept: Settings,
     /// The SoundFont playing, or `None` for the built-in voice.
     pub soundfont: Option<PathBuf>,
@@ -237,9 +249,11 @@ impl App {
             selected_action: 0,
             focus: Focus::Menu,
             piece: Piece::default(),
+            takes: Takes::default(),
             history: Vec::new(),
             last_continue: None,
             running_action: None,
+            running_takes: 1,
             gen: GenState::Idle,
             toast: None,
             help_open: false,
@@ -345,17 +359,21 @@ pub fn update(app: &mut App, msg: Message) -> Vec<Effect> {
             ) {
                 app.last_continue = Some(prompt.clone());
             }
-            app.piece = Piece {
+            let piece = Piece {
                 prompt_len: prompt.words.len(),
                 words: prompt.words,
                 title: prompt.title,
             };
+            let takes = app.running_takes;
+            takes::begin(app, piece, takes);
             Vec::new()
         }
-        Message::Word(word) => {
-            app.piece.words.push(word);
-            if let GenState::Running { made, .. } = &mut app.gen {
-                *made += 1;
+        Message::Word { take, word } => {
+            // The progress counts the chosen take's words.
+            if takes::push(app, take, word) {
+                if let GenState::Running { made, .. } = &mut app.gen {
+                    *made += 1;
+                }
             }
             Vec::new()
         }
@@ -370,8 +388,8 @@ pub fn update(app: &mut App, msg: Message) -> Vec<Effect> {
                 _ => 0,
             };
             if let Some(words) = words {
-                made = words.len().saturating_sub(app.piece.prompt_len);
-                app.piece.words = words;
+                takes::finish(app, words);
+                made = app.piece.words.len().saturating_sub(app.piece.prompt_len);
             }
             app.play_from = 0.0;
             app.gen = match error {
@@ -539,6 +557,16 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
         KeyCode::Char('w') => save(app, true),
         KeyCode::Char('v') => switch_voice(app),
         KeyCode::Char('u') => choose(app, Action::Undo),
+        // 1-8 choose a take; `t`/`T` set how many the next generation makes.
+        KeyCode::Char(c @ '1'..='8') => takes::choose_take(app, c as usize - '1' as usize),
+        KeyCode::Char('t') => {
+            takes::change_count(app, 1);
+            Vec::new()
+        }
+        KeyCode::Char('T') => {
+            takes::change_count(app, -1);
+            Vec::new()
+        }
         _ => Vec::new(),
     }
 }
@@ -608,6 +636,8 @@ pub(super) fn choose(app: &mut App, action: Action) -> Vec<Effect> {
         }
         Action::Undo => {
             app.piece = app.history.pop().expect("checked by unavailable");
+            // The piece extended was one take: it is the only one again.
+            app.takes.single();
             app.gen = GenState::Idle;
             app.toast = Some("undid the last extension".into());
             Vec::new()
@@ -626,6 +656,7 @@ fn start(app: &mut App, action: Action, prompt: PromptSource) -> Vec<Effect> {
     }
     let options = app.options();
     app.running_action = Some(action);
+    app.running_takes = app.takes.count;
     app.toast = None;
     app.scroll = 0;
     app.gen = GenState::Running {
@@ -644,6 +675,7 @@ fn start(app: &mut App, action: Action, prompt: PromptSource) -> Vec<Effect> {
     effects.push(Effect::Generate {
         prompt,
         options,
+        takes: app.running_takes,
         scale_from_prompt,
     });
     effects

@@ -134,6 +134,25 @@ impl Areas {
     }
 }
 
+/// The start of the takes' line on the roll's bottom border, before the takes made.
+pub fn takes_label(count: usize) -> String {
+    format!(" Takes {count} (t/T) ")
+}
+
+/// Columns of one take's number on that line (" 2 " or "[2]").
+pub const TAKE_WIDTH: u16 = 3;
+
+impl Areas {
+    /// The take (0-based) whose number is drawn at `(x, y)` on the roll's bottom border, where
+    /// `made` takes are listed after [`takes_label`] of `count`.
+    pub fn take_at(&self, x: u16, y: u16, count: usize, made: usize) -> Option<usize> {
+        let first = self.roll.x + 1 + takes_label(count).chars().count() as u16;
+        (made > 1 && y + 1 == self.roll.bottom() && x >= first)
+            .then(|| ((x - first) / TAKE_WIDTH) as usize)
+            .filter(|&k| k < made)
+    }
+}
+
 /// Whether `(x, y)` lies in `r`.
 pub fn contains(r: Rect, x: u16, y: u16) -> bool {
     x >= r.x && x < r.right() && y >= r.y && y < r.bottom()

@@ -13,4 +13,5 @@ pub mod roll;
 pub mod run;
 pub mod runtime;
 pub mod saved;
+pub mod takes;
 pub mod view;

@@ -1,6 +1,6 @@
 //! The mouse, as terminal apps such as miditui answer it: click a menu item to select it (double
 //! click to run it), click or drag on a gauge to set it, click on the roll to move the playhead
-//! (and seek while playing), wheel to scroll the roll in time, Shift or Ctrl with the wheel to
+//! (and seek while playing), click a take's number under the roll to choose it, wheel to scroll the roll in time, Shift or Ctrl with the wheel to
 //! zoom. The keyboard does all of this too; the mouse is a shortcut.
 
 use super::app::{changed, choose, move_selection, play_from, Action, App, Effect, Focus};
@@ -74,6 +74,9 @@ fn click(app: &mut App, areas: &Areas, x: u16, y: u16, at: Instant) -> Vec<Effec
             return set_from_gauge(app, areas, id, x);
         }
         return Vec::new();
+    }
+    if let Some(take) = areas.take_at(x, y, app.takes.count, app.takes.made()) {
+        return super::takes::choose_take(app, take);
     }
     let notes = areas.roll_notes();
     if contains(notes, x, y) && app.piece.words.len() > 2 {

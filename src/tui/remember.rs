@@ -25,8 +25,8 @@ fn field(s: &mut Settings, id: ControlId) -> Option<&mut Option<f64>> {
     }
 }
 
-/// The settings the screen shows: the controls over what was read (takes, voice, SoundFont and
-/// the folders pass through as they were).
+/// The settings the screen shows: the controls and Takes over what was read (voice, SoundFont
+/// and the folders pass through as they were).
 pub fn settings_of(app: &App) -> Settings {
     let mut s = app.kept.clone();
     for id in ControlId::ALL {
@@ -35,6 +35,7 @@ pub fn settings_of(app: &App) -> Settings {
         }
     }
     s.scale = Some(app.controls.scale().label());
+    s.takes = Some(app.takes.count as f64);
     s
 }
 
@@ -46,6 +47,9 @@ pub fn apply(app: &mut App, s: &Settings) -> Option<String> {
         if let Some(Some(v)) = field(&mut s, id).map(|f| *f) {
             app.controls[id].set(v);
         }
+    }
+    if let Some(takes) = s.takes {
+        app.takes.set_count(takes);
     }
     let mut note = None;
     if let Some(name) = &s.scale {

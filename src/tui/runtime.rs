@@ -11,8 +11,8 @@ use crate::music::midi::write_midi;
 use crate::music::notes::from_words;
 use crate::music::scale::Scale;
 use crate::music::words::Word;
-use crate::sample::backend::{load_for, BoxedModel, Weights};
-use crate::sample::{self, prompt, Prompt, Running, SampleOptions};
+use crate::sample::backend::{load_takes_for, BoxedTakes, Weights};
+use crate::sample::{self, prompt, Prompt, RunningTakes, SampleOptions};
 use crate::sound::audio;
 use crate::sound::output::Output;
 use crate::sound::piece::Piece;
@@ -119,14 +119,14 @@ impl SoundOutput for Speakers {
 
 /// A generation in flight and when it started.
 struct InFlight {
-    running: Running<BoxedModel>,
+    running: RunningTakes<BoxedTakes>,
     started: Instant,
 }
 
 /// The screen's side effects. The model lives here between generations and on the generation's
-/// thread during one.
+/// thread during one; one model makes 1 to 8 takes (one take is exactly [`sample::generate`]).
 pub struct Runtime {
-    model: Option<BoxedModel>,
+    model: Option<BoxedTakes>,
     /// `None` without a sound output: playing then saves a WAV instead.
     sound: Option<Box<dyn SoundOutput>>,
     /// The validation split "Continue song" draws from.
@@ -191,7 +191,7 @@ impl Runtime {
 
     /// A runtime over what was found (see [`Runtime::open`]).
     pub fn new(
-        model: Option<BoxedModel>,
+        model: Option<BoxedTakes>,
         sound: Option<Box<dyn SoundOutput>>,
         validation: Option<SplitData>,
         options: Options,
@@ -219,7 +219,7 @@ impl Runtime {
     pub fn poll(&mut self, playing: bool) -> Vec<Message> {
         let mut messages = Vec::new();
         if let Some(flight) = &self.in_flight {
-            messages.extend(flight.running.words.try_iter().map(Message::Word));
+            messages.extend(flight.running.words.try_iter().map(word_of_take));
             messages.push(Message::Tick(flight.started.elapsed()));
             if flight.running.is_finished() {
                 messages.extend(self.finish());
@@ -242,15 +242,16 @@ impl Runtime {
         };
         // Words sent before the thread ended are still queued: take them first.
         let mut messages: Vec<Message> =
-            flight.running.words.try_iter().map(Message::Word).collect();
+            flight.running.words.try_iter().map(word_of_take).collect();
         let (model, result) = flight.running.join();
         self.model = Some(model);
         messages.push(match result {
-            Ok(g) => Message::Finished {
-                cancelled: g.ended == sample::Ended::Cancelled,
-                elapsed: g.elapsed,
+            // The takes stop together; the run took as long as its longest take.
+            Ok(takes) => Message::Finished {
+                cancelled: takes.iter().any(|g| g.ended == sample::Ended::Cancelled),
+                elapsed: takes.iter().map(|g| g.elapsed).max().unwrap_or_default(),
                 error: None,
-                words: Some(g.words),
+                words: Some(takes.into_iter().map(|g| g.words).collect()),
             },
             Err(e) => Message::Finished {
                 cancelled: false,
@@ -268,8 +269,9 @@ impl Runtime {
             Effect::Generate {
                 prompt,
                 options,
+                takes,
                 scale_from_prompt,
-            } => self.generate(prompt, options, scale_from_prompt),
+            } => self.generate(prompt, options, takes, scale_from_prompt),
             Effect::Cancel => {
                 if let Some(f) = &self.in_flight {
                     f.running.stop();
@@ -313,6 +315,7 @@ impl Runtime {
         &mut self,
         source: PromptSource,
         mut options: SampleOptions,
+        takes: usize,
         scale_from_prompt: bool,
     ) -> Vec<Message> {
         let Some(model) = self.model.take() else {
@@ -327,7 +330,7 @@ impl Runtime {
                     started.push(Message::Toast(about));
                 }
                 self.in_flight = Some(InFlight {
-                    running: sample::spawn(model, p, options),
+                    running: sample::spawn_takes(model, p, options, takes),
                     started: Instant::now(),
                 });
                 started
@@ -441,8 +444,8 @@ impl Drop for Runtime {
 }
 
 /// Loads the model in `dir` (found by [`locate`]), or says why it cannot.
-fn load_model(dir: &Path, compute: &Compute) -> std::result::Result<BoxedModel, String> {
-    load_for(dir, compute, Weights::default())
+fn load_model(dir: &Path, compute: &Compute) -> std::result::Result<BoxedTakes, String> {
+    load_takes_for(dir, compute, Weights::default())
         .map(|(m, _)| m)
         .map_err(|e| format!("could not load the model in {}: {e:#}", dir.display()))
 }
@@ -489,6 +492,10 @@ fn prompt_scale(p: &Prompt) -> (Option<Scale>, String) {
 fn save_wav(voice: &Voice, path: &Path, words: &[Word], bpm: f64) -> Result<()> {
     let notes = synth::from_grid(&from_words(words).notes, bpm);
     voice.render_wav_file(path, &notes, Format::STEREO_44K, WavEncoding::Pcm16)
+}
+
+fn word_of_take((take, word): (usize, Word)) -> Message {
+    Message::Word { take, word }
 }
 
 fn failed(why: &str) -> Message {

@@ -1,7 +1,7 @@
 //! Drawing the app: `view` reads the [`App`] and draws one frame; it changes nothing.
 
 use super::app::{music_seconds, Action, App, ControlId, Focus, GenState, STEPS_PER_WORD};
-use super::layout::{roll_scroll, Areas, NAME_WIDTH};
+use super::layout::{roll_scroll, takes_label, Areas, NAME_WIDTH};
 use super::roll::{PianoRoll, NEW_COLOR, PROMPT_COLOR};
 use crate::music::analysis::{best_scale, scale_name};
 use crate::music::notes::{from_words, Note, STEPS_PER_BAR};
@@ -246,7 +246,10 @@ fn draw_roll(app: &App, frame: &mut Frame, areas: &Areas) {
             Style::default().fg(Color::DarkGray),
         ),
     ]);
-    let block = Block::default().borders(Borders::ALL).title(title);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(title)
+        .title_bottom(takes_line(app));
     let inner = block.inner(area);
     frame.render_widget(block, area);
     if let Some(e) = &app.env.model_error {
@@ -272,6 +275,27 @@ fn draw_roll(app: &App, frame: &mut Frame, areas: &Areas) {
         playhead: app.playhead_step(),
     };
     frame.render_widget(roll, inner);
+}
+
+/// The bottom border of the roll: the Takes setting, then the takes made with the chosen one
+/// marked (a click on a number chooses it: [`Areas::take_at`]).
+fn takes_line(app: &App) -> Line<'static> {
+    let dim = Style::default().fg(Color::DarkGray);
+    let mut spans = vec![Span::styled(takes_label(app.takes.count), dim)];
+    let made = app.takes.made();
+    if made > 1 {
+        for k in 0..made {
+            spans.push(if k == app.takes.chosen {
+                Span::styled(
+                    format!("[{}]", k + 1),
+                    Style::default().add_modifier(Modifier::BOLD),
+                )
+            } else {
+                Span::raw(format!(" {} ", k + 1))
+            });
+        }
+    }
+    Line::from(spans)
 }
 
 /// "key G / Em " for the new part's notes (the prompt's while nothing new is made), so a player
@@ -375,9 +399,10 @@ pub fn status_text(app: &App) -> String {
         ),
         None => String::new(),
     };
+    let take = super::takes::status_prefix(app);
     match &app.toast {
-        Some(t) => format!("{playing}{state}{voice} | {t}"),
-        None => format!("{playing}{state}{voice}"),
+        Some(t) => format!("{playing}{take}{state}{voice} | {t}"),
+        None => format!("{playing}{take}{state}{voice}"),
     }
 }
 
@@ -401,6 +426,7 @@ const HELP: &[(&str, &str)] = &[
     ("s / w", "save MIDI / WAV"),
     ("v", "voice: built-in / SoundFont (next play)"),
     ("u", "undo the last extension"),
+    ("t/T, 1-8", "one take more / fewer; show take N"),
     ("+ / -", "zoom the piano roll in / out"),
     ("< / >", "scroll the piano roll"),
     ("Esc", "cancel a generation, close a popup"),
