@@ -347,18 +347,11 @@ fn bench_train(
     Ok(())
 }
 
-fn bench_tui(width: u16, height: u16, words: usize, frames: usize) -> Result<()> {
+/// A dense random piece of about `words` words, without `END`: chords of 1-4 notes every 1-2
+/// steps, across four octaves (the same for every run, seed 1).
+pub(super) fn dense_piece(words: usize) -> Vec<crate::music::words::Word> {
     use crate::music::words::Word;
-    use crate::tui::app::{update, App, Environment, Message};
     use rand::{Rng, SeedableRng};
-    let mut app = App::new(
-        Environment {
-            device: "cpu".into(),
-            ..Environment::default()
-        },
-        1,
-    );
-    // A dense piece: chords of 1-4 notes every 1-2 steps, across four octaves.
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
     let mut piece = vec![Word::Start];
     while piece.len() < words {
@@ -368,6 +361,19 @@ fn bench_tui(width: u16, height: u16, words: usize, frames: usize) -> Result<()>
         }
         piece.extend([Word::Sep, Word::Dur(rng.random_range(1..=2))]);
     }
+    piece
+}
+
+fn bench_tui(width: u16, height: u16, words: usize, frames: usize) -> Result<()> {
+    use crate::tui::app::{update, App, Environment, Message};
+    let mut app = App::new(
+        Environment {
+            device: "cpu".into(),
+            ..Environment::default()
+        },
+        1,
+    );
+    let piece = dense_piece(words);
     let prompt = crate::sample::Prompt {
         words: piece[..words / 4].to_vec(),
         title: Some("bench".into()),

@@ -179,19 +179,9 @@ fn piece_of(words: &[Word]) -> Piece {
     Piece::from_grid("bench", &from_words(words).notes, 120.0)
 }
 
-/// A dense random piece of about `words` words, like `bench tui`'s: chords of 1-4 notes every
-/// 1-2 steps across four octaves.
+/// `bench tui`'s dense piece, ended.
 fn dense_piece(words: usize) -> Vec<Word> {
-    use rand::{Rng, SeedableRng};
-    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-    let mut piece = vec![Word::Start];
-    while piece.len() < words {
-        let top = rng.random_range(60u8..=96);
-        for k in 0..rng.random_range(1u8..=4) {
-            piece.extend([Word::Note(top - 7 * k), Word::Dur(rng.random_range(1..=16))]);
-        }
-        piece.extend([Word::Sep, Word::Dur(rng.random_range(1..=2))]);
-    }
+    let mut piece = super::bench::dense_piece(words);
     piece.push(Word::End);
     piece
 }
