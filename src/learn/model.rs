@@ -15,6 +15,7 @@
 //! float type ([`Gpt::set_matmul_dtype`], bf16 on a GPU) while the weights, LayerNorms and
 //! softmaxes stay f32, as PyTorch's autocast does.
 
+use crate::learn::fused;
 use anyhow::{bail, ensure, Context, Result};
 use candle_core::{DType, Device, Tensor, Var, D};
 use rand::rngs::StdRng;
@@ -207,6 +208,9 @@ struct Pass<'a> {
     /// candle-nn's fused LayerNorm and softmax, which have no backward: for generation, where a
     /// word costs a few dozen small kernels on a GPU and each one saved counts.
     fused: bool,
+    /// The fused CPU kernels with their own backward ([`crate::learn::fused`]): f32 on the CPU,
+    /// without a cache.
+    cpu_kernels: bool,
 }
 
 /// `x W^T (+ b)` over the last dimension.
@@ -240,8 +244,15 @@ struct LayerNorm {
 }
 
 impl LayerNorm {
-    fn forward(&self, x: &Tensor, fused: bool) -> Result<Tensor> {
-        if fused {
+    fn forward(&self, x: &Tensor, pass: &Pass) -> Result<Tensor> {
+        if pass.cpu_kernels {
+            let y = fused::layer_norm(x, &self.weight, 1e-5)?;
+            return Ok(match &self.bias {
+                Some(b) => y.broadcast_add(b)?,
+                None => y,
+            });
+        }
+        if pass.fused {
             return Ok(candle_nn::ops::layer_norm(
                 &x.contiguous()?,
                 &self.weight,
@@ -351,6 +362,11 @@ impl Attention {
         let hd = c / self.heads;
         let dtype = pass.matmul_dtype;
         let qkv = self.c_attn.forward(x, dtype)?;
+        // The fused kernel has no dropout on the attention weights.
+        if pass.cpu_kernels && (pass.dropout == 0.0 || rng.is_none()) {
+            let y = fused::causal_attention(&qkv, self.heads)?;
+            return dropout(&self.c_proj.forward(&y, dtype)?, pass.dropout, rng);
+        }
         let split = |i: usize| -> Result<Tensor> {
             Ok(qkv
                 .narrow(2, i * c, c)?
@@ -425,16 +441,17 @@ impl Block {
     ) -> Result<Tensor> {
         let dtype = pass.matmul_dtype;
         let a = self.attn.forward(
-            &self.ln_1.forward(x, pass.fused)?,
+            &self.ln_1.forward(x, pass)?,
             pass,
             cache,
             rng.as_deref_mut(),
         )?;
         let x = (x + a)?;
-        let h = self
-            .c_fc
-            .forward(&self.ln_2.forward(&x, pass.fused)?, dtype)?
-            .gelu_erf()?;
+        let h = self.c_fc.forward(&self.ln_2.forward(&x, pass)?, dtype)?;
+        let h = match pass.cpu_kernels {
+            true => fused::gelu(&h)?,
+            false => h.gelu_erf()?,
+        };
         let m = dropout(&self.mlp_proj.forward(&h, dtype)?, pass.dropout, rng)?;
         Ok((x + m)?)
     }
@@ -477,6 +494,8 @@ pub struct Gpt {
     device: Device,
     /// Float type of the matrix products (F32 unless set).
     matmul_dtype: DType,
+    /// Whether training and evaluation on the CPU may use [`crate::learn::fused`] (on unless set).
+    cpu_kernels: bool,
 }
 
 impl Gpt {
@@ -551,6 +570,7 @@ impl Gpt {
             mask: Tensor::from_vec(mask, (n, n), device)?.to_dtype(dtype)?,
             device: device.clone(),
             matmul_dtype: dtype,
+            cpu_kernels: true,
         })
     }
 
@@ -589,6 +609,19 @@ impl Gpt {
         self.matmul_dtype
     }
 
+    /// Turns the fused CPU kernels off (or on again): the plain ops give the same losses and
+    /// gradients, more slowly; for comparing the two.
+    pub fn set_cpu_kernels(&mut self, on: bool) {
+        self.cpu_kernels = on;
+    }
+
+    /// Whether a pass without a cache runs the fused CPU kernels: where they are on, the model
+    /// is on the CPU, and weights and products are f32.
+    fn uses_cpu_kernels(&self) -> bool {
+        let f32 = self.dtype() == DType::F32 && self.matmul_dtype == DType::F32;
+        self.cpu_kernels && self.device.is_cpu() && f32
+    }
+
     /// Every parameter with its nanoGPT name, in a fixed order (the head shares `transformer.wte`).
     pub fn params(&self) -> &[(String, Var)] {
         &self.params
@@ -623,11 +656,11 @@ impl Gpt {
     pub fn loss(&self, ids: &Tensor, targets: &Tensor, rng: Option<&mut StdRng>) -> Result<Tensor> {
         let logits = self.run(ids, 0, None, rng)?;
         let (b, t, v) = logits.dims3()?;
-        let logits = logits.reshape((b * t, v))?;
-        Ok(candle_nn::loss::cross_entropy(
-            &logits,
-            &targets.reshape(b * t)?,
-        )?)
+        let (logits, targets) = (logits.reshape((b * t, v))?, targets.reshape(b * t)?);
+        Ok(match self.uses_cpu_kernels() {
+            true => fused::cross_entropy(&logits, &targets)?,
+            false => candle_nn::loss::cross_entropy(&logits, &targets)?,
+        })
     }
 
     /// Feeds `ids` `(batch, new)` at the positions after those already in `cache`, appends their
@@ -676,6 +709,7 @@ impl Gpt {
             dropout: self.config.dropout,
             matmul_dtype: self.matmul_dtype,
             fused: cache.is_some(),
+            cpu_kernels: cache.is_none() && self.uses_cpu_kernels(),
         };
         let tok = self
             .wte
@@ -687,7 +721,7 @@ impl Gpt {
             let layer_cache = cache.as_deref_mut().map(|c| &mut c.layers[i]);
             x = block.forward(&x, &pass, layer_cache, rng.as_deref_mut())?;
         }
-        let x = self.ln_f.forward(&x, pass.fused)?;
+        let x = self.ln_f.forward(&x, &pass)?;
         // The head is tied to the token embedding (nanoGPT's weight tying).
         let logits = matmul_t(&x.reshape((b * t, c))?, &self.wte, self.matmul_dtype)?;
         Ok(logits
