@@ -161,6 +161,9 @@ pub struct TrainReport {
 pub fn train(opts: &TrainOptions, compute: &Compute) -> Result<TrainReport> {
     opts.validate()?;
     let device = &compute.device;
+    if device.is_cpu() {
+        crate::learn::fused::keep_freed_memory();
+    }
     let data = Dataset::load(&opts.data)?;
     let mut run = RunState::start(opts, device)?;
     if opts.resume && run.step >= opts.steps {
@@ -279,6 +282,9 @@ fn train_step(
 /// tokens, after two warm-up steps.
 pub fn bench(config: &GptConfig, batch: usize, steps: usize, compute: &Compute) -> Result<f64> {
     let device = &compute.device;
+    if device.is_cpu() {
+        crate::learn::fused::keep_freed_memory();
+    }
     let mut model = Gpt::new(config, 0, device)?;
     model.set_matmul_dtype(compute.matmul_dtype);
     let mut opt = AdamW::new(model.params(), 0.1)?;
