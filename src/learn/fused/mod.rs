@@ -352,6 +352,7 @@ pub fn keep_freed_memory() {
 }
 
 mod attention;
+pub mod plain;
 pub use attention::causal_attention;
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! the `small` preset (width 384, 6 heads, context 200; 4 windows a batch to keep tests quick).
 
 use super::*;
-use candle_core::{Device, Var, D};
+use candle_core::{Device, Var};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -66,16 +66,6 @@ fn assert_same(
     }
 }
 
-fn plain_layer_norm(x: &Tensor, w: &Tensor) -> Tensor {
-    let mean = x.mean_keepdim(D::Minus1).unwrap();
-    let centred = x.broadcast_sub(&mean).unwrap();
-    let var = centred.sqr().unwrap().mean_keepdim(D::Minus1).unwrap();
-    let normed = centred
-        .broadcast_div(&(var + 1e-5).unwrap().sqrt().unwrap())
-        .unwrap();
-    normed.broadcast_mul(w).unwrap()
-}
-
 #[test]
 fn layer_norm_matches_the_plain_one() {
     // A residual stream with an offset and a spread per row, and gains around one.
@@ -84,45 +74,8 @@ fn layer_norm_matches_the_plain_one() {
     assert_same(
         &[x, w],
         |t| layer_norm(&t[0], &t[1], 1e-5).unwrap(),
-        |t| plain_layer_norm(&t[0], &t[1]),
+        |t| plain::layer_norm(&t[0], &t[1], 1e-5).unwrap(),
     );
-}
-
-fn plain_attention(qkv: &Tensor) -> Tensor {
-    let (b, t, c3) = qkv.dims3().unwrap();
-    let (c, hd) = (c3 / 3, c3 / 3 / HEADS);
-    let split = |i: usize| {
-        qkv.narrow(2, i * c, c)
-            .unwrap()
-            .reshape((b, t, HEADS, hd))
-            .unwrap()
-            .transpose(1, 2)
-            .unwrap()
-            .contiguous()
-            .unwrap()
-    };
-    let (q, k, v) = (split(0), split(1), split(2));
-    let mask: Vec<f32> = (0..t * t)
-        .map(|i| {
-            if i % t > i / t {
-                f32::NEG_INFINITY
-            } else {
-                0.0
-            }
-        })
-        .collect();
-    let mask = Tensor::from_vec(mask, (t, t), &Device::Cpu).unwrap();
-    let att = (q.matmul(&k.t().unwrap()).unwrap() * (1.0 / (hd as f64).sqrt())).unwrap();
-    let att = att.broadcast_add(&mask).unwrap();
-    let max = att.max_keepdim(D::Minus1).unwrap().detach();
-    let e = att.broadcast_sub(&max).unwrap().exp().unwrap();
-    let p = e.broadcast_div(&e.sum_keepdim(D::Minus1).unwrap()).unwrap();
-    p.matmul(&v)
-        .unwrap()
-        .transpose(1, 2)
-        .unwrap()
-        .reshape((b, t, c))
-        .unwrap()
 }
 
 #[test]
@@ -132,7 +85,7 @@ fn causal_attention_matches_the_plain_one() {
     assert_same(
         &[qkv],
         |t| causal_attention(&t[0], HEADS).unwrap(),
-        |t| plain_attention(&t[0]),
+        |t| plain::causal_attention(&t[0], HEADS).unwrap(),
     );
 }
 

@@ -136,7 +136,7 @@ impl AdamW {
     }
 
     /// [`AdamW::clipped_update`] as a dozen candle ops over one flat buffer: for a GPU.
-    fn tensor_update(
+    pub(super) fn tensor_update(
         &mut self,
         params: &[(String, Var)],
         grads: &[Tensor],
@@ -172,7 +172,7 @@ impl AdamW {
 
     /// [`AdamW::clipped_update`] on the CPU in two passes over the gradients, spread over the
     /// cores (the norm, then the update), rather than a dozen candle ops on one flat buffer.
-    fn cpu_update(
+    pub(super) fn cpu_update(
         &mut self,
         params: &[(String, Var)],
         grads: &[Tensor],
