@@ -9,7 +9,9 @@
 //!
 //! Everything is written from differentiable primitives on purpose: candle-nn 0.11's fused
 //! `LayerNorm`, `softmax_last_dim`, `layer_norm` and `sdpa` have no backward pass, so a model
-//! built on them silently trains nothing but its head. Initial weights and dropout masks come from
+//! built on them silently trains nothing but its head. On the CPU in f32, training and evaluation
+//! run LayerNorm, attention, GELU and the loss as [`crate::learn::fused`]'s kernels instead,
+//! which have their own backward and give the same values and gradients. Initial weights and dropout masks come from
 //! a seeded `rand` generator (candle's CPU generator cannot be seeded), so runs are reproducible.
 //! Every tensor lives on the [`Device`] passed in. The matrix products may run in a narrower
 //! float type ([`Gpt::set_matmul_dtype`], bf16 on a GPU) while the weights, LayerNorms and
