@@ -222,11 +222,14 @@ struct Linear {
 }
 
 impl Linear {
-    fn forward(&self, x: &Tensor, dtype: DType) -> Result<Tensor> {
+    fn forward(&self, x: &Tensor, pass: &Pass) -> Result<Tensor> {
         let (out, inp) = self.weight.dims2()?;
         let mut dims = x.dims().to_vec();
-        let rows = x.elem_count() / inp;
-        let y = matmul_t(&x.reshape((rows, inp))?, &self.weight, dtype)?;
+        let x = x.reshape((x.elem_count() / inp, inp))?;
+        let y = match pass.cpu_kernels {
+            true => fused::linear(&x, &self.weight)?,
+            false => matmul_t(&x, &self.weight, pass.matmul_dtype)?,
+        };
         *dims.last_mut().context("linear of a scalar")? = out;
         let y = y.reshape(dims)?;
         Ok(match &self.bias {
@@ -363,11 +366,11 @@ impl Attention {
         let (b, t, c) = x.dims3()?;
         let hd = c / self.heads;
         let dtype = pass.matmul_dtype;
-        let qkv = self.c_attn.forward(x, dtype)?;
+        let qkv = self.c_attn.forward(x, pass)?;
         // The fused kernel has no dropout on the attention weights.
         if pass.cpu_kernels && (pass.dropout == 0.0 || rng.is_none()) {
             let y = fused::causal_attention(&qkv, self.heads)?;
-            return dropout(&self.c_proj.forward(&y, dtype)?, pass.dropout, rng);
+            return dropout(&self.c_proj.forward(&y, pass)?, pass.dropout, rng);
         }
         let split = |i: usize| -> Result<Tensor> {
             Ok(qkv
@@ -403,7 +406,7 @@ impl Attention {
         let y = matmul(&att, &v, dtype)?
             .transpose(1, 2)?
             .reshape((b, t, c))?;
-        dropout(&self.c_proj.forward(&y, dtype)?, pass.dropout, rng)
+        dropout(&self.c_proj.forward(&y, pass)?, pass.dropout, rng)
     }
 }
 
@@ -441,7 +444,6 @@ impl Block {
         cache: Option<&mut Option<(Tensor, Tensor)>>,
         mut rng: Option<&mut StdRng>,
     ) -> Result<Tensor> {
-        let dtype = pass.matmul_dtype;
         let a = self.attn.forward(
             &self.ln_1.forward(x, pass)?,
             pass,
@@ -449,12 +451,12 @@ impl Block {
             rng.as_deref_mut(),
         )?;
         let x = (x + a)?;
-        let h = self.c_fc.forward(&self.ln_2.forward(&x, pass)?, dtype)?;
+        let h = self.c_fc.forward(&self.ln_2.forward(&x, pass)?, pass)?;
         let h = match pass.cpu_kernels {
             true => fused::gelu(&h)?,
             false => h.gelu_erf()?,
         };
-        let m = dropout(&self.mlp_proj.forward(&h, dtype)?, pass.dropout, rng)?;
+        let m = dropout(&self.mlp_proj.forward(&h, pass)?, pass.dropout, rng)?;
         Ok((x + m)?)
     }
 }
@@ -725,7 +727,11 @@ impl Gpt {
         }
         let x = self.ln_f.forward(&x, &pass)?;
         // The head is tied to the token embedding (nanoGPT's weight tying).
-        let logits = matmul_t(&x.reshape((b * t, c))?, &self.wte, self.matmul_dtype)?;
+        let x = x.reshape((b * t, c))?;
+        let logits = match pass.cpu_kernels {
+            true => fused::linear(&x, &self.wte)?,
+            false => matmul_t(&x, &self.wte, self.matmul_dtype)?,
+        };
         Ok(logits
             .to_dtype(DType::F32)?
             .reshape((b, t, self.config.vocab))?)

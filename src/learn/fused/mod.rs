@@ -361,8 +361,10 @@ pub fn keep_freed_memory() {
 }
 
 mod attention;
+mod linear;
 pub mod plain;
 pub use attention::causal_attention;
+pub use linear::linear;
 
 #[cfg(test)]
 mod tests;

@@ -144,3 +144,17 @@ fn cross_entropy_matches_candle_nn() {
     let err = cross_entropy(&logits.narrow(0, 0, 2).unwrap(), &outside).unwrap_err();
     assert!(err.to_string().contains("target 219 outside"), "{err}");
 }
+
+#[test]
+fn linear_matches_a_product_with_the_transposed_weight() {
+    // The MLP's down projection: (rows, 4c) x (c, 4c)^T.
+    let x = random(&[BATCH * TIME, 4 * WIDTH], 1.0, 10);
+    let w = random(&[WIDTH, 4 * WIDTH], 0.02, 11);
+    assert_same(
+        &[x, w],
+        |t| linear(&t[0], &t[1]).unwrap(),
+        |t| t[0].matmul(&t[1].t().unwrap()).unwrap(),
+    );
+    let err = linear(&random(&[3, 4], 1.0, 12), &random(&[5, 6], 1.0, 13)).unwrap_err();
+    assert!(err.to_string().contains("3x4 times 6x5"), "{err}");
+}

@@ -154,7 +154,8 @@ pub fn profile(config: &GptConfig, batch: usize, reps: usize) -> Result<Vec<OpTi
         weight(c, 4 * c)?,
     );
     let (wte, wpe) = (weight(v, c)?, weight(t, c)?);
-    let linear: Op = Box::new(|i| i[0].matmul(&i[1].t()?));
+    let product: fn() -> Op<'static> = || Box::new(|i| i[0].matmul(&i[1].t()?));
+    let linear: fn() -> Option<Op<'static>> = || Some(Box::new(|i| fused::linear(&i[0], &i[1])));
 
     let mut table = Vec::new();
     let mut add = |name, calls, inputs: &[&Tensor], plain: Op, fused: Option<Op>| -> Result<()> {
@@ -187,8 +188,8 @@ pub fn profile(config: &GptConfig, batch: usize, reps: usize) -> Result<Vec<OpTi
         "q, k, v projection",
         layers,
         &[&rows, &w_qkv],
-        Box::new(|i| i[0].matmul(&i[1].t()?)),
-        None,
+        product(),
+        linear(),
     )?;
     let att_plain: Op = Box::new(|i| plain::causal_attention(&i[0], heads));
     let att_fused: Op = Box::new(|i| fused::causal_attention(&i[0], heads));
@@ -203,8 +204,8 @@ pub fn profile(config: &GptConfig, batch: usize, reps: usize) -> Result<Vec<OpTi
         "attention output projection",
         layers,
         &[&rows, &w_proj],
-        Box::new(|i| i[0].matmul(&i[1].t()?)),
-        None,
+        product(),
+        linear(),
     )?;
     add(
         "residual add",
@@ -217,8 +218,8 @@ pub fn profile(config: &GptConfig, batch: usize, reps: usize) -> Result<Vec<OpTi
         "MLP up (c -> 4c)",
         layers,
         &[&rows, &w_up],
-        Box::new(|i| i[0].matmul(&i[1].t()?)),
-        None,
+        product(),
+        linear(),
     )?;
     let gelu_plain: Op = Box::new(|i| i[0].gelu_erf());
     let gelu_fused: Op = Box::new(|i| fused::gelu(&i[0]));
@@ -227,15 +228,15 @@ pub fn profile(config: &GptConfig, batch: usize, reps: usize) -> Result<Vec<OpTi
         "MLP down (4c -> c)",
         layers,
         &[&wide, &w_down],
-        Box::new(|i| i[0].matmul(&i[1].t()?)),
-        None,
+        product(),
+        linear(),
     )?;
     add(
         "head (tied to the embedding)",
         1,
         &[&rows, &wte],
-        linear,
-        None,
+        product(),
+        linear(),
     )?;
     let ce_plain: Op = Box::new(|i| candle_nn::loss::cross_entropy(&i[0], &ids));
     let ce_fused: Op = Box::new(|i| fused::cross_entropy(&i[0], &ids));
