@@ -3,11 +3,11 @@
 //! The model built from candle's primitives spends most of a CPU training step outside the
 //! matrix products: every primitive is a pass over memory, most of them on one core, each with
 //! a fresh allocation, and the backward pass doubles them. Here each of LayerNorm, causal
-//! self-attention (scores, mask, softmax and the product with the values, per head), GELU and
-//! the cross-entropy is one candle custom op whose forward and backward are each one or two
-//! passes, spread over every core with rayon. They compute what the plain ops compute (tests
-//! compare values and gradients) and are f32 and CPU only: [`crate::learn::model`] picks them at
-//! run time where the device is the CPU, and the plain ops everywhere else.
+//! self-attention (scores, mask, softmax and the product with the values, per head), GELU, the
+//! linear layers and the cross-entropy is one candle custom op whose forward and backward are
+//! each one or two passes, spread over every core with rayon. They compute what the plain ops
+//! compute (tests compare values and gradients) and are f32 and CPU only: [`crate::learn::model`]
+//! picks them at run time where the device is the CPU, and the plain ops everywhere else.
 
 use candle_core::backend::BackendStorage;
 use candle_core::{
