@@ -450,3 +450,63 @@ fn zero_new_words_is_a_clear_error() {
     let one = run(1).unwrap();
     assert!(one.new_words().len() >= 2, "{:?}", one.words);
 }
+
+#[test]
+fn bench_train_profile_breaks_a_step_down_by_operation() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "bench",
+        "train",
+        "--preset",
+        "small",
+        "--batch",
+        "2",
+        "--context",
+        "16",
+    ];
+    let out = nanotune(
+        &[&args[..], &["--steps", "1", "--device", "cpu", "--profile"]].concat(),
+        dir.path(),
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}{stdout}", text(&out.stderr));
+    // Both phase lines, every operation with its calls per step, and the sums.
+    for line in [
+        "fused CPU kernels",
+        "plain candle ops",
+        "| sum |",
+        "\"tokens_per_s\"",
+    ] {
+        assert!(stdout.contains(line), "no '{line}' in:\n{stdout}");
+    }
+    for (op, calls) in [
+        ("LayerNorm", 7),
+        ("attention (scores, mask, softmax, values)", 3),
+    ] {
+        assert!(
+            stdout.contains(&format!("| {op} | {calls} |")),
+            "{op}:\n{stdout}"
+        );
+    }
+    // Every figure is a number; the big product and the optimiser take measurable time.
+    for op in [
+        "GELU",
+        "cross-entropy",
+        "clipping + AdamW",
+        "MLP down (4c -> c)",
+    ] {
+        let row = stdout.lines().find(|l| l.starts_with(&format!("| {op} |")));
+        let cells: Vec<&str> = row
+            .unwrap_or_else(|| panic!("{op}:\n{stdout}"))
+            .split('|')
+            .collect();
+        let plain: Vec<f64> = cells[3..5]
+            .iter()
+            .map(|c| c.trim().parse().unwrap())
+            .collect();
+        assert!(plain.iter().all(|ms| *ms >= 0.0), "{op}:\n{stdout}");
+        if op == "MLP down (4c -> c)" || op == "clipping + AdamW" {
+            assert!(plain[0] > 0.0, "{op} took no time:\n{stdout}");
+        }
+    }
+}

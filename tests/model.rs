@@ -77,6 +77,46 @@ fn every_parameter_gets_a_gradient() {
     }
 }
 
+/// The largest difference between two tensors relative to the largest magnitude in `want`.
+fn rel_diff(got: &Tensor, want: &Tensor) -> f32 {
+    max_abs(&(got - want).unwrap()) / max_abs(want).max(1e-12)
+}
+
+#[test]
+fn fused_cpu_kernels_give_the_plain_losses_and_gradients() {
+    // The small preset's shape (2 windows a batch to keep the test quick), with and without biases.
+    for bias in [false, true] {
+        let cfg = GptConfig {
+            bias,
+            ..GptConfig::preset("small", Vocab.len()).unwrap()
+        };
+        let mut model = Gpt::new(&cfg, 3, &Device::Cpu).unwrap();
+        let mut rng = StdRng::seed_from_u64(4);
+        let (x, y) = (random_ids(&mut rng, 2, 200), random_ids(&mut rng, 2, 200));
+        let mut run = |cpu_kernels: bool| {
+            model.set_cpu_kernels(cpu_kernels);
+            let loss = model.loss(&x, &y, None).unwrap();
+            let grads = loss.backward().unwrap();
+            let grads: Vec<Tensor> = model
+                .params()
+                .iter()
+                .map(|(_, v)| grads.get(v.as_tensor()).unwrap().clone())
+                .collect();
+            (loss.to_scalar::<f32>().unwrap(), grads)
+        };
+        let (fused_loss, fused) = run(true);
+        let (plain_loss, plain) = run(false);
+        assert!(
+            (fused_loss - plain_loss).abs() < 1e-5 * plain_loss,
+            "loss {fused_loss} against {plain_loss}"
+        );
+        for ((name, _), (f, p)) in model.params().iter().zip(fused.iter().zip(&plain)) {
+            let d = rel_diff(f, p);
+            assert!(d < 1e-4, "bias {bias}, {name}: gradients differ by {d}");
+        }
+    }
+}
+
 #[test]
 fn names_follow_nanogpt() {
     let model = Gpt::new(&tiny(0.0), 1, &Device::Cpu).unwrap();

@@ -9,6 +9,8 @@ use clap::Subcommand;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+mod train;
+
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
     /// Milliseconds to draw one frame of the terminal screen (200x60 by default) with a full piano
@@ -66,6 +68,10 @@ pub enum BenchCommand {
         /// auto, cpu, cuda or cuda:N.
         #[arg(long, default_value = "auto")]
         device: DeviceChoice,
+        /// Where the time goes (CPU): each phase with the fused kernels and the plain ops, and
+        /// each operation alone on its shapes, forward and backward.
+        #[arg(long)]
+        profile: bool,
     },
     /// Milliseconds from space on the server to the listener having the piece: a dense random
     /// piece of WORDS words turned into notes, sent over a Unix socket to a listener (one in
@@ -134,7 +140,17 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             context,
             steps,
             device,
-        } => bench_train(&preset, batch, context, steps, &Compute::select(device)?),
+            profile,
+        } => {
+            let bench = train::TrainBench {
+                preset: &preset,
+                batch,
+                context,
+                steps,
+                profile,
+            };
+            train::run(&bench, &Compute::select(device)?)
+        }
         BenchCommand::Generate {
             preset,
             words,
@@ -315,36 +331,6 @@ fn thread_cpu_seconds() -> f64 {
         }
     }
     0.0
-}
-fn bench_train(
-    preset: &str,
-    batch: usize,
-    context: usize,
-    steps: usize,
-    compute: &Compute,
-) -> Result<()> {
-    let mut config =
-        crate::learn::model::GptConfig::preset(preset, crate::music::words::Vocab.len())?;
-    config.context = context;
-    let params = crate::learn::model::Gpt::new(&config, 0, &candle_core::Device::Cpu)?.num_params();
-    let tokens_per_s = crate::learn::train::bench(&config, batch, steps, compute)?;
-    println!(
-        "train {preset} ({params} parameters), batch {batch} x context {context}, {steps} steps on {}: {tokens_per_s:.0} tokens/s ({} CPU threads)",
-        compute.name(),
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    );
-    // The fields of torch_reference.py, with its FLOP count, for a side-by-side table.
-    let flops_per_token = 6 * params + 12 * config.layers * config.width * context;
-    let json = serde_json::json!({
-        "what": "train", "impl": "nanotune", "preset": preset, "device": compute.name(),
-        "params": params,
-        "dtype": format!("{:?}", compute.matmul_dtype).to_lowercase(), "batch": batch,
-        "context": context, "tokens_per_s": tokens_per_s.round(),
-        "step_ms": (1e5 * (batch * context) as f64 / tokens_per_s).round() / 100.0,
-        "model_tflops": (tokens_per_s * flops_per_token as f64 / 1e10).round() / 100.0,
-    });
-    println!("{json}");
-    Ok(())
 }
 
 /// A dense random piece of about `words` words, without `END`: chords of 1-4 notes every 1-2

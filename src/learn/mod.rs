@@ -5,5 +5,6 @@ pub mod checkpoint;
 pub mod corpus;
 pub mod dataset;
 pub mod device;
+pub mod fused;
 pub mod model;
 pub mod train;

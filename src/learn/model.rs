@@ -9,12 +9,15 @@
 //!
 //! Everything is written from differentiable primitives on purpose: candle-nn 0.11's fused
 //! `LayerNorm`, `softmax_last_dim`, `layer_norm` and `sdpa` have no backward pass, so a model
-//! built on them silently trains nothing but its head. Initial weights and dropout masks come from
+//! built on them silently trains nothing but its head. On the CPU in f32, training and evaluation
+//! run LayerNorm, attention, GELU and the loss as [`crate::learn::fused`]'s kernels instead,
+//! which have their own backward and give the same values and gradients. Initial weights and dropout masks come from
 //! a seeded `rand` generator (candle's CPU generator cannot be seeded), so runs are reproducible.
 //! Every tensor lives on the [`Device`] passed in. The matrix products may run in a narrower
 //! float type ([`Gpt::set_matmul_dtype`], bf16 on a GPU) while the weights, LayerNorms and
 //! softmaxes stay f32, as PyTorch's autocast does.
 
+use crate::learn::fused;
 use anyhow::{bail, ensure, Context, Result};
 use candle_core::{DType, Device, Tensor, Var, D};
 use rand::rngs::StdRng;
@@ -207,6 +210,9 @@ struct Pass<'a> {
     /// candle-nn's fused LayerNorm and softmax, which have no backward: for generation, where a
     /// word costs a few dozen small kernels on a GPU and each one saved counts.
     fused: bool,
+    /// The fused CPU kernels with their own backward ([`crate::learn::fused`]): f32 on the CPU,
+    /// without a cache.
+    cpu_kernels: bool,
 }
 
 /// `x W^T (+ b)` over the last dimension.
@@ -216,11 +222,14 @@ struct Linear {
 }
 
 impl Linear {
-    fn forward(&self, x: &Tensor, dtype: DType) -> Result<Tensor> {
+    fn forward(&self, x: &Tensor, pass: &Pass) -> Result<Tensor> {
         let (out, inp) = self.weight.dims2()?;
         let mut dims = x.dims().to_vec();
-        let rows = x.elem_count() / inp;
-        let y = matmul_t(&x.reshape((rows, inp))?, &self.weight, dtype)?;
+        let x = x.reshape((x.elem_count() / inp, inp))?;
+        let y = match pass.cpu_kernels {
+            true => fused::linear(&x, &self.weight)?,
+            false => matmul_t(&x, &self.weight, pass.matmul_dtype)?,
+        };
         *dims.last_mut().context("linear of a scalar")? = out;
         let y = y.reshape(dims)?;
         Ok(match &self.bias {
@@ -240,8 +249,15 @@ struct LayerNorm {
 }
 
 impl LayerNorm {
-    fn forward(&self, x: &Tensor, fused: bool) -> Result<Tensor> {
-        if fused {
+    fn forward(&self, x: &Tensor, pass: &Pass) -> Result<Tensor> {
+        if pass.cpu_kernels {
+            let y = fused::layer_norm(x, &self.weight, 1e-5)?;
+            return Ok(match &self.bias {
+                Some(b) => y.broadcast_add(b)?,
+                None => y,
+            });
+        }
+        if pass.fused {
             return Ok(candle_nn::ops::layer_norm(
                 &x.contiguous()?,
                 &self.weight,
@@ -350,7 +366,12 @@ impl Attention {
         let (b, t, c) = x.dims3()?;
         let hd = c / self.heads;
         let dtype = pass.matmul_dtype;
-        let qkv = self.c_attn.forward(x, dtype)?;
+        let qkv = self.c_attn.forward(x, pass)?;
+        // The fused kernel has no dropout on the attention weights.
+        if pass.cpu_kernels && (pass.dropout == 0.0 || rng.is_none()) {
+            let y = fused::causal_attention(&qkv, self.heads)?;
+            return dropout(&self.c_proj.forward(&y, pass)?, pass.dropout, rng);
+        }
         let split = |i: usize| -> Result<Tensor> {
             Ok(qkv
                 .narrow(2, i * c, c)?
@@ -385,7 +406,7 @@ impl Attention {
         let y = matmul(&att, &v, dtype)?
             .transpose(1, 2)?
             .reshape((b, t, c))?;
-        dropout(&self.c_proj.forward(&y, dtype)?, pass.dropout, rng)
+        dropout(&self.c_proj.forward(&y, pass)?, pass.dropout, rng)
     }
 }
 
@@ -423,19 +444,19 @@ impl Block {
         cache: Option<&mut Option<(Tensor, Tensor)>>,
         mut rng: Option<&mut StdRng>,
     ) -> Result<Tensor> {
-        let dtype = pass.matmul_dtype;
         let a = self.attn.forward(
-            &self.ln_1.forward(x, pass.fused)?,
+            &self.ln_1.forward(x, pass)?,
             pass,
             cache,
             rng.as_deref_mut(),
         )?;
         let x = (x + a)?;
-        let h = self
-            .c_fc
-            .forward(&self.ln_2.forward(&x, pass.fused)?, dtype)?
-            .gelu_erf()?;
-        let m = dropout(&self.mlp_proj.forward(&h, dtype)?, pass.dropout, rng)?;
+        let h = self.c_fc.forward(&self.ln_2.forward(&x, pass)?, pass)?;
+        let h = match pass.cpu_kernels {
+            true => fused::gelu(&h)?,
+            false => h.gelu_erf()?,
+        };
+        let m = dropout(&self.mlp_proj.forward(&h, pass)?, pass.dropout, rng)?;
         Ok((x + m)?)
     }
 }
@@ -477,6 +498,8 @@ pub struct Gpt {
     device: Device,
     /// Float type of the matrix products (F32 unless set).
     matmul_dtype: DType,
+    /// Whether training and evaluation on the CPU may use [`crate::learn::fused`] (on unless set).
+    cpu_kernels: bool,
 }
 
 impl Gpt {
@@ -551,6 +574,7 @@ impl Gpt {
             mask: Tensor::from_vec(mask, (n, n), device)?.to_dtype(dtype)?,
             device: device.clone(),
             matmul_dtype: dtype,
+            cpu_kernels: true,
         })
     }
 
@@ -589,6 +613,19 @@ impl Gpt {
         self.matmul_dtype
     }
 
+    /// Turns the fused CPU kernels off (or on again): the plain ops give the same losses and
+    /// gradients, more slowly; for comparing the two.
+    pub fn set_cpu_kernels(&mut self, on: bool) {
+        self.cpu_kernels = on;
+    }
+
+    /// Whether a pass without a cache runs the fused CPU kernels: where they are on, the model
+    /// is on the CPU, and weights and products are f32.
+    fn uses_cpu_kernels(&self) -> bool {
+        let f32 = self.dtype() == DType::F32 && self.matmul_dtype == DType::F32;
+        self.cpu_kernels && self.device.is_cpu() && f32
+    }
+
     /// Every parameter with its nanoGPT name, in a fixed order (the head shares `transformer.wte`).
     pub fn params(&self) -> &[(String, Var)] {
         &self.params
@@ -623,11 +660,11 @@ impl Gpt {
     pub fn loss(&self, ids: &Tensor, targets: &Tensor, rng: Option<&mut StdRng>) -> Result<Tensor> {
         let logits = self.run(ids, 0, None, rng)?;
         let (b, t, v) = logits.dims3()?;
-        let logits = logits.reshape((b * t, v))?;
-        Ok(candle_nn::loss::cross_entropy(
-            &logits,
-            &targets.reshape(b * t)?,
-        )?)
+        let (logits, targets) = (logits.reshape((b * t, v))?, targets.reshape(b * t)?);
+        Ok(match self.uses_cpu_kernels() {
+            true => fused::cross_entropy(&logits, &targets)?,
+            false => candle_nn::loss::cross_entropy(&logits, &targets)?,
+        })
     }
 
     /// Feeds `ids` `(batch, new)` at the positions after those already in `cache`, appends their
@@ -676,6 +713,7 @@ impl Gpt {
             dropout: self.config.dropout,
             matmul_dtype: self.matmul_dtype,
             fused: cache.is_some(),
+            cpu_kernels: cache.is_none() && self.uses_cpu_kernels(),
         };
         let tok = self
             .wte
@@ -687,9 +725,13 @@ impl Gpt {
             let layer_cache = cache.as_deref_mut().map(|c| &mut c.layers[i]);
             x = block.forward(&x, &pass, layer_cache, rng.as_deref_mut())?;
         }
-        let x = self.ln_f.forward(&x, pass.fused)?;
+        let x = self.ln_f.forward(&x, &pass)?;
         // The head is tied to the token embedding (nanoGPT's weight tying).
-        let logits = matmul_t(&x.reshape((b * t, c))?, &self.wte, self.matmul_dtype)?;
+        let x = x.reshape((b * t, c))?;
+        let logits = match pass.cpu_kernels {
+            true => fused::linear(&x, &self.wte)?,
+            false => matmul_t(&x, &self.wte, self.matmul_dtype)?,
+        };
         Ok(logits
             .to_dtype(DType::F32)?
             .reshape((b, t, self.config.vocab))?)

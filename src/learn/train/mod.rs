@@ -15,12 +15,14 @@
 //! files, log.csv and the progress bar).
 
 mod batches;
+mod bench;
 mod eval;
 mod optim;
 mod record;
 mod resume;
 
 pub use batches::Augment;
+pub use bench::{bench, profile, OpTime, StepTimes};
 pub use eval::evaluate;
 pub use optim::{clip_gradients, AdamW};
 pub use resume::recorded_steps;
@@ -35,12 +37,11 @@ use candle_core::{Device, Tensor};
 use eval::EvalBatches;
 use optim::gradients;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use record::Recorder;
 use resume::RunState;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 /// Everything `train` needs. `model` is the shape of a fresh model; with `resume` or `init_from`
 /// the shape comes from that checkpoint instead (its dropout replaced by `model.dropout`).
@@ -161,6 +162,9 @@ pub struct TrainReport {
 pub fn train(opts: &TrainOptions, compute: &Compute) -> Result<TrainReport> {
     opts.validate()?;
     let device = &compute.device;
+    if device.is_cpu() {
+        crate::learn::fused::keep_freed_memory();
+    }
     let data = Dataset::load(&opts.data)?;
     let mut run = RunState::start(opts, device)?;
     if opts.resume && run.step >= opts.steps {
@@ -273,36 +277,4 @@ fn train_step(
     let grads = total.context("no micro-batches")?;
     opt.clipped_update(params, &grads, opts.grad_clip, opts.lr_at(step))?;
     loss_sum.context("no micro-batches")
-}
-
-/// Training speed: tokens/s of `steps` full steps (forward, backward, clipping, AdamW) on random
-/// tokens, after two warm-up steps.
-pub fn bench(config: &GptConfig, batch: usize, steps: usize, compute: &Compute) -> Result<f64> {
-    let device = &compute.device;
-    let mut model = Gpt::new(config, 0, device)?;
-    model.set_matmul_dtype(compute.matmul_dtype);
-    let mut opt = AdamW::new(model.params(), 0.1)?;
-    let mut rng = StdRng::seed_from_u64(0);
-    let ctx = config.context;
-    let mut step = |rng: &mut StdRng| -> Result<()> {
-        let ids: Vec<u32> = (0..batch * (ctx + 1))
-            .map(|_| rng.random_range(0..config.vocab as u32))
-            .collect();
-        let all = Tensor::from_vec(ids, (batch, ctx + 1), device)?;
-        let x = all.narrow(1, 0, ctx)?;
-        let y = all.narrow(1, 1, ctx)?.contiguous()?;
-        let loss = model.loss(&x.contiguous()?, &y, Some(rng))?;
-        let grads = gradients(&loss, model.params())?;
-        opt.clipped_update(model.params(), &grads, 1.0, 1e-4)?;
-        Ok(())
-    };
-    step(&mut rng)?;
-    step(&mut rng)?;
-    compute.synchronize()?;
-    let started = Instant::now();
-    for _ in 0..steps {
-        step(&mut rng)?;
-    }
-    compute.synchronize()?;
-    Ok((batch * ctx * steps) as f64 / started.elapsed().as_secs_f64())
 }

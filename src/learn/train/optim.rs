@@ -64,6 +64,9 @@ fn flatten(tensors: &[Tensor]) -> Result<Tensor> {
     Ok(Tensor::cat(&flat, 0)?)
 }
 
+/// Elements per task of the CPU update.
+const CHUNK: usize = 1 << 15;
+
 /// AdamW (betas 0.9, 0.95 as nanoGPT), with weight decay only on parameters of rank >= 2
 /// (matrices and embeddings), never on LayerNorm gains or biases.
 ///
@@ -122,6 +125,24 @@ impl AdamW {
         max_norm: f64,
         lr: f64,
     ) -> Result<Tensor> {
+        ensure!(
+            params.len() == self.spans.len() && grads.len() == params.len(),
+            "the optimiser was made for other parameters"
+        );
+        match self.m.device().is_cpu() && grads.iter().all(|g| g.dtype() == DType::F32) {
+            true => self.cpu_update(params, grads, max_norm, lr),
+            false => self.tensor_update(params, grads, max_norm, lr),
+        }
+    }
+
+    /// [`AdamW::clipped_update`] as a dozen candle ops over one flat buffer: for a GPU.
+    pub(super) fn tensor_update(
+        &mut self,
+        params: &[(String, Var)],
+        grads: &[Tensor],
+        max_norm: f64,
+        lr: f64,
+    ) -> Result<Tensor> {
         let mut flat = [flatten(grads)?];
         let norm = clip_gradients(&mut flat, max_norm)?;
         let g = &flat[0];
@@ -147,6 +168,63 @@ impl AdamW {
         self.m = m;
         self.v = v;
         Ok(norm)
+    }
+
+    /// [`AdamW::clipped_update`] on the CPU in two passes over the gradients, spread over the
+    /// cores (the norm, then the update), rather than a dozen candle ops on one flat buffer.
+    pub(super) fn cpu_update(
+        &mut self,
+        params: &[(String, Var)],
+        grads: &[Tensor],
+        max_norm: f64,
+        lr: f64,
+    ) -> Result<Tensor> {
+        use rayon::prelude::*;
+        let grads: Vec<Vec<f32>> = grads
+            .iter()
+            .map(|g| g.flatten_all()?.to_vec1::<f32>())
+            .collect::<candle_core::Result<_>>()?;
+        let squares: f64 = grads
+            .par_iter()
+            .flat_map(|g| g.par_chunks(CHUNK))
+            .map(|c| c.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>())
+            .sum();
+        let norm = squares.sqrt() as f32;
+        let clip = (max_norm as f32 / (norm + 1e-6)).clamp(0.0, 1.0);
+        self.step += 1;
+        let (b1, b2) = (self.beta1 as f32, self.beta2 as f32);
+        let c1 = 1.0 - self.beta1.powi(self.step as i32) as f32;
+        let c2 = 1.0 - self.beta2.powi(self.step as i32) as f32;
+        let (mut m, mut v) = (self.m.to_vec1::<f32>()?, self.v.to_vec1::<f32>()?);
+        let (lr32, eps) = (lr as f32, self.eps as f32);
+        for (((_, var), g), &(offset, n)) in params.iter().zip(&grads).zip(&self.spans) {
+            let mut theta = var.as_tensor().flatten_all()?.to_vec1::<f32>()?;
+            let rate = if var.rank() >= 2 {
+                self.weight_decay
+            } else {
+                0.0
+            };
+            let keep = 1.0 - (lr * rate) as f32;
+            let (ms, vs) = (&mut m[offset..offset + n], &mut v[offset..offset + n]);
+            theta
+                .par_chunks_mut(CHUNK)
+                .zip(ms.par_chunks_mut(CHUNK).zip(vs.par_chunks_mut(CHUNK)))
+                .zip(g.par_chunks(CHUNK))
+                .for_each(|((t, (m, v)), g)| {
+                    for i in 0..t.len() {
+                        let g = g[i] * clip;
+                        m[i] = b1 * m[i] + (1.0 - b1) * g;
+                        v[i] = b2 * v[i] + (1.0 - b2) * g * g;
+                        let update = (m[i] / c1) / ((v[i] / c2).sqrt() + eps);
+                        t[i] = t[i] * keep - lr32 * update;
+                    }
+                });
+            var.set(&Tensor::from_vec(theta, var.shape(), var.device())?)?;
+        }
+        let device = self.m.device().clone();
+        self.m = Tensor::from_vec(m, self.m.shape(), &device)?;
+        self.v = Tensor::from_vec(v, self.v.shape(), &device)?;
+        Ok(Tensor::new(norm, &device)?)
     }
 
     /// The first and second moments of parameter `i`, in its shape.
@@ -282,5 +360,36 @@ mod tests {
         );
         let err = other.set_moments(&[], &[]).unwrap_err().to_string();
         assert!(err.contains("not 2"), "{err}");
+    }
+
+    #[test]
+    fn the_cpu_update_is_the_tensor_update() {
+        let grads = |scale: f32| {
+            vec![
+                Tensor::new(&[[0.3f32 * scale, -0.1], [0.0, 0.2]], &Device::Cpu).unwrap(),
+                Tensor::new(&[-0.4f32, 0.1 * scale], &Device::Cpu).unwrap(),
+            ]
+        };
+        let (a, b) = (params(), params());
+        let (mut oa, mut ob) = (AdamW::new(&a, 0.1).unwrap(), AdamW::new(&b, 0.1).unwrap());
+        // Three steps, the first two clipped, with moments carried between them.
+        for (step, scale) in [40.0, 5.0, 1.0].into_iter().enumerate() {
+            let na = oa.cpu_update(&a, &grads(scale), 1.0, 0.01).unwrap();
+            let nb = ob.tensor_update(&b, &grads(scale), 1.0, 0.01).unwrap();
+            let (na, nb) = (
+                na.to_scalar::<f32>().unwrap(),
+                nb.to_scalar::<f32>().unwrap(),
+            );
+            assert!(
+                (na - nb).abs() < 1e-5 * nb,
+                "step {step}: norm {na} against {nb}"
+            );
+            for ((_, va), (_, vb)) in a.iter().zip(&b) {
+                for (x, y) in values(va).iter().zip(values(vb)) {
+                    assert!((x - y).abs() < 1e-6, "step {step}: {x} against {y}");
+                }
+            }
+        }
+        assert_eq!(oa.step, 3);
     }
 }

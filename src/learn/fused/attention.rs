@@ -1,0 +1,266 @@
+//! Causal self-attention of every head as one op: from the fused query/key/value projection
+//! `(batch, time, 3 * width)` straight to the heads' outputs side by side `(batch, time, width)`.
+//!
+//! The plain model splits the projection into heads (three copies), forms the scores, scales,
+//! masks and takes a softmax in six passes over a `(batch, heads, time, time)` tensor, and merges
+//! the heads again (a copy); its backward pass pads each split back to full width. Here each
+//! (sequence, head) pair is one task on one core: the products read the heads in place through
+//! strides, the mask and softmax are one pass over a `time x time` scratch that stays in cache,
+//! and the backward pass recomputes the probabilities (as flash attention does) instead of
+//! keeping them.
+
+use super::values;
+use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
+use gemm::{gemm, Parallelism};
+use rayon::prelude::*;
+
+/// Causal attention with `heads` heads over `qkv` = `(batch, time, 3 * width)` (queries, keys,
+/// values side by side, as the model's `c_attn` makes them); `(batch, time, width)`.
+pub fn causal_attention(qkv: &Tensor, heads: usize) -> Result<Tensor> {
+    qkv.contiguous()?.apply_op1(Attention { heads })
+}
+
+struct Attention {
+    heads: usize,
+}
+
+/// One call's shape: `batch` sequences of `time` positions, `width` wide, heads of `hd`.
+#[derive(Clone, Copy)]
+struct Dims {
+    batch: usize,
+    time: usize,
+    width: usize,
+    heads: usize,
+    hd: usize,
+}
+
+impl Dims {
+    fn of(layout: &Layout, heads: usize) -> Result<Dims> {
+        let (batch, time, three_c) = layout.shape().dims3()?;
+        if heads == 0 || !three_c.is_multiple_of(3 * heads) {
+            bail!("attention: {three_c} is not 3 x a multiple of {heads} heads");
+        }
+        let width = three_c / 3;
+        Ok(Dims {
+            batch,
+            time,
+            width,
+            heads,
+            hd: width / heads,
+        })
+    }
+
+    fn scale(&self) -> f32 {
+        1.0 / (self.hd as f32).sqrt()
+    }
+
+    /// Offsets of task `task`'s query block in `qkv` and its output block in `y`.
+    fn offsets(&self, task: usize) -> (usize, usize) {
+        let (b, h) = (task / self.heads, task % self.heads);
+        (
+            b * self.time * 3 * self.width + h * self.hd,
+            b * self.time * self.width + h * self.hd,
+        )
+    }
+}
+
+/// A buffer that the tasks write disjoint blocks of.
+#[derive(Clone, Copy)]
+struct Shared(*mut f32);
+// SAFETY: every task writes only its own (sequence, head) block; the buffer outlives the tasks.
+unsafe impl Send for Shared {}
+unsafe impl Sync for Shared {}
+
+impl Shared {
+    /// The pointer (a method, so closures capture the whole `Shared`, not its bare field).
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// A matrix in memory: its first element and its row and column strides.
+#[derive(Clone, Copy)]
+struct Mat {
+    ptr: *const f32,
+    rs: usize,
+    cs: usize,
+}
+
+impl Mat {
+    fn rows(ptr: *const f32, rs: usize) -> Mat {
+        Mat { ptr, rs, cs: 1 }
+    }
+
+    fn transposed(self) -> Mat {
+        Mat {
+            ptr: self.ptr,
+            rs: self.cs,
+            cs: self.rs,
+        }
+    }
+}
+
+/// `dst = lhs (m x k) . rhs (k x n)` on this thread.
+///
+/// # Safety
+/// Every matrix must lie within its buffer for the given sizes and strides, and `dst` must not
+/// overlap the others or be written by another thread meanwhile.
+unsafe fn product(m: usize, n: usize, k: usize, dst: Mat, lhs: Mat, rhs: Mat) {
+    gemm(
+        m,
+        n,
+        k,
+        dst.ptr as *mut f32,
+        dst.cs as isize,
+        dst.rs as isize,
+        false,
+        lhs.ptr,
+        lhs.cs as isize,
+        lhs.rs as isize,
+        rhs.ptr,
+        rhs.cs as isize,
+        rhs.rs as isize,
+        0.0,
+        1.0,
+        false,
+        false,
+        false,
+        Parallelism::None,
+    )
+}
+
+/// The causal softmax of the scaled scores of one head, in place; zeros above the diagonal.
+fn softmax_rows(p: &mut [f32], t: usize, scale: f32) {
+    for (i, row) in p.chunks_mut(t).enumerate() {
+        let (seen, future) = row.split_at_mut(i + 1);
+        let max = seen.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v)) * scale;
+        let mut sum = 0.0;
+        for v in seen.iter_mut() {
+            *v = (*v * scale - max).exp();
+            sum += *v;
+        }
+        let inv = 1.0 / sum;
+        seen.iter_mut().for_each(|v| *v *= inv);
+        future.fill(0.0);
+    }
+}
+
+/// Scores and probabilities of task `task` into `p` (`time x time`).
+///
+/// # Safety
+/// `qkv` must hold the whole input of shape `d`.
+unsafe fn probabilities(qkv: *const f32, d: &Dims, task: usize, p: &mut [f32]) {
+    let (q_at, _) = d.offsets(task);
+    let three_c = 3 * d.width;
+    let q = Mat::rows(qkv.add(q_at), three_c);
+    let k = Mat::rows(qkv.add(q_at + d.width), three_c);
+    let scores = Mat::rows(p.as_mut_ptr(), d.time);
+    product(d.time, d.time, d.hd, scores, q, k.transposed());
+    softmax_rows(p, d.time, d.scale());
+}
+
+impl CustomOp1 for Attention {
+    fn name(&self) -> &'static str {
+        "fused-causal-attention"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let qkv = values(storage, layout, self.name())?;
+        let d = Dims::of(layout, self.heads)?;
+        let mut y = vec![0f32; d.batch * d.time * d.width];
+        let out = Shared(y.as_mut_ptr());
+        let src = Shared(qkv.as_ptr() as *mut f32);
+        (0..d.batch * d.heads).into_par_iter().for_each_init(
+            || vec![0f32; d.time * d.time],
+            |p, task| {
+                let (q_at, y_at) = d.offsets(task);
+                // SAFETY: `qkv` and `y` have the sizes `d` gives; this task writes only its own
+                // head's columns of its own sequence in `y`.
+                unsafe {
+                    probabilities(src.get(), &d, task, p);
+                    let v = Mat::rows(src.get().add(q_at + 2 * d.width), 3 * d.width);
+                    let dst = Mat::rows(out.get().add(y_at), d.width);
+                    product(d.time, d.hd, d.time, dst, Mat::rows(p.as_ptr(), d.time), v);
+                }
+            },
+        );
+        let shape = Shape::from((d.batch, d.time, d.width));
+        Ok((CpuStorage::F32(y), shape))
+    }
+
+    fn bwd(&self, qkv: &Tensor, _y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let op = AttentionGrad { heads: self.heads };
+        Ok(Some(qkv.apply_op2_no_bwd(&grad.contiguous()?, &op)?))
+    }
+}
+
+/// The backward pass: the gradient of `qkv` from that of the output.
+struct AttentionGrad {
+    heads: usize,
+}
+
+impl CustomOp2 for AttentionGrad {
+    fn name(&self) -> &'static str {
+        "fused-causal-attention-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let qkv = values(s1, l1, self.name())?;
+        let dy = values(s2, l2, self.name())?;
+        let d = Dims::of(l1, self.heads)?;
+        if dy.len() != d.batch * d.time * d.width {
+            bail!(
+                "{}: gradient of {} values for {:?}",
+                self.name(),
+                dy.len(),
+                l1.dims()
+            );
+        }
+        let mut dqkv = vec![0f32; qkv.len()];
+        let out = Shared(dqkv.as_mut_ptr());
+        let (src, dsrc) = (
+            Shared(qkv.as_ptr() as *mut f32),
+            Shared(dy.as_ptr() as *mut f32),
+        );
+        let (t, hd, three_c) = (d.time, d.hd, 3 * d.width);
+        (0..d.batch * d.heads).into_par_iter().for_each_init(
+            || (vec![0f32; t * t], vec![0f32; t * t]),
+            |(p, dp), task| {
+                let (q_at, y_at) = d.offsets(task);
+                // SAFETY: as in the forward pass; this task writes only its head's query, key and
+                // value columns of its own sequence in `dqkv`.
+                unsafe {
+                    probabilities(src.get(), &d, task, p);
+                    let q = Mat::rows(src.get().add(q_at), three_c);
+                    let k = Mat::rows(src.get().add(q_at + d.width), three_c);
+                    let v = Mat::rows(src.get().add(q_at + 2 * d.width), three_c);
+                    let dy = Mat::rows(dsrc.get().add(y_at), d.width);
+                    let pm = Mat::rows(p.as_ptr(), t);
+                    // dV = P^T dY, dP = dY V^T.
+                    let dv = Mat::rows(out.get().add(q_at + 2 * d.width), three_c);
+                    product(t, hd, t, dv, pm.transposed(), dy);
+                    product(t, t, hd, Mat::rows(dp.as_mut_ptr(), t), dy, v.transposed());
+                    // dS = scale * P * (dP - rowsum(P * dP)); zero above the diagonal, as P is.
+                    for (pr, dr) in p.chunks(t).zip(dp.chunks_mut(t)) {
+                        let dot: f32 = pr.iter().zip(dr.iter()).map(|(a, b)| a * b).sum();
+                        for (dv, pv) in dr.iter_mut().zip(pr) {
+                            *dv = d.scale() * pv * (*dv - dot);
+                        }
+                    }
+                    // dQ = dS K, dK = dS^T Q.
+                    let ds = Mat::rows(dp.as_ptr(), t);
+                    product(t, hd, t, Mat::rows(out.get().add(q_at), three_c), ds, k);
+                    let dk = Mat::rows(out.get().add(q_at + d.width), three_c);
+                    product(t, hd, t, dk, ds.transposed(), q);
+                }
+            },
+        );
+        Ok((CpuStorage::F32(dqkv), l1.shape().clone()))
+    }
+}
