@@ -1,6 +1,9 @@
 //! The TUI without a terminal: key sequences drive `update`, and `view` is drawn on ratatui's
 //! `TestBackend` and read back.
 
+mod common;
+
+use common::screen::{app, key, press, render, text};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use nanotune::learn::checkpoint::locate;
 use nanotune::learn::device::Compute;
@@ -13,50 +16,10 @@ use nanotune::tui::app::{
     update, Action, App, ControlId, Effect, Environment, GenState, Message, PromptSource,
 };
 use nanotune::tui::runtime::{Options, Runtime, SoundOutput};
-use nanotune::tui::view::view;
-use ratatui::backend::TestBackend;
-use ratatui::buffer::Buffer;
-use ratatui::Terminal;
 use std::cell::RefCell;
 use std::path::Path;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
-
-fn app() -> App {
-    App::new(
-        Environment {
-            device: "cpu".into(),
-            ..Environment::default()
-        },
-        42,
-    )
-}
-
-fn key(code: KeyCode) -> Message {
-    Message::Key(KeyEvent::new(code, KeyModifiers::NONE))
-}
-
-fn press(app: &mut App, keys: &[KeyCode]) -> Vec<Effect> {
-    keys.iter().flat_map(|&k| update(app, key(k))).collect()
-}
-
-fn render(app: &App, w: u16, h: u16) -> Buffer {
-    let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
-    terminal.draw(|f| view(app, f)).unwrap();
-    terminal.backend().buffer().clone()
-}
-
-fn text(buf: &Buffer) -> String {
-    let area = buf.area;
-    (0..area.height)
-        .map(|y| {
-            (0..area.width)
-                .map(|x| buf[(x, y)].symbol())
-                .collect::<String>()
-                + "\n"
-        })
-        .collect()
-}
 
 /// Simulates the runtime for one generation: prompt, words, finish.
 fn run_generation(app: &mut App, prompt: &str, title: Option<&str>, new: &str) {

@@ -3,7 +3,10 @@
 //! kept, and Continue song from the openings shipped beside the model. Frames are drawn on
 //! ratatui's `TestBackend` and read back.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+mod common;
+
+use common::screen::{app, press, render, text};
+use crossterm::event::{KeyCode, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use nanotune::music::notes::from_words;
 use nanotune::music::scale::Scale;
 use nanotune::music::words::parse_words;
@@ -11,58 +14,19 @@ use nanotune::sample::Prompt;
 use nanotune::sound::piece::Piece;
 use nanotune::sound::synth::TimedNote;
 use nanotune::tui::app::{
-    update, Action, App, ControlId, Effect, Environment, Focus, GenState, Message, PromptSource,
+    update, Action, App, ControlId, Effect, Focus, GenState, Message, PromptSource,
 };
 use nanotune::tui::layout::Areas;
 use nanotune::tui::mouse::DOUBLE_CLICK;
 use nanotune::tui::remember::{self, Keeper, SETTLE};
 use nanotune::tui::runtime::{Options, Runtime, SoundOutput};
 use nanotune::tui::saved::Store;
-use nanotune::tui::view::view;
-use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
-use ratatui::Terminal;
 use std::cell::RefCell;
 use std::path::Path;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
-
-fn app() -> App {
-    App::new(
-        Environment {
-            device: "cpu".into(),
-            ..Environment::default()
-        },
-        42,
-    )
-}
-
-fn key(code: KeyCode) -> Message {
-    Message::Key(KeyEvent::new(code, KeyModifiers::NONE))
-}
-
-fn press(app: &mut App, keys: &[KeyCode]) -> Vec<Effect> {
-    keys.iter().flat_map(|&k| update(app, key(k))).collect()
-}
-
-fn render(app: &App, w: u16, h: u16) -> Buffer {
-    let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
-    terminal.draw(|f| view(app, f)).unwrap();
-    terminal.backend().buffer().clone()
-}
-
-fn text(buf: &Buffer) -> String {
-    let area = buf.area;
-    (0..area.height)
-        .map(|y| {
-            (0..area.width)
-                .map(|x| buf[(x, y)].symbol())
-                .collect::<String>()
-                + "\n"
-        })
-        .collect()
-}
 
 fn row(buf: &Buffer, y: u16) -> String {
     (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect()

@@ -6,6 +6,8 @@
 //! where missing data fails the test so a green run always means the real data was checked.
 #![allow(dead_code)]
 
+pub mod screen;
+
 use nanotune::learn::dataset::{Dataset, Split};
 use nanotune::music::words::Vocab;
 use std::path::{Path, PathBuf};
