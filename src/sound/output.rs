@@ -3,7 +3,7 @@
 //!
 //! ```no_run
 //! use nanotune::sound::output::Output;
-//! # let piece: nanotune::sound::piece::Piece = todo!();
+//! # let piece = nanotune::sound::piece::Piece::from_grid("a piece", &[], 120.0);
 //! let (mut output, note) = Output::open(None); // --listener, $NANOTUNE_LISTENER, default path
 //! if let Some(note) = note {
 //!     eprintln!("{note}"); // a named listener did not answer
