@@ -104,6 +104,31 @@ fn four_takes_differ_are_whole_and_each_is_its_seed_alone() {
 }
 
 #[test]
+fn takes_dealt_to_threads_are_the_takes_of_one_batch() {
+    // A prompt of 150 words (the prompt path and its copies in every part), 5 takes over 1, 2
+    // and 3 threads (runs of 5; 3 + 2; 2 + 2 + 1): the same words to the bit.
+    let piece = prompt::new_piece();
+    let mut o = opts(150, 21);
+    let stop = AtomicBool::new(false);
+    let first = generate(&mut fast(), &piece, &o, &stop, &mut |_| {}).unwrap();
+    let prompt = nanotune::sample::Prompt {
+        words: first.words[..first.words.len() - 1].to_vec(),
+        ..piece
+    };
+    o.seed = 22;
+    let run = |threads: usize| {
+        let mut model = FastTakes::with_threads(fast(), threads);
+        let gens = generate_takes(&mut model, &prompt, &o, 5, &stop, &mut |_, _| {}).unwrap();
+        assert_eq!(model.threads_in_use(), threads);
+        gens.into_iter().map(|g| g.words).collect::<Vec<_>>()
+    };
+    let one = run(1);
+    assert!(one.iter().all(|w| w.len() > prompt.words.len() + 150));
+    assert_eq!(run(2), one);
+    assert_eq!(run(3), one);
+}
+
+#[test]
 fn a_take_that_ends_first_waits_and_the_others_are_unchanged() {
     // In bars the takes end after different numbers of words; with the model free to end, some
     // end on END. Each is still exactly its batch-1 run.

@@ -251,6 +251,17 @@ pub(super) fn bench_takes(
         &format!("{} ({label})", dir.display()),
         words,
         takes,
+    )?;
+    if compute.is_cuda() || rayon::current_num_threads() == 1 {
+        return Ok(());
+    }
+    // The same takes all in one batch on one core: what the batch alone saves.
+    let one_core = FastTakes::with_threads(FastGpt::load(dir, Weights::F16)?, 1);
+    time_takes(
+        &mut { one_core },
+        &format!("{} (the same, every take on one thread)", dir.display()),
+        words,
+        takes,
     )
 }
 

@@ -170,8 +170,8 @@ const GELU_CHUNK: usize = 16_384;
 
 /// erf(z) and exp(-z^2), by Abramowitz and Stegun 7.1.26 (|error| < 1.5e-7, under f32's step
 /// near 1): branch-free, so the loops vectorise, where libm's erf branches per value. The
-/// backward pass needs the exponential anyway.
-fn erf_and_gauss(z: f32) -> (f32, f32) {
+/// backward pass needs the exponential anyway. The CPU decoder's GELU uses it too.
+pub(crate) fn erf_and_gauss(z: f32) -> (f32, f32) {
     let a = z.abs();
     let t = 1.0 / (1.0 + 0.327_591_1 * a);
     let poly = t

@@ -5,8 +5,9 @@
 //! per word; it slides its window without rebuilding it. A prompt of many words runs the big
 //! products through candle's matmul instead, which is faster for many rows.
 //!
-//! [`FastTakes`] runs several takes on it side by side: one word of each is one batch, every
-//! product reading the weights once for all (`matvec_many`), the same to the bit as batch 1.
+//! It also runs several takes side by side (for [`super::FastTakes`]): one word of each is one
+//! batch, every product reading the weights once for all (`matvec_many`), the same to the bit as
+//! batch 1.
 //!
 //! It loads straight from the checkpoint's tensors ([`FastGpt::load`], [`FastGpt::from_tensors`]),
 //! checked by name and shape against the model's [`GptConfig`] first.
@@ -14,11 +15,12 @@
 use super::kernels::{self, AVec, Packed};
 use crate::learn::checkpoint::{load_tensors, CheckpointConfig, CONFIG_FILE, MODEL_FILE};
 use crate::learn::model::GptConfig;
-use crate::sample::{NextWordModel, TakesModel};
+use crate::sample::NextWordModel;
 use anyhow::{bail, ensure, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 /// How [`FastGpt`] keeps its weights for the one-word products.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -131,7 +133,8 @@ struct Block {
     mlp_proj: Linear,
 }
 
-/// Keys and values of the positions fed so far, per layer `(heads, context, head width)`.
+/// Keys and values of the positions fed so far, per layer: keys `(heads, head width, context)`
+/// (transposed, for [`kernels::attend`]), values `(heads, context, head width)`.
 #[derive(Clone)]
 struct Cache {
     keys: Vec<AVec>,
@@ -162,15 +165,10 @@ const PROMPT_KERNEL_ROWS: usize = 2;
 /// becomes the main window. That is exactly the cache a rebuild from the last `keep` words
 /// would give ([`crate::sample::window_keep`]), without the rebuild.
 pub struct FastGpt {
-    config: GptConfig,
-    wte: AVec,
-    /// The head (tied to `wte`), packed for the kernel.
-    head: Packed,
-    wpe: Vec<f32>,
-    blocks: Vec<Block>,
-    ln_f: Norm,
+    /// The weights, shared by the decoders of [`FastGpt::sibling`].
+    net: Arc<Net>,
     /// Each take's main window and shadow window (see [`FastGpt`]'s `feed`): take `k`'s are
-    /// `caches[2 k]` and `caches[2 k + 1]`. One take unless [`FastTakes`] asks for more.
+    /// `caches[2 k]` and `caches[2 k + 1]`. One take unless [`FastGpt::set_takes`] asks for more.
     caches: Vec<Cache>,
     /// Which of its two caches is each take's main window (0 or 1).
     main: Vec<usize>,
@@ -188,6 +186,17 @@ pub struct FastGpt {
     a: AVec,
     f: AVec,
     scores: Vec<f32>,
+}
+
+/// A model's weights as the decoder reads them.
+struct Net {
+    config: GptConfig,
+    wte: AVec,
+    /// The head (tied to `wte`), packed for the kernel.
+    head: Packed,
+    wpe: Vec<f32>,
+    blocks: Vec<Block>,
+    ln_f: Norm,
 }
 
 fn get<'a>(tensors: &'a HashMap<String, Tensor>, name: &str) -> Result<&'a Tensor> {
@@ -281,16 +290,24 @@ impl FastGpt {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let cache = Cache::new(&config);
         let wte = f32_values(get(tensors, "transformer.wte.weight")?)?;
         // The embedding stays exact; the tied head may be rounded.
         let head = Packed::new(&mut wte.clone(), config.vocab, config.width, half);
-        Ok(FastGpt {
+        let net = Net {
             head,
             wte: AVec::from_slice(&wte),
             wpe: f32_values(get(tensors, "transformer.wpe.weight")?)?,
             ln_f: Norm::new(tensors, "transformer.ln_f")?,
             blocks,
+            config,
+        };
+        Ok(FastGpt::over(Arc::new(net)))
+    }
+
+    /// A decoder with no words fed, over `net`.
+    fn over(net: Arc<Net>) -> FastGpt {
+        let cache = Cache::new(&net.config);
+        FastGpt {
             caches: vec![cache.clone(), cache],
             main: vec![0],
             rows: Vec::new(),
@@ -302,9 +319,15 @@ impl FastGpt {
             y: AVec::default(),
             a: AVec::default(),
             f: AVec::default(),
-            scores: vec![0.0; config.context],
-            config,
-        })
+            scores: vec![0.0; net.config.context],
+            net,
+        }
+    }
+
+    /// A decoder of its own (windows, scratch) over the same weights, with no words fed: for
+    /// decoding on another thread without a second copy of the weights.
+    pub fn sibling(&self) -> FastGpt {
+        FastGpt::over(Arc::clone(&self.net))
     }
 
     /// The model of a checkpoint folder: `config.json` for its shape, `model.safetensors` read
@@ -324,7 +347,7 @@ impl FastGpt {
 
     /// How the weights are kept (`F16` only where the CPU reads half floats).
     pub fn weights(&self) -> Weights {
-        if self.head.is_half() {
+        if self.net.head.is_half() {
             Weights::F16
         } else {
             Weights::F32
@@ -332,36 +355,38 @@ impl FastGpt {
     }
 
     pub fn config(&self) -> &GptConfig {
-        &self.config
+        &self.net.config
     }
 
     /// Bytes of weights one word reads (every matrix once, the tied head included).
     pub(crate) fn weight_bytes(&self) -> usize {
         let blocks: usize = self
+            .net
             .blocks
             .iter()
             .map(|b| b.c_attn.bytes() + b.c_proj.bytes() + b.c_fc.bytes() + b.mlp_proj.bytes())
             .sum();
-        blocks + self.head.bytes()
+        blocks + self.net.head.bytes()
     }
 
     /// Runs every matrix-vector product of one word on dummy inputs, and nothing else: what the
     /// weights alone cost (for `bench generate`).
     pub(crate) fn weights_pass(&mut self) {
-        let c = self.config.width;
+        let c = self.net.config.width;
         self.h.resize(4 * c);
         self.h.fill(0.5);
         let mut out = std::mem::take(&mut self.f);
         out.resize(4 * c);
-        for b in &self.blocks {
+        for b in &self.net.blocks {
             b.c_attn.w.matvec(&self.h, &mut out[..3 * c]);
             b.c_proj.w.matvec(&self.h, &mut out[..c]);
             b.c_fc.w.matvec(&self.h, &mut out[..4 * c]);
             b.mlp_proj.w.matvec(&self.h, &mut out[..c]);
         }
-        out.resize(self.config.vocab.max(4 * c));
-        self.head
-            .matvec(&self.h[..c], &mut out[..self.config.vocab]);
+        out.resize(self.net.config.vocab.max(4 * c));
+        self.net
+            .head
+            .matvec(&self.h[..c], &mut out[..self.net.config.vocab]);
         self.f = out;
     }
 
@@ -376,14 +401,14 @@ impl FastGpt {
     }
 
     /// Decodes `takes` sequences side by side (each with its own two windows, empty).
-    fn set_takes(&mut self, takes: usize) {
-        let cache = Cache::new(&self.config);
+    pub(super) fn set_takes(&mut self, takes: usize) {
+        let cache = Cache::new(&self.net.config);
         self.caches.resize(2 * takes, cache);
         self.main.resize(takes, 0);
         self.reset_all();
     }
 
-    fn reset_all(&mut self) {
+    pub(super) fn reset_all(&mut self) {
         self.caches.iter_mut().for_each(|c| c.len = 0);
         self.main.iter_mut().for_each(|m| *m = 0);
     }
@@ -394,7 +419,7 @@ impl FastGpt {
 
     /// Main-window positions from which words also go into the shadow window.
     fn shadow_from(&self) -> usize {
-        let context = self.config.context;
+        let context = self.net.config.context;
         context + 1 - crate::sample::window_keep(context)
     }
 
@@ -402,34 +427,38 @@ impl FastGpt {
     /// each row of `self.outs` into `logits` at its take (`vocab` floats a take). Up to
     /// `kernel_rows` rows, the products read each weight once for all of them.
     fn run(&mut self, ids: &[u16], logits: &mut [f32], kernel_rows: usize) -> Result<()> {
-        let c = self.config.width;
+        let c = self.net.config.width;
         let t = ids.len();
-        let heads = self.config.heads;
+        let heads = self.net.config.heads;
         let hd = c / heads;
         let scale = 1.0 / (hd as f32).sqrt();
         self.x.resize(t * c);
         for (i, (&id, &(_, pos))) in ids.iter().zip(&self.rows).enumerate() {
             ensure!(
-                (id as usize) < self.config.vocab,
+                (id as usize) < self.net.config.vocab,
                 "id {id} past the vocabulary"
             );
-            let tok = &self.wte[id as usize * c..][..c];
-            let pos = &self.wpe[pos * c..][..c];
+            let tok = &self.net.wte[id as usize * c..][..c];
+            let pos = &self.net.wpe[pos * c..][..c];
             for (j, v) in self.x[i * c..][..c].iter_mut().enumerate() {
                 *v = tok[j] + pos[j];
             }
         }
-        for (l, b) in self.blocks.iter().enumerate() {
+        for (l, b) in self.net.blocks.iter().enumerate() {
             b.ln_1.forward(&self.x, &mut self.h);
             b.c_attn.forward(&self.h, t, &mut self.qkv, kernel_rows)?;
-            // Head-major (head, position, head width): one head's keys lie in one run.
-            let context = self.config.context;
+            // Head-major: one head's keys lie in one run, transposed (head width, position),
+            // and its values in another (position, head width); see `kernels::attend`.
+            let context = self.net.config.context;
             for (i, &(w, pos)) in self.rows.iter().enumerate() {
                 let row = &self.qkv[i * 3 * c..][..3 * c];
                 let cache = &mut self.caches[w];
                 for h in 0..heads {
+                    let keys = &mut cache.keys[l][h * context * hd..][..context * hd];
+                    for (d, k) in row[c + h * hd..][..hd].iter().enumerate() {
+                        keys[d * context + pos] = *k;
+                    }
                     let at = (h * context + pos) * hd;
-                    cache.keys[l][at..at + hd].copy_from_slice(&row[c + h * hd..][..hd]);
                     cache.values[l][at..at + hd].copy_from_slice(&row[2 * c + h * hd..][..hd]);
                 }
             }
@@ -438,12 +467,12 @@ impl FastGpt {
             for (i, &(w, pos)) in self.rows.iter().enumerate() {
                 let (keys, values) = (&self.caches[w].keys[l], &self.caches[w].values[l]);
                 for h in 0..heads {
-                    let run = h * context * hd..(h * context + pos + 1) * hd;
+                    let run = h * context * hd..(h + 1) * context * hd;
                     kernels::attend(
                         &self.qkv[i * 3 * c + h * hd..][..hd],
                         &keys[run.clone()],
+                        context,
                         &values[run],
-                        hd,
                         scale,
                         &mut self.scores[..pos + 1],
                         &mut self.y[i * c + h * hd..][..hd],
@@ -454,23 +483,20 @@ impl FastGpt {
             kernels::axpy(&mut self.x, 1.0, &self.a);
             b.ln_2.forward(&self.x, &mut self.h);
             b.c_fc.forward(&self.h, t, &mut self.f, kernel_rows)?;
-            for v in self.f.iter_mut() {
-                let x = *v;
-                *v = (candle_core::cpu::erf::erf_f32(x * std::f32::consts::FRAC_1_SQRT_2) + 1.0)
-                    * 0.5
-                    * x;
-            }
+            kernels::gelu(&mut self.f);
             b.mlp_proj.forward(&self.f, t, &mut self.a, kernel_rows)?;
             kernels::axpy(&mut self.x, 1.0, &self.a);
         }
-        let (k, vocab) = (self.outs.len(), self.config.vocab);
+        let (k, vocab) = (self.outs.len(), self.net.config.vocab);
         self.a.resize(k * c);
         for (i, &(row, _)) in self.outs.iter().enumerate() {
             self.a[i * c..][..c].copy_from_slice(&self.x[row * c..][..c]);
         }
-        self.ln_f.forward(&self.a, &mut self.h);
+        self.net.ln_f.forward(&self.a, &mut self.h);
         self.f.resize(k * vocab);
-        self.head.matvec_many(&self.h, k, &mut self.f[..k * vocab]);
+        self.net
+            .head
+            .matvec_many(&self.h, k, &mut self.f[..k * vocab]);
         for (i, &(_, take)) in self.outs.iter().enumerate() {
             logits[take * vocab..][..vocab].copy_from_slice(&self.f[i * vocab..][..vocab]);
         }
@@ -480,7 +506,7 @@ impl FastGpt {
     /// One word into each listed take (`(take, id)`), batched: the logits of each take's next
     /// word into `logits` at its take. A take whose main window is full first swaps in its shadow.
     fn step(&mut self, words: &[(usize, u16)], logits: &mut [f32]) -> Result<()> {
-        let (context, from) = (self.config.context, self.shadow_from());
+        let (context, from) = (self.net.config.context, self.shadow_from());
         self.rows.clear();
         self.outs.clear();
         let mut ids = std::mem::take(&mut self.ids);
@@ -511,7 +537,7 @@ impl FastGpt {
     /// Several words (a prompt) into take `k`'s main window, which must hold them, and their
     /// tail into its shadow; the logits of the next word into `logits` at take `k`.
     fn feed_words(&mut self, k: usize, ids: &[u16], logits: &mut [f32]) -> Result<()> {
-        let (context, t) = (self.config.context, ids.len());
+        let (context, t) = (self.net.config.context, ids.len());
         let (main, shadow) = (2 * k + self.main[k], 2 * k + 1 - self.main[k]);
         let start = self.caches[main].len;
         ensure!(
@@ -536,7 +562,7 @@ impl FastGpt {
             self.outs.clear();
             self.outs.push((tail.len() - 1, 0));
             self.caches[shadow].len = p + tail.len();
-            let mut scratch = vec![0.0; self.config.vocab];
+            let mut scratch = vec![0.0; self.net.config.vocab];
             self.run(tail, &mut scratch, PROMPT_KERNEL_ROWS)?;
         }
         Ok(())
@@ -545,11 +571,11 @@ impl FastGpt {
 
 impl NextWordModel for FastGpt {
     fn context(&self) -> usize {
-        self.config.context
+        self.net.config.context
     }
 
     fn vocab(&self) -> usize {
-        self.config.vocab
+        self.net.config.vocab
     }
 
     fn reset(&mut self) {
@@ -565,7 +591,7 @@ impl NextWordModel for FastGpt {
     /// window, which must hold them, and their tail into the shadow. (The first take's windows.)
     fn feed(&mut self, ids: &[u16], logits: &mut [f32]) -> Result<()> {
         ensure!(!ids.is_empty(), "no words to feed");
-        ensure!(logits.len() == self.config.vocab, "logits buffer size");
+        ensure!(logits.len() == self.net.config.vocab, "logits buffer size");
         match ids {
             [id] => self.step(&[(0, *id)], logits),
             _ => self.feed_words(0, ids, logits),
@@ -573,78 +599,45 @@ impl NextWordModel for FastGpt {
     }
 }
 
-/// [`FastGpt`] decoding several takes side by side ([`TakesModel`]): one word of every take is a
-/// batch, so each weight is read once per word for all of them (the kernel's `matvec_many`),
-/// with one pair of windows per take. A prompt the same for every take runs once and is copied.
-pub struct FastTakes(FastGpt);
-
-impl FastTakes {
-    pub fn new(model: FastGpt) -> FastTakes {
-        FastTakes(model)
+/// Several takes side by side, for [`super::FastTakes`]: one word of every take is a batch, so
+/// each weight is read once per word for all of them (the kernel's `matvec_many`), with one pair
+/// of windows per take. A prompt the same for every take runs once and is copied.
+impl FastGpt {
+    /// Takes decoded side by side.
+    pub(super) fn takes(&self) -> usize {
+        self.main.len()
     }
 
-    pub fn model(&self) -> &FastGpt {
-        &self.0
-    }
-}
-
-impl TakesModel for FastTakes {
-    fn context(&self) -> usize {
-        self.0.config.context
-    }
-
-    fn vocab(&self) -> usize {
-        self.0.config.vocab
-    }
-
-    fn takes(&self) -> usize {
-        self.0.main.len()
-    }
-
-    fn set_takes(&mut self, takes: usize) -> Result<()> {
-        crate::sample::check_takes(takes)?;
-        self.0.set_takes(takes);
-        Ok(())
-    }
-
-    fn reset(&mut self) {
-        self.0.reset_all();
-    }
-
-    fn slides_itself(&self) -> bool {
-        true
-    }
-
-    fn feed(&mut self, ids: &[&[u16]], logits: &mut [f32]) -> Result<()> {
-        let (takes, vocab) = (self.takes(), self.vocab());
+    /// Reads `ids[k]` after take `k`'s words (as [`TakesModel::feed`]).
+    pub(super) fn feed_takes(&mut self, ids: &[&[u16]], logits: &mut [f32]) -> Result<()> {
+        let (takes, vocab) = (self.takes(), self.net.config.vocab);
         ensure!(
             ids.len() == takes,
             "words for {} takes, not {takes}",
             ids.len()
         );
         ensure!(logits.len() == takes * vocab, "logits buffer size");
-        let m = &mut self.0;
         if ids.iter().all(|w| w.len() <= 1) {
             let words: Vec<(usize, u16)> = (0..takes)
                 .filter_map(|k| ids[k].first().map(|&id| (k, id)))
                 .collect();
-            return m.step(&words, logits);
+            return self.step(&words, logits);
         }
         // Takes that start empty with the same words as an earlier one get a copy of its windows.
-        let fresh = (0..takes).all(|k| m.caches[2 * k].len + m.caches[2 * k + 1].len == 0);
+        let fresh = (0..takes).all(|k| self.caches[2 * k].len + self.caches[2 * k + 1].len == 0);
         for k in 0..takes {
             let twin = (0..k).find(|&j| fresh && ids[j] == ids[k]);
             match (ids[k], twin) {
                 ([], _) => {}
                 (_, Some(j)) => {
                     for w in 0..2 {
-                        m.caches[2 * k + w] = m.caches[2 * j + w].clone();
+                        self.caches[2 * k + w] = self.caches[2 * j + w].clone();
                     }
-                    m.main[k] = m.main[j];
+                    self.main[k] = self.main[j];
                     logits.copy_within(j * vocab..(j + 1) * vocab, k * vocab);
                 }
-                ([id], None) => m.step(&[(k, *id)], logits)?,
-                (words, None) => m.feed_words(k, words, logits)?,
+                ([id], None) => self.step(&[(k, *id)], logits)?,
+                (words, None) => self.feed_words(k, words, logits)?,
             }
         }
         Ok(())

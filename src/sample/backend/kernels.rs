@@ -7,13 +7,15 @@ use std::sync::OnceLock;
 
 #[cfg(target_arch = "x86_64")]
 mod avx;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 
-/// Eight floats aligned to 32 bytes (one AVX register).
+/// Sixteen floats aligned to 64 bytes (one AVX-512 register, two AVX registers).
 #[derive(Clone, Copy, Default)]
-#[repr(C, align(32))]
-struct Lane([f32; 8]);
+#[repr(C, align(64))]
+struct Lane([f32; 16]);
 
-/// A float buffer aligned to 32 bytes, so the kernels can read whole registers from it.
+/// A float buffer aligned to 64 bytes, so the kernels can read whole registers from it.
 #[derive(Clone, Default)]
 pub(crate) struct AVec {
     lanes: Vec<Lane>,
@@ -35,7 +37,7 @@ impl AVec {
 
     /// Sets the length to `n` (new floats are 0; no allocation once the capacity is there).
     pub(crate) fn resize(&mut self, n: usize) {
-        self.lanes.resize(n.div_ceil(8), Lane::default());
+        self.lanes.resize(n.div_ceil(16), Lane::default());
         self.len = n;
     }
 }
@@ -156,6 +158,24 @@ fn simd() -> bool {
     })
 }
 
+/// AVX-512F and VL besides AVX2, FMA and F16C: the packed products and GELU take `avx512.rs`'s
+/// bodies (the same results to the bit for the products).
+fn simd512() -> bool {
+    static SIMD512: OnceLock<bool> = OnceLock::new();
+    *SIMD512.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            simd_half()
+                && is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512vl")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    })
+}
+
 /// AVX2, FMA and F16C (half-float conversion).
 fn simd_half() -> bool {
     static HALF: OnceLock<bool> = OnceLock::new();
@@ -209,7 +229,15 @@ fn matvec_packed(w: &[f32], half: bool, inp: usize, x: &[f32], y: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     {
         // SAFETY: each kernel runs only where the CPU has its features (checked first).
-        let done = if half {
+        let done = if simd512() {
+            unsafe {
+                if half {
+                    avx512::matvec_packed_half(w, n, x, y)
+                } else {
+                    avx512::matvec_packed(w, n, x, y)
+                }
+            }
+        } else if half {
             simd_half() && unsafe { avx::matvec_packed_half(w, n, x, y) }
         } else {
             simd() && unsafe { avx::matvec_packed(w, n, x, y) }
@@ -245,6 +273,20 @@ fn matvec_many_packed(w: &[f32], half: bool, inp: usize, xs: &[f32], ys: &mut [f
     }
     let rows = ys.len() / (xs.len() / inp).max(1);
     #[cfg(target_arch = "x86_64")]
+    if simd512() {
+        // SAFETY: the CPU has AVX-512F and VL, AVX2, FMA and F16C (checked just above).
+        let done = unsafe {
+            if half {
+                avx512::matvec_many_packed_half(w, n, xs, ys, rows)
+            } else {
+                avx512::matvec_many_packed(w, n, xs, ys, rows)
+            }
+        };
+        if done {
+            return true;
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
     if (half && simd_half()) || (!half && simd()) {
         // SAFETY: the CPU has the features each kernel needs (checked just above).
         return unsafe {
@@ -260,37 +302,70 @@ fn matvec_many_packed(w: &[f32], half: bool, inp: usize, xs: &[f32], ys: &mut [f
 }
 
 /// One head's attention for one query: `out = softmax(scale q.k_j) . v_j` over the positions
-/// `j` of `scores.len()`, where row `j` of `keys` and `values` starts at `j * stride` and is
-/// `q.len()` long.
+/// `j` of `scores.len()`. The keys are stored transposed, so the scores of many positions come
+/// out of one register with no sum across it: entry `d` of key `j` is `keys[d * stride + j]`
+/// (`q.len()` rows of at least `scores.len()`); value `j` is `values[j * hd..][..hd]`.
 pub(crate) fn attend(
     q: &[f32],
     keys: &[f32],
-    values: &[f32],
     stride: usize,
+    values: &[f32],
     scale: f32,
     scores: &mut [f32],
     out: &mut [f32],
 ) {
-    let hd = q.len();
+    let (hd, n) = (q.len(), scores.len());
+    assert!(
+        n <= stride
+            && keys.len() >= (hd.max(1) - 1) * stride + n
+            && values.len() >= n * hd
+            && out.len() == hd
+    );
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: the CPU has AVX2 and FMA (checked once in `simd`).
-    if simd() && unsafe { avx::attend(q, keys, values, stride, scale, scores, out) } {
-        return;
+    {
+        // SAFETY: each body runs only where the CPU has its features (checked first); the
+        // lengths are checked above.
+        let done = if simd512() {
+            unsafe { avx512::attend(q, keys, stride, values, scale, scores, out) }
+        } else {
+            simd() && unsafe { avx::attend(q, keys, stride, values, scale, scores, out) }
+        };
+        if done {
+            return;
+        }
     }
-    let mut max = f32::NEG_INFINITY;
-    for (j, s) in scores.iter_mut().enumerate() {
-        *s = plain_dot(q, &keys[j * stride..][..hd]) * scale;
-        max = max.max(*s);
+    plain_attend(q, keys, stride, values, scale, scores, out);
+}
+
+/// [`attend`]'s plain loops.
+fn plain_attend(
+    q: &[f32],
+    keys: &[f32],
+    stride: usize,
+    values: &[f32],
+    scale: f32,
+    scores: &mut [f32],
+    out: &mut [f32],
+) {
+    let (hd, n) = (q.len(), scores.len());
+    scores.fill(0.0);
+    for (d, &qd) in q.iter().enumerate() {
+        for (s, k) in scores.iter_mut().zip(&keys[d * stride..][..n]) {
+            *s += qd * k;
+        }
     }
+    let max = scores
+        .iter()
+        .fold(f32::NEG_INFINITY, |m, s| m.max(s * scale));
     let mut sum = 0.0;
     for s in scores.iter_mut() {
-        *s = (*s - max).exp();
+        *s = (*s * scale - max).exp();
         sum += *s;
     }
     out.fill(0.0);
     for (j, s) in scores.iter().enumerate() {
         let p = s / sum;
-        for (o, v) in out.iter_mut().zip(&values[j * stride..][..hd]) {
+        for (o, v) in out.iter_mut().zip(&values[j * hd..][..hd]) {
             *o += p * v;
         }
     }
@@ -307,6 +382,20 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
         }
     }
     plain_dot(&a[..n], &b[..n])
+}
+
+/// GELU with erf, in place: the formula of the trainer's fused GELU
+/// ([`crate::learn::fused::erf_and_gauss`]), 16 values a step where the CPU has AVX-512F.
+pub(crate) fn gelu(x: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: the CPU has AVX-512F (checked once in `simd512`).
+    if simd512() && unsafe { avx512::gelu(x) } {
+        return;
+    }
+    for v in x.iter_mut() {
+        let (erf, _) = crate::learn::fused::erf_and_gauss(*v * std::f32::consts::FRAC_1_SQRT_2);
+        *v *= (erf + 1.0) * 0.5;
+    }
 }
 
 /// `y += a x`.
@@ -405,6 +494,118 @@ mod tests {
                     packed.matvec(&AVec::from_slice(x), y);
                 }
                 assert_eq!(many, one, "{k} inputs, half {half}");
+            }
+        }
+    }
+
+    /// The AVX-512 products give the AVX2 ones' results to the bit (the same sums in the same
+    /// order), so a piece does not depend on which of the two the CPU runs.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx512_products_equal_the_avx2_ones_to_the_bit() {
+        if !simd512() {
+            return; // nothing to compare on this CPU
+        }
+        let (rows, inp) = (13, 48);
+        let n = inp / 8;
+        for half in [false, true] {
+            let packed = Packed::new(&mut values(rows * inp, 9), rows, inp, half);
+            for k in 1..=11 {
+                let xs = AVec::from_slice(&values(k * inp, 20 + k as u64));
+                let (mut wide, mut narrow) = (vec![0.0; k * rows], vec![0.0; k * rows]);
+                // SAFETY: the CPU has AVX-512F, AVX2, FMA and F16C (`simd512`).
+                let (a, b) = unsafe {
+                    if half {
+                        (
+                            avx512::matvec_many_packed_half(&packed.data, n, &xs, &mut wide, rows),
+                            avx::matvec_many_packed_half(&packed.data, n, &xs, &mut narrow, rows),
+                        )
+                    } else {
+                        (
+                            avx512::matvec_many_packed(&packed.data, n, &xs, &mut wide, rows),
+                            avx::matvec_many_packed(&packed.data, n, &xs, &mut narrow, rows),
+                        )
+                    }
+                };
+                assert!(a && b, "{k} inputs, half {half}: a kernel declined");
+                assert_eq!(wide, narrow, "{k} inputs, half {half}");
+                assert!(wide.iter().any(|v| *v != 0.0));
+            }
+        }
+    }
+
+    /// The decoder's GELU against erf from candle (libm's algorithm), over the range activations
+    /// take and past it; both the AVX-512 body and the plain loop, whichever this CPU runs, and
+    /// a length the AVX-512 body declines.
+    #[test]
+    fn gelu_follows_erf() {
+        for len in [4096, 4095] {
+            let xs: Vec<f32> = (0..len).map(|i| (i as f32 - 2048.0) / 128.0).collect();
+            let mut ys = AVec::from_slice(&xs);
+            gelu(&mut ys);
+            for (x, y) in xs.iter().zip(ys.iter()) {
+                let want = (candle_core::cpu::erf::erf_f32(x * std::f32::consts::FRAC_1_SQRT_2)
+                    + 1.0)
+                    * 0.5
+                    * x;
+                assert!(
+                    (y - want).abs() <= 4e-7 * x.abs().max(1.0),
+                    "gelu({x}) = {y}, not {want}"
+                );
+            }
+        }
+    }
+
+    /// Attention over transposed keys, by every body this CPU has, against softmax and a
+    /// weighted sum written out plainly; position counts that fill whole registers and not.
+    #[test]
+    fn attention_over_transposed_keys_is_softmax_of_the_dot_products() {
+        let (hd, stride) = (64, 40);
+        let q = values(hd, 30);
+        let keys = values(hd * stride, 31);
+        let vals = values(stride * hd, 32);
+        for n in [1, 7, 8, 15, 16, 17, 33, 40] {
+            let dots: Vec<f32> = (0..n)
+                .map(|j| 0.125 * (0..hd).map(|d| q[d] * keys[d * stride + j]).sum::<f32>())
+                .collect();
+            let max = dots.iter().fold(f32::NEG_INFINITY, |m, s| m.max(*s));
+            let sum: f32 = dots.iter().map(|s| (s - max).exp()).sum();
+            let want: Vec<f32> = (0..hd)
+                .map(|d| {
+                    (0..n)
+                        .map(|j| (dots[j] - max).exp() / sum * vals[j * hd + d])
+                        .sum()
+                })
+                .collect();
+            let mut bodies: Vec<(&str, Vec<f32>)> = Vec::new();
+            let mut out = vec![0.0; hd];
+            let mut scores = vec![0.0; n];
+            attend(&q, &keys, stride, &vals, 0.125, &mut scores, &mut out);
+            bodies.push(("chosen", out.clone()));
+            plain_attend(&q, &keys, stride, &vals, 0.125, &mut scores, &mut out);
+            bodies.push(("plain", out.clone()));
+            #[cfg(target_arch = "x86_64")]
+            {
+                // SAFETY: each body only where the CPU has its features.
+                if simd()
+                    && unsafe {
+                        avx::attend(&q, &keys, stride, &vals, 0.125, &mut scores, &mut out)
+                    }
+                {
+                    bodies.push(("avx2", out.clone()));
+                }
+                if simd512()
+                    && unsafe {
+                        avx512::attend(&q, &keys, stride, &vals, 0.125, &mut scores, &mut out)
+                    }
+                {
+                    bodies.push(("avx512", out.clone()));
+                }
+            }
+            for (name, got) in bodies {
+                for (g, w) in got.iter().zip(&want) {
+                    assert!((g - w).abs() < 1e-5, "{name}, {n} positions: {g} vs {w}");
+                }
             }
         }
     }

@@ -2,11 +2,12 @@
 //!
 //! - [`FastGpt`] (`decoder.rs`): the default for generation. The checkpoint's weights read straight
 //!   into packed arrays (f16 by default, see [`Weights`]) and a batch-1 decoder written for them,
-//!   over the AVX2/FMA kernels of `kernels.rs` (plain loops where the CPU lacks them).
+//!   over the AVX2/FMA (and AVX-512) kernels of `kernels.rs` (plain loops where the CPU lacks them).
 //! - [`CachedGpt`] (`candle.rs`): candle's own [`crate::learn::model::Gpt::forward_cached`] with
 //!   its key/value cache.
-//! - [`FastTakes`] and [`CachedTakes`]: the same two for several takes at once
-//!   ([`crate::sample::TakesModel`], one batch a word).
+//! - [`FastTakes`] (`fast_takes.rs`) and [`CachedTakes`]: the same two for several takes at once
+//!   ([`crate::sample::TakesModel`], one batch a word; on the CPU the takes are dealt out to the
+//!   cores).
 //! - [`UncachedGpt`] (`candle.rs`): candle's full [`crate::learn::model::Gpt::forward`] over the
 //!   whole window for every word (how nanoGPT samples), the baseline of `bench generate`.
 //!
@@ -15,10 +16,12 @@
 
 mod candle;
 mod decoder;
+mod fast_takes;
 pub(crate) mod kernels;
 
 pub use self::candle::{CachedGpt, CachedTakes, UncachedGpt};
-pub use decoder::{FastGpt, FastTakes, Weights};
+pub use decoder::{FastGpt, Weights};
+pub use fast_takes::FastTakes;
 
 use super::{NextWordModel, TakesModel};
 use crate::learn::checkpoint::Checkpoint;
@@ -66,6 +69,11 @@ pub fn load_takes_for(
         return Ok((Box::new(CachedTakes::new(Arc::new(model))), label));
     }
     let model = FastGpt::load(dir, weights)?;
-    let label = format!("nanotune decoder on the cpu, {:?} weights", model.weights());
-    Ok((Box::new(FastTakes::new(model)), label))
+    let model = FastTakes::new(model);
+    let label = format!(
+        "nanotune decoder on the cpu, {:?} weights, takes dealt to up to {} threads",
+        model.model().weights(),
+        rayon::current_num_threads()
+    );
+    Ok((Box::new(model), label))
 }

@@ -8,19 +8,19 @@
 use std::arch::x86_64::*;
 
 /// A SIMD register type: every bit pattern is a valid value.
-trait Register: Copy {}
+pub(super) trait Register: Copy {}
 impl Register for __m256 {}
 impl Register for __m128i {}
 
 /// `x` as whole registers of `R`, if it is aligned to them and a whole number of them long.
-fn registers<R: Register>(x: &[f32]) -> Option<&[R]> {
+pub(super) fn registers<R: Register>(x: &[f32]) -> Option<&[R]> {
     // SAFETY: every bit pattern is a valid f32 and a valid `R`.
     let (head, body, tail) = unsafe { x.align_to::<R>() };
     (head.is_empty() && tail.is_empty()).then_some(body)
 }
 
 /// `x` as whole aligned registers of 8 floats.
-fn lanes(x: &[f32]) -> Option<&[__m256]> {
+pub(super) fn lanes(x: &[f32]) -> Option<&[__m256]> {
     registers(x)
 }
 
@@ -31,7 +31,7 @@ fn lanes_mut(x: &mut [f32]) -> Option<&mut [__m256]> {
 }
 
 #[target_feature(enable = "avx2,fma")]
-fn hsum(v: __m256) -> f32 {
+pub(super) fn hsum(v: __m256) -> f32 {
     let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
@@ -267,29 +267,46 @@ pub fn to_half(data: &mut [f32], w: &mut [f32]) {
     }
 }
 
-/// [`super::attend`]; `false` when the rows are not aligned whole registers.
+/// [`super::attend`] (its lengths checked there), 8 positions a step; `false` when the head
+/// width is not whole registers.
 #[target_feature(enable = "avx2,fma")]
 pub fn attend(
     q: &[f32],
     keys: &[f32],
-    values: &[f32],
     stride: usize,
+    values: &[f32],
     scale: f32,
     scores: &mut [f32],
     out: &mut [f32],
 ) -> bool {
-    if !stride.is_multiple_of(8) {
+    let (hd, n) = (q.len(), scores.len());
+    if !hd.is_multiple_of(8) || n == 0 {
         return false;
     }
-    let (Some(q), Some(keys), Some(values), Some(out)) =
-        (lanes(q), lanes(keys), lanes(values), lanes_mut(out))
-    else {
-        return false;
-    };
-    let (n, step) = (q.len(), stride / 8);
+    // Positions in whole registers; the last few one by one.
+    let whole = n / 8 * 8;
+    let kp = keys.as_ptr();
     let mut max = f32::NEG_INFINITY;
-    for (j, s) in scores.iter_mut().enumerate() {
-        *s = dot_lanes(q, &keys[j * step..][..n]) * scale;
+    for j in (0..whole).step_by(8) {
+        let mut acc = _mm256_setzero_ps();
+        for (d, &qd) in q.iter().enumerate() {
+            // SAFETY: `d * stride + j + 8 <= (hd - 1) * stride + n <= keys.len()`.
+            let k = unsafe { _mm256_loadu_ps(kp.add(d * stride + j)) };
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(qd), k, acc);
+        }
+        let s = _mm256_mul_ps(acc, _mm256_set1_ps(scale));
+        // SAFETY: `j + 8 <= n = scores.len()`.
+        unsafe { _mm256_storeu_ps(scores.as_mut_ptr().add(j), s) };
+    }
+    for j in whole..n {
+        scores[j] = q
+            .iter()
+            .enumerate()
+            .map(|(d, qd)| qd * keys[d * stride + j])
+            .sum::<f32>()
+            * scale;
+    }
+    for s in scores.iter() {
         max = max.max(*s);
     }
     let mut sum = 0.0;
@@ -297,12 +314,17 @@ pub fn attend(
         *s = (*s - max).exp();
         sum += *s;
     }
+    let Some(out) = lanes_mut(out) else {
+        return false;
+    };
     out.fill(_mm256_setzero_ps());
     let inv = 1.0 / sum;
     for (j, s) in scores.iter().enumerate() {
         let p = _mm256_set1_ps(s * inv);
-        for (o, v) in out.iter_mut().zip(&values[j * step..][..n]) {
-            *o = _mm256_fmadd_ps(p, *v, *o);
+        for (r, o) in out.iter_mut().enumerate() {
+            // SAFETY: `j * hd + 8 r + 8 <= n hd <= values.len()`.
+            let v = unsafe { _mm256_loadu_ps(values.as_ptr().add(j * hd + 8 * r)) };
+            *o = _mm256_fmadd_ps(p, v, *o);
         }
     }
     true

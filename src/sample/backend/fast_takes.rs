@@ -1,0 +1,130 @@
+//! [`FastTakes`]: several takes on the CPU decoder ([`FastGpt`]), split over the cores.
+//!
+//! On one core, a word of every take is one batch: each weight is read once for all of them. But
+//! past two takes a core is busy with the arithmetic, not the reading (4 takes and their shadow
+//! windows are up to 8 rows a product), and each take's attention reads its own cache. So the
+//! takes are dealt out to one decoder a core, in runs of neighbours, over one shared copy of the
+//! weights; each decoder batches its own. A take's words are the same to the bit however the
+//! takes are dealt (the products of a batch equal those of one row, see `kernels.rs`).
+
+use super::decoder::FastGpt;
+use crate::sample::{check_takes, TakesModel};
+use anyhow::{ensure, Result};
+use rayon::prelude::*;
+
+pub struct FastTakes {
+    /// One decoder a thread, over the same weights: part `p` decodes `counts[p]` takes, the
+    /// takes after those of the parts before it.
+    parts: Vec<FastGpt>,
+    counts: Vec<usize>,
+    /// Most parts (threads) to deal takes to.
+    threads: usize,
+}
+
+impl FastTakes {
+    /// Takes on `model`, dealt out to as many threads as rayon's pool has (the CPU's cores, or
+    /// `RAYON_NUM_THREADS`).
+    pub fn new(model: FastGpt) -> FastTakes {
+        FastTakes::with_threads(model, rayon::current_num_threads())
+    }
+
+    /// Takes on `model` over at most `threads` threads (1: every take in one batch on the
+    /// calling thread).
+    pub fn with_threads(model: FastGpt, threads: usize) -> FastTakes {
+        FastTakes {
+            parts: vec![model],
+            counts: vec![1],
+            threads: threads.max(1),
+        }
+    }
+
+    pub fn model(&self) -> &FastGpt {
+        &self.parts[0]
+    }
+
+    /// Threads the takes are dealt to now.
+    pub fn threads_in_use(&self) -> usize {
+        self.parts.len()
+    }
+}
+
+/// `takes` dealt to `parts` runs as evenly as can be, the longer runs first.
+fn deal(takes: usize, parts: usize) -> Vec<usize> {
+    (0..parts)
+        .map(|p| takes / parts + usize::from(p < takes % parts))
+        .collect()
+}
+
+impl TakesModel for FastTakes {
+    fn context(&self) -> usize {
+        self.parts[0].config().context
+    }
+
+    fn vocab(&self) -> usize {
+        self.parts[0].config().vocab
+    }
+
+    fn takes(&self) -> usize {
+        self.counts.iter().sum()
+    }
+
+    fn set_takes(&mut self, takes: usize) -> Result<()> {
+        check_takes(takes)?;
+        self.counts = deal(takes, takes.min(self.threads));
+        self.parts.truncate(self.counts.len());
+        while self.parts.len() < self.counts.len() {
+            let sibling = self.parts[0].sibling();
+            self.parts.push(sibling);
+        }
+        for (part, &n) in self.parts.iter_mut().zip(&self.counts) {
+            part.set_takes(n);
+        }
+        Ok(())
+    }
+
+    fn reset(&mut self) {
+        self.parts.iter_mut().for_each(FastGpt::reset_all);
+    }
+
+    fn slides_itself(&self) -> bool {
+        true
+    }
+
+    fn feed(&mut self, ids: &[&[u16]], logits: &mut [f32]) -> Result<()> {
+        let (takes, vocab) = (self.takes(), self.vocab());
+        ensure!(
+            ids.len() == takes,
+            "words for {} takes, not {takes}",
+            ids.len()
+        );
+        ensure!(logits.len() == takes * vocab, "logits buffer size");
+        if let [part] = self.parts.as_mut_slice() {
+            return part.feed_takes(ids, logits);
+        }
+        let mut jobs = Vec::with_capacity(self.parts.len());
+        let (mut ids, mut logits) = (ids, logits);
+        for (part, &n) in self.parts.iter_mut().zip(&self.counts) {
+            let (mine, rest) = ids.split_at(n);
+            let (out, more) = std::mem::take(&mut logits).split_at_mut(n * vocab);
+            jobs.push((part, mine, out));
+            (ids, logits) = (rest, more);
+        }
+        jobs.into_par_iter()
+            .map(|(part, ids, out)| part.feed_takes(ids, out))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::deal;
+
+    #[test]
+    fn takes_are_dealt_evenly_longer_runs_first() {
+        assert_eq!(deal(4, 2), [2, 2]);
+        assert_eq!(deal(5, 2), [3, 2]);
+        assert_eq!(deal(3, 3), [1, 1, 1]);
+        assert_eq!(deal(8, 3), [3, 3, 2]);
+        assert_eq!(deal(1, 1), [1]);
+    }
+}
