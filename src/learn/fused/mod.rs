@@ -10,9 +10,7 @@
 //! picks them at run time where the device is the CPU, and the plain ops everywhere else.
 
 use candle_core::backend::BackendStorage;
-use candle_core::{
-    bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor,
-};
+use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 /// The f32 values of a contiguous CPU tensor.
@@ -159,82 +157,6 @@ impl CustomOp3 for LayerNormGrad {
     }
 }
 
-/// GELU with erf (to within 1.5e-7), as candle's `gelu_erf`.
-pub fn gelu(x: &Tensor) -> Result<Tensor> {
-    x.contiguous()?.apply_op1(Gelu)
-}
-
-struct Gelu;
-
-const GELU_CHUNK: usize = 16_384;
-
-/// erf(z) and exp(-z^2), by Abramowitz and Stegun 7.1.26 (|error| < 1.5e-7, under f32's step
-/// near 1): branch-free, so the loops vectorise, where libm's erf branches per value. The
-/// backward pass needs the exponential anyway. The CPU decoder's GELU uses it too.
-pub(crate) fn erf_and_gauss(z: f32) -> (f32, f32) {
-    let a = z.abs();
-    let t = 1.0 / (1.0 + 0.327_591_1 * a);
-    let poly = t
-        * (0.254_829_6
-            + t * (-0.284_496_72 + t * (1.421_413_8 + t * (-1.453_152_1 + t * 1.061_405_4))));
-    let gauss = (-a * a).exp();
-    ((1.0 - poly * gauss).copysign(z), gauss)
-}
-
-impl CustomOp1 for Gelu {
-    fn name(&self) -> &'static str {
-        "fused-gelu"
-    }
-
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = values(storage, layout, self.name())?;
-        let mut y = vec![0f32; x.len()];
-        y.par_chunks_mut(GELU_CHUNK)
-            .zip(x.par_chunks(GELU_CHUNK))
-            .for_each(|(ys, xs)| {
-                for (y, &x) in ys.iter_mut().zip(xs) {
-                    let (erf, _) = erf_and_gauss(x * std::f32::consts::FRAC_1_SQRT_2);
-                    *y = (erf + 1.0) * 0.5 * x;
-                }
-            });
-        Ok((CpuStorage::F32(y), layout.shape().clone()))
-    }
-
-    fn bwd(&self, x: &Tensor, _y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(x.apply_op2_no_bwd(&grad.contiguous()?, &GeluGrad)?))
-    }
-}
-
-/// d gelu / dx = Phi(x) + x phi(x), times the incoming gradient.
-struct GeluGrad;
-
-impl CustomOp2 for GeluGrad {
-    fn name(&self) -> &'static str {
-        "fused-gelu-grad"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let (x, g) = (values(s1, l1, self.name())?, values(s2, l2, self.name())?);
-        let mut dx = vec![0f32; x.len()];
-        let inv_sqrt_2pi = 0.5 * std::f32::consts::FRAC_2_SQRT_PI * std::f32::consts::FRAC_1_SQRT_2;
-        dx.par_chunks_mut(GELU_CHUNK)
-            .zip(x.par_chunks(GELU_CHUNK).zip(g.par_chunks(GELU_CHUNK)))
-            .for_each(|(ds, (xs, gs))| {
-                for ((d, &x), &g) in ds.iter_mut().zip(xs).zip(gs) {
-                    let (erf, gauss) = erf_and_gauss(x * std::f32::consts::FRAC_1_SQRT_2);
-                    *d = g * (0.5 * (1.0 + erf) + x * inv_sqrt_2pi * gauss);
-                }
-            });
-        Ok((CpuStorage::F32(dx), l1.shape().clone()))
-    }
-}
-
 /// Mean cross-entropy (nats) of `targets` (u32, `(rows)`) under `logits` (`(rows, vocab)`), as
 /// candle-nn's `cross_entropy`; a scalar.
 pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
@@ -361,9 +283,14 @@ pub fn keep_freed_memory() {
 }
 
 mod attention;
+mod gelu;
 mod linear;
 pub mod plain;
 pub use attention::causal_attention;
+#[cfg(target_arch = "x86_64")]
+pub(crate) use gelu::avx512::exp_neg;
+pub use gelu::gelu;
+pub(crate) use gelu::gelu_in_place;
 pub use linear::linear;
 
 #[cfg(test)]

@@ -158,8 +158,8 @@ fn simd() -> bool {
     })
 }
 
-/// AVX-512F and VL besides AVX2, FMA and F16C: the packed products and GELU take `avx512.rs`'s
-/// bodies (the same results to the bit for the products).
+/// AVX-512F and VL besides AVX2, FMA and F16C: the packed products and attention take
+/// `avx512.rs`'s bodies (the same results to the bit for the products).
 fn simd512() -> bool {
     static SIMD512: OnceLock<bool> = OnceLock::new();
     *SIMD512.get_or_init(|| {
@@ -384,18 +384,9 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     plain_dot(&a[..n], &b[..n])
 }
 
-/// GELU with erf, in place: the formula of the trainer's fused GELU
-/// ([`crate::learn::fused::erf_and_gauss`]), 16 values a step where the CPU has AVX-512F.
+/// GELU with erf, in place: the trainer's own ([`crate::learn::fused::gelu_in_place`]).
 pub(crate) fn gelu(x: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: the CPU has AVX-512F (checked once in `simd512`).
-    if simd512() && unsafe { avx512::gelu(x) } {
-        return;
-    }
-    for v in x.iter_mut() {
-        let (erf, _) = crate::learn::fused::erf_and_gauss(*v * std::f32::consts::FRAC_1_SQRT_2);
-        *v *= (erf + 1.0) * 0.5;
-    }
+    crate::learn::fused::gelu_in_place(x);
 }
 
 /// `y += a x`.
@@ -530,82 +521,6 @@ mod tests {
                 assert!(a && b, "{k} inputs, half {half}: a kernel declined");
                 assert_eq!(wide, narrow, "{k} inputs, half {half}");
                 assert!(wide.iter().any(|v| *v != 0.0));
-            }
-        }
-    }
-
-    /// The decoder's GELU against erf from candle (libm's algorithm), over the range activations
-    /// take and past it; both the AVX-512 body and the plain loop, whichever this CPU runs, and
-    /// a length the AVX-512 body declines.
-    #[test]
-    fn gelu_follows_erf() {
-        for len in [4096, 4095] {
-            let xs: Vec<f32> = (0..len).map(|i| (i as f32 - 2048.0) / 128.0).collect();
-            let mut ys = AVec::from_slice(&xs);
-            gelu(&mut ys);
-            for (x, y) in xs.iter().zip(ys.iter()) {
-                let want = (candle_core::cpu::erf::erf_f32(x * std::f32::consts::FRAC_1_SQRT_2)
-                    + 1.0)
-                    * 0.5
-                    * x;
-                assert!(
-                    (y - want).abs() <= 4e-7 * x.abs().max(1.0),
-                    "gelu({x}) = {y}, not {want}"
-                );
-            }
-        }
-    }
-
-    /// Attention over transposed keys, by every body this CPU has, against softmax and a
-    /// weighted sum written out plainly; position counts that fill whole registers and not.
-    #[test]
-    fn attention_over_transposed_keys_is_softmax_of_the_dot_products() {
-        let (hd, stride) = (64, 40);
-        let q = values(hd, 30);
-        let keys = values(hd * stride, 31);
-        let vals = values(stride * hd, 32);
-        for n in [1, 7, 8, 15, 16, 17, 33, 40] {
-            let dots: Vec<f32> = (0..n)
-                .map(|j| 0.125 * (0..hd).map(|d| q[d] * keys[d * stride + j]).sum::<f32>())
-                .collect();
-            let max = dots.iter().fold(f32::NEG_INFINITY, |m, s| m.max(*s));
-            let sum: f32 = dots.iter().map(|s| (s - max).exp()).sum();
-            let want: Vec<f32> = (0..hd)
-                .map(|d| {
-                    (0..n)
-                        .map(|j| (dots[j] - max).exp() / sum * vals[j * hd + d])
-                        .sum()
-                })
-                .collect();
-            let mut bodies: Vec<(&str, Vec<f32>)> = Vec::new();
-            let mut out = vec![0.0; hd];
-            let mut scores = vec![0.0; n];
-            attend(&q, &keys, stride, &vals, 0.125, &mut scores, &mut out);
-            bodies.push(("chosen", out.clone()));
-            plain_attend(&q, &keys, stride, &vals, 0.125, &mut scores, &mut out);
-            bodies.push(("plain", out.clone()));
-            #[cfg(target_arch = "x86_64")]
-            {
-                // SAFETY: each body only where the CPU has its features.
-                if simd()
-                    && unsafe {
-                        avx::attend(&q, &keys, stride, &vals, 0.125, &mut scores, &mut out)
-                    }
-                {
-                    bodies.push(("avx2", out.clone()));
-                }
-                if simd512()
-                    && unsafe {
-                        avx512::attend(&q, &keys, stride, &vals, 0.125, &mut scores, &mut out)
-                    }
-                {
-                    bodies.push(("avx512", out.clone()));
-                }
-            }
-            for (name, got) in bodies {
-                for (g, w) in got.iter().zip(&want) {
-                    assert!((g - w).abs() < 1e-5, "{name}, {n} positions: {g} vs {w}");
-                }
             }
         }
     }

@@ -1,4 +1,5 @@
-//! The AVX-512 bodies of the packed products and of GELU, where the CPU has AVX-512F and VL. A 512-bit
+//! The AVX-512 bodies of the packed products and of attention, where the CPU has AVX-512F and
+//! VL. A 512-bit
 //! register holds two rows' 8-float pieces of the packed layout at once (`r0[i] r1[i]` or
 //! `r2[i] r3[i]`), so a block of 4 rows is two widenings and two multiply-adds per input instead
 //! of four and four, and 32 registers let up to [`GROUP`] inputs share one pass over a block.
@@ -6,6 +7,7 @@
 //! row's 8 lanes are added up by the same `hsum`: the results are the same to the bit.
 
 use super::avx::{hsum, lanes, registers, Register};
+use crate::learn::fused::exp_neg;
 use std::arch::x86_64::*;
 
 impl Register for __m512 {}
@@ -166,57 +168,8 @@ packed_products!(
     group_half
 );
 
-/// exp(x) for x <= 0 (to about 2 ulp; 0 below -87): 2^n by `scalef` times a degree-6
-/// polynomial of the remainder.
-#[target_feature(enable = "avx512f")]
-fn exp_neg(x: __m512) -> __m512 {
-    let x = _mm512_max_ps(x, _mm512_set1_ps(-87.0));
-    let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
-        _mm512_mul_ps(x, _mm512_set1_ps(std::f32::consts::LOG2_E)),
-    );
-    // r = x - n ln 2, in two parts so r keeps its bits.
-    let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693_145_75), x);
-    let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428_606_8e-6), r);
-    let mut p = _mm512_set1_ps(1.0 / 720.0);
-    for c in [1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0] {
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c));
-    }
-    _mm512_scalef_ps(p, n)
-}
-
-/// GELU with erf in place, 16 values a step, by the same formula as the trainer's fused GELU
-/// (Abramowitz and Stegun 7.1.26, |error| < 1.5e-7); `false` when `x` is not whole aligned
-/// registers of 16 (the caller's plain loop does it).
-#[target_feature(enable = "avx512f")]
-pub fn gelu(x: &mut [f32]) -> bool {
-    // SAFETY: every bit pattern is a valid f32 and a valid `__m512`.
-    let (head, body, tail) = unsafe { x.align_to_mut::<__m512>() };
-    if !head.is_empty() || !tail.is_empty() {
-        return false;
-    }
-    let c = |v: f32| _mm512_set1_ps(v);
-    for v in body {
-        let xv = *v;
-        let z = _mm512_mul_ps(xv, c(std::f32::consts::FRAC_1_SQRT_2));
-        let a = _mm512_abs_ps(z);
-        let t = _mm512_div_ps(c(1.0), _mm512_fmadd_ps(a, c(0.327_591_1), c(1.0)));
-        let mut poly = c(1.061_405_4);
-        for k in [-1.453_152_1, 1.421_413_8, -0.284_496_72, 0.254_829_6] {
-            poly = _mm512_fmadd_ps(poly, t, c(k));
-        }
-        poly = _mm512_mul_ps(poly, t);
-        let gauss = exp_neg(_mm512_mul_ps(_mm512_sub_ps(_mm512_setzero_ps(), a), a));
-        let erf_abs = _mm512_fnmadd_ps(poly, gauss, c(1.0));
-        // erf takes z's sign; gelu = (erf + 1) x / 2.
-        let sign = _mm512_and_si512(_mm512_castps_si512(z), _mm512_set1_epi32(i32::MIN));
-        let erf = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(erf_abs), sign));
-        *v = _mm512_mul_ps(_mm512_mul_ps(_mm512_add_ps(erf, c(1.0)), c(0.5)), xv);
-    }
-    true
-}
-
 /// [`super::attend`] (its lengths checked there), 16 positions a register, the last ones
-/// masked, the exponentials by [`exp_neg`]; `false` when the head width is not whole registers.
+/// masked, the exponentials by the trainer's [`exp_neg`]; `false` when the head width is not whole registers.
 #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
 pub fn attend(
     q: &[f32],
