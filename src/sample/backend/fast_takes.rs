@@ -10,7 +10,6 @@
 use super::decoder::FastGpt;
 use crate::sample::{check_takes, TakesModel};
 use anyhow::{ensure, Result};
-use rayon::prelude::*;
 
 pub struct FastTakes {
     /// One decoder a thread, over the same weights: part `p` decodes `counts[p]` takes, the
@@ -109,9 +108,21 @@ impl TakesModel for FastTakes {
             jobs.push((part, mine, out));
             (ids, logits) = (rest, more);
         }
-        jobs.into_par_iter()
-            .map(|(part, ids, out)| part.feed_takes(ids, out))
-            .collect()
+        // The first part on this thread, the others on the pool: the calling thread (the
+        // generation's own, outside the pool) works instead of sleeping until the pool is done,
+        // which cost a wake-up every word.
+        let mut results: Vec<Result<()>> = Vec::new();
+        results.resize_with(jobs.len(), || Ok(()));
+        let mut jobs = jobs.into_iter().zip(results.iter_mut());
+        let (first, first_result) = jobs.next().expect("two parts or more");
+        rayon::in_place_scope(|scope| {
+            for ((part, ids, out), result) in jobs {
+                scope.spawn(move |_| *result = part.feed_takes(ids, out));
+            }
+            let (part, ids, out) = first;
+            *first_result = part.feed_takes(ids, out);
+        });
+        results.into_iter().collect()
     }
 }
 
