@@ -325,11 +325,9 @@ pub(crate) fn attend(
     {
         // SAFETY: each body runs only where the CPU has its features (checked first); the
         // lengths are checked above.
-        let done = if simd512() {
-            unsafe { avx512::attend(q, keys, stride, values, scale, scores, out) }
-        } else {
-            simd() && unsafe { avx::attend(q, keys, stride, values, scale, scores, out) }
-        };
+        let done = (simd512()
+            && unsafe { avx512::attend(q, keys, stride, values, scale, scores, out) })
+            || (simd() && unsafe { avx::attend(q, keys, stride, values, scale, scores, out) });
         if done {
             return;
         }
@@ -521,6 +519,59 @@ mod tests {
                 assert!(a && b, "{k} inputs, half {half}: a kernel declined");
                 assert_eq!(wide, narrow, "{k} inputs, half {half}");
                 assert!(wide.iter().any(|v| *v != 0.0));
+            }
+        }
+    }
+
+    /// Attention over transposed keys, by every body this CPU has, against softmax and a
+    /// weighted sum written out plainly; position counts that fill whole registers and not.
+    #[test]
+    fn attention_over_transposed_keys_is_softmax_of_the_dot_products() {
+        let (hd, stride) = (64, 40);
+        let q = values(hd, 30);
+        let keys = values(hd * stride, 31);
+        let vals = values(stride * hd, 32);
+        let close = |name: &str, n: usize, got: &[f32], want: &[f32]| {
+            for (g, w) in got.iter().zip(want) {
+                assert!((g - w).abs() < 1e-5, "{name}, {n} positions: {g} vs {w}");
+            }
+        };
+        for n in [1, 7, 8, 15, 16, 17, 33, 40] {
+            let dots: Vec<f32> = (0..n)
+                .map(|j| 0.125 * (0..hd).map(|d| q[d] * keys[d * stride + j]).sum::<f32>())
+                .collect();
+            let max = dots.iter().fold(f32::NEG_INFINITY, |m, s| m.max(*s));
+            let sum: f32 = dots.iter().map(|s| (s - max).exp()).sum();
+            let want: Vec<f32> = (0..hd)
+                .map(|d| {
+                    (0..n)
+                        .map(|j| (dots[j] - max).exp() / sum * vals[j * hd + d])
+                        .sum()
+                })
+                .collect();
+            let mut out = vec![0.0; hd];
+            let mut scores = vec![0.0; n];
+            attend(&q, &keys, stride, &vals, 0.125, &mut scores, &mut out);
+            close("chosen", n, &out, &want);
+            plain_attend(&q, &keys, stride, &vals, 0.125, &mut scores, &mut out);
+            close("plain", n, &out, &want);
+            #[cfg(target_arch = "x86_64")]
+            {
+                // SAFETY: each body only where the CPU has its features.
+                if simd()
+                    && unsafe {
+                        avx::attend(&q, &keys, stride, &vals, 0.125, &mut scores, &mut out)
+                    }
+                {
+                    close("avx2", n, &out, &want);
+                }
+                if simd512()
+                    && unsafe {
+                        avx512::attend(&q, &keys, stride, &vals, 0.125, &mut scores, &mut out)
+                    }
+                {
+                    close("avx512", n, &out, &want);
+                }
             }
         }
     }
