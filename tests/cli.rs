@@ -367,6 +367,12 @@ fn the_same_train_command_with_resume_goes_on_to_its_own_steps() {
     let (code, out, err) = train(&["--width", "16", "--steps", "6", "--minutes", "0"]);
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("stopped at step 1 of 6"), "{out}");
+    // As if that first part had run for 1000 s: the resumed part's clock starts there.
+    let log_path = dir.path().join("run/log.csv");
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let (head, last) = log.trim_end().rsplit_once('\n').unwrap();
+    let (fields, _) = last.rsplit_once(',').unwrap();
+    std::fs::write(&log_path, format!("{head}\n{fields},1000.0\n")).unwrap();
     let (code, out, err) = train(&["--width", "16", "--minutes", "0", "--resume"]);
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("stopped at step 2 of 6"), "{out}");
@@ -386,6 +392,18 @@ fn the_same_train_command_with_resume_goes_on_to_its_own_steps() {
         "{out}"
     );
     assert_eq!(last_log_step(), 6);
+    // The log's clock goes on across the resumes instead of starting again.
+    let log = std::fs::read_to_string(dir.path().join("run/log.csv")).unwrap();
+    let seconds: Vec<f64> = log
+        .lines()
+        .skip(1)
+        .map(|l| l.rsplit(',').next().unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        seconds.len() >= 4 && seconds.windows(2).all(|w| w[0] <= w[1]),
+        "{log}"
+    );
+    assert!(*seconds.last().unwrap() >= 1000.0, "{log}");
     let config: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("run/config.json")).unwrap())
             .unwrap();

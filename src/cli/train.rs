@@ -199,8 +199,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
         opts.out.display()
     );
     if report.step < opts.steps {
+        // A resumed run reads its weights from --out, so --init-from goes (clap refuses both).
+        let without = match opts.init_from {
+            Some(_) => " (without --init-from)",
+            None => "",
+        };
         println!(
-            "stopped at step {} of {} (--minutes): give the same command with --resume to go on",
+            "stopped at step {} of {} (--minutes): give the same command with --resume{without} to go on",
             report.step, opts.steps
         );
     }

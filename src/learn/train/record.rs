@@ -23,24 +23,48 @@ pub(super) struct Recorder {
     bar: ProgressBar,
     progress: bool,
     started: Instant,
+    /// The `seconds` of the last line of a resumed run's log, so its clock goes on from there.
+    seconds_before: f64,
     start_step: usize,
     tokens_per_step: u64,
     /// The training loss shown on the bar, smoothed.
     loss_avg: Option<f64>,
 }
 
+/// The last `seconds` in a log (0 where there is none to read).
+fn last_seconds(log: &std::path::Path) -> f64 {
+    std::fs::read_to_string(log)
+        .ok()
+        .and_then(|text| {
+            let last = text
+                .lines()
+                .last()?
+                .rsplit(',')
+                .next()?
+                .parse::<f64>()
+                .ok()?;
+            Some(last)
+        })
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .unwrap_or(0.0)
+}
+
 impl Recorder {
     /// Starts the clock and the bar at `start_step`, and log.csv unless a resumed run has one.
     pub fn new(opts: &TrainOptions, start_step: usize, tokens_per_step: u64) -> Result<Recorder> {
         let log = opts.out.join(LOG_FILE);
+        let mut seconds_before = 0.0;
         if !opts.resume || !log.exists() {
             write_atomic(&log, LOG_HEADER)?;
+        } else {
+            seconds_before = last_seconds(&log);
         }
         Ok(Recorder {
             out: opts.out.clone(),
             bar: progress_bar(opts, start_step),
             progress: opts.progress,
             started: Instant::now(),
+            seconds_before,
             start_step,
             tokens_per_step,
             loss_avg: None,
@@ -86,7 +110,7 @@ impl Recorder {
             &self.out.join(STATE_FILE),
             &serde_json::to_vec_pretty(&state)?,
         )?;
-        let secs = self.started.elapsed().as_secs_f64();
+        let secs = self.seconds_before + self.started.elapsed().as_secs_f64();
         let line = format!(
             "{},{:.6},{:.6},{lr:.3e},{},{secs:.1}\n",
             run.step, losses.train, losses.val, run.summary.tokens
