@@ -468,12 +468,15 @@ impl FastGpt {
                 let (keys, values) = (&self.caches[w].keys[l], &self.caches[w].values[l]);
                 for h in 0..heads {
                     let run = h * context * hd..(h + 1) * context * hd;
+                    let head = kernels::Head {
+                        keys: &keys[run.clone()],
+                        values: &values[run],
+                        stride: context,
+                        scale,
+                    };
                     kernels::attend(
                         &self.qkv[i * 3 * c + h * hd..][..hd],
-                        &keys[run.clone()],
-                        context,
-                        &values[run],
-                        scale,
+                        head,
                         &mut self.scores[..pos + 1],
                         &mut self.y[i * c + h * hd..][..hd],
                     );

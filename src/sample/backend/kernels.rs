@@ -301,19 +301,23 @@ fn matvec_many_packed(w: &[f32], half: bool, inp: usize, xs: &[f32], ys: &mut [f
     false
 }
 
+/// One head's cached keys and values, as [`attend`] reads them. The keys are stored transposed, so
+/// the scores of many positions come out of one register with no sum across it: entry `d` of key
+/// `j` is `keys[d * stride + j]` (one row of at least the positions attended to per entry);
+/// value `j` is `values[j * hd..][..hd]`.
+#[derive(Clone, Copy)]
+pub(crate) struct Head<'a> {
+    pub keys: &'a [f32],
+    pub values: &'a [f32],
+    pub stride: usize,
+    /// Of the scores (1 / sqrt(head width)).
+    pub scale: f32,
+}
+
 /// One head's attention for one query: `out = softmax(scale q.k_j) . v_j` over the positions
-/// `j` of `scores.len()`. The keys are stored transposed, so the scores of many positions come
-/// out of one register with no sum across it: entry `d` of key `j` is `keys[d * stride + j]`
-/// (`q.len()` rows of at least `scores.len()`); value `j` is `values[j * hd..][..hd]`.
-pub(crate) fn attend(
-    q: &[f32],
-    keys: &[f32],
-    stride: usize,
-    values: &[f32],
-    scale: f32,
-    scores: &mut [f32],
-    out: &mut [f32],
-) {
+/// `j` of `scores.len()`.
+pub(crate) fn attend(q: &[f32], head: Head<'_>, scores: &mut [f32], out: &mut [f32]) {
+    let (keys, values, stride) = (head.keys, head.values, head.stride);
     let (hd, n) = (q.len(), scores.len());
     assert!(
         n <= stride
@@ -325,26 +329,18 @@ pub(crate) fn attend(
     {
         // SAFETY: each body runs only where the CPU has its features (checked first); the
         // lengths are checked above.
-        let done = (simd512()
-            && unsafe { avx512::attend(q, keys, stride, values, scale, scores, out) })
-            || (simd() && unsafe { avx::attend(q, keys, stride, values, scale, scores, out) });
+        let done = (simd512() && unsafe { avx512::attend(q, head, scores, out) })
+            || (simd() && unsafe { avx::attend(q, head, scores, out) });
         if done {
             return;
         }
     }
-    plain_attend(q, keys, stride, values, scale, scores, out);
+    plain_attend(q, head, scores, out);
 }
 
 /// [`attend`]'s plain loops.
-fn plain_attend(
-    q: &[f32],
-    keys: &[f32],
-    stride: usize,
-    values: &[f32],
-    scale: f32,
-    scores: &mut [f32],
-    out: &mut [f32],
-) {
+fn plain_attend(q: &[f32], head: Head<'_>, scores: &mut [f32], out: &mut [f32]) {
+    let (keys, values, stride, scale) = (head.keys, head.values, head.stride, head.scale);
     let (hd, n) = (q.len(), scores.len());
     scores.fill(0.0);
     for (d, &qd) in q.iter().enumerate() {
@@ -531,6 +527,12 @@ mod tests {
         let q = values(hd, 30);
         let keys = values(hd * stride, 31);
         let vals = values(stride * hd, 32);
+        let head = Head {
+            keys: &keys,
+            values: &vals,
+            stride,
+            scale: 0.125,
+        };
         let close = |name: &str, n: usize, got: &[f32], want: &[f32]| {
             for (g, w) in got.iter().zip(want) {
                 assert!((g - w).abs() < 1e-5, "{name}, {n} positions: {g} vs {w}");
@@ -551,25 +553,17 @@ mod tests {
                 .collect();
             let mut out = vec![0.0; hd];
             let mut scores = vec![0.0; n];
-            attend(&q, &keys, stride, &vals, 0.125, &mut scores, &mut out);
+            attend(&q, head, &mut scores, &mut out);
             close("chosen", n, &out, &want);
-            plain_attend(&q, &keys, stride, &vals, 0.125, &mut scores, &mut out);
+            plain_attend(&q, head, &mut scores, &mut out);
             close("plain", n, &out, &want);
             #[cfg(target_arch = "x86_64")]
             {
                 // SAFETY: each body only where the CPU has its features.
-                if simd()
-                    && unsafe {
-                        avx::attend(&q, &keys, stride, &vals, 0.125, &mut scores, &mut out)
-                    }
-                {
+                if simd() && unsafe { avx::attend(&q, head, &mut scores, &mut out) } {
                     close("avx2", n, &out, &want);
                 }
-                if simd512()
-                    && unsafe {
-                        avx512::attend(&q, &keys, stride, &vals, 0.125, &mut scores, &mut out)
-                    }
-                {
+                if simd512() && unsafe { avx512::attend(&q, head, &mut scores, &mut out) } {
                     close("avx512", n, &out, &want);
                 }
             }

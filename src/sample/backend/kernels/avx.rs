@@ -5,6 +5,7 @@
 //! `_mm256_loadu_ps`: with debug assertions on (our dev profile) that one copies through the
 //! stack with a check on every call, four times slower.
 
+use super::Head;
 use std::arch::x86_64::*;
 
 /// A SIMD register type: every bit pattern is a valid value.
@@ -270,15 +271,8 @@ pub fn to_half(data: &mut [f32], w: &mut [f32]) {
 /// [`super::attend`] (its lengths checked there), 8 positions a step; `false` when the head
 /// width is not whole registers.
 #[target_feature(enable = "avx2,fma")]
-pub fn attend(
-    q: &[f32],
-    keys: &[f32],
-    stride: usize,
-    values: &[f32],
-    scale: f32,
-    scores: &mut [f32],
-    out: &mut [f32],
-) -> bool {
+pub fn attend(q: &[f32], head: Head<'_>, scores: &mut [f32], out: &mut [f32]) -> bool {
+    let (keys, values, stride, scale) = (head.keys, head.values, head.stride, head.scale);
     let (hd, n) = (q.len(), scores.len());
     if !hd.is_multiple_of(8) || n == 0 {
         return false;

@@ -7,6 +7,7 @@
 //! row's 8 lanes are added up by the same `hsum`: the results are the same to the bit.
 
 use super::avx::{hsum, lanes, registers, Register};
+use super::Head;
 use crate::learn::fused::exp_neg;
 use std::arch::x86_64::*;
 
@@ -171,15 +172,8 @@ packed_products!(
 /// [`super::attend`] (its lengths checked there), 16 positions a register, the last ones
 /// masked, the exponentials by the trainer's [`exp_neg`]; `false` when the head width is not whole registers.
 #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-pub fn attend(
-    q: &[f32],
-    keys: &[f32],
-    stride: usize,
-    values: &[f32],
-    scale: f32,
-    scores: &mut [f32],
-    out: &mut [f32],
-) -> bool {
+pub fn attend(q: &[f32], head: Head<'_>, scores: &mut [f32], out: &mut [f32]) -> bool {
+    let (keys, values, stride, scale) = (head.keys, head.values, head.stride, head.scale);
     let (hd, n) = (q.len(), scores.len());
     if !hd.is_multiple_of(16) || n == 0 {
         return false;
