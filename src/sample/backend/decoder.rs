@@ -486,7 +486,8 @@ impl FastGpt {
             kernels::axpy(&mut self.x, 1.0, &self.a);
             b.ln_2.forward(&self.x, &mut self.h);
             b.c_fc.forward(&self.h, t, &mut self.f, kernel_rows)?;
-            kernels::gelu(&mut self.f);
+            // The trainer's own GELU (one formula for both).
+            crate::learn::fused::gelu_in_place(&mut self.f);
             b.mlp_proj.forward(&self.f, t, &mut self.a, kernel_rows)?;
             kernels::axpy(&mut self.x, 1.0, &self.a);
         }

@@ -378,11 +378,6 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     plain_dot(&a[..n], &b[..n])
 }
 
-/// GELU with erf, in place: the trainer's own ([`crate::learn::fused::gelu_in_place`]).
-pub(crate) fn gelu(x: &mut [f32]) {
-    crate::learn::fused::gelu_in_place(x);
-}
-
 /// `y += a x`.
 pub(crate) fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
     let n = y.len().min(x.len());

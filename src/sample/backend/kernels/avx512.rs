@@ -59,8 +59,8 @@ macro_rules! packed_products {
         }
 
         /// `k` products at once (`xs` holds `k` inputs of `8 n`, `ys` `k` outputs of `rows`).
-        /// The inputs are first interleaved (the `i`-th 8 floats of every input side by side), so
-        /// the inner loop reads them through one pointer instead of one per input.
+        /// Several inputs are first interleaved (the `i`-th 8 floats of every input side by side),
+        /// so the inner loop reads them through one pointer instead of one per input.
         #[target_feature(enable = $features)]
         pub fn $many(w: &[f32], n: usize, xs: &[f32], ys: &mut [f32], rows: usize) -> bool {
             let (Some(w), Some(xs)) = (registers::<$reg>(w), lanes(xs)) else {
@@ -75,9 +75,7 @@ macro_rules! packed_products {
                 return false;
             }
             let (pairs, _) = w.as_chunks::<2>();
-            INTERLEAVED.with_borrow_mut(|xt| {
-                xt.clear();
-                xt.extend((0..n * k).map(|j| xs[(j % k) * n + j / k]));
+            let run = |xt: &[__m256], ys: &mut [f32]| {
                 for (b, block) in pairs.chunks_exact(n).take(rows.div_ceil(4)).enumerate() {
                     let live = (rows - 4 * b).min(4);
                     let mut v = 0;
@@ -103,7 +101,17 @@ macro_rules! packed_products {
                         };
                     }
                 }
-            });
+            };
+            if k == 1 {
+                // One input is its own interleaving: no copy on the one-take path.
+                run(xs, ys);
+            } else {
+                INTERLEAVED.with_borrow_mut(|xt| {
+                    xt.clear();
+                    xt.extend((0..n * k).map(|j| xs[(j % k) * n + j / k]));
+                    run(xt, ys);
+                });
+            }
             true
         }
 
