@@ -223,15 +223,16 @@ struct Linear {
 
 impl Linear {
     fn forward(&self, x: &Tensor, pass: &Pass) -> Result<Tensor> {
-        let (out, inp) = self.weight.dims2()?;
-        let mut dims = x.dims().to_vec();
-        let x = x.reshape((x.elem_count() / inp, inp))?;
         let y = match pass.cpu_kernels {
-            true => fused::linear(&x, &self.weight)?,
-            false => matmul_t(&x, &self.weight, pass.matmul_dtype)?,
+            true => fused::linear(x, &self.weight)?,
+            false => {
+                let (out, inp) = self.weight.dims2()?;
+                let mut dims = x.dims().to_vec();
+                let x = x.reshape((x.elem_count() / inp, inp))?;
+                *dims.last_mut().context("linear of a scalar")? = out;
+                matmul_t(&x, &self.weight, pass.matmul_dtype)?.reshape(dims)?
+            }
         };
-        *dims.last_mut().context("linear of a scalar")? = out;
-        let y = y.reshape(dims)?;
         Ok(match &self.bias {
             Some(b) => y.broadcast_add(b)?,
             None => y,

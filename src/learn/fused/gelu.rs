@@ -30,7 +30,7 @@ fn erf_and_gauss(z: f32) -> (f32, f32) {
 /// 1 / sqrt(2 pi): the normal density's factor.
 const INV_SQRT_2PI: f32 = 0.5 * std::f32::consts::FRAC_2_SQRT_PI * std::f32::consts::FRAC_1_SQRT_2;
 
-fn has_avx512() -> bool {
+pub(super) fn has_avx512() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         is_x86_feature_detected!("avx512f")

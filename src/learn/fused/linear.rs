@@ -2,13 +2,15 @@
 //!
 //! candle's `x.matmul(&w.t())` records a transpose and a product: its backward pass forms `W`'s
 //! gradient transposed and adds it, through strides, to a fresh zero tensor. Here both gradients
-//! come out of gemm (candle's own CPU product, on every core) already in place.
+//! come out of gemm (candle's own CPU product, on every core) already in place, and `x` keeps
+//! its leading dimensions: reshaping `(batch, time, width)` to rows and back would add two nodes
+//! whose backward passes each copy a gradient into a fresh zero tensor.
 
 use super::values;
 use candle_core::{bail, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use gemm::{gemm, Parallelism};
 
-/// `x W^T` for `x` `(rows, in)` and `w` `(out, in)`: `(rows, out)`.
+/// `x W^T` over the last dimension, for `x` `(..., in)` and `w` `(out, in)`: `(..., out)`.
 pub fn linear(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     x.contiguous()?.apply_op2(&w.contiguous()?, Linear)
 }
@@ -65,9 +67,13 @@ impl Product {
     };
 }
 
-/// (rows, cols, row stride, column stride) of a contiguous matrix, read transposed or not.
+/// (rows, cols, row stride, column stride) of a contiguous tensor as a matrix of its last
+/// dimension, read transposed or not.
 fn view(layout: &Layout, transposed: bool) -> Result<(usize, usize, usize, usize)> {
-    let (r, c) = layout.shape().dims2()?;
+    let Some(&c) = layout.dims().last() else {
+        bail!("fused-linear: a scalar is not a matrix")
+    };
+    let r = layout.shape().elem_count() / c.max(1);
     Ok(match transposed {
         false => (r, c, c, 1),
         true => (c, r, 1, c),
@@ -92,19 +98,21 @@ impl CustomOp2 for Product {
         if k != k2 {
             bail!("{}: {m}x{k} times {k2}x{n}", self.name());
         }
-        let mut out = vec![0f32; m * n];
+        let mut out = Vec::with_capacity(m * n);
+        let dst = out.spare_capacity_mut().as_mut_ptr() as *mut f32;
         let threads = rayon::current_num_threads();
         let parallelism = match threads {
             1 => Parallelism::None,
             n => Parallelism::Rayon(n),
         };
-        // SAFETY: the sizes and strides describe `a`, `b` and `out` exactly, and `out` is ours.
+        // SAFETY: the sizes and strides describe `a`, `b` and `dst` exactly, and `dst` is ours;
+        // gemm writes every element of it (it does not read it), so all `m * n` are set.
         unsafe {
             gemm(
                 m,
                 n,
                 k,
-                out.as_mut_ptr(),
+                dst,
                 1,
                 n as isize,
                 false,
@@ -121,7 +129,18 @@ impl CustomOp2 for Product {
                 false,
                 parallelism,
             );
+            out.set_len(m * n);
         }
-        Ok((CpuStorage::F32(out), Shape::from((m, n))))
+        // Unread, the left side keeps its leading dimensions: `x W^T` and `dY W` come out shaped
+        // as `x` and `y`; `dY^T x` is a matrix.
+        let shape = match self.lhs_t {
+            false => {
+                let mut dims = l1.dims().to_vec();
+                *dims.last_mut().expect("a matrix has a last dimension") = n;
+                Shape::from(dims)
+            }
+            true => Shape::from((m, n)),
+        };
+        Ok((CpuStorage::F32(out), shape))
     }
 }

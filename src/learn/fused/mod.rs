@@ -39,11 +39,30 @@ struct LayerNorm {
     eps: f32,
 }
 
+/// `sum f(a[i], b[i])` in 16 interleaved partial sums, which the compiler keeps in vector
+/// registers (a single running sum is a chain of dependent adds, one value at a time).
+fn lane_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
+    let mut acc = [0f32; 16];
+    let (a16, b16) = (a.chunks_exact(16), b.chunks_exact(16));
+    let tail: f32 = a16
+        .remainder()
+        .iter()
+        .zip(b16.remainder())
+        .map(|(&x, &y)| f(x, y))
+        .sum();
+    for (ac, bc) in a16.zip(b16) {
+        for l in 0..16 {
+            acc[l] += f(ac[l], bc[l]);
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
 /// Mean and 1/sqrt(var + eps) of one row.
 fn moments(row: &[f32], eps: f32) -> (f32, f32) {
     let n = row.len() as f32;
-    let mean = row.iter().sum::<f32>() / n;
-    let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    let mean = lane_sum(row, row, |v, _| v) / n;
+    let var = lane_sum(row, row, |v, _| (v - mean) * (v - mean)) / n;
     (mean, 1.0 / (var + eps).sqrt())
 }
 
@@ -126,20 +145,18 @@ impl CustomOp3 for LayerNormGrad {
             .zip(x.par_chunks(chunk).zip(g.par_chunks(chunk)))
             .map(|(dxs, (xs, gs))| {
                 let mut dw = vec![0f32; c];
-                let mut xhat = vec![0f32; c];
+                let (mut xhat, mut gw) = (vec![0f32; c], vec![0f32; c]);
                 for ((dxr, xr), gr) in dxs.chunks_mut(c).zip(xs.chunks(c)).zip(gs.chunks(c)) {
                     let (mean, rstd) = moments(xr, self.eps);
-                    let (mut mean_gw, mut mean_gwx) = (0f32, 0f32);
                     for i in 0..c {
                         xhat[i] = (xr[i] - mean) * rstd;
-                        let gw = gr[i] * w[i];
-                        mean_gw += gw;
-                        mean_gwx += gw * xhat[i];
+                        gw[i] = gr[i] * w[i];
                         dw[i] += gr[i] * xhat[i];
                     }
-                    let (mean_gw, mean_gwx) = (mean_gw / c as f32, mean_gwx / c as f32);
+                    let mean_gw = lane_sum(&gw, &gw, |v, _| v) / c as f32;
+                    let mean_gwx = lane_sum(&gw, &xhat, |g, x| g * x) / c as f32;
                     for i in 0..c {
-                        dxr[i] = rstd * (gr[i] * w[i] - mean_gw - xhat[i] * mean_gwx);
+                        dxr[i] = rstd * (gw[i] - mean_gw - xhat[i] * mean_gwx);
                     }
                 }
                 dw
@@ -286,6 +303,7 @@ mod attention;
 mod gelu;
 mod linear;
 pub mod plain;
+mod softmax;
 pub use attention::causal_attention;
 #[cfg(target_arch = "x86_64")]
 pub(crate) use gelu::avx512::exp_neg;
