@@ -445,6 +445,9 @@ impl Block {
         cache: Option<&mut Option<(Tensor, Tensor)>>,
         mut rng: Option<&mut StdRng>,
     ) -> Result<Tensor> {
+        if let Some(weights) = self.fused_weights(pass, rng.is_some()) {
+            return self.forward_fused(x, pass, weights);
+        }
         let a = self.attn.forward(
             &self.ln_1.forward(x, pass)?,
             pass,
@@ -459,6 +462,31 @@ impl Block {
         };
         let m = dropout(&self.mlp_proj.forward(&h, pass)?, pass.dropout, rng)?;
         Ok((x + m)?)
+    }
+
+    /// The weights of `c_attn`, `c_proj`, `c_fc` and `mlp_proj` where the pass runs the fused
+    /// CPU kernels, without dropout (or without its generator) and without biases.
+    fn fused_weights(&self, pass: &Pass, dropout_drawn: bool) -> Option<[&Tensor; 4]> {
+        let linears = [
+            &self.attn.c_attn,
+            &self.attn.c_proj,
+            &self.c_fc,
+            &self.mlp_proj,
+        ];
+        let plain = !pass.cpu_kernels
+            || (pass.dropout > 0.0 && dropout_drawn)
+            || linears.iter().any(|l| l.bias.is_some());
+        (!plain).then(|| linears.map(|l| &l.weight))
+    }
+
+    /// The block in the fused CPU kernels: the residual adds ride in the output projections'
+    /// products and GELU in the first MLP product, so neither is a node of its own.
+    fn forward_fused(&self, x: &Tensor, pass: &Pass, w: [&Tensor; 4]) -> Result<Tensor> {
+        let qkv = fused::linear(&self.ln_1.forward(x, pass)?, w[0])?;
+        let y = fused::causal_attention(&qkv, self.attn.heads)?;
+        let x = fused::linear_add(&y, w[1], x)?;
+        let h = fused::linear_gelu(&self.ln_2.forward(&x, pass)?, w[2])?;
+        Ok(fused::linear_add(&h, w[3], &x)?)
     }
 }
 

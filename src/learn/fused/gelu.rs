@@ -14,7 +14,7 @@ pub fn gelu(x: &Tensor) -> Result<Tensor> {
 }
 
 /// Values handed to one rayon task.
-const CHUNK: usize = 16_384;
+pub(super) const CHUNK: usize = 16_384;
 
 /// erf(z) and exp(-z^2).
 fn erf_and_gauss(z: f32) -> (f32, f32) {
@@ -88,7 +88,7 @@ impl CustomOp1 for Gelu {
 }
 
 /// d gelu / dx, times the incoming gradient.
-struct GeluGrad;
+pub(super) struct GeluGrad;
 
 impl CustomOp2 for GeluGrad {
     fn name(&self) -> &'static str {

@@ -6,13 +6,34 @@
 //! its leading dimensions: reshaping `(batch, time, width)` to rows and back would add two nodes
 //! whose backward passes each copy a gradient into a fresh zero tensor.
 
+use super::gelu::{gelu_in_place, GeluGrad, CHUNK};
 use super::values;
-use candle_core::{bail, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Device, Layout, Result, Shape, Tensor};
 use gemm::{gemm, Parallelism};
+use rayon::prelude::*;
+use std::sync::Mutex;
 
 /// `x W^T` over the last dimension, for `x` `(..., in)` and `w` `(out, in)`: `(..., out)`.
 pub fn linear(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     x.contiguous()?.apply_op2(&w.contiguous()?, Linear)
+}
+
+/// `r + x W^T`: a residual branch's output projection with the residual stream added in the
+/// product (gemm adds to what its output holds), so the add is no node of its own.
+pub fn linear_add(x: &Tensor, w: &Tensor, r: &Tensor) -> Result<Tensor> {
+    x.contiguous()?
+        .apply_op3(&w.contiguous()?, &r.contiguous()?, LinearAdd)
+}
+
+/// `gelu(x W^T)`: the MLP's first layer. The op keeps `x W^T` for its backward pass itself
+/// instead of a node of its own whose gradient would be another fresh tensor of 4 x width.
+pub fn linear_gelu(x: &Tensor, w: &Tensor) -> Result<Tensor> {
+    x.contiguous()?.apply_op2(
+        &w.contiguous()?,
+        LinearGelu {
+            pre: Mutex::new(None),
+        },
+    )
 }
 
 struct Linear;
@@ -39,9 +60,94 @@ impl CustomOp2 for Linear {
         _y: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let grad = grad.contiguous()?;
-        let dx = grad.apply_op2_no_bwd(w, &Product::AB)?;
-        let dw = grad.apply_op2_no_bwd(x, &Product::A_TB)?;
+        let (dx, dw) = linear_grads(x, w, grad)?;
+        Ok((Some(dx), Some(dw)))
+    }
+}
+
+/// The gradients of `x` and `w` in `y = x W^T` from that of `y`.
+fn linear_grads(x: &Tensor, w: &Tensor, grad: &Tensor) -> Result<(Tensor, Tensor)> {
+    let grad = grad.contiguous()?;
+    let dx = grad.apply_op2_no_bwd(w, &Product::AB)?;
+    let dw = grad.apply_op2_no_bwd(x, &Product::A_TB)?;
+    Ok((dx, dw))
+}
+
+struct LinearAdd;
+
+impl CustomOp3 for LinearAdd {
+    fn name(&self) -> &'static str {
+        "fused-linear-add"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let r = values(s3, l3, self.name())?;
+        let (y, shape) = Product::AB_T.run(s1, l1, s2, l2, Some(r))?;
+        if &shape != l3.shape() {
+            bail!("{}: {:?} plus {:?}", self.name(), shape, l3.dims());
+        }
+        Ok((CpuStorage::F32(y), shape))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _r: &Tensor,
+        _y: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (dx, dw) = linear_grads(x, w, grad)?;
+        Ok((Some(dx), Some(dw), Some(grad.clone())))
+    }
+}
+
+struct LinearGelu {
+    /// `x W^T`, from the forward pass.
+    pre: Mutex<Option<Tensor>>,
+}
+
+impl CustomOp2 for LinearGelu {
+    fn name(&self) -> &'static str {
+        "fused-linear-gelu"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (pre, shape) = Product::AB_T.run(s1, l1, s2, l2, None)?;
+        let mut y = pre.clone();
+        y.par_chunks_mut(CHUNK).for_each(gelu_in_place);
+        let pre = Tensor::from_vec(pre, shape.clone(), &Device::Cpu)?;
+        *self.pre.lock().expect("no other user of the op panicked") = Some(pre);
+        Ok((CpuStorage::F32(y), shape))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _y: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let pre = self.pre.lock().expect("no other user of the op panicked");
+        let Some(pre) = pre.as_ref() else {
+            bail!("{}: backward before forward", self.name())
+        };
+        let dpre = pre.apply_op2_no_bwd(&grad.contiguous()?, &GeluGrad)?;
+        let (dx, dw) = linear_grads(x, w, &dpre)?;
         Ok((Some(dx), Some(dw)))
     }
 }
@@ -92,21 +198,48 @@ impl CustomOp2 for Product {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (a, b) = (values(s1, l1, self.name())?, values(s2, l2, self.name())?);
+        let (out, shape) = self.run(s1, l1, s2, l2, None)?;
+        Ok((CpuStorage::F32(out), shape))
+    }
+}
+
+impl Product {
+    /// The product, plus `init` where given (of the product's size).
+    fn run(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        init: Option<&[f32]>,
+    ) -> Result<(Vec<f32>, Shape)> {
+        let name = "fused-linear-product";
+        let (a, b) = (values(s1, l1, name)?, values(s2, l2, name)?);
         let (m, k, a_rs, a_cs) = view(l1, self.lhs_t)?;
         let (k2, n, b_rs, b_cs) = view(l2, self.rhs_t)?;
         if k != k2 {
-            bail!("{}: {m}x{k} times {k2}x{n}", self.name());
+            bail!("{name}: {m}x{k} times {k2}x{n}");
         }
         let mut out = Vec::with_capacity(m * n);
-        let dst = out.spare_capacity_mut().as_mut_ptr() as *mut f32;
+        if let Some(init) = init {
+            if init.len() != m * n {
+                bail!("{name}: {} values to add to {m}x{n}", init.len());
+            }
+            out.extend_from_slice(init);
+        }
+        let dst = match init {
+            // The product goes on top of what `out` already holds.
+            Some(_) => out.as_mut_ptr(),
+            None => out.spare_capacity_mut().as_mut_ptr() as *mut f32,
+        };
         let threads = rayon::current_num_threads();
         let parallelism = match threads {
             1 => Parallelism::None,
             n => Parallelism::Rayon(n),
         };
         // SAFETY: the sizes and strides describe `a`, `b` and `dst` exactly, and `dst` is ours;
-        // gemm writes every element of it (it does not read it), so all `m * n` are set.
+        // gemm writes every element of it (reading it only where it holds `init`), so all
+        // `m * n` are set.
         unsafe {
             gemm(
                 m,
@@ -115,14 +248,14 @@ impl CustomOp2 for Product {
                 dst,
                 1,
                 n as isize,
-                false,
+                init.is_some(),
                 a.as_ptr(),
                 a_cs as isize,
                 a_rs as isize,
                 b.as_ptr(),
                 b_cs as isize,
                 b_rs as isize,
-                0.0,
+                1.0,
                 1.0,
                 false,
                 false,
@@ -141,6 +274,6 @@ impl CustomOp2 for Product {
             }
             true => Shape::from((m, n)),
         };
-        Ok((CpuStorage::F32(out), shape))
+        Ok((out, shape))
     }
 }

@@ -309,7 +309,7 @@ pub use attention::causal_attention;
 pub(crate) use gelu::avx512::exp_neg;
 pub use gelu::gelu;
 pub(crate) use gelu::gelu_in_place;
-pub use linear::linear;
+pub use linear::{linear, linear_add, linear_gelu};
 
 #[cfg(test)]
 mod tests;

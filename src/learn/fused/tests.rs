@@ -158,3 +158,21 @@ fn linear_matches_a_product_with_the_transposed_weight() {
     let err = linear(&random(&[3, 4], 1.0, 12), &random(&[5, 6], 1.0, 13)).unwrap_err();
     assert!(err.to_string().contains("3x4 times 6x5"), "{err}");
 }
+
+#[test]
+fn linear_add_and_linear_gelu_match_a_product_then_the_plain_ops() {
+    let x = random(&[BATCH, TIME, WIDTH], 1.0, 11);
+    let w = random(&[2 * WIDTH, WIDTH], 0.05, 12);
+    let r = random(&[BATCH, TIME, 2 * WIDTH], 1.0, 13);
+    let product = |x: &Tensor, w: &Tensor| x.broadcast_matmul(&w.t().unwrap()).unwrap();
+    assert_same(
+        &[x.clone(), w.clone(), r],
+        |t| linear_add(&t[0], &t[1], &t[2]).unwrap(),
+        |t| (product(&t[0], &t[1]) + &t[2]).unwrap(),
+    );
+    assert_same(
+        &[x, w],
+        |t| linear_gelu(&t[0], &t[1]).unwrap(),
+        |t| product(&t[0], &t[1]).gelu_erf().unwrap(),
+    );
+}
