@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 /// after `--preset` override the preset. To continue a stopped run, give the same command again
 /// with `--resume`: it goes on to the run's own --steps unless given others. A model read from a
 /// checkpoint (--resume, --init-from) keeps its shape: --layers, --heads, --width and --context
-/// may repeat it, not change it.
+/// may repeat it, not change it, except that --init-from with a longer --context grows the
+/// position table (the learned positions repeated) to train on longer windows.
 #[derive(Args, Debug)]
 pub struct TrainArgs {
     /// Prepared dataset folder.
@@ -172,7 +173,8 @@ impl TrainArgs {
             ("--context", self.context, shape.context),
         ];
         for (flag, given, own) in flags {
-            if let Some(given) = given {
+            let grows = flag == "--context" && !self.resume && given.is_some_and(|g| g > own);
+            if let Some(given) = given.filter(|_| !grows) {
                 ensure!(
                     given == own,
                     "{flag} {given} differs from the checkpoint's {own} in {}: a model read from a checkpoint keeps its shape",

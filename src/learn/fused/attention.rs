@@ -154,6 +154,19 @@ fn blocks(t: usize) -> impl Iterator<Item = (usize, usize)> {
         .map(move |r0| (r0, (r0 + BLOCK).min(t)))
 }
 
+/// `dst = m^T rhs` for a `t x t` matrix `m` that is zero above the diagonal and `rhs` of `cols`
+/// columns: `dst[c0..c1] = m[c0.., c0..c1]^T rhs[c0..]` block by block, as no earlier row of
+/// `m` reaches positions `c0..c1`.
+///
+/// # Safety
+/// As [`product`]; `m`'s blocks on and below the diagonal must be written.
+unsafe fn product_transposed_below(t: usize, cols: usize, dst: Mat, m: Mat, rhs: Mat) {
+    for (c0, c1) in blocks(t) {
+        let (d, lhs, r) = (dst.at(c0, 0), m.at(c0, c0).transposed(), rhs.at(c0, 0));
+        product(c1 - c0, cols, t - c0, d, lhs, r);
+    }
+}
+
 /// Scores and probabilities of task `task` into `p` (`time x time`): row `i` holds them for
 /// positions `0..=i`, zeros after up to the end of its block; the rest of `p` is not written.
 ///
@@ -269,17 +282,8 @@ impl CustomOp2 for AttentionGrad {
                         Mat::rows(out.get().add(q_at + d.width), three_c),
                         Mat::rows(out.get().add(q_at + 2 * d.width), three_c),
                     );
-                    // dV[c0..c1] = P[c0.., c0..c1]^T dY[c0..]: no earlier row sees these.
-                    for (c0, c1) in blocks(t) {
-                        product(
-                            c1 - c0,
-                            hd,
-                            t - c0,
-                            dv.at(c0, 0),
-                            pm.at(c0, c0).transposed(),
-                            dy.at(c0, 0),
-                        );
-                    }
+                    // dV = P^T dY.
+                    product_transposed_below(t, hd, dv, pm, dy);
                     // dP[r0..r1, ..r1] = dY[r0..r1] V[..r1]^T, then the softmax's backward
                     // turns it into dS in place (zero above the diagonal, as P is).
                     let dpm = Mat::rows(dp.as_ptr(), t);
@@ -290,18 +294,11 @@ impl CustomOp2 for AttentionGrad {
                             softmax_row_grad(&p[row.clone()], &mut dp[row], i + 1, d.scale());
                         }
                     }
-                    // dQ[r0..r1] = dS[r0..r1, ..r1] K[..r1], dK[c0..c1] = dS[c0.., c0..c1]^T Q[c0..].
+                    // dQ[r0..r1] = dS[r0..r1, ..r1] K[..r1], dK = dS^T Q.
                     for (r0, r1) in blocks(t) {
                         product(r1 - r0, hd, r1, dq.at(r0, 0), dpm.at(r0, 0), k);
-                        product(
-                            r1 - r0,
-                            hd,
-                            t - r0,
-                            dk.at(r0, 0),
-                            dpm.at(r0, r0).transposed(),
-                            q.at(r0, 0),
-                        );
                     }
+                    product_transposed_below(t, hd, dk, dpm, q);
                 }
             },
         );

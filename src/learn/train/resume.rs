@@ -48,7 +48,12 @@ impl RunState {
                     .with_context(|| format!("cannot start from {}", dir.display()))?;
                 let mut cfg = ckpt.config.model.clone();
                 cfg.dropout = opts.model.dropout;
-                Gpt::from_tensors(&cfg, &ckpt.model.tensors(), device)?
+                let mut tensors = ckpt.model.tensors();
+                if opts.model.context > cfg.context {
+                    tile_positions(&mut tensors, opts.model.context)?;
+                    cfg.context = opts.model.context;
+                }
+                Gpt::from_tensors(&cfg, &tensors, device)?
             }
             None => Gpt::new(&opts.model, opts.seed, device)?,
         };
@@ -151,6 +156,22 @@ impl RunState {
 pub fn recorded_steps(config: &CheckpointConfig) -> Option<usize> {
     let steps = config.training.options.get("steps")?.as_u64()?;
     usize::try_from(steps).ok().filter(|&s| s > 0)
+}
+
+/// Grows the position table to `context` rows by repeating the learned ones (as Longformer
+/// grew RoBERTa's): a later position starts out as the one a whole context earlier, which
+/// fine-tuning then tells apart, instead of as noise the trained layers never saw.
+fn tile_positions(tensors: &mut HashMap<String, Tensor>, context: usize) -> Result<()> {
+    let key = "transformer.wpe.weight";
+    let wpe = tensors
+        .get(key)
+        .with_context(|| format!("the weights lack {key}"))?;
+    let rows = wpe.dim(0)?;
+    ensure!(rows > 0, "{key} is empty");
+    let copies = vec![wpe; context.div_ceil(rows)];
+    let grown = Tensor::cat(&copies, 0)?.narrow(0, 0, context)?;
+    tensors.insert(key.to_string(), grown);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -257,5 +278,35 @@ mod tests {
         assert_eq!(recorded_steps(&config(&summary)), Some(1234));
         summary.options["steps"] = serde_json::json!("many");
         assert_eq!(recorded_steps(&config(&summary)), None);
+    }
+
+    #[test]
+    fn a_longer_context_repeats_the_learned_positions_and_keeps_the_early_logits() {
+        let tmp = tempfile::tempdir().unwrap();
+        let opts = options(tmp.path());
+        let run = stepped(&opts);
+        CheckpointConfig::new(run.model.config().clone(), run.summary.clone())
+            .save(tmp.path())
+            .unwrap();
+        let weights = tmp.path().join(crate::learn::checkpoint::MODEL_FILE);
+        crate::learn::checkpoint::save_tensors(&weights, &run.model.tensors()).unwrap();
+
+        let mut longer = options(&tmp.path().join("longer"));
+        longer.init_from = Some(tmp.path().to_path_buf());
+        longer.model.context = 20;
+        let grown = RunState::start(&longer, &Device::Cpu).unwrap();
+        assert_eq!(grown.model.config().context, 20);
+        let key = "transformer.wpe.weight";
+        let (old, new) = (&run.model.tensors()[key], &grown.model.tensors()[key]);
+        assert_eq!(new.dims(), &[20, 16]);
+        for i in 0..20 {
+            let row = |t: &Tensor, r: usize| values(&t.narrow(0, r, 1).unwrap());
+            assert_eq!(row(new, i), row(old, i % 8), "position {i}");
+        }
+        // The first 8 positions are the model it started from.
+        let ids = Tensor::from_vec((0..8u32).map(|i| i * 5).collect(), (1, 8), &Device::Cpu);
+        let ids = ids.unwrap();
+        let logits = |gpt: &Gpt| values(&gpt.forward(&ids).unwrap());
+        assert_eq!(logits(&run.model), logits(&grown.model));
     }
 }
