@@ -215,6 +215,14 @@ struct Pass<'a> {
     cpu_kernels: bool,
 }
 
+impl Pass<'_> {
+    /// Whether this pass runs the fused CPU kernels, which draw no dropout: where they are on and
+    /// either the model has none or no generator draws it.
+    fn fused_kernels(&self, dropout_drawn: bool) -> bool {
+        self.cpu_kernels && (self.dropout == 0.0 || !dropout_drawn)
+    }
+}
+
 /// `x W^T (+ b)` over the last dimension.
 struct Linear {
     weight: Tensor,
@@ -369,7 +377,7 @@ impl Attention {
         let dtype = pass.matmul_dtype;
         let qkv = self.c_attn.forward(x, pass)?;
         // The fused kernel has no dropout on the attention weights.
-        if pass.cpu_kernels && (pass.dropout == 0.0 || rng.is_none()) {
+        if pass.fused_kernels(rng.is_some()) {
             let y = fused::causal_attention(&qkv, self.heads)?;
             return dropout(&self.c_proj.forward(&y, pass)?, pass.dropout, rng);
         }
@@ -473,10 +481,8 @@ impl Block {
             &self.c_fc,
             &self.mlp_proj,
         ];
-        let plain = !pass.cpu_kernels
-            || (pass.dropout > 0.0 && dropout_drawn)
-            || linears.iter().any(|l| l.bias.is_some());
-        (!plain).then(|| linears.map(|l| &l.weight))
+        let fused = pass.fused_kernels(dropout_drawn) && linears.iter().all(|l| l.bias.is_none());
+        fused.then(|| linears.map(|l| &l.weight))
     }
 
     /// The block in the fused CPU kernels: the residual adds ride in the output projections'

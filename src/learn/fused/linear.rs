@@ -213,7 +213,7 @@ impl Product {
         l2: &Layout,
         init: Option<&[f32]>,
     ) -> Result<(Vec<f32>, Shape)> {
-        let name = "fused-linear-product";
+        let name = CustomOp2::name(self);
         let (a, b) = (values(s1, l1, name)?, values(s2, l2, name)?);
         let (m, k, a_rs, a_cs) = view(l1, self.lhs_t)?;
         let (k2, n, b_rs, b_cs) = view(l2, self.rhs_t)?;

@@ -289,7 +289,7 @@ mod tests {
             .save(tmp.path())
             .unwrap();
         let weights = tmp.path().join(crate::learn::checkpoint::MODEL_FILE);
-        crate::learn::checkpoint::save_tensors(&weights, &run.model.tensors()).unwrap();
+        save_tensors(&weights, &run.model.tensors()).unwrap();
 
         let mut longer = options(&tmp.path().join("longer"));
         longer.init_from = Some(tmp.path().to_path_buf());
