@@ -20,6 +20,7 @@ pub mod fsutil;
 pub mod learn;
 pub mod music;
 pub mod plot;
+pub mod recover;
 pub mod sample;
 pub mod sound;
 pub mod tui;

@@ -7,10 +7,11 @@ use midly::num::{u15, u24, u28, u4, u7};
 use midly::{
     Format, Fps, Header, MetaMessage, MidiMessage, Smf, Timing, TrackEvent, TrackEventKind,
 };
-use nanotune::learn::corpus::{load, piece_from_midi, LoadReport};
+use nanotune::learn::corpus::load;
 use nanotune::music::augment::{fold_into_piano, stretch, transpose};
 use nanotune::music::midi::{read_midi, write_midi};
 use nanotune::music::notes::{canon, canonicalise, from_words, to_words, Note};
+use nanotune::music::read::{piece_from_midi, ReadReport};
 use nanotune::music::words::{Vocab, Word};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -82,7 +83,7 @@ fn real_midi_files_round_trip() {
         notes += check_midi_round_trip(&bytes);
     }
     // The packages hold drum tracks: the encoder must have skipped some drum notes.
-    let mut report = LoadReport::default();
+    let mut report = ReadReport::default();
     for path in &files {
         piece_from_midi(&std::fs::read(path).unwrap(), &mut report).unwrap();
     }
@@ -98,7 +99,7 @@ fn truncated_real_files_never_panic() {
     for path in common::midi_files(&dir).iter().take(10) {
         let bytes = std::fs::read(path).unwrap();
         for cut in (0..bytes.len()).step_by(bytes.len() / 50 + 1) {
-            let mut report = LoadReport::default();
+            let mut report = ReadReport::default();
             // A cut file is an error or a shorter piece; either way no panic.
             let _ = piece_from_midi(&bytes[..cut], &mut report);
         }
@@ -121,7 +122,7 @@ fn whole_seed_corpus_is_canonical_after_loading() {
     assert_eq!(report.pieces, 11_221);
     assert!(report.bad_files.is_empty(), "{:?}", report.bad_files);
     // The corpus repeats and overlaps notes of one pitch: loading must have fixed that.
-    assert!(report.duplicate_notes > 100_000 && report.notes_cut_by_restrike > 50_000);
+    assert!(report.read.duplicate_notes > 100_000 && report.read.notes_cut_by_restrike > 50_000);
     for piece in &pieces {
         let w = &piece.words;
         assert_eq!(w.first(), Some(&Word::Start));
@@ -134,7 +135,7 @@ fn whole_seed_corpus_is_canonical_after_loading() {
     for piece in pieces.iter().step_by(97) {
         let notes = from_words(&piece.words).notes;
         let bytes = write_midi(&notes, 120.0).unwrap();
-        let mut report = LoadReport::default();
+        let mut report = ReadReport::default();
         assert_eq!(
             piece_from_midi(&bytes, &mut report).unwrap(),
             piece.words,
@@ -198,7 +199,7 @@ fn smf(format: Format, timing: Timing, tracks: Vec<Vec<TrackEvent<'static>>>) ->
     out
 }
 fn words_of(bytes: &[u8]) -> String {
-    let mut report = LoadReport::default();
+    let mut report = ReadReport::default();
     nanotune::music::words::words_to_string(&piece_from_midi(bytes, &mut report).unwrap())
 }
 
@@ -301,7 +302,7 @@ fn running_status_and_no_notes() {
 
 #[test]
 fn hostile_bytes_are_errors_not_panics() {
-    let mut report = LoadReport::default();
+    let mut report = ReadReport::default();
     assert!(piece_from_midi(b"", &mut report).is_err());
     assert!(piece_from_midi(b"hello world, not midi", &mut report).is_err());
     // A header that claims 65,535 tracks of 4 GB each.
@@ -416,7 +417,7 @@ fn valid_sequences_keep_their_notes() {
             .all(|n| (1..=128).contains(&n.duration)));
         // And through a MIDI file.
         let bytes = write_midi(&from_words(&c).notes, 120.0).unwrap();
-        let mut report = LoadReport::default();
+        let mut report = ReadReport::default();
         assert_eq!(piece_from_midi(&bytes, &mut report).unwrap(), c);
     });
 }
@@ -492,7 +493,7 @@ fn the_sustain_pedal_of_real_files_holds_notes_for_playback_only() {
             > 500
     );
     // Playback hears the pedal; the grid (and so the words) keep the keys as played.
-    let timed = nanotune::sound::synth::from_midi(&piece, None);
+    let timed = nanotune::sound::timed::from_midi(&piece, None);
     let sounding: f64 = timed.iter().map(|n| n.duration).sum();
     let pressed: f64 = piece
         .notes

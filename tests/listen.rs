@@ -3,8 +3,8 @@
 
 mod common;
 
-use nanotune::learn::corpus::{piece_from_midi, LoadReport};
 use nanotune::music::notes::Note;
+use nanotune::music::read::{piece_from_midi, ReadReport};
 use nanotune::sound::listen::protocol::{encode, Request, VERSION};
 use nanotune::sound::listen::{locate_listener_at, Address, Client, Listener, Log, Serving};
 use nanotune::sound::output::Output;
@@ -114,7 +114,7 @@ fn small_piece(title: &str) -> Piece {
 }
 
 fn words_of(path: &Path) -> Vec<nanotune::music::words::Word> {
-    piece_from_midi(&std::fs::read(path).unwrap(), &mut LoadReport::default()).unwrap()
+    piece_from_midi(&std::fs::read(path).unwrap(), &mut ReadReport::default()).unwrap()
 }
 
 #[test]
@@ -208,7 +208,7 @@ fn a_listener_that_goes_away_is_noticed_and_the_output_falls_back() {
     let mut listener = TestListener::start();
     let mut output = Output::Listener(listener.client());
     assert!(output.describe().starts_with("sound: listener via SSH ("));
-    assert!(output.play(&small_piece("gone")));
+    assert!(output.play(&small_piece("gone")).unwrap());
     std::thread::sleep(Duration::from_millis(200));
     assert!(output.is_playing());
     assert_eq!(output.check(), None);
@@ -352,7 +352,7 @@ fn bad_input_costs_the_sender_its_connection_and_nothing_else() {
     }
     // A piece with a note out of bounds is malformed too.
     let mut bad_note = String::from_utf8(good[12..].to_vec()).unwrap();
-    bad_note = bad_note.replacen("[0.0,0.5,60,80]", "[0.0,0.5,200,80]", 1);
+    bad_note = bad_note.replacen("[0.0,0.5,60,80,", "[0.0,0.5,200,80,", 1);
     assert!(bad_note.contains("200"), "{bad_note}");
     let mut framed = b"NTL".to_vec();
     framed.push(VERSION);

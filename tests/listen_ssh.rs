@@ -4,7 +4,7 @@
 
 mod common;
 
-use nanotune::learn::corpus::{piece_from_midi, LoadReport};
+use nanotune::music::read::{piece_from_midi, ReadReport};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -103,7 +103,7 @@ fn free_port() -> u16 {
 }
 
 fn words(path: &Path) -> Vec<nanotune::music::words::Word> {
-    piece_from_midi(&std::fs::read(path).unwrap(), &mut LoadReport::default()).unwrap()
+    piece_from_midi(&std::fs::read(path).unwrap(), &mut ReadReport::default()).unwrap()
 }
 
 #[test]

@@ -256,8 +256,7 @@ fn synthetic_dataset(dir: &Path, pieces: usize) {
             pitch = (pitch + rng.random_range(-2..=2)).clamp(40, 90);
             text += &format!(" n{pitch} d4 sepxx d4");
         }
-        let words =
-            nanotune::learn::corpus::piece_from_text(&text, &mut Default::default()).unwrap();
+        let words = nanotune::music::read::piece_from_text(&text, &mut Default::default()).unwrap();
         let ids = Vocab.encode(&words).unwrap();
         let split = if i % 5 == 0 { Split::Val } else { Split::Train };
         ds.split_mut(split).push(&format!("p{i}"), &ids);

@@ -4,7 +4,11 @@
 mod common;
 
 use common::dft_magnitude;
-use nanotune::sound::synth::{self, Format, TimedNote, WavEncoding, RELEASE_SECONDS};
+use nanotune::sound::format::Format;
+use nanotune::sound::piano::RELEASE_SECONDS;
+use nanotune::sound::renderer::{length_frames, render};
+use nanotune::sound::timed::{self, TimedNote};
+use nanotune::sound::wav::{wav_bytes, WavEncoding};
 
 fn note(start: f64, duration: f64, pitch: u8, velocity: u8) -> TimedNote {
     TimedNote {
@@ -18,7 +22,7 @@ fn note(start: f64, duration: f64, pitch: u8, velocity: u8) -> TimedNote {
 #[test]
 fn middle_c_peaks_within_one_percent_of_261_6_hz() {
     let format = Format::new(44_100, 1).unwrap();
-    let samples = synth::render(&[note(0.0, 1.5, 60, 100)], format);
+    let samples = render(&[note(0.0, 1.5, 60, 100)], format).unwrap();
     // One second from 0.1 s on: 1 Hz bins, scanned over 100..2000 Hz in 0.5 Hz steps.
     let window = &samples[4_410..4_410 + 44_100];
     let (mut best, mut best_freq) = (0.0, 0.0);
@@ -49,7 +53,7 @@ fn ten_note_chord_at_full_velocity_never_exceeds_one() {
         notes.push(note(1.0, 1.0, n.pitch, 127));
     }
     for format in [Format::STEREO_44K, Format::new(48_000, 1).unwrap()] {
-        let samples = synth::render(&notes, format);
+        let samples = render(&notes, format).unwrap();
         let peak = samples.iter().fold(0.0f32, |m, &s| m.max(s.abs()));
         assert!(peak <= 1.0, "peak {peak}");
         assert!(peak > 0.5, "the chord should be loud, peak {peak}");
@@ -59,13 +63,13 @@ fn ten_note_chord_at_full_velocity_never_exceeds_one() {
 #[test]
 fn silence_renders_as_zeros() {
     let format = Format::STEREO_44K;
-    assert!(synth::render(&[], format).is_empty());
+    assert!(render(&[], format).unwrap().is_empty());
     // Silent notes: the right length, all zeros.
-    let silent = synth::render(&[note(0.0, 1.0, 60, 0)], format);
+    let silent = render(&[note(0.0, 1.0, 60, 0)], format).unwrap();
     assert_eq!(silent.len(), 2 * (1.25 * 44_100.0f64).ceil() as usize);
     assert!(silent.iter().all(|&s| s == 0.0));
     // Before the first note, and after the last note's release, exactly zero.
-    let samples = synth::render(&[note(1.0, 0.5, 60, 100)], format);
+    let samples = render(&[note(1.0, 0.5, 60, 100)], format).unwrap();
     assert!(samples[..2 * 44_100].iter().all(|&s| s == 0.0));
     let first = samples.iter().position(|&s| s != 0.0).unwrap() / 2;
     assert!(
@@ -78,7 +82,7 @@ fn silence_renders_as_zeros() {
 fn length_is_the_music_plus_release() {
     let notes = [note(0.0, 1.0, 60, 80), note(0.5, 2.0, 40, 80)];
     for (rate, channels) in [(44_100u32, 2u16), (48_000, 1)] {
-        let samples = synth::render(&notes, Format::new(rate, channels).unwrap());
+        let samples = render(&notes, Format::new(rate, channels).unwrap()).unwrap();
         let frames = ((2.5 + RELEASE_SECONDS) * rate as f64).ceil() as usize;
         assert_eq!(samples.len(), frames * channels as usize);
         // It is still sounding just before note-off, and faded by the end.
@@ -94,7 +98,7 @@ fn louder_notes_are_brighter() {
     // The low-pass opens with velocity: the share of energy above 1 kHz grows.
     let format = Format::new(44_100, 1).unwrap();
     let brightness = |velocity| {
-        let s = synth::render(&[note(0.0, 1.0, 48, velocity)], format);
+        let s = render(&[note(0.0, 1.0, 48, velocity)], format).unwrap();
         let w = &s[2_000..2_000 + 8_192];
         let low = dft_magnitude(w, 44_100.0, 130.81);
         let high: f64 = (5..=7)
@@ -109,8 +113,8 @@ fn louder_notes_are_brighter() {
 #[test]
 fn wav_is_16_bit_pcm_by_default() {
     let format = Format::STEREO_44K;
-    let samples = synth::render(&[note(0.0, 0.2, 69, 80)], format);
-    let wav = synth::wav_bytes(&samples, format, WavEncoding::default()).unwrap();
+    let samples = render(&[note(0.0, 0.2, 69, 80)], format).unwrap();
+    let wav = wav_bytes(&samples, format, WavEncoding::default()).unwrap();
     let reader = hound::WavReader::new(std::io::Cursor::new(wav)).unwrap();
     let spec = reader.spec();
     assert_eq!(
@@ -122,7 +126,7 @@ fn wav_is_16_bit_pcm_by_default() {
 
 #[test]
 fn player_falls_back_without_a_sound_card() {
-    use nanotune::sound::audio::{self, Played, Player};
+    use nanotune::sound::audio::{self, Player};
     let status = audio::probe();
     // One line, whatever the machine.
     assert!(!status.to_string().contains('\n'), "{status}");
@@ -135,7 +139,7 @@ fn player_falls_back_without_a_sound_card() {
         Ok(mut player) => {
             // A machine with a sound card: it plays, pauses and stops without panicking.
             player.set_volume(0.0);
-            player.play(&notes);
+            player.play(&notes).unwrap();
             std::thread::sleep(std::time::Duration::from_millis(100));
             assert!(player.toggle_pause());
             assert!(!player.toggle_pause());
@@ -145,22 +149,12 @@ fn player_falls_back_without_a_sound_card() {
     }
     let dir = tempfile::tempdir().unwrap();
     let wav = dir.path().join("out.wav");
-    let played = audio::play_or_save(
-        &notes,
-        &nanotune::sound::voice::Voice::Builtin,
-        &wav,
-        Format::STEREO_44K,
-        WavEncoding::Pcm16,
-    )
-    .unwrap();
-    if let Played::Saved { reason } = played {
-        assert!(!reason.is_empty() && !reason.contains('\n'));
-        let reader = hound::WavReader::open(&wav).unwrap();
-        assert_eq!(
-            reader.len() as u64,
-            2 * synth::length_frames(&notes, 44_100)
-        );
-    }
+    // Without one, what would play is written to a WAV file, streamed block by block.
+    nanotune::sound::voice::Voice::Builtin
+        .render_wav_file(&wav, &notes, Format::STEREO_44K, WavEncoding::Pcm16)
+        .unwrap();
+    let reader = hound::WavReader::open(&wav).unwrap();
+    assert_eq!(reader.len() as u64, 2 * length_frames(&notes, 44_100));
 }
 
 #[test]
@@ -210,8 +204,8 @@ fn render_command_honours_the_midi_tempo_map() {
     std::fs::write(&mid, write_midi(&grid, 60.0).unwrap()).unwrap();
     // Its own tempo: 8 steps = 2 quarters at 60 bpm = 2 s; --bpm 120 makes it 1 s.
     let piece = read_midi(&std::fs::read(&mid).unwrap()).unwrap();
-    assert_eq!(synth::from_midi(&piece, None)[0].duration, 2.0);
-    assert_eq!(synth::from_midi(&piece, Some(120.0))[0].duration, 1.0);
+    assert_eq!(timed::from_midi(&piece, None)[0].duration, 2.0);
+    assert_eq!(timed::from_midi(&piece, Some(120.0))[0].duration, 1.0);
     for (args, seconds) in [(vec![], 2.0), (vec!["--bpm", "120"], 1.0)] {
         let wav = dir.path().join("out.wav");
         let status = std::process::Command::new(env!("CARGO_BIN_EXE_nanotune"))

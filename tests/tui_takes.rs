@@ -10,7 +10,7 @@ use nanotune::music::words::{parse_words, Word};
 use nanotune::sample::backend::{load_for, load_takes_for, Weights};
 use nanotune::sample::{generate, prompt, take_seed, Prompt, SampleOptions};
 use nanotune::sound::piece::Piece;
-use nanotune::sound::synth::{self, TimedNote};
+use nanotune::sound::timed::{self, TimedNote};
 use nanotune::tui::app::{update, App, ControlId, Effect, Environment, GenState, Message};
 use nanotune::tui::layout::{takes_label, Areas};
 use nanotune::tui::remember::{apply, settings_of};
@@ -232,9 +232,9 @@ fn keys_and_a_click_switch_the_take_on_screen_while_generating_and_after() {
 struct Recorder(Rc<RefCell<Vec<Vec<TimedNote>>>>);
 
 impl SoundOutput for Recorder {
-    fn play(&mut self, piece: &Piece, from: f64) -> bool {
+    fn play(&mut self, piece: &Piece, from: f64) -> anyhow::Result<bool> {
         self.0.borrow_mut().push(piece.timed_notes_from(from));
-        true
+        Ok(true)
     }
     fn stop(&mut self) {}
     fn set_volume(&mut self, _: f32) {}
@@ -256,7 +256,7 @@ fn play_save_and_extend_act_on_the_chosen_take_and_undo_comes_back() {
     three_takes(&mut a, TAKES);
     press(&mut a, &[KeyCode::Char('3')]);
     let take3 = [vec![Word::Start], parse_words(TAKES[2]).0].concat();
-    let notes3 = synth::from_grid(&from_words(&take3).notes, 120.0);
+    let notes3 = timed::from_grid(&from_words(&take3).notes, 120.0);
     for effect in press(&mut a, &[KeyCode::Char(' ')]) {
         runtime.carry_out(effect);
     }

@@ -1,9 +1,11 @@
 //! `nanotune bench ...`: benchmarks that print figures (generation's in `bench/generate.rs`).
 
 mod generate;
+mod mutate;
 
-use crate::learn::corpus::{build_dataset, load, piece_from_midi, LoadReport};
+use crate::learn::corpus::{build_dataset, load};
 use crate::learn::device::{Compute, DeviceChoice};
+use crate::music::read::{piece_from_midi, ReadReport};
 use anyhow::{bail, Result};
 use clap::Subcommand;
 use std::path::{Path, PathBuf};
@@ -50,6 +52,23 @@ pub enum BenchCommand {
         /// --soundfont` finds one).
         #[arg(long, value_name = "FILE.sf2", num_args = 0..=1)]
         soundfont: Option<Option<PathBuf>>,
+    },
+    /// Every reader of MIDI files on FILES mutated copies (byte flips, cuts, inserts, huge
+    /// deltas, extreme tempos, notes never let go, huge chords...) of the .mid files under DIR:
+    /// `render`, `describe` and `play` to a listener, each a child process under a time limit,
+    /// so aborts and hangs are counted. Prints the outcomes and the slowest renders.
+    Mutate {
+        dir: PathBuf,
+        #[arg(long, default_value_t = 2000)]
+        files: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Seconds a command may run before it is killed and counted as a time-out.
+        #[arg(long, default_value_t = 60)]
+        limit: u64,
+        /// Keep the files that made a command fail here.
+        #[arg(long)]
+        keep: Option<PathBuf>,
     },
     /// Training tokens/s (forward, backward, clipping, AdamW) of a preset on random tokens. For a
     /// side-by-side figure with ../shared/bench/torch_reference.py on a GPU: `--device cuda
@@ -104,8 +123,8 @@ pub enum BenchCommand {
         no_uncached: bool,
         /// Numbers of takes to time on the checkpoint (each decoded as one batch), comma
         /// separated; an empty list skips them.
-        #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
-        takes: Vec<usize>,
+        #[arg(long, default_value = "1,2,4,8", value_parser = parse_counts)]
+        takes: Counts,
         #[arg(long, help = crate::learn::checkpoint::CHECKPOINT_HELP)]
         checkpoint: Option<PathBuf>,
         /// Time the takes on the preset's random weights (f32 and f16) instead of the checkpoint.
@@ -118,6 +137,22 @@ pub enum BenchCommand {
     },
 }
 
+/// A comma-separated list of counts; empty is an empty list (clap's own lists refuse it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Counts(pub Vec<usize>);
+
+fn parse_counts(text: &str) -> Result<Counts, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse()
+                .map_err(|_| format!("{s:?} is not a whole number"))
+        })
+        .collect::<Result<_, _>>()
+        .map(Counts)
+}
+
 pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Tui {
@@ -128,6 +163,13 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
         } => bench_tui(width, height, words, frames),
         BenchCommand::Encode { dir, passes } => bench_encode(&dir, passes),
         BenchCommand::Prepare { source } => bench_prepare(&source),
+        BenchCommand::Mutate {
+            dir,
+            files,
+            seed,
+            limit,
+            keep,
+        } => mutate::bench_mutate(&dir, files, seed, limit, keep.as_deref()),
         BenchCommand::Render {
             piece,
             bpm,
@@ -162,6 +204,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
         } => {
             let compute = Compute::select(device)?;
             generate::bench(&preset, words, no_uncached, &compute)?;
+            let Counts(takes) = takes;
             if takes.is_empty() {
                 return Ok(());
             }
@@ -224,7 +267,7 @@ fn encode_all(files: &[Vec<u8>], passes: usize) -> (usize, usize) {
     let (mut words, mut failed) = (0, 0);
     for _ in 0..passes {
         for file in files {
-            let mut report = LoadReport::default();
+            let mut report = ReadReport::default();
             match piece_from_midi(file, &mut report) {
                 Ok(w) => words += w.len(),
                 Err(_) => failed += 1,
@@ -261,7 +304,7 @@ fn bench_render(
     passes: usize,
     soundfont: Option<Option<PathBuf>>,
 ) -> Result<()> {
-    use crate::sound::synth::Format;
+    use crate::sound::format::Format;
     use crate::sound::voice::Voice;
     let notes = super::render::load_notes(piece, Some(bpm))?;
     let format = Format::STEREO_44K;
@@ -386,4 +429,16 @@ fn bench_tui(width: u16, height: u16, words: usize, frames: usize) -> Result<()>
         times.len()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_are_a_comma_list_and_may_be_empty() {
+        assert_eq!(parse_counts("1,2, 4"), Ok(Counts(vec![1, 2, 4])));
+        assert_eq!(parse_counts(""), Ok(Counts(vec![])));
+        assert!(parse_counts("1,x").is_err());
+    }
 }

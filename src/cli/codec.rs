@@ -1,9 +1,9 @@
 //! `nanotune encode` and `nanotune decode`: MIDI <-> words from the shell.
 
 use crate::fsutil::write_atomic;
-use crate::learn::corpus::{piece_from_midi, LoadReport};
 use crate::music::midi::write_midi;
 use crate::music::notes::{canonicalise, from_words};
+use crate::music::read::{piece_from_midi, ReadReport};
 use crate::music::words::{parse_words, words_to_string};
 use anyhow::{Context, Result};
 use clap::Args;
@@ -42,7 +42,7 @@ pub struct DecodeArgs {
 pub fn encode(args: EncodeArgs) -> Result<()> {
     let bytes =
         std::fs::read(&args.input).with_context(|| format!("reading {}", args.input.display()))?;
-    let mut report = LoadReport::default();
+    let mut report = ReadReport::default();
     let words = piece_from_midi(&bytes, &mut report)
         .with_context(|| format!("encoding {}", args.input.display()))?;
     let dropped = report.out_of_range_notes + report.drum_notes;

@@ -145,7 +145,7 @@ fn midi_pieces(dir: &std::path::Path) -> Result<(String, Vec<Vec<Note>>, Vec<usi
     let mut lengths = Vec::new();
     for path in &files {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        let words = crate::learn::corpus::piece_from_midi(&bytes, &mut Default::default())
+        let words = crate::music::read::piece_from_midi(&bytes, &mut Default::default())
             .with_context(|| format!("{} is not a MIDI file we can read", path.display()))?;
         lengths.push(words.len());
         pieces.push(from_words(&words).notes);

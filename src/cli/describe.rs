@@ -3,12 +3,13 @@
 
 use super::render::is_midi;
 use crate::fsutil::write_atomic;
-use crate::learn::corpus::{check_length, words_of_midi, LoadReport};
 use crate::music::analysis::{bars, pitch_name, scale_name, sections};
 use crate::music::midi::read_midi;
-use crate::music::notes::{end_step, from_words, Note, STEPS_PER_QUARTER};
+use crate::music::notes::{from_words, Note};
+use crate::music::read::{check_length, words_of_midi, ReadReport};
 use crate::music::words::parse_words;
 use crate::plot::roll_svg;
+use crate::sound::timed::{self, music_seconds};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -51,7 +52,7 @@ fn load(path: &Path, prompt_words: usize) -> Result<Described> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let (words, midi) = if is_midi(path) || bytes.starts_with(b"MThd") {
         let piece = read_midi(&bytes).with_context(|| format!("reading {}", path.display()))?;
-        let words = words_of_midi(&piece, &mut LoadReport::default())
+        let words = words_of_midi(&piece, &mut ReadReport::default())
             .with_context(|| format!("reading {}", path.display()))?;
         (words, Some(piece))
     } else {
@@ -66,10 +67,16 @@ fn load(path: &Path, prompt_words: usize) -> Result<Described> {
     let prompt_notes = from_words(&words[..prompt_words.min(words.len())])
         .notes
         .len();
-    let quarters = end_step(&notes) as f64 / STEPS_PER_QUARTER as f64;
+    // The one timeline (render and play give the same seconds): the notes as they sound.
     let seconds = match midi {
-        Some(piece) => format!("{:.1} s at the file's tempo", piece.seconds_at(quarters)),
-        None => format!("{:.1} s at 120 bpm", quarters / 2.0),
+        Some(piece) => format!(
+            "{:.1} s at the file's tempo",
+            music_seconds(&timed::from_midi(&piece, None))
+        ),
+        None => format!(
+            "{:.1} s at 120 bpm",
+            music_seconds(&timed::from_grid(&notes, 120.0))
+        ),
     };
     Ok(Described {
         words: words.len(),

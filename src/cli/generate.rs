@@ -11,6 +11,9 @@ use crate::sample::backend::{load_takes_for, Weights};
 use crate::sample::{
     duration_of, generate_takes, prompt, random_seed, Generation, Part, MAX_TAKES,
 };
+use crate::sound::format::Format;
+use crate::sound::voice::Voice;
+use crate::sound::wav::WavEncoding;
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use rand::rngs::StdRng;
@@ -208,12 +211,8 @@ fn write_outputs(
         println!("wrote MIDI to {}", path.display());
     }
     if let Some(path) = args.wav.as_deref().map(&place) {
-        let notes = crate::sound::synth::from_grid(&g.notes(Part::All), args.bpm);
-        let (format, encoding) = (
-            crate::sound::synth::Format::STEREO_44K,
-            crate::sound::synth::WavEncoding::Pcm16,
-        );
-        crate::sound::synth::render_wav_file(&path, &notes, format, encoding)?;
+        let notes = crate::sound::timed::from_grid(&g.notes(Part::All), args.bpm);
+        Voice::Builtin.render_wav_file(&path, &notes, Format::STEREO_44K, WavEncoding::Pcm16)?;
         println!("wrote WAV to {}", path.display());
     }
     Ok(())

@@ -2,12 +2,13 @@
 //! where there is neither.
 
 use super::render::{is_midi, SoundArgs};
-use crate::learn::corpus::{piece_from_text, LoadReport};
 use crate::music::notes::from_words;
+use crate::music::read::{piece_from_text, ReadReport};
 use crate::sound::listen::locate_listener;
 use crate::sound::output::Output;
 use crate::sound::piece::Piece;
 use crate::sound::playback::Playback;
+use crate::sound::timed::check_length;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -40,6 +41,7 @@ pub struct PlayArgs {
 
 pub fn run(args: PlayArgs) -> Result<()> {
     let piece = load_piece(&args.input, args.sound.bpm)?;
+    check_length(&piece.timed_notes()).with_context(|| args.input.display().to_string())?;
     let format = args.sound.format()?;
     let voice = args.sound.voice()?;
     // A listener named on the command line must answer; otherwise fall back, saying why.
@@ -79,13 +81,18 @@ pub fn run(args: PlayArgs) -> Result<()> {
         }
         Output::Card(card) => {
             card.set_voice(voice)?;
-            card.play(&piece);
+            card.play(&piece)?;
             while card.is_playing() {
                 std::thread::sleep(Duration::from_millis(20));
             }
             // Let the device drain its last buffer.
             std::thread::sleep(Duration::from_millis(200));
-            println!("played {} on {}", args.input.display(), card.device());
+            println!(
+                "played {}, {:.1} s of music, on {}",
+                args.input.display(),
+                piece.length_seconds(),
+                card.device()
+            );
         }
         Output::Silent(reason) => {
             let wav = args.wav.clone().unwrap_or_else(|| {
@@ -93,7 +100,11 @@ pub fn run(args: PlayArgs) -> Result<()> {
                 PathBuf::from(stem).with_extension("wav")
             });
             voice.render_wav_file(&wav, &piece.timed_notes(), format, args.sound.encoding())?;
-            println!("no audio device: saved {} ({reason})", wav.display());
+            println!(
+                "no audio device: saved {}, {:.1} s of music ({reason})",
+                wav.display(),
+                piece.length_seconds()
+            );
         }
     }
     Ok(())
@@ -121,7 +132,7 @@ pub fn load_piece(path: &Path, bpm: Option<f64>) -> Result<Piece> {
         })
     } else {
         let text = String::from_utf8_lossy(&bytes);
-        let words = piece_from_text(&text, &mut LoadReport::default())
+        let words = piece_from_text(&text, &mut ReadReport::default())
             .with_context(|| format!("reading {}", path.display()))?;
         let notes = from_words(&words).notes;
         Ok(Piece::from_grid(&title, &notes, bpm.unwrap_or(120.0)))

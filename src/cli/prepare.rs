@@ -80,13 +80,13 @@ pub fn run(args: PrepareArgs) -> Result<()> {
     println!(
         "skipped {} unknown and {} unpaired words; dropped {} drum notes and {} notes outside 21..108; \
          merged {} repeated notes; cut {} re-struck notes and {} notes over 128 steps",
-        report.unknown_words,
-        report.skipped_words,
-        report.drum_notes,
-        report.out_of_range_notes,
-        report.duplicate_notes,
-        report.notes_cut_by_restrike,
-        report.notes_cut_to_128
+        report.read.unknown_words,
+        report.read.skipped_words,
+        report.read.drum_notes,
+        report.read.out_of_range_notes,
+        report.read.duplicate_notes,
+        report.read.notes_cut_by_restrike,
+        report.read.notes_cut_to_128
     );
     let [train, val, test] = report.pieces_per_split;
     println!(

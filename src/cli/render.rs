@@ -1,11 +1,13 @@
 //! `nanotune render`: a MIDI (or word) file to a WAV file through the synth.
 
-use crate::learn::corpus::{piece_from_text, LoadReport};
 use crate::music::midi::read_midi;
 use crate::music::notes::from_words;
+use crate::music::read::{piece_from_text, ReadReport};
+use crate::sound::format::Format;
 use crate::sound::soundfont::{self, Found, SearchPlaces, SoundFont};
-use crate::sound::synth::{self, Format, TimedNote, WavEncoding};
+use crate::sound::timed::{self, check_length, music_seconds, TimedNote};
 use crate::sound::voice::Voice;
+use crate::sound::wav::WavEncoding;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -105,26 +107,27 @@ pub fn load_notes(path: &Path, bpm: Option<f64>) -> Result<Vec<TimedNote>> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     if is_midi(path) || bytes.starts_with(b"MThd") {
         let piece = read_midi(&bytes).with_context(|| format!("reading {}", path.display()))?;
-        Ok(synth::from_midi(&piece, bpm))
+        Ok(timed::from_midi(&piece, bpm))
     } else {
         let text = String::from_utf8_lossy(&bytes);
-        let words = piece_from_text(&text, &mut LoadReport::default())
+        let words = piece_from_text(&text, &mut ReadReport::default())
             .with_context(|| format!("reading {}", path.display()))?;
         // Canonical words already: decoding them gives canonical notes.
         let notes = from_words(&words).notes;
-        Ok(synth::from_grid(&notes, bpm.unwrap_or(120.0)))
+        Ok(timed::from_grid(&notes, bpm.unwrap_or(120.0)))
     }
 }
 
 pub fn run(args: RenderArgs) -> Result<()> {
     let format = args.sound.format()?;
     let notes = load_notes(&args.input, args.sound.bpm)?;
+    check_length(&notes).with_context(|| args.input.display().to_string())?;
     let voice = args.sound.voice()?;
     voice.render_wav_file(&args.output, &notes, format, args.sound.encoding())?;
     println!(
-        "rendered {} notes, {:.1} s, to {} ({} voice)",
+        "rendered {} notes, {:.1} s of music, to {} ({} voice)",
         notes.len(),
-        voice.length_seconds(&notes),
+        music_seconds(&notes),
         args.output.display(),
         voice.name()
     );

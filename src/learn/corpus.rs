@@ -1,10 +1,10 @@
 //! Corpus loading: the seed's word corpus (a folder of `.txt` files or the shipped `.tar.xz`) and
-//! folders of MIDI files, each piece made canonical and sorted into its split.
+//! folders of MIDI files, each piece read as canonical words ([`crate::music::read`]) and sorted
+//! into its split.
 
 use crate::learn::dataset::{Dataset, Split};
-use crate::music::midi::{read_midi, MidiPiece};
-use crate::music::notes::{canonical_words, canonicalise, from_words, CanonReport};
-use crate::music::words::{parse_words, Vocab, Word};
+use crate::music::read::{piece_from_midi, piece_from_text, ReadReport};
+use crate::music::words::{Vocab, Word};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::io::Read;
@@ -25,26 +25,10 @@ pub struct LoadReport {
     pub empty_pieces: Vec<String>,
     /// Files that could not be read, with why; loading carried on past them.
     pub bad_files: Vec<String>,
-    /// Unknown words in text files, skipped.
-    pub unknown_words: usize,
-    /// Words that fit no pair (a lone duration, a pitch with no duration), skipped.
-    pub skipped_words: usize,
-    /// Notes on MIDI channel 10, skipped.
-    pub drum_notes: usize,
-    pub out_of_range_notes: usize,
-    pub duplicate_notes: usize,
-    pub notes_cut_by_restrike: usize,
-    pub notes_cut_to_128: usize,
+    /// What reading the pieces saw (flattened: the report's JSON keeps its keys).
+    #[serde(flatten)]
+    pub read: ReadReport,
     pub pieces_per_split: [usize; 3],
-}
-
-impl LoadReport {
-    fn add_canon(&mut self, c: CanonReport) {
-        self.out_of_range_notes += c.out_of_range;
-        self.duplicate_notes += c.duplicates;
-        self.notes_cut_by_restrike += c.cut_by_restrike;
-        self.notes_cut_to_128 += c.cut_to_max;
-    }
 }
 
 /// One piece, canonical.
@@ -52,46 +36,6 @@ impl LoadReport {
 pub struct Piece {
     pub title: String,
     pub words: Vec<Word>,
-}
-
-/// Longest piece accepted, in grid steps (about 6 days at 120 bpm): past this a file is hostile
-/// or broken, and splitting its shifts into 128-step words would take unbounded memory.
-pub const MAX_PIECE_STEPS: u64 = 1 << 22;
-
-/// Refuses a piece longer than [`MAX_PIECE_STEPS`].
-pub fn check_length(notes: &[crate::music::notes::Note]) -> Result<()> {
-    let end = notes.iter().map(|n| n.onset).max().unwrap_or(0);
-    if end > MAX_PIECE_STEPS {
-        bail!("a note starts at step {end}, past the {MAX_PIECE_STEPS}-step limit of a piece");
-    }
-    Ok(())
-}
-
-/// Canonical words of a word text (the seed's corpus format: `END` may be missing, shifts may be
-/// longer than 128, notes of one pitch may repeat or overlap).
-pub fn piece_from_text(text: &str, report: &mut LoadReport) -> Result<Vec<Word>> {
-    let (words, unknown) = parse_words(text);
-    report.unknown_words += unknown;
-    let decoded = from_words(&words);
-    report.skipped_words += decoded.skipped;
-    let mut notes = decoded.notes;
-    check_length(&notes)?;
-    report.add_canon(canonicalise(&mut notes));
-    Ok(canonical_words(&notes))
-}
-
-/// Canonical words of a Standard MIDI File.
-pub fn piece_from_midi(bytes: &[u8], report: &mut LoadReport) -> Result<Vec<Word>> {
-    words_of_midi(&read_midi(bytes)?, report)
-}
-
-/// Canonical words of a MIDI file already read (by [`read_midi`]).
-pub fn words_of_midi(piece: &MidiPiece, report: &mut LoadReport) -> Result<Vec<Word>> {
-    report.drum_notes += piece.drum_notes;
-    let mut notes = piece.grid_notes();
-    check_length(&notes)?;
-    report.add_canon(canonicalise(&mut notes));
-    Ok(canonical_words(&notes))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -192,10 +136,10 @@ fn load_file(path: &Path, pieces: &mut Vec<Piece>, report: &mut LoadReport) {
         }
         let bytes = std::fs::read(path)?;
         match kind_of(path) {
-            Some(Kind::Midi) => piece_from_midi(&bytes, report),
+            Some(Kind::Midi) => piece_from_midi(&bytes, &mut report.read),
             _ => {
                 let text = std::str::from_utf8(&bytes).context("not UTF-8 text")?;
-                piece_from_text(text, report)
+                piece_from_text(text, &mut report.read)
             }
         }
     })();
@@ -248,7 +192,7 @@ fn load_tar_xz(
                 }
                 Ok(())
             });
-        match read.and_then(|()| piece_from_text(&text, report)) {
+        match read.and_then(|()| piece_from_text(&text, &mut report.read)) {
             Ok(words) => add_piece(title_of(&entry_path), words, pieces, report),
             Err(e) => report.bad_files.push(format!(
                 "{}:{}: {e:#}",
@@ -283,7 +227,7 @@ mod tests {
 
     #[test]
     fn seed_text_is_normalised() {
-        let mut r = LoadReport::default();
+        let mut r = ReadReport::default();
         let w = piece_from_text(
             "START n60 d4 n60 d2 sepxx d300 n62 d1 bogus n64 d200",
             &mut r,

@@ -685,11 +685,6 @@ impl Gpt {
         self.run(ids, 0, None, None)
     }
 
-    /// As [`Gpt::forward`], with dropout masks drawn from `rng`: for training.
-    pub fn forward_train(&self, ids: &Tensor, rng: &mut StdRng) -> Result<Tensor> {
-        self.run(ids, 0, None, Some(rng))
-    }
-
     /// Mean cross-entropy (nats/word) of `targets` `(batch, time)` given `ids` `(batch, time)`;
     /// dropout on when `rng` is given.
     pub fn loss(&self, ids: &Tensor, targets: &Tensor, rng: Option<&mut StdRng>) -> Result<Tensor> {

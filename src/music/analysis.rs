@@ -7,6 +7,7 @@
 //! sets side by side and marks where they differ by half a corpus spread or more.
 
 use crate::music::notes::{end_step, Note, STEPS_PER_BAR, STEPS_PER_QUARTER};
+use crate::music::scale::{Mode, Scale, PITCH_CLASSES};
 use std::collections::HashSet;
 use std::fmt::Write;
 
@@ -114,35 +115,17 @@ fn key_fit(notes: &[Note]) -> f64 {
     best_scale(notes).map_or(0.0, |(_, share)| share)
 }
 
-const PITCH_CLASSES: [&str; 12] = [
-    "C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B",
-];
-
 /// The major scale (or its relative minor, which has the same notes) that holds the most of the
-/// notes: its root's pitch class (0 = C) and the share of notes in it; the lowest root on a tie.
+/// notes: its major root's pitch class (0 = C) and the share of notes in it. Ties are broken as
+/// [`Scale::best_for`] breaks them: one rule for the roll's title, `describe`, `compare` and the
+/// scale lock's "match prompt", so the screen never names two keys for the same notes.
 pub fn best_scale(notes: &[Note]) -> Option<(u8, f64)> {
-    const MAJOR: [usize; 7] = [0, 2, 4, 5, 7, 9, 11];
-    if notes.is_empty() {
-        return None;
-    }
-    let mut classes = [0usize; 12];
-    notes
-        .iter()
-        .for_each(|n| classes[n.pitch as usize % 12] += 1);
-    let in_scale = |root: usize| {
-        MAJOR
-            .iter()
-            .map(|d| classes[(root + d) % 12])
-            .sum::<usize>()
+    let (scale, share) = Scale::best_for(notes.iter().map(|n| n.pitch))?;
+    let major_root = match scale.mode {
+        Mode::Major => scale.tonic,
+        Mode::Minor => (scale.tonic + 3) % 12,
     };
-    let root = (0..12).fold(0, |best, r| {
-        if in_scale(r) > in_scale(best) {
-            r
-        } else {
-            best
-        }
-    });
-    Some((root as u8, in_scale(root) as f64 / notes.len() as f64))
+    Some((major_root, share))
 }
 
 /// "G / Em": a major scale by its root and its relative minor.

@@ -95,6 +95,23 @@ pub fn seconds_at(tempo: &[TempoChange], quarters: f64) -> f64 {
     seconds + (quarters - at) * micros / 1e6
 }
 
+/// Quarters at `seconds` under a tempo map: the inverse of [`seconds_at`].
+pub fn quarters_at(tempo: &[TempoChange], seconds: f64) -> f64 {
+    let mut elapsed = 0.0;
+    let mut at = 0.0;
+    let mut micros = 500_000.0;
+    for change in tempo {
+        let reached = elapsed + (change.at - at) * micros / 1e6;
+        if reached >= seconds {
+            break;
+        }
+        elapsed = reached;
+        at = change.at;
+        micros = change.micros_per_quarter;
+    }
+    at + (seconds - elapsed) * 1e6 / micros
+}
+
 /// Parses a Standard MIDI File: formats 0 and 1 (tracks played together) and 2 (tracks played one
 /// after another); metrical or SMPTE timing (SMPTE seconds become quarters at 120 bpm); running
 /// status; NoteOn with velocity 0 as a note-off. Overlapping notes of one pitch and channel are
@@ -525,6 +542,29 @@ fn meta(message: MetaMessage<'static>) -> TrackEvent<'static> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quarters_at_undoes_seconds_at_across_tempo_changes() {
+        let tempo = [
+            TempoChange {
+                at: 0.0,
+                micros_per_quarter: 500_000.0,
+            },
+            TempoChange {
+                at: 4.0,
+                micros_per_quarter: 1_000_000.0,
+            },
+            TempoChange {
+                at: 10.0,
+                micros_per_quarter: 250_000.0,
+            },
+        ];
+        for q in [0.0, 1.5, 4.0, 7.25, 10.0, 33.0] {
+            let back = quarters_at(&tempo, seconds_at(&tempo, q));
+            assert!((back - q).abs() < 1e-9, "{q} -> {back}");
+        }
+        assert_eq!(quarters_at(&[], 3.0), 6.0);
+    }
 
     #[test]
     fn written_notes_read_back_exactly() {

@@ -379,11 +379,6 @@ impl<M, W, G> Running<M, W, G> {
         self.stop.store(true, Ordering::Relaxed);
     }
 
-    /// The flag [`Running::stop`] raises, to share.
-    pub fn stop_flag(&self) -> Arc<AtomicBool> {
-        self.stop.clone()
-    }
-
     pub fn is_finished(&self) -> bool {
         self.handle.is_finished()
     }

@@ -2,8 +2,8 @@
 //! retry (the same prompt with a new seed: [`super::Generation::retry_prompt`]) and extend a
 //! piece already made.
 
-use crate::learn::corpus::{piece_from_midi, LoadReport};
 use crate::learn::dataset::SplitData;
+use crate::music::read::{piece_from_midi, ReadReport};
 use crate::music::words::{Vocab, Word};
 use anyhow::{bail, Context, Result};
 use rand::Rng;
@@ -88,7 +88,7 @@ pub fn continue_song(
 /// the codec; the title is the file name without its extension.
 pub fn continue_file(path: &Path, prompt_words: usize) -> Result<Prompt> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut report = LoadReport::default();
+    let mut report = ReadReport::default();
     let words = piece_from_midi(&bytes, &mut report)
         .with_context(|| format!("encoding {}", path.display()))?;
     Ok(Prompt {

@@ -12,14 +12,16 @@
 //! # let notes = vec![];
 //! match Player::new() {
 //!     Ok(mut player) => {
-//!         player.play(&notes);
+//!         player.play(&notes).expect("a piece under two hours");
 //!         let _playhead = player.position_seconds();
 //!     }
 //!     Err(no_audio) => eprintln!("{no_audio}"), // e.g. save a WAV instead
 //! }
 //! ```
 
-use crate::sound::synth::{Format, Renderer, TimedNote};
+use crate::sound::format::Format;
+use crate::sound::renderer::Renderer;
+use crate::sound::timed::TimedNote;
 use crate::sound::voice::Voice;
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{FromSample, SizedSample};
@@ -378,15 +380,13 @@ impl Player {
 
     /// Starts playing `notes` from the beginning (stopping what played before). Sound starts
     /// once the first second is rendered; the rest renders on a worker thread as it plays.
-    /// Time notes with [`crate::sound::synth::from_grid`] (at a BPM) or [`crate::sound::synth::from_midi`].
-    pub fn play(&mut self, notes: &[TimedNote]) {
+    /// Time notes with [`crate::sound::timed::from_grid`] (at a BPM) or
+    /// [`crate::sound::timed::from_midi`]. An error, and silence, for a piece too long to play.
+    pub fn play(&mut self, notes: &[TimedNote]) -> anyhow::Result<()> {
         self.stop();
-        // set_voice checked the format, so the built-in voice never stands in here in practice.
-        let renderer = self
-            .voice
-            .renderer(notes, self.format)
-            .unwrap_or_else(|_| Renderer::new(notes, self.format));
+        let renderer = self.voice.renderer(notes, self.format)?;
         self.worker = Some(start_session(&self.shared, renderer));
+        Ok(())
     }
 
     /// Stops the sound and forgets the piece.
@@ -521,48 +521,10 @@ fn render_worker(shared: &Shared, mut renderer: Renderer, ticket: u64, cancel: &
     shared.rendered.store(true, Ordering::Release);
 }
 
-/// What [`play_or_save`] did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Played {
-    /// Played to the end on this device.
-    Played { device: String },
-    /// No sound card: saved the rendering here instead.
-    Saved { reason: String },
-}
-
-/// Plays `notes` with `voice` to the end (blocking), or, where there is no sound card, renders
-/// them to `wav` (in `format`) instead. Prints nothing; the caller reports the outcome.
-pub fn play_or_save(
-    notes: &[TimedNote],
-    voice: &Voice,
-    wav: &std::path::Path,
-    format: Format,
-    encoding: crate::sound::synth::WavEncoding,
-) -> anyhow::Result<Played> {
-    match Player::new() {
-        Ok(mut player) => {
-            player.set_voice(voice.clone())?;
-            player.play(notes);
-            while player.is_playing() {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            // Let the device drain its last buffer.
-            std::thread::sleep(Duration::from_millis(200));
-            Ok(Played::Played {
-                device: player.device().to_string(),
-            })
-        }
-        Err(NoAudio(reason)) => {
-            voice.render_wav_file(wav, notes, format, encoding)?;
-            Ok(Played::Saved { reason })
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sound::synth;
+    use crate::sound::renderer::render;
 
     /// Drives the callback by hand, as a device would, in 441-frame periods.
     fn pull(shared: &Shared, periods: usize, device_channels: usize) -> Vec<f32> {
@@ -592,9 +554,9 @@ mod tests {
                 velocity: 90,
             },
         ];
-        let expected = synth::render(&notes, format);
+        let expected = render(&notes, format).unwrap();
         let shared = Arc::new(Shared::new(format));
-        let (_cancel, worker) = start_session(&shared, Renderer::new(&notes, format));
+        let (_cancel, worker) = start_session(&shared, Renderer::new(&notes, format).unwrap());
         let mut got = Vec::new();
         // Until the prebuffer fills, silence and no progress.
         while !shared.started.load(Ordering::Relaxed) {
@@ -624,12 +586,12 @@ mod tests {
 
         // A second piece at half volume on a mono device.
         shared.volume.store(0.5f32.to_bits(), Ordering::Relaxed);
-        let (_cancel, worker) = start_session(&shared, Renderer::new(&notes[..1], format));
+        let (_cancel, worker) = start_session(&shared, Renderer::new(&notes[..1], format).unwrap());
         // The first period resets the ring (silence); the worker then renders it all.
         assert!(pull(&shared, 1, 1).iter().all(|&s| s == 0.0));
         worker.join().unwrap();
         let out = pull(&shared, 2, 1);
-        let expected = synth::render(&notes[..1], format);
+        let expected = render(&notes[..1], format).unwrap();
         for (i, &s) in out.iter().enumerate() {
             let mono = 0.5 * (expected[2 * i] + expected[2 * i + 1]);
             assert!((s - 0.5 * mono).abs() < 1e-6);

@@ -3,18 +3,21 @@
 //!
 //! ```no_run
 //! use nanotune::sound::output::Output;
+//! # fn main() -> anyhow::Result<()> {
 //! # let piece = nanotune::sound::piece::Piece::from_grid("a piece", &[], 120.0);
 //! let (mut output, note) = Output::open(None); // --listener, $NANOTUNE_LISTENER, default path
 //! if let Some(note) = note {
 //!     eprintln!("{note}"); // a named listener did not answer
 //! }
 //! println!("{}", output.describe()); // "sound: listener via SSH (...)", "sound: sound card ..."
-//! if !output.play(&piece) {
+//! if !output.play(&piece)? {
 //!     // no audio: save a WAV instead
 //! }
 //! if let Some(change) = output.check() {
 //!     println!("{change}"); // the listener went away: now on the sound card, or silent
 //! }
+//! # Ok(())
+//! # }
 //! ```
 
 use crate::sound::audio::Player;
@@ -84,9 +87,13 @@ impl Output {
         }
     }
 
-    /// Plays `piece`; false where there is no audio (save a WAV instead).
-    pub fn play(&mut self, piece: &Piece) -> bool {
-        self.playback().map(|p| p.play(piece)).is_some()
+    /// Plays `piece`; false where there is no audio (save a WAV instead); an error where the
+    /// piece cannot play (too long, or turned down by the listener).
+    pub fn play(&mut self, piece: &Piece) -> anyhow::Result<bool> {
+        match self.playback() {
+            Some(p) => p.play(piece).map(|()| true),
+            None => Ok(false),
+        }
     }
 
     pub fn stop(&mut self) {

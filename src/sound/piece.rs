@@ -2,10 +2,10 @@
 //! title. It is what every sound output takes ([`crate::sound::output`]) and what travels to a
 //! listener ([`crate::sound::listen`]): a few kilobytes, not audio, so the far end renders it.
 
+use crate::music::midi::DEFAULT_VELOCITY;
 use crate::music::midi::{read_midi, write_midi_piece, MidiNote, MidiPiece, TempoChange};
-use crate::music::midi::{seconds_at, DEFAULT_VELOCITY};
 use crate::music::notes::{Note, STEPS_PER_QUARTER};
-use crate::sound::synth::{self, TimedNote};
+use crate::sound::timed::{self, TimedNote};
 use anyhow::Result;
 
 /// Notes, tempo map and title of one piece.
@@ -63,7 +63,7 @@ impl Piece {
 
     /// The notes in seconds, for the synth.
     pub fn timed_notes(&self) -> Vec<TimedNote> {
-        synth::from_midi(&self.score, None)
+        timed::from_midi(&self.score, None)
     }
 
     /// The notes still to sound from `seconds` on, shifted so that `seconds` is 0: a note
@@ -83,10 +83,10 @@ impl Piece {
             .collect()
     }
 
-    /// Seconds until the last note-off (without the synth's release).
+    /// Seconds of music: the last note-off as the notes sound, the pedal included (the one
+    /// timeline: [`timed::music_seconds`]).
     pub fn length_seconds(&self) -> f64 {
-        let end = self.score.notes.iter().map(|n| n.end).fold(0.0, f64::max);
-        seconds_at(&self.score.tempo, end)
+        timed::music_seconds(&self.timed_notes())
     }
 
     /// The piece as a Standard MIDI File (tempo map, velocities, the title as track name).
@@ -124,7 +124,7 @@ mod tests {
     fn grid_notes_sound_as_the_synth_times_them() {
         let notes = [note(4, 72, 2), note(0, 60, 8)];
         let piece = Piece::from_grid("t", &notes, 90.0);
-        let mut want = synth::from_grid(&notes, 90.0);
+        let mut want = timed::from_grid(&notes, 90.0);
         want.sort_by(|a, b| a.start.total_cmp(&b.start));
         let got = piece.timed_notes();
         assert_eq!(got.len(), 2);

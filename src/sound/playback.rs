@@ -2,15 +2,19 @@
 //! over a socket ([`crate::sound::listen::Client`]), a MIDI port, or a silent clock.
 
 use crate::sound::audio::Player;
+use crate::sound::piano;
 use crate::sound::piece::Piece;
-use crate::sound::synth;
+use crate::sound::timed::{check_length, playable};
+use anyhow::Result;
 use std::time::Instant;
 
-/// Something that plays pieces. Every call returns at once; none of them fails loudly: a
-/// playback that stopped working says why in [`Playback::failure`].
+/// Something that plays pieces. Every call returns at once; only [`Playback::play`] can refuse (a
+/// piece too long to play, or one a listener turned down), and a playback that stopped working
+/// later says why in [`Playback::failure`].
 pub trait Playback: Send {
-    /// Plays `piece` from its start, replacing what played before.
-    fn play(&mut self, piece: &Piece);
+    /// Plays `piece` from its start, replacing what played before; a piece that cannot play is an
+    /// error in one line, and what played before stops.
+    fn play(&mut self, piece: &Piece) -> Result<()>;
     /// Stops the sound and forgets the piece.
     fn stop(&mut self);
     fn set_paused(&mut self, paused: bool);
@@ -39,9 +43,9 @@ pub trait Playback: Send {
     }
 }
 
-/// Seconds `piece` sounds through the synth (the last note-off plus its release).
+/// Seconds `piece` sounds through the built-in voice (the last note-off plus its release).
 pub fn sounding_seconds(piece: &Piece) -> f64 {
-    synth::length_seconds(&piece.timed_notes())
+    piano::length_seconds(&playable(&piece.timed_notes()))
 }
 
 /// Clamps a volume as [`Player::set_volume`] does.
@@ -148,8 +152,11 @@ impl SilentPlayback {
 }
 
 impl Playback for SilentPlayback {
-    fn play(&mut self, piece: &Piece) {
+    fn play(&mut self, piece: &Piece) -> Result<()> {
+        self.clock.stop();
+        check_length(&piece.timed_notes())?;
         self.clock.start(sounding_seconds(piece));
+        Ok(())
     }
     fn stop(&mut self) {
         self.clock.stop();
@@ -218,11 +225,13 @@ impl CardPlayback {
 }
 
 impl Playback for CardPlayback {
-    fn play(&mut self, piece: &Piece) {
-        self.player.play(&piece.timed_notes());
+    fn play(&mut self, piece: &Piece) -> Result<()> {
+        self.stop();
+        self.player.play(&piece.timed_notes())?;
         self.length = self.player.length_seconds();
         self.piece = Some(piece.clone());
         self.offset = 0.0;
+        Ok(())
     }
     fn stop(&mut self) {
         self.player.stop();
@@ -248,7 +257,8 @@ impl Playback for CardPlayback {
         let Some(piece) = &self.piece else { return };
         let seconds = seconds.clamp(0.0, self.length);
         let paused = self.player.is_paused();
-        self.player.play(&piece.timed_notes_from(seconds));
+        // The whole piece played, so what is left of it plays too.
+        let _ = self.player.play(&piece.timed_notes_from(seconds));
         self.offset = seconds;
         self.set_paused(paused);
     }
@@ -313,10 +323,10 @@ mod tests {
         }];
         let piece = Piece::from_grid("t", &notes, 120.0);
         let mut silent = SilentPlayback::new("test");
-        silent.play(&piece);
+        silent.play(&piece).unwrap();
         assert!(silent.is_playing());
         // A quarter at 120 bpm plus the release.
-        assert!((silent.length_seconds() - (0.5 + synth::RELEASE_SECONDS)).abs() < 1e-9);
+        assert!((silent.length_seconds() - (0.5 + piano::RELEASE_SECONDS)).abs() < 1e-9);
         assert!(silent.toggle_pause());
         assert!(silent.is_playing() && silent.is_paused());
         silent.set_volume(f32::NAN);

@@ -8,7 +8,9 @@
 //! parsing, a trial of every key and later rendering run under `catch_unwind` (it indexes tables
 //! with numbers taken from the file).
 
-use crate::sound::synth::{Format, TimedNote};
+use crate::recover::panic_text;
+use crate::sound::format::{peak, Format, BLOCK, QUIET_SECONDS, SILENT};
+use crate::sound::timed::{playable, TimedNote};
 use anyhow::{anyhow, bail, Result};
 use rustysynth::{SoundFontError, Synthesizer, SynthesizerSettings};
 use std::ffi::OsString;
@@ -18,8 +20,6 @@ use std::sync::Arc;
 
 /// The environment variable that names a SoundFont (and asks for the SoundFont voice).
 pub const ENV_VAR: &str = "NANOTUNE_SOUNDFONT";
-/// Frames per rustysynth block: the same as the renderer's, so one call renders one block.
-pub(crate) const BLOCK: usize = 64;
 /// Voices at once, the most rustysynth allows: a dense piece under the pedal needs many.
 const POLYPHONY: usize = 256;
 /// Seconds the reverb rings after the piano's own release.
@@ -110,9 +110,8 @@ impl SoundFont {
     /// Seconds the rendering of `notes` lasts: the latest a note stops ringing (0 when there
     /// are no notes). Silent notes count, as with the built-in voice.
     pub fn length_seconds(&self, notes: &[TimedNote]) -> f64 {
-        notes
+        playable(notes)
             .iter()
-            .filter(|n| timed(n))
             .map(|n| n.end() + self.tail_seconds(n.pitch))
             .fold(0.0, f64::max)
     }
@@ -124,7 +123,8 @@ impl SoundFont {
             .map_err(|e| anyhow!("the SoundFont voice cannot play here: {e}"))
     }
 
-    /// A performer of `notes` at `format`'s sample rate, in blocks of [`BLOCK`] frames.
+    /// A performer of `notes` (playable ones:
+    /// [`crate::sound::timed::playable`]) at `format`'s sample rate, in blocks of [`BLOCK`] frames.
     pub(crate) fn performer(&self, notes: &[TimedNote], format: Format) -> Result<Performer> {
         let synth = Synthesizer::new(&self.font, &settings(format.sample_rate))
             .map_err(|e| anyhow!("the SoundFont voice cannot play here: {e}"))?;
@@ -137,11 +137,6 @@ fn settings(sample_rate: u32) -> SynthesizerSettings {
     settings.block_size = BLOCK;
     settings.maximum_polyphony = POLYPHONY;
     settings
-}
-
-/// Whether a note has a place in time (the others are dropped, as the built-in voice does).
-fn timed(n: &TimedNote) -> bool {
-    n.start.is_finite() && n.duration.is_finite() && n.start >= 0.0
 }
 
 /// Walks the RIFF chunks (the top level and each LIST's) and checks that each fits inside its
@@ -284,16 +279,6 @@ fn try_every_key(font: &Arc<rustysynth::SoundFont>) {
     }
 }
 
-/// What a panic said, in one line.
-fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
-    let text = payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic".into());
-    text.lines().next().unwrap_or_default().to_string()
-}
-
 std::thread_local! {
     static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
@@ -313,7 +298,7 @@ fn quietly<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     let was = QUIET.with(|q| q.replace(true));
     let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
     QUIET.with(|q| q.set(was));
-    out.map_err(panic_message)
+    out.map_err(|panic| panic_text(&*panic))
 }
 
 /// A note-on or note-off, at a frame.
@@ -336,6 +321,9 @@ pub(crate) struct Performer {
     failure: Option<String>,
     held: usize,
     most_held: usize,
+    /// Frames of silence the synth has given in a row, and how many let it rest.
+    quiet: u64,
+    quiet_limit: u64,
 }
 
 impl Performer {
@@ -348,7 +336,7 @@ impl Performer {
         let sr = sample_rate as f64;
         let frame = |t: f64| (t * sr).round().max(0.0) as u64;
         let mut events = Vec::with_capacity(2 * notes.len());
-        for n in notes.iter().filter(|n| timed(n) && n.velocity > 0) {
+        for n in notes.iter().filter(|n| n.velocity > 0) {
             let (key, on) = (n.pitch.min(127), frame(n.start));
             events.push(Event {
                 frame: on,
@@ -377,6 +365,8 @@ impl Performer {
             failure: None,
             held: 0,
             most_held: 0,
+            quiet: 0,
+            quiet_limit: frame(QUIET_SECONDS),
         }
     }
 
@@ -396,14 +386,17 @@ impl Performer {
     }
 
     /// Renders frames `block_start..block_start + BLOCK` into `left` and `right` (each
-    /// [`BLOCK`] long). Events start at the block boundary nearest them.
+    /// [`BLOCK`] long). Events start at the block boundary nearest them. After a stretch of
+    /// silence the synth rests (its reverb costs as much as notes) until the next event.
     pub(crate) fn render_block(&mut self, block_start: u64, left: &mut [f32], right: &mut [f32]) {
-        let Some(synth) = self.synth.as_mut() else {
+        let until = block_start + BLOCK as u64 / 2;
+        let due = self.events.get(self.next).is_some_and(|e| e.frame < until);
+        let (Some(synth), false) = (self.synth.as_mut(), !due && self.quiet > self.quiet_limit)
+        else {
             left.fill(0.0);
             right.fill(0.0);
             return;
         };
-        let until = block_start + BLOCK as u64 / 2;
         while let Some(e) = self.events.get(self.next).filter(|e| e.frame < until) {
             if e.velocity > 0 {
                 synth.note_on(0, e.key as i32, e.velocity as i32);
@@ -422,6 +415,11 @@ impl Performer {
             right.fill(0.0);
             return;
         }
+        self.quiet = if peak(left).max(peak(right)) <= SILENT {
+            self.quiet + BLOCK as u64
+        } else {
+            0
+        };
         if block_start + BLOCK as u64 > self.fade_from {
             let fade = (self.total - self.fade_from).max(1) as f32;
             for (i, (l, r)) in left.iter_mut().zip(right.iter_mut()).enumerate() {

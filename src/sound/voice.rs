@@ -5,14 +5,18 @@
 //! ([`Voice::renderer`]). A SoundFont is loaded once; cloning a voice shares it, so switching
 //! voices between plays costs nothing.
 
+use crate::sound::format::Format;
+use crate::sound::piano;
+use crate::sound::renderer::Renderer;
 use crate::sound::soundfont::SoundFont;
-use crate::sound::synth::{self, Format, Renderer, TimedNote, WavEncoding};
+use crate::sound::timed::{playable, TimedNote};
+use crate::sound::wav::{self, WavEncoding};
 use anyhow::{bail, Result};
 use std::path::Path;
 
 #[derive(Clone, Debug, Default)]
 pub enum Voice {
-    /// The built-in synth (`synth.rs`).
+    /// The built-in piano (`piano.rs`).
     #[default]
     Builtin,
     /// A General MIDI SoundFont, program 0.
@@ -31,7 +35,7 @@ impl Voice {
     /// Seconds the rendering of `notes` lasts: the last note-off plus the voice's release.
     pub fn length_seconds(&self, notes: &[TimedNote]) -> f64 {
         match self {
-            Voice::Builtin => synth::length_seconds(notes),
+            Voice::Builtin => piano::length_seconds(&playable(notes)),
             Voice::SoundFont(font) => font.length_seconds(notes),
         }
     }
@@ -44,15 +48,17 @@ impl Voice {
         }
     }
 
-    /// A renderer of `notes` in `format`, block by block (see [`Renderer::fill`]).
+    /// A renderer of `notes` in `format`, block by block (see [`Renderer::fill`]); an error for a
+    /// piece too long to play ([`crate::sound::timed::check_length`]).
     pub fn renderer(&self, notes: &[TimedNote], format: Format) -> Result<Renderer> {
         match self {
-            Voice::Builtin => Ok(Renderer::new(notes, format)),
+            Voice::Builtin => Renderer::new(notes, format),
             Voice::SoundFont(font) => Renderer::with_soundfont(notes, format, font),
         }
     }
 
-    /// Renders `notes` whole: interleaved samples within -1..=1.
+    /// Renders `notes` whole into memory: interleaved samples within -1..=1. For short pieces;
+    /// [`Voice::render_wav_file`] streams.
     pub fn render(&self, notes: &[TimedNote], format: Format) -> Result<Vec<f32>> {
         let mut renderer = self.renderer(notes, format)?;
         let samples = renderer.render_all();
@@ -65,7 +71,7 @@ impl Voice {
         Ok(samples)
     }
 
-    /// Renders `notes` and writes them to `path` as a WAV file (atomically).
+    /// Renders `notes` into a WAV file at `path`, block by block, atomically.
     pub fn render_wav_file(
         &self,
         path: &Path,
@@ -73,7 +79,7 @@ impl Voice {
         format: Format,
         encoding: WavEncoding,
     ) -> Result<()> {
-        let samples = self.render(notes, format)?;
-        crate::fsutil::write_atomic(path, &synth::wav_bytes(&samples, format, encoding)?)
+        let mut renderer = self.renderer(notes, format)?;
+        wav::write_file(path, &mut renderer, encoding)
     }
 }

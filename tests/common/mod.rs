@@ -124,8 +124,7 @@ pub fn corpus_slice(archive: &Path, n: usize) -> Dataset {
         if std::io::Read::read_to_string(&mut entry, &mut text).is_err() {
             continue;
         }
-        let words =
-            nanotune::learn::corpus::piece_from_text(&text, &mut Default::default()).unwrap();
+        let words = nanotune::music::read::piece_from_text(&text, &mut Default::default()).unwrap();
         let ids = Vocab.encode(&words).unwrap();
         let split = if count % 10 == 0 {
             Split::Val

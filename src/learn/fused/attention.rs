@@ -286,12 +286,15 @@ impl CustomOp2 for AttentionGrad {
                     product_transposed_below(t, hd, dv, pm, dy);
                     // dP[r0..r1, ..r1] = dY[r0..r1] V[..r1]^T, then the softmax's backward
                     // turns it into dS in place (zero above the diagonal, as P is).
-                    let dpm = Mat::rows(dp.as_ptr(), t);
+                    // Written through this pointer only (a mutable one: gemm writes dP), with
+                    // no borrow of `dp` while it lives.
+                    let dp = dp.as_mut_ptr();
+                    let dpm = Mat::rows(dp, t);
                     for (r0, r1) in blocks(t) {
                         product(r1 - r0, r1, hd, dpm.at(r0, 0), dy.at(r0, 0), v.transposed());
                         for i in r0..r1 {
-                            let row = i * t..i * t + r1;
-                            softmax_row_grad(&p[row.clone()], &mut dp[row], i + 1, d.scale());
+                            let ds = std::slice::from_raw_parts_mut(dp.add(i * t), r1);
+                            softmax_row_grad(&p[i * t..i * t + r1], ds, i + 1, d.scale());
                         }
                     }
                     // dQ[r0..r1] = dS[r0..r1, ..r1] K[..r1], dK = dS^T Q.

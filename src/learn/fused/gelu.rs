@@ -30,25 +30,23 @@ fn erf_and_gauss(z: f32) -> (f32, f32) {
 /// 1 / sqrt(2 pi): the normal density's factor.
 const INV_SQRT_2PI: f32 = 0.5 * std::f32::consts::FRAC_2_SQRT_PI * std::f32::consts::FRAC_1_SQRT_2;
 
+/// AVX-512F: the vector bodies of GELU and the softmax (x86-64 only; elsewhere the plain loops).
+#[cfg(target_arch = "x86_64")]
 pub(super) fn has_avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    is_x86_feature_detected!("avx512f")
 }
 
 /// `x <- gelu(x)`.
 pub(crate) fn gelu_in_place(x: &mut [f32]) {
-    let mut done = 0;
     #[cfg(target_arch = "x86_64")]
-    if has_avx512() {
-        // SAFETY: the CPU has AVX-512F (checked just above).
-        done = unsafe { avx512::gelu(x) };
-    }
+    // SAFETY: the CPU has AVX-512F (checked first).
+    let done = if has_avx512() {
+        unsafe { avx512::gelu(x) }
+    } else {
+        0
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let done = 0;
     for v in &mut x[done..] {
         let (erf, _) = erf_and_gauss(*v * std::f32::consts::FRAC_1_SQRT_2);
         *v *= (erf + 1.0) * 0.5;
@@ -57,12 +55,15 @@ pub(crate) fn gelu_in_place(x: &mut [f32]) {
 
 /// `dx <- g * gelu'(x)`, where gelu'(x) = Phi(x) + x phi(x).
 fn gelu_grad(x: &[f32], g: &[f32], dx: &mut [f32]) {
-    let mut done = 0;
     #[cfg(target_arch = "x86_64")]
-    if has_avx512() {
-        // SAFETY: the CPU has AVX-512F (checked just above).
-        done = unsafe { avx512::gelu_grad(x, g, dx) };
-    }
+    // SAFETY: the CPU has AVX-512F (checked first).
+    let done = if has_avx512() {
+        unsafe { avx512::gelu_grad(x, g, dx) }
+    } else {
+        0
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let done = 0;
     for ((d, &x), &g) in dx[done..].iter_mut().zip(&x[done..]).zip(&g[done..]) {
         let (erf, gauss) = erf_and_gauss(x * std::f32::consts::FRAC_1_SQRT_2);
         *d = g * (0.5 * (1.0 + erf) + x * INV_SQRT_2PI * gauss);

@@ -5,6 +5,7 @@
 //! rest up to the row's end are later positions, set to zero so the products that read whole
 //! blocks of the row see no weight there.
 
+#[cfg(target_arch = "x86_64")]
 use super::gelu::has_avx512;
 
 /// `row[..seen] <- softmax(scale * row[..seen])`, `row[seen..] <- 0` (`scale` > 0).

@@ -189,7 +189,7 @@ pub(super) mod tests {
             "/docs/examples/continuation.mid"
         );
         let bytes = std::fs::read(path).unwrap();
-        let words = crate::learn::corpus::piece_from_midi(&bytes, &mut Default::default()).unwrap();
+        let words = crate::music::read::piece_from_midi(&bytes, &mut Default::default()).unwrap();
         Vocab.encode(&words).unwrap()
     }
 

@@ -3,6 +3,7 @@
 //! FMA (F16C for half floats) when the CPU has them, checked once, plain loops otherwise. The
 //! intrinsics are in `avx.rs`; each function here picks them or its plain loop.
 
+#[cfg(target_arch = "x86_64")]
 use std::sync::OnceLock;
 
 #[cfg(target_arch = "x86_64")]
@@ -144,51 +145,29 @@ impl Packed {
     }
 }
 
+/// AVX2 and FMA: the products and attention take `avx.rs`'s bodies. (x86-64 only: elsewhere
+/// the plain loops run, and nothing asks.)
+#[cfg(target_arch = "x86_64")]
 fn simd() -> bool {
     static SIMD: OnceLock<bool> = OnceLock::new();
-    *SIMD.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
-        {
-            is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            false
-        }
-    })
+    *SIMD.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
 }
 
 /// AVX-512F and VL besides AVX2, FMA and F16C: the packed products and attention take
 /// `avx512.rs`'s bodies (the same results to the bit for the products).
+#[cfg(target_arch = "x86_64")]
 fn simd512() -> bool {
     static SIMD512: OnceLock<bool> = OnceLock::new();
     *SIMD512.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
-        {
-            simd_half()
-                && is_x86_feature_detected!("avx512f")
-                && is_x86_feature_detected!("avx512vl")
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            false
-        }
+        simd_half() && is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vl")
     })
 }
 
 /// AVX2, FMA and F16C (half-float conversion).
+#[cfg(target_arch = "x86_64")]
 fn simd_half() -> bool {
     static HALF: OnceLock<bool> = OnceLock::new();
-    *HALF.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
-        {
-            simd() && is_x86_feature_detected!("f16c")
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            false
-        }
-    })
+    *HALF.get_or_init(|| simd() && is_x86_feature_detected!("f16c"))
 }
 
 /// Rounds the packed floats in `data` to half floats stored two to a slot in its first half
@@ -297,7 +276,7 @@ fn matvec_many_packed(w: &[f32], half: bool, inp: usize, xs: &[f32], ys: &mut [f
             }
         };
     }
-    let _ = (w, n, xs, ys, rows);
+    let _ = (w, half, n, xs, ys, rows);
     false
 }
 

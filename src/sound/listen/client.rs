@@ -3,13 +3,15 @@
 //! socket); a reader thread takes the replies.
 
 use super::address::{default_socket_path, Address, Conn};
-use super::protocol::{encode, printable, Decoder, Reply, Request, Status};
+use super::protocol::{check_piece, encode, printable, Decoder, Reply, Request, Status};
+use crate::recover::lock;
 use crate::sound::piece::Piece;
 use crate::sound::playback::{clamp_volume, sounding_seconds, Clock, Playback};
-use anyhow::{bail, Context, Result};
+use crate::sound::timed::check_length;
+use anyhow::{anyhow, bail, Context, Result};
 use std::io::{ErrorKind, Read, Write};
 use std::path::Path;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -61,6 +63,8 @@ struct State {
     /// Requests sent; reports that have not seen them all are stale.
     sent: u64,
     received: Vec<Received>,
+    /// Pieces the listener turned down, and why.
+    refused: Vec<(u64, String)>,
     /// Why the listener is no longer reachable.
     gone: Option<String>,
     closing: bool,
@@ -113,6 +117,7 @@ impl Client {
                 volume: 1.0,
                 sent: 0,
                 received: Vec::new(),
+                refused: Vec::new(),
                 gone: None,
                 closing: false,
             }),
@@ -157,6 +162,9 @@ impl Client {
 
     /// Sends `piece` to be played from its start; returns its id (see [`Client::wait_received`]).
     pub fn send_piece(&mut self, piece: &Piece) -> Result<u64> {
+        // The listener would refuse it too: say so here, before sending it across.
+        check_length(&piece.timed_notes())?;
+        check_piece(piece).map_err(|why| anyhow!("it cannot travel to a listener: {why}"))?;
         let id = self.next_id;
         self.next_id += 1;
         let length = sounding_seconds(piece);
@@ -186,6 +194,9 @@ impl Client {
             if let Some(r) = state.received.iter().find(|r| r.id == id) {
                 return Ok(r.clone());
             }
+            if let Some((_, why)) = state.refused.iter().find(|(r, _)| *r == id) {
+                bail!("the listener refused the piece: {why}");
+            }
             if let Some(why) = &state.gone {
                 bail!("{why}");
             }
@@ -201,13 +212,13 @@ impl Client {
                 .shared
                 .changed
                 .wait_timeout(state, left)
-                .expect("client state lock")
+                .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        self.shared.state.lock().expect("client state lock")
+        lock(&self.shared.state)
     }
 
     /// Applies `request` to our own view at once, then sends it.
@@ -230,8 +241,8 @@ impl Client {
 }
 
 impl Playback for Client {
-    fn play(&mut self, piece: &Piece) {
-        let _ = self.send_piece(piece);
+    fn play(&mut self, piece: &Piece) -> Result<()> {
+        self.send_piece(piece).map(|_| ())
     }
     fn stop(&mut self) {
         self.request(Request::Stop, |state| {
@@ -294,7 +305,7 @@ fn read_replies(mut conn: Conn, mut decoder: Decoder, shared: &Shared) {
     let mut heard = Instant::now();
     let why = loop {
         let got = conn.read(&mut buf);
-        if shared.state.lock().expect("client state lock").closing {
+        if lock(&shared.state).closing {
             return;
         }
         match got {
@@ -334,7 +345,7 @@ fn read_replies(mut conn: Conn, mut decoder: Decoder, shared: &Shared) {
             Err(e) => break format!("the listener went away ({e})"),
         }
     };
-    let mut state = shared.state.lock().expect("client state lock");
+    let mut state = lock(&shared.state);
     state.gone.get_or_insert(why);
     state.playing = false;
     shared.changed.notify_all();
@@ -347,7 +358,7 @@ fn clean(text: &str) -> String {
 
 /// Applies one reply; `Some(why)` when it ends the connection.
 fn apply(shared: &Shared, reply: Reply, when: Instant) -> Option<String> {
-    let mut state = shared.state.lock().expect("client state lock");
+    let mut state = lock(&shared.state);
     let ended = match reply {
         Reply::Status(status) => {
             take_report(&mut state, &status, when);
@@ -370,6 +381,17 @@ fn apply(shared: &Shared, reply: Reply, when: Instant) -> Option<String> {
             // Only the latest confirmations are ever waited for.
             if state.received.len() > 16 {
                 state.received.remove(0);
+            }
+            None
+        }
+        Reply::Refused { id, message } => {
+            if state.id == id {
+                state.playing = false;
+                state.clock.stop();
+            }
+            state.refused.push((id, clean(&message)));
+            if state.refused.len() > 16 {
+                state.refused.remove(0);
             }
             None
         }

@@ -2,12 +2,14 @@
 //! synth, for a DAW or a hardware synth. A worker thread sends each note-on and note-off when
 //! the piece's clock reaches it; pausing, seeking and stopping silence what sounds.
 
+use crate::recover::lock;
 use crate::sound::piece::Piece;
 use crate::sound::playback::{clamp_volume, sounding_seconds, Clock, Playback};
+use crate::sound::timed::check_length;
 use anyhow::{anyhow, bail, Result};
 use midir::{MidiOutput, MidiOutputConnection};
 use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -155,7 +157,7 @@ impl MidiOutPlayback {
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        self.shared.state.lock().expect("midi state lock")
+        lock(&self.shared.state)
     }
 
     /// Changes the state and wakes the worker; `cut` silences what sounds.
@@ -188,7 +190,7 @@ fn send_on_time(mut out: MidiOutputConnection, shared: &Shared) {
     let _ = out.send(&[0xC0, 0]);
     let mut sounding = [false; 128];
     let mut cut_seen = 0;
-    let mut state = shared.state.lock().expect("midi state lock");
+    let mut state = lock(&shared.state);
     loop {
         if state.cut != cut_seen || state.quit {
             for (pitch, on) in sounding.iter_mut().enumerate() {
@@ -230,13 +232,15 @@ fn send_on_time(mut out: MidiOutputConnection, shared: &Shared) {
         state = shared
             .changed
             .wait_timeout(state, wait)
-            .expect("midi state lock")
+            .unwrap_or_else(PoisonError::into_inner)
             .0;
     }
 }
 
 impl Playback for MidiOutPlayback {
-    fn play(&mut self, piece: &Piece) {
+    fn play(&mut self, piece: &Piece) -> anyhow::Result<()> {
+        self.stop();
+        check_length(&piece.timed_notes())?;
         let length = sounding_seconds(piece);
         self.change(true, |s| {
             s.events = events_from(piece, 0.0);
@@ -244,6 +248,7 @@ impl Playback for MidiOutPlayback {
             s.piece = Some(piece.clone());
             s.clock.start(length);
         });
+        Ok(())
     }
     fn stop(&mut self) {
         self.change(true, |s| {

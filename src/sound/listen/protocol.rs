@@ -15,15 +15,17 @@
 //! [`MAX_NOTES`] notes; its title is cut to [`MAX_TITLE_CHARS`] characters without control
 //! characters, since the listener prints it.
 
-use crate::music::midi::{MidiNote, MidiPiece, TempoChange};
+use crate::music::midi::{quarters_at, seconds_at, MidiNote, MidiPiece, TempoChange};
 use crate::sound::piece::Piece;
+use crate::sound::timed::LONGEST_NOTE_SECONDS;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// The first bytes of every message.
 pub const MAGIC: [u8; 3] = *b"NTL";
-/// The version this build speaks; a message of another version is refused.
-pub const VERSION: u8 = 1;
+/// The version this build speaks; a message of another version is refused. Version 2 added
+/// [`Reply::Refused`] and the one timeline of seconds.
+pub const VERSION: u8 = 2;
 /// Bytes before the body.
 pub const HEADER_BYTES: usize = 12;
 /// The largest body accepted (a piece of [`MAX_NOTES`] notes fits with room to spare).
@@ -33,8 +35,8 @@ pub const MAX_NOTES: usize = 100_000;
 /// The most tempo changes in one piece.
 pub const MAX_TEMPO_CHANGES: usize = 10_000;
 /// The latest time in a piece, in quarter notes: the corpus's limit on a piece's length
-/// ([`crate::learn::corpus::MAX_PIECE_STEPS`]).
-pub const MAX_QUARTERS: f64 = (crate::learn::corpus::MAX_PIECE_STEPS / 4) as f64;
+/// ([`crate::music::read::MAX_PIECE_STEPS`]).
+pub const MAX_QUARTERS: f64 = (crate::music::read::MAX_PIECE_STEPS / 4) as f64;
 /// Titles are cut to this many characters.
 pub const MAX_TITLE_CHARS: usize = 120;
 
@@ -78,10 +80,14 @@ pub enum Reply {
     Received {
         id: u64,
         notes: usize,
+        /// Seconds of music ([`crate::sound::timed::music_seconds`]).
         seconds: f64,
         saved: Option<String>,
         save_error: Option<String>,
     },
+    /// The piece `id` cannot play there (longer than a piece may last, or its playback failed):
+    /// it was dropped, and the listener goes on.
+    Refused { id: u64, message: String },
     /// The listener's clock: after every request, and a few times a second.
     Status(Status),
     /// Why the listener is dropping this connection.
@@ -193,37 +199,59 @@ pub fn printable(text: &str, max_chars: usize) -> String {
         .to_string()
 }
 
-/// A piece on the wire: `[start, end, pitch, velocity]` per note and `[at, microseconds per
-/// quarter]` per tempo change, times in quarter notes; checked as it is read.
+/// Whether `piece` can travel to a listener (the checks the listener makes as it reads it), so
+/// the sender can say why before sending rather than lose the connection.
+pub fn check_piece(piece: &Piece) -> Result<(), String> {
+    wire_piece::check(wire_piece::Wire::of(piece)).map(|_| ())
+}
+
+/// A piece on the wire: `[start, end, pitch, velocity, sounding end]` per note (the end where the
+/// key is let go, and where the pedal lets it go) and `[at, microseconds per quarter]` per tempo
+/// change, times in quarter notes; checked as it is read.
 mod wire_piece {
     use super::*;
     use serde::{Deserializer, Serializer};
 
     #[derive(Serialize, Deserialize)]
     #[serde(deny_unknown_fields)]
-    struct Wire {
+    pub(super) struct Wire {
         title: String,
         tempo: Vec<(f64, f64)>,
-        notes: Vec<(f64, f64, u8, u8)>,
+        notes: Vec<(f64, f64, u8, u8, f64)>,
+    }
+
+    impl Wire {
+        pub(super) fn of(piece: &Piece) -> Wire {
+            let tempo = &piece.score.tempo;
+            // A note sounds no longer than a string rings (the one timeline): a pedal held to
+            // the end of a long file travels as far as it is heard.
+            let sounding = |n: &MidiNote| {
+                let heard = quarters_at(tempo, seconds_at(tempo, n.start) + LONGEST_NOTE_SECONDS);
+                n.sustained_end.min(heard).max(n.end)
+            };
+            // Tempo changes after the last note changes nothing: they stay home.
+            let end = piece.score.notes.iter().map(sounding).fold(0.0, f64::max);
+            Wire {
+                title: piece.title.clone(),
+                tempo: piece
+                    .score
+                    .tempo
+                    .iter()
+                    .filter(|t| t.at <= end)
+                    .map(|t| (t.at, t.micros_per_quarter))
+                    .collect(),
+                notes: piece
+                    .score
+                    .notes
+                    .iter()
+                    .map(|n| (n.start, n.end, n.pitch, n.velocity, sounding(n)))
+                    .collect(),
+            }
+        }
     }
 
     pub fn serialize<S: Serializer>(piece: &Piece, s: S) -> Result<S::Ok, S::Error> {
-        Wire {
-            title: piece.title.clone(),
-            tempo: piece
-                .score
-                .tempo
-                .iter()
-                .map(|t| (t.at, t.micros_per_quarter))
-                .collect(),
-            notes: piece
-                .score
-                .notes
-                .iter()
-                .map(|n| (n.start, n.end, n.pitch, n.velocity))
-                .collect(),
-        }
-        .serialize(s)
+        Wire::of(piece).serialize(s)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Piece, D::Error> {
@@ -231,7 +259,7 @@ mod wire_piece {
         check(wire).map_err(serde::de::Error::custom)
     }
 
-    fn check(wire: Wire) -> Result<Piece, String> {
+    pub(super) fn check(wire: Wire) -> Result<Piece, String> {
         if wire.notes.len() > MAX_NOTES {
             return Err(format!(
                 "{} notes, over the {MAX_NOTES} limit",
@@ -266,9 +294,12 @@ mod wire_piece {
             );
         }
         let mut notes = Vec::with_capacity(wire.notes.len());
-        for (start, end, pitch, velocity) in wire.notes {
-            if !(in_piece(start) && in_piece(end) && start <= end) {
-                return Err(format!("a note from {start} to {end} quarters"));
+        for (start, end, pitch, velocity, sustained_end) in wire.notes {
+            let ordered = start <= end && end <= sustained_end;
+            if !(in_piece(start) && in_piece(end) && in_piece(sustained_end) && ordered) {
+                return Err(format!(
+                    "a note from {start} to {end} (sounding to {sustained_end}) quarters"
+                ));
             }
             if pitch > 127 || !(1..=127).contains(&velocity) {
                 return Err(format!("a note of pitch {pitch}, velocity {velocity}"));
@@ -276,8 +307,7 @@ mod wire_piece {
             notes.push(MidiNote {
                 start,
                 end,
-                // The pedal does not travel: a saved piece must encode to the words played.
-                sustained_end: end,
+                sustained_end,
                 pitch,
                 velocity,
             });
@@ -370,12 +400,16 @@ mod tests {
             decode_all::<Request>(&wrong[..4]).unwrap_err(),
             ProtocolError::WrongVersion(7)
         );
-        let mut huge = b"NTL\x01".to_vec();
+        let mut huge = [&MAGIC[..], &[VERSION]].concat();
         huge.extend((1u64 << 60).to_be_bytes());
         let err = decode_all::<Request>(&huge).unwrap_err();
         assert_eq!(err, ProtocolError::TooLong(1 << 60));
         // A partial header is not an error yet.
-        assert!(decode_all::<Request>(b"NTL\x01\0\0").unwrap().is_empty());
+        assert!(
+            decode_all::<Request>(&[&MAGIC[..], &[VERSION, 0, 0]].concat())
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
@@ -384,19 +418,21 @@ mod tests {
             let json = format!(
                 r#"{{"play":{{"id":1,"piece":{{"title":"x","tempo":{tempo},"notes":{notes}}}}}}}"#
             );
-            let mut m = b"NTL\x01".to_vec();
+            let mut m = [&MAGIC[..], &[VERSION]].concat();
             m.extend((json.len() as u64).to_be_bytes());
             m.extend(json.as_bytes());
             decode_all::<Request>(&m)
         };
-        assert!(body("[[0,1,60,80]]", "[[0,500000]]").is_ok());
+        assert!(body("[[0,1,60,80,1]]", "[[0,500000]]").is_ok());
         for notes in [
-            "[[-1,1,60,80]]",
-            "[[2,1,60,80]]",
-            "[[0,1e300,60,80]]",
-            "[[0,1,128,80]]",
-            "[[0,1,60,0]]",
-            "[[0,1,300,80]]",
+            "[[-1,1,60,80,1]]",
+            "[[2,1,60,80,2]]",
+            "[[0,1e300,60,80,1e300]]",
+            "[[0,1,128,80,1]]",
+            "[[0,1,60,0,1]]",
+            "[[0,1,300,80,1]]",
+            "[[0,1,60,80,0.5]]",
+            "[[0,1,60,80]]",
         ] {
             let err = body(notes, "[]").unwrap_err();
             assert!(matches!(err, ProtocolError::Malformed(_)), "{notes}: {err}");
@@ -404,7 +440,7 @@ mod tests {
         assert!(body("[]", "[[0,0]]").is_err());
         assert!(body("[]", "[[0,1e9]]").is_err());
         // No tempo: 120 bpm from the start.
-        let Request::Play { piece, .. } = body("[[4,8,60,80]]", "[]").unwrap().remove(0) else {
+        let Request::Play { piece, .. } = body("[[4,8,60,80,8]]", "[]").unwrap().remove(0) else {
             panic!()
         };
         assert!((piece.length_seconds() - 4.0).abs() < 1e-9);

@@ -1,10 +1,13 @@
 //! The listener: accepts one client at a time on its Unix socket (mode 0600) and, if asked, on
 //! TCP 127.0.0.1; plays what arrives, saves it, reports its clock. Bad input of any kind costs
-//! the sender its connection and a log line, never the listener.
+//! the sender its connection and a log line, never the listener: a piece it cannot play is
+//! reported to its sender and dropped, a panic inside playback is caught (the playback is
+//! stopped and the locks recovered), and the busy slot is freed however a connection ends.
 
 use super::address::Conn;
 use super::protocol::{encode, Decoder, Reply, Request, Status, VERSION};
 use super::save::save_piece;
+use crate::recover::{lock, panic_text};
 use crate::sound::playback::Playback;
 use anyhow::{bail, Context, Result};
 use std::convert::Infallible;
@@ -13,6 +16,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -204,9 +208,9 @@ impl Drop for Serving {
         while self.server.busy.load(Ordering::Acquire) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
         }
-        if let Ok(mut playback) = self.server.playback.lock() {
-            playback.stop();
-        }
+        let mut playback = lock(&self.server.playback);
+        let _ = catch_unwind(AssertUnwindSafe(|| playback.stop()));
+        drop(playback);
         self.socket.take();
     }
 }
@@ -253,9 +257,20 @@ impl Server {
         }
         let server = self.clone();
         spawn("nanotune-listen-client", move || {
+            // Frees the slot when this thread ends, a panic included.
+            let _slot = BusySlot(&server.busy);
             let peer = conn.peer();
-            let Err(ended) = server.converse(&mut conn, number);
-            server.busy.store(false, Ordering::Release);
+            let ended = match catch_unwind(AssertUnwindSafe(|| server.converse(&mut conn, number)))
+            {
+                Ok(result) => {
+                    let Err(ended) = result;
+                    ended
+                }
+                Err(panic) => {
+                    server.recover_playback();
+                    Ended::Dropped(format!("the listener failed: {}", panic_text(&*panic)))
+                }
+            };
             let line = match ended {
                 Ended::Left(how) => format!("client {number} ({peer}): {how}"),
                 Ended::Dropped(why) => {
@@ -340,17 +355,47 @@ impl Server {
         }
     }
 
-    /// Carries out one request; a reply beyond the status, if it has one.
+    /// Carries out one request; a reply beyond the status, if it has one. A panic inside the
+    /// playback is caught: the playback is stopped, and a piece that caused it is refused.
     fn handle(&self, request: Request, client: u64) -> Option<Reply> {
-        let mut playback = self.playback.lock().expect("playback lock");
+        let refused = match &request {
+            Request::Play { id, .. } => Some(*id),
+            _ => None,
+        };
+        match catch_unwind(AssertUnwindSafe(|| self.carry_out(request, client))) {
+            Ok(reply) => reply,
+            Err(panic) => {
+                self.recover_playback();
+                let why = format!("the listener failed to play it: {}", panic_text(&*panic));
+                (self.log)(&format!("client {client}: {why}"));
+                refused.map(|id| Reply::Refused { id, message: why })
+            }
+        }
+    }
+
+    /// Stops a playback that failed (itself guarded), so the next piece starts from silence.
+    fn recover_playback(&self) {
+        let mut playback = lock(&self.playback);
+        let _ = catch_unwind(AssertUnwindSafe(|| playback.stop()));
+        *lock(&self.current) = None;
+    }
+
+    fn carry_out(&self, request: Request, client: u64) -> Option<Reply> {
+        let mut playback = lock(&self.playback);
         match request {
             Request::Play { id, piece } => {
-                playback.play(&piece);
-                let seconds = playback.length_seconds();
-                drop(playback);
-                *self.current.lock().expect("current lock") = Some((client, id));
-                let n = self.pieces.fetch_add(1, Ordering::Relaxed) + 1;
                 let notes = piece.score.notes.len();
+                if let Err(e) = playback.play(&piece) {
+                    drop(playback);
+                    *lock(&self.current) = None;
+                    let message = format!("\"{}\" cannot play: {e:#}", piece.title);
+                    (self.log)(&format!("client {client}: refused {message}"));
+                    return Some(Reply::Refused { id, message });
+                }
+                drop(playback);
+                *lock(&self.current) = Some((client, id));
+                let n = self.pieces.fetch_add(1, Ordering::Relaxed) + 1;
+                let seconds = piece.length_seconds();
                 (self.log)(&format!(
                     "piece {n}: \"{}\", {notes} notes, {seconds:.1} s",
                     piece.title
@@ -386,11 +431,11 @@ impl Server {
 
     /// The clock as client `client` should see it, after `handled` of its requests.
     fn status(&self, client: u64, handled: u64) -> Status {
-        let id = match *self.current.lock().expect("current lock") {
+        let id = match *lock(&self.current) {
             Some((from, id)) if from == client => id,
             _ => 0,
         };
-        let playback = self.playback.lock().expect("playback lock");
+        let playback = lock(&self.playback);
         Status {
             handled,
             id,
@@ -400,6 +445,15 @@ impl Server {
             length: playback.length_seconds(),
             volume: playback.volume(),
         }
+    }
+}
+
+/// Holds the listener's one client slot; frees it when dropped.
+struct BusySlot<'a>(&'a AtomicBool);
+
+impl Drop for BusySlot<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
     }
 }
 

@@ -1,0 +1,73 @@
+//! A piece file read as canonical words: a Standard MIDI File or a word text (the seed corpus's
+//! format). Every reader of pieces comes here: `prepare` and the corpus, `encode`, `describe`,
+//! `render` and `play` of word files, the prompts of the screen and of `generate`.
+
+use crate::music::midi::{read_midi, MidiPiece};
+use crate::music::notes::{canonical_words, canonicalise, from_words, CanonReport, Note};
+use crate::music::words::{parse_words, Word};
+use anyhow::{bail, Result};
+use serde::Serialize;
+
+/// What reading saw: words and notes dropped or changed on the way to canonical words.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ReadReport {
+    /// Unknown words in text files, skipped.
+    pub unknown_words: usize,
+    /// Words that fit no pair (a lone duration, a pitch with no duration), skipped.
+    pub skipped_words: usize,
+    /// Notes on MIDI channel 10, skipped.
+    pub drum_notes: usize,
+    pub out_of_range_notes: usize,
+    pub duplicate_notes: usize,
+    pub notes_cut_by_restrike: usize,
+    pub notes_cut_to_128: usize,
+}
+
+impl ReadReport {
+    fn add_canon(&mut self, c: CanonReport) {
+        self.out_of_range_notes += c.out_of_range;
+        self.duplicate_notes += c.duplicates;
+        self.notes_cut_by_restrike += c.cut_by_restrike;
+        self.notes_cut_to_128 += c.cut_to_max;
+    }
+}
+
+/// Longest piece accepted, in grid steps (about 6 days at 120 bpm): past this a file is hostile
+/// or broken, and splitting its shifts into 128-step words would take unbounded memory.
+pub const MAX_PIECE_STEPS: u64 = 1 << 22;
+
+/// Refuses a piece longer than [`MAX_PIECE_STEPS`].
+pub fn check_length(notes: &[Note]) -> Result<()> {
+    let end = notes.iter().map(|n| n.onset).max().unwrap_or(0);
+    if end > MAX_PIECE_STEPS {
+        bail!("a note starts at step {end}, past the {MAX_PIECE_STEPS}-step limit of a piece");
+    }
+    Ok(())
+}
+
+/// Canonical words of a word text (the seed's corpus format: `END` may be missing, shifts may be
+/// longer than 128, notes of one pitch may repeat or overlap).
+pub fn piece_from_text(text: &str, report: &mut ReadReport) -> Result<Vec<Word>> {
+    let (words, unknown) = parse_words(text);
+    report.unknown_words += unknown;
+    let decoded = from_words(&words);
+    report.skipped_words += decoded.skipped;
+    let mut notes = decoded.notes;
+    check_length(&notes)?;
+    report.add_canon(canonicalise(&mut notes));
+    Ok(canonical_words(&notes))
+}
+
+/// Canonical words of a Standard MIDI File.
+pub fn piece_from_midi(bytes: &[u8], report: &mut ReadReport) -> Result<Vec<Word>> {
+    words_of_midi(&read_midi(bytes)?, report)
+}
+
+/// Canonical words of a MIDI file already read (by [`read_midi`]).
+pub fn words_of_midi(piece: &MidiPiece, report: &mut ReadReport) -> Result<Vec<Word>> {
+    report.drum_notes += piece.drum_notes;
+    let mut notes = piece.grid_notes();
+    check_length(&notes)?;
+    report.add_canon(canonicalise(&mut notes));
+    Ok(canonical_words(&notes))
+}
