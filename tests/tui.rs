@@ -11,7 +11,7 @@ use nanotune::music::words::{parse_words, Word};
 use nanotune::sample::backend::{load_takes_for, Weights};
 use nanotune::sample::Prompt;
 use nanotune::sound::piece::Piece;
-use nanotune::sound::synth::TimedNote;
+use nanotune::sound::timed::TimedNote;
 use nanotune::tui::app::{
     update, Action, App, ControlId, Effect, Environment, GenState, Message, PromptSource,
 };
@@ -544,12 +544,12 @@ struct Heard {
 struct Recorder(Rc<RefCell<Heard>>);
 
 impl SoundOutput for Recorder {
-    fn play(&mut self, piece: &Piece, from: f64) -> bool {
+    fn play(&mut self, piece: &Piece, from: f64) -> anyhow::Result<bool> {
         let notes = piece.timed_notes_from(from);
         let mut heard = self.0.borrow_mut();
         heard.played.push(notes);
         heard.position = Some(0.0);
-        true
+        Ok(true)
     }
     fn stop(&mut self) {
         let mut heard = self.0.borrow_mut();

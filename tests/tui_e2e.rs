@@ -241,3 +241,65 @@ fn a_fresh_home_continues_a_song_and_remembers_at_80x24() {
     tmux.keys(&["q"]);
     tmux.wait_for("EXIT=0", Duration::from_secs(10));
 }
+
+/// keys.toml beside the `--config` file moves play from space to `p`: the help shows `p`, `p`
+/// answers and space does not, and an unknown command in the file is named on the status line.
+#[test]
+fn keys_toml_beside_the_config_file_rebinds_play() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        if std::env::var_os("CI").is_some() {
+            panic!("tmux is missing (.ci/run installs it)");
+        }
+        eprintln!("SKIPPED: tmux is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("keys.toml"),
+        "play_stop = [\"p\"]\nplya = [\"z\"]\n",
+    )
+    .unwrap();
+    let session = format!("nanotune-keys-{}", std::process::id());
+    let tmux = Tmux {
+        session: session.clone(),
+    };
+    run(Command::new("tmux")
+        .args(["new-session", "-d", "-s", &session, "-x", "160", "-y", "30"])
+        .arg("bash --norc --noprofile")
+        .current_dir(dir.path()));
+    // No model is needed to press keys: the screen opens without one.
+    let cmd = format!(
+        "{} --config {} --checkpoint no-model; echo EXIT=$?",
+        env!("CARGO_BIN_EXE_nanotune"),
+        dir.path().join("settings.toml").display()
+    );
+    tmux.keys(&["clear", "Enter"]);
+    tmux.keys(&[&cmd, "Enter"]);
+    tmux.wait_for("keys.toml: unknown command plya", Duration::from_secs(30));
+
+    tmux.keys(&["?"]);
+    let screen = tmux.wait_for("Keys (Esc or q closes)", Duration::from_secs(5));
+    let play = screen
+        .lines()
+        .find(|l| l.contains("play / stop"))
+        .unwrap_or_else(|| panic!("no play row:\n{screen}"));
+    assert!(play.contains(" p  play / stop"), "{screen}");
+    tmux.keys(&["Escape"]);
+    let start = Instant::now();
+    while tmux.screen().contains("Keys (Esc or q closes)") {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the help stays open"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Space does nothing now; p says there is nothing to play yet.
+    tmux.keys(&["Space"]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!tmux.screen().contains("nothing to play yet"));
+    tmux.keys(&["p"]);
+    tmux.wait_for("nothing to play yet", Duration::from_secs(5));
+    tmux.keys(&["q"]);
+    tmux.wait_for("EXIT=0", Duration::from_secs(10));
+}

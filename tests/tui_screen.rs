@@ -12,7 +12,7 @@ use nanotune::music::scale::Scale;
 use nanotune::music::words::parse_words;
 use nanotune::sample::Prompt;
 use nanotune::sound::piece::Piece;
-use nanotune::sound::synth::TimedNote;
+use nanotune::sound::timed::TimedNote;
 use nanotune::tui::app::{
     update, Action, App, ControlId, Effect, Focus, GenState, Message, PromptSource,
 };
@@ -404,7 +404,7 @@ fn settings_and_the_last_piece_come_back_at_the_next_start() {
     assert!(!store.settings.exists(), "not at every key");
     assert_eq!(keeper.observe(&a, t0 + SETTLE * 2), None);
     let written = std::fs::read_to_string(&store.settings).unwrap();
-    assert!(written.contains("temperature = 1.0"), "{written}");
+    assert!(written.contains("temperature = 1\n"), "{written}");
     assert!(written.contains("scale = \"D minor\""), "{written}");
     a.focus = Focus::Menu;
     press(&mut a, &[KeyCode::Enter]);
@@ -511,12 +511,12 @@ type Heard = (Vec<Vec<TimedNote>>, Option<f64>);
 struct Recorder(Rc<RefCell<Heard>>);
 
 impl SoundOutput for Recorder {
-    fn play(&mut self, piece: &Piece, from: f64) -> bool {
+    fn play(&mut self, piece: &Piece, from: f64) -> anyhow::Result<bool> {
         let notes = piece.timed_notes_from(from);
         let mut heard = self.0.borrow_mut();
         heard.0.push(notes);
         heard.1 = Some(0.0);
-        true
+        Ok(true)
     }
     fn stop(&mut self) {
         self.0.borrow_mut().1 = None;

@@ -7,6 +7,7 @@ mod describe;
 mod eval;
 mod export;
 mod generate;
+mod keys;
 mod listen;
 mod play;
 mod prepare;
@@ -49,7 +50,8 @@ pub struct ScreenArgs {
     #[arg(long, default_value = "auto")]
     pub device: crate::learn::device::DeviceChoice,
     /// The settings file to read and write [default: settings.toml in the user's config
-    /// folder, e.g. ~/.config/nanotune]; the last piece is kept beside it.
+    /// folder, e.g. ~/.config/nanotune]; the last piece is kept beside it, and keys.toml (see
+    /// `nanotune keys`) is read from beside it.
     #[arg(long, value_name = "FILE")]
     pub config: Option<std::path::PathBuf>,
     /// Start from the default settings, ignoring the settings file and the last piece (the file
@@ -127,6 +129,7 @@ pub enum Command {
     Compare(compare::CompareArgs),
     Describe(describe::DescribeArgs),
     Export(export::ExportArgs),
+    Keys(keys::KeysArgs),
     #[command(subcommand)]
     Bench(bench::BenchCommand),
 }
@@ -175,6 +178,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Compare(args) => compare::run(args),
         Command::Describe(args) => describe::run(args),
         Command::Export(args) => export::run(args),
+        Command::Keys(args) => keys::run(args),
         Command::Bench(cmd) => bench::run(cmd),
     }
 }

@@ -3,6 +3,7 @@
 //! save). No terminal, thread or model is touched here, so key sequences can be tested directly.
 
 pub use super::controls::{Control, ControlId, Controls, ScaleChoice};
+use super::keys::{Command, Keymap};
 use super::saved::Settings;
 use super::takes::{self, Takes};
 use crate::music::notes::{STEPS_PER_BAR, STEPS_PER_QUARTER};
@@ -79,6 +80,8 @@ pub enum Effect {
     Cancel,
     /// Play the piece from `from` seconds (0 = the start; more is a seek).
     Play {
+        /// What a listener saves it as: the song continued (or "new piece"), the seed, the take.
+        title: String,
         words: Vec<Word>,
         bpm: f64,
         volume: f32,
@@ -217,6 +220,8 @@ pub struct App {
     pub gen: GenState,
     pub toast: Option<String>,
     pub help_open: bool,
+    /// What each key does: the defaults, or `keys.toml`'s (read by the run loop at start).
+    pub keys: Keymap,
     pub path_input: Option<PathInput>,
     /// Playback position in seconds while playing.
     pub playing: Option<f64>,
@@ -257,6 +262,7 @@ impl App {
             gen: GenState::Idle,
             toast: None,
             help_open: false,
+            keys: Keymap::defaults(),
             path_input: None,
             playing: None,
             scroll: 0,
@@ -436,7 +442,7 @@ pub fn update(app: &mut App, msg: Message) -> Vec<Effect> {
     }
 }
 
-/// `v`: the other voice. A SoundFont used before is loaded again, else the first one found.
+/// Switch voice: the other one. A SoundFont used before is loaded again, else the first one found.
 fn switch_voice(app: &App) -> Vec<Effect> {
     match app.soundfont {
         Some(_) => vec![Effect::SetVoice(None)],
@@ -472,24 +478,30 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
         return Vec::new();
     }
     if app.help_open {
-        if matches!(
-            key.code,
-            KeyCode::Esc | KeyCode::Char('?') | KeyCode::Char('q')
-        ) {
+        let help = app.keys.lookup(&key) == Some(Command::Help);
+        if help || matches!(key.code, KeyCode::Esc | KeyCode::Char('q')) {
             app.help_open = false;
         }
         return Vec::new();
     }
-    match key.code {
-        KeyCode::Char('q') => {
+    match app.keys.lookup(&key) {
+        Some(command) => run_command(app, command, &key),
+        None => Vec::new(),
+    }
+}
+
+/// What a command does; `key` is the key that ran it, for Shift's large steps.
+fn run_command(app: &mut App, command: Command, key: &KeyEvent) -> Vec<Effect> {
+    match command {
+        Command::Quit => {
             app.quit = true;
             vec![Effect::Cancel, Effect::Stop, Effect::Quit]
         }
-        KeyCode::Char('?') => {
+        Command::Help => {
             app.help_open = true;
             Vec::new()
         }
-        KeyCode::Esc => {
+        Command::Cancel => {
             if app.is_generating() {
                 vec![Effect::Cancel]
             } else {
@@ -497,30 +509,26 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
                 Vec::new()
             }
         }
-        KeyCode::Tab | KeyCode::BackTab => {
+        Command::SwitchFocus => {
             app.focus = match app.focus {
                 Focus::Controls => Focus::Menu,
                 Focus::Menu => Focus::Controls,
             };
             Vec::new()
         }
-        KeyCode::Up | KeyCode::Char('k') => {
+        Command::Up => {
             move_selection(app, -1);
             Vec::new()
         }
-        KeyCode::Down | KeyCode::Char('j') => {
+        Command::Down => {
             move_selection(app, 1);
             Vec::new()
         }
-        KeyCode::Left | KeyCode::Char('h') | KeyCode::Char('H') => {
-            change(app, -key_steps(&key), false)
-        }
-        KeyCode::Right | KeyCode::Char('l') | KeyCode::Char('L') => {
-            change(app, key_steps(&key), false)
-        }
-        KeyCode::Char('[') => change(app, -1.0, true),
-        KeyCode::Char(']') => change(app, 1.0, true),
-        KeyCode::Char('x') => {
+        Command::Decrease => change(app, -key_steps(key), false),
+        Command::Increase => change(app, key_steps(key), false),
+        Command::DecreaseMore => change(app, -1.0, true),
+        Command::IncreaseMore => change(app, 1.0, true),
+        Command::LockSeed => {
             app.seed_locked = !app.seed_locked;
             app.toast = Some(
                 if app.seed_locked {
@@ -532,42 +540,40 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
             );
             Vec::new()
         }
-        KeyCode::Char('+') | KeyCode::Char('=') => {
+        Command::ZoomIn => {
             app.zoom = (app.zoom / 2).max(1);
             Vec::new()
         }
-        KeyCode::Char('-') => {
+        Command::ZoomOut => {
             app.zoom = (app.zoom * 2).min(32);
             Vec::new()
         }
-        KeyCode::Char('<') | KeyCode::Char(',') => {
+        Command::ScrollBack => {
             app.scroll = app.scroll.saturating_sub(STEPS_PER_BAR * app.zoom as u64);
             Vec::new()
         }
-        KeyCode::Char('>') | KeyCode::Char('.') => {
+        Command::ScrollForward => {
             app.scroll += STEPS_PER_BAR * app.zoom as u64;
             Vec::new()
         }
-        KeyCode::Enter => {
+        Command::Run => {
             let action = Action::ALL[app.selected_action];
             choose(app, action)
         }
-        KeyCode::Char(' ') => toggle_play(app),
-        KeyCode::Char('s') => save(app, false),
-        KeyCode::Char('w') => save(app, true),
-        KeyCode::Char('v') => switch_voice(app),
-        KeyCode::Char('u') => choose(app, Action::Undo),
-        // 1-8 choose a take; `t`/`T` set how many the next generation makes.
-        KeyCode::Char(c @ '1'..='8') => takes::choose_take(app, c as usize - '1' as usize),
-        KeyCode::Char('t') => {
+        Command::PlayStop => toggle_play(app),
+        Command::SaveMidi => save(app, false),
+        Command::SaveWav => save(app, true),
+        Command::SwitchVoice => switch_voice(app),
+        Command::Undo => choose(app, Action::Undo),
+        Command::Take(n) => takes::choose_take(app, usize::from(n) - 1),
+        Command::MoreTakes => {
             takes::change_count(app, 1);
             Vec::new()
         }
-        KeyCode::Char('T') => {
+        Command::FewerTakes => {
             takes::change_count(app, -1);
             Vec::new()
         }
-        _ => Vec::new(),
     }
 }
 
@@ -581,8 +587,9 @@ pub(super) fn move_selection(app: &mut App, by: isize) {
     }
 }
 
-/// Left/right: on the controls, change the selected value (by its big step with shift or
-/// `[`/`]`); on the menu, they do nothing but `[`/`]` still reach the selected control.
+/// Decrease/increase: on the controls, change the selected value (by its big step with Shift, or
+/// `big` for decrease_more/increase_more); on the menu, only the `big` ones reach the selected
+/// control.
 fn change(app: &mut App, steps: f64, big: bool) -> Vec<Effect> {
     if app.focus == Focus::Menu && !big {
         return Vec::new();
@@ -697,11 +704,25 @@ pub(super) fn play_from(app: &mut App, from: f64) -> Vec<Effect> {
     }
     app.playing = Some(from);
     vec![Effect::Play {
+        title: piece_title(app),
         words: app.piece.words.clone(),
         bpm: app.value(ControlId::Bpm),
         volume: app.volume(),
         from,
     }]
+}
+
+/// A title a person can tell apart from the others: "Clair de Lune continued, seed 42, take 2".
+fn piece_title(app: &App) -> String {
+    let what = match &app.piece.title {
+        Some(song) => format!("{song} continued"),
+        None => "new piece".to_string(),
+    };
+    let take = match app.takes.made() {
+        1 => String::new(),
+        _ => format!(", take {}", app.takes.chosen + 1),
+    };
+    format!("{what}, seed {}{take}", app.value(ControlId::Seed) as u64)
 }
 
 fn save(app: &mut App, wav: bool) -> Vec<Effect> {

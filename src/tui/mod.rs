@@ -1,11 +1,12 @@
 //! The terminal screen, in the Elm architecture: [`app`] holds the state and `update` (its
-//! [`controls`], and [`mouse`] for clicks), [`view`] draws it where [`layout`] puts each part,
-//! [`roll`] is the piano-roll widget, [`runtime`] carries out the effects (model,
-//! sound, files), [`run`] is the terminal loop between them, and [`saved`] keeps the settings and
-//! the last piece between runs ([`remember`] says when).
+//! [`controls`], [`keys`] for what each key does, and [`mouse`] for clicks), [`view`] draws it
+//! where [`layout`] puts each part, [`roll`] is the piano-roll widget, [`runtime`] carries out
+//! the effects (model, sound, files), [`run`] is the terminal loop between them, and [`saved`]
+//! keeps the settings and the last piece between runs ([`remember`] says when).
 
 pub mod app;
 pub mod controls;
+pub mod keys;
 pub mod layout;
 pub mod mouse;
 pub mod remember;

@@ -1,9 +1,10 @@
-//! The screen's terminal loop: reads the settings, opens the [`Runtime`] before the screen (so
-//! nothing prints over it), then draws, reads keys and the mouse, feeds `update`, hands its
-//! [`Effect`](super::app::Effect)s to the runtime and lets the [`Keeper`] write what changed,
-//! until the user quits. The terminal is restored on every exit path, panics included.
+//! The screen's terminal loop: reads the settings and the keymap, opens the [`Runtime`] before
+//! the screen (so nothing prints over it), then draws, reads keys and the mouse, feeds `update`,
+//! hands its [`Effect`](super::app::Effect)s to the runtime and lets the [`Keeper`] write what
+//! changed, until the user quits. The terminal is restored on every exit path, panics included.
 
 use super::app::{update, App, Effect, Message};
+use super::keys::{Command, Keymap};
 use super::remember::{self, Keeper};
 use super::runtime::{Options, Runtime};
 use super::saved::{Settings, Store};
@@ -72,6 +73,12 @@ pub fn run(mut options: Options, persist: Persist) -> Result<()> {
     let (mut runtime, env) = Runtime::open(options)?;
     let mut app = App::new(env, sample::random_seed());
     notes.extend(remember::apply(&mut app, &kept));
+    // keys.toml is the user's own: read whatever --reset says.
+    if let Some(store) = &store {
+        let (keys, problems) = Keymap::load(&store.keys());
+        app.keys = keys;
+        notes.extend(problems);
+    }
     if let Some(choice) = start_voice(persist.soundfont.clone(), &kept) {
         for message in runtime.carry_out(Effect::SetVoice(Some(choice))) {
             match message {
@@ -89,7 +96,10 @@ pub fn run(mut options: Options, persist: Persist) -> Result<()> {
     {
         app.piece = piece;
         if notes.is_empty() {
-            notes.push("last piece made: space plays it".into());
+            notes.push(match app.keys.keys_for(Command::PlayStop).first() {
+                Some(play) => format!("last piece made: {play} plays it"),
+                None => "last piece made".into(),
+            });
         }
     }
     if store.is_none() {

@@ -14,11 +14,13 @@ use crate::music::words::Word;
 use crate::sample::backend::{load_takes_for, BoxedTakes, Weights};
 use crate::sample::{self, prompt, Prompt, RunningTakes, SampleOptions};
 use crate::sound::audio;
+use crate::sound::format::Format;
 use crate::sound::output::Output;
 use crate::sound::piece::Piece;
 use crate::sound::soundfont::{self, SearchPlaces, SoundFont};
-use crate::sound::synth::{self, Format, WavEncoding};
+use crate::sound::timed;
 use crate::sound::voice::Voice;
+use crate::sound::wav::WavEncoding;
 use anyhow::{Context, Result};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -58,8 +60,9 @@ impl Default for Options {
 /// recorder.
 pub trait SoundOutput {
     /// Starts `piece` at `from` seconds, stopping what played before. False where it cannot play
-    /// (no audio any more): the caller saves a WAV instead.
-    fn play(&mut self, piece: &Piece, from: f64) -> bool;
+    /// (no audio any more): the caller saves a WAV instead; an error for a piece that cannot
+    /// play anywhere (too long), in one line.
+    fn play(&mut self, piece: &Piece, from: f64) -> Result<bool>;
     fn stop(&mut self);
     /// 0 is silent, 1 as rendered.
     fn set_volume(&mut self, volume: f32);
@@ -85,15 +88,15 @@ struct Speakers {
 }
 
 impl SoundOutput for Speakers {
-    fn play(&mut self, piece: &Piece, from: f64) -> bool {
-        if !self.output.play(piece) {
-            return false;
+    fn play(&mut self, piece: &Piece, from: f64) -> Result<bool> {
+        if !self.output.play(piece)? {
+            return Ok(false);
         }
         if from > 0.0 {
             self.output.seek(from);
         }
         self.from = from;
-        true
+        Ok(true)
     }
     fn stop(&mut self) {
         self.output.stop();
@@ -279,11 +282,12 @@ impl Runtime {
                 Vec::new()
             }
             Effect::Play {
+                title,
                 words,
                 bpm,
                 volume,
                 from,
-            } => self.play(&words, bpm, volume, from),
+            } => self.play(&title, &words, bpm, volume, from),
             Effect::Stop => {
                 if let Some(s) = &mut self.sound {
                     s.stop();
@@ -359,17 +363,32 @@ impl Runtime {
         }
     }
 
-    fn play(&mut self, words: &[Word], bpm: f64, volume: f32, from: f64) -> Vec<Message> {
+    fn play(
+        &mut self,
+        title: &str,
+        words: &[Word],
+        bpm: f64,
+        volume: f32,
+        from: f64,
+    ) -> Vec<Message> {
         match &mut self.sound {
             Some(s) => {
                 s.set_volume(volume);
-                let piece = Piece::from_grid("nanotune", &from_words(words).notes, bpm);
-                if s.play(&piece, from) {
-                    self.play_offset = from;
-                    return Vec::new();
+                let piece = Piece::from_grid(title, &from_words(words).notes, bpm);
+                match s.play(&piece, from) {
+                    Ok(true) => {
+                        self.play_offset = from;
+                        Vec::new()
+                    }
+                    Ok(false) => {
+                        self.sound = None;
+                        self.play(title, words, bpm, volume, from)
+                    }
+                    Err(e) => vec![
+                        Message::PlayPosition(None),
+                        Message::Toast(format!("cannot play: {e:#}")),
+                    ],
                 }
-                self.sound = None;
-                self.play(words, bpm, volume, from)
             }
             None => {
                 let path = self.next_name("wav");
@@ -490,7 +509,7 @@ fn prompt_scale(p: &Prompt) -> (Option<Scale>, String) {
 }
 
 fn save_wav(voice: &Voice, path: &Path, words: &[Word], bpm: f64) -> Result<()> {
-    let notes = synth::from_grid(&from_words(words).notes, bpm);
+    let notes = timed::from_grid(&from_words(words).notes, bpm);
     voice.render_wav_file(path, &notes, Format::STEREO_44K, WavEncoding::Pcm16)
 }
 

@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 
 /// The settings file's name inside the config folder.
 pub const SETTINGS_FILE: &str = "settings.toml";
+/// The keymap's file name, beside the settings file (see [`super::keys`]).
+pub const KEYS_FILE: &str = "keys.toml";
 /// The last piece's file name inside the data folder.
 pub const LAST_PIECE_FILE: &str = "last-piece.toml";
 
@@ -23,14 +25,22 @@ pub const LAST_PIECE_FILE: &str = "last-piece.toml";
 /// written by an older nanotune still loads.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Settings {
+    #[serde(serialize_with = "number")]
     pub temperature: Option<f64>,
+    #[serde(serialize_with = "number")]
     pub tokens: Option<f64>,
+    #[serde(serialize_with = "number")]
     pub top_k: Option<f64>,
+    #[serde(serialize_with = "number")]
     pub top_p: Option<f64>,
+    #[serde(serialize_with = "number")]
     pub bpm: Option<f64>,
+    #[serde(serialize_with = "number")]
     pub volume: Option<f64>,
     /// Length in bars (0 = by tokens).
+    #[serde(serialize_with = "number")]
     pub bars: Option<f64>,
+    #[serde(serialize_with = "number")]
     pub takes: Option<f64>,
     /// A key name (`G major`), `match prompt` or `off`.
     pub scale: Option<String>,
@@ -39,6 +49,15 @@ pub struct Settings {
     pub soundfont: Option<PathBuf>,
     pub checkpoint: Option<PathBuf>,
     pub data: Option<PathBuf>,
+}
+
+/// Writes a whole number as one (`tokens = 500`, not `500.0`); reading takes either.
+fn number<S: serde::Serializer>(value: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(v) if v.fract() == 0.0 && v.abs() < 1e15 => s.serialize_some(&(*v as i64)),
+        Some(v) => s.serialize_some(v),
+        None => s.serialize_none(),
+    }
 }
 
 const KNOWN_KEYS: [&str; 13] = [
@@ -106,6 +125,11 @@ impl Store {
             settings: dirs.config_dir().join(SETTINGS_FILE),
             last_piece: dirs.data_dir().join(LAST_PIECE_FILE),
         })
+    }
+
+    /// Where the keymap is: `keys.toml` beside the settings file, which nanotune only reads.
+    pub fn keys(&self) -> PathBuf {
+        self.settings.with_file_name(KEYS_FILE)
     }
 
     /// The saved settings, and a line for the status bar when something was wrong with them.
@@ -203,6 +227,11 @@ mod tests {
             ..Settings::default()
         };
         st.save_settings(&s).unwrap();
+        let text = std::fs::read_to_string(&st.settings).unwrap();
+        assert!(
+            text.contains("tokens = 800\n") && text.contains("temperature = 1.15\n"),
+            "{text}"
+        );
         assert_eq!(st.load_settings(), (s, None));
         assert_eq!(st.last_piece, dir.path().join("sub").join(LAST_PIECE_FILE));
     }

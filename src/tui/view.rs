@@ -1,6 +1,7 @@
 //! Drawing the app: `view` reads the [`App`] and draws one frame; it changes nothing.
 
 use super::app::{music_seconds, Action, App, ControlId, Focus, GenState, STEPS_PER_WORD};
+use super::keys::{Command, Keymap};
 use super::layout::{roll_scroll, takes_label, Areas, NAME_WIDTH};
 use super::roll::{PianoRoll, NEW_COLOR, PROMPT_COLOR};
 use crate::music::analysis::{best_scale, scale_name};
@@ -45,7 +46,7 @@ pub fn view(app: &App, frame: &mut Frame) {
         frame.render_widget(Paragraph::new(text).block(block), popup);
     }
     if app.help_open {
-        draw_help(frame, area);
+        draw_help(&app.keys, frame, area);
     }
 }
 
@@ -56,15 +57,18 @@ fn draw_title(app: &App, frame: &mut Frame, area: Rect) {
     )];
     spans.push(Span::raw(format!(" model on {} ", app.env.device)));
     if app.env.audio_error.is_some() {
+        let play = app.keys.keys_for(Command::PlayStop).first();
+        let play = play.map_or("play".to_string(), ToString::to_string);
         spans.push(Span::styled(
-            " no audio device: space saves a WAV ",
+            format!(" no audio device: {play} saves a WAV "),
             Style::default().fg(Color::Red),
         ));
     }
-    spans.push(Span::styled(
-        " ? help  q quit",
-        Style::default().fg(Color::DarkGray),
-    ));
+    let hints: String = [(Command::Help, "help"), (Command::Quit, "quit")]
+        .into_iter()
+        .filter_map(|(c, what)| Some(format!(" {} {what} ", app.keys.keys_for(c).first()?)))
+        .collect();
+    spans.push(Span::styled(hints, Style::default().fg(Color::DarkGray)));
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
@@ -415,41 +419,81 @@ fn draw_status(app: &App, frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(status_text(app)).style(style), area);
 }
 
-const HELP: &[(&str, &str)] = &[
-    ("Enter", "generate with the selected action"),
-    ("Tab", "switch between menu and controls"),
-    ("↑/↓ or k/j", "select a menu item or a control"),
-    ("←/→ or h/l", "change the selected control"),
-    ("Shift+←/→, [ ]", "change it in large steps"),
-    ("x", "lock / unlock the seed"),
-    ("space", "play / stop (saves a WAV with no sound card)"),
-    ("s / w", "save MIDI / WAV"),
-    ("v", "voice: built-in / SoundFont (next play)"),
-    ("u", "undo the last extension"),
-    ("t/T, 1-8", "one take more / fewer; show take N"),
-    ("+ / -", "zoom the piano roll in / out"),
-    ("< / >", "scroll the piano roll"),
-    ("Esc", "cancel a generation, close a popup"),
-    ("?", "this help (Esc, q or ? closes it)"),
-    ("q, Ctrl+C", "quit"),
+/// The help popup's rows: commands shown together and what they do; their keys come from the
+/// keymap. Grouped so the popup fits a 24-row terminal.
+#[rustfmt::skip] // One row a line reads as the popup does.
+const HELP: &[(&[Command], &str)] = &[
+    (&[Command::Run], "generate with the selected action"),
+    (&[Command::SwitchFocus], "switch between menu and controls"),
+    (&[Command::Up, Command::Down], "select a menu item or a control"),
+    (&[Command::Decrease, Command::Increase], "change the selected control (Shift: more)"),
+    (&[Command::DecreaseMore, Command::IncreaseMore], "change it in large steps"),
+    (&[Command::LockSeed], "lock / unlock the seed"),
+    (&[Command::PlayStop], "play / stop (saves a WAV with no sound card)"),
+    (&[Command::SaveMidi, Command::SaveWav], "save MIDI / WAV"),
+    (&[Command::SwitchVoice], "voice: built-in / SoundFont (next play)"),
+    (&[Command::Undo], "undo the last extension"),
+    (&[Command::MoreTakes, Command::FewerTakes, Command::Take(1), Command::Take(2), Command::Take(3),
+      Command::Take(4), Command::Take(5), Command::Take(6), Command::Take(7), Command::Take(8)],
+        "one take more / fewer; show take N"),
+    (&[Command::ZoomIn, Command::ZoomOut], "zoom the piano roll in / out"),
+    (&[Command::ScrollBack, Command::ScrollForward], "scroll the piano roll"),
+    (&[Command::Cancel], "cancel a generation, close a popup"),
+    (&[Command::Help], "this help (Esc, q or this key closes it)"),
+    (&[Command::Quit], "quit (Ctrl+C always quits)"),
+];
+
+/// The mouse's part of the help.
+const MOUSE_HELP: &[(&str, &str)] = &[
     ("click", "select a menu item or a control, set a gauge"),
     ("double click", "run a menu item"),
     ("click the roll", "move the playhead (seeks while playing)"),
     ("wheel", "scroll the roll; Shift/Ctrl+wheel zooms"),
 ];
 
-fn draw_help(frame: &mut Frame, area: Rect) {
-    let popup = centered(area, 70, HELP.len() as u16 + 2);
-    frame.render_widget(Clear, popup);
-    let lines: Vec<Line> = HELP
+/// The keys of a help row: a pair reads `this / that` (`s / w`); a longer run is listed
+/// (`t T 1 2 3`).
+fn help_keys(keys: &Keymap, commands: &[Command]) -> String {
+    let sep = if commands.len() > 2 { " " } else { " / " };
+    commands
         .iter()
+        .map(|&c| keys.shown(c))
+        .collect::<Vec<_>>()
+        .join(sep)
+}
+
+/// Every key (as bound now) and the mouse.
+fn help_rows(keys: &Keymap) -> Vec<(String, &'static str)> {
+    HELP.iter()
+        .map(|&(commands, what)| (help_keys(keys, commands), what))
+        .chain(MOUSE_HELP.iter().map(|&(k, what)| (k.to_string(), what)))
+        .collect()
+}
+
+fn draw_help(keys: &Keymap, frame: &mut Frame, area: Rect) {
+    let rows = help_rows(keys);
+    let key_width = rows
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(0);
+    let what_width = rows
+        .iter()
+        .map(|(_, w)| w.chars().count())
+        .max()
+        .unwrap_or(0);
+    let width = (key_width + what_width + 4) as u16;
+    let popup = centered(area, width, rows.len() as u16 + 2);
+    frame.render_widget(Clear, popup);
+    let lines: Vec<Line> = rows
+        .into_iter()
         .map(|(k, what)| {
             Line::from(vec![
                 Span::styled(
-                    format!("{k:>16}  "),
+                    format!("{k:>key_width$}  "),
                     Style::default().add_modifier(Modifier::BOLD),
                 ),
-                Span::raw(*what),
+                Span::raw(what),
             ])
         })
         .collect();
