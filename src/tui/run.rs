@@ -16,6 +16,7 @@ use crossterm::terminal::{self, EnterAlternateScreen, LeaveAlternateScreen};
 use crossterm::ExecutableCommand;
 use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
+use std::collections::VecDeque;
 use std::io::Stdout;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -80,14 +81,14 @@ pub fn run(mut options: Options, persist: Persist) -> Result<()> {
         notes.extend(problems);
     }
     if let Some(choice) = start_voice(persist.soundfont.clone(), &kept) {
+        let mut answers = Vec::new();
         for message in runtime.carry_out(Effect::SetVoice(Some(choice))) {
             match message {
                 Message::Toast(note) => notes.push(note),
-                other => {
-                    update(&mut app, other);
-                }
+                other => answers.push(other),
             }
         }
+        deliver(&mut app, &mut runtime, answers);
     }
     if let Some(piece) = store
         .as_ref()
@@ -134,6 +135,17 @@ pub fn run(mut options: Options, persist: Persist) -> Result<()> {
     result
 }
 
+/// Updates the app with each message in turn and carries out every effect, the effects of the
+/// messages those effects answer with included, until the queue is empty.
+fn deliver(app: &mut App, runtime: &mut Runtime, messages: Vec<Message>) {
+    let mut queue = VecDeque::from(messages);
+    while let Some(message) = queue.pop_front() {
+        for effect in update(app, message) {
+            queue.extend(runtime.carry_out(effect));
+        }
+    }
+}
+
 fn event_loop(
     term: &mut Term,
     app: &mut App,
@@ -160,16 +172,10 @@ fn event_loop(
             }
         }
         messages.extend(runtime.poll(app.playing.is_some()));
-        for msg in messages {
-            for effect in update(app, msg) {
-                for feedback in runtime.carry_out(effect) {
-                    update(app, feedback);
-                }
-            }
-        }
         if let Some(error) = keeper.as_mut().and_then(|k| k.observe(app, Instant::now())) {
-            update(app, Message::Toast(error));
+            messages.push(Message::Toast(error));
         }
+        deliver(app, runtime, messages);
     }
     Ok(())
 }
