@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::recorder::Recorder;
 use common::screen::{app, key, press, render, text};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use nanotune::learn::checkpoint::locate;
@@ -10,15 +11,12 @@ use nanotune::learn::device::Compute;
 use nanotune::music::words::{parse_words, Word};
 use nanotune::sample::backend::{load_takes_for, Weights};
 use nanotune::sample::Prompt;
-use nanotune::sound::piece::Piece;
-use nanotune::sound::timed::TimedNote;
+use nanotune::sound::output::Output;
 use nanotune::tui::app::{
     update, Action, App, ControlId, Effect, Environment, GenState, Message, PromptSource,
 };
-use nanotune::tui::runtime::{Options, Runtime, SoundOutput};
-use std::cell::RefCell;
+use nanotune::tui::runtime::{Options, Runtime};
 use std::path::Path;
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// Simulates the runtime for one generation: prompt, words, finish.
@@ -461,7 +459,7 @@ fn the_runtime_continues_retries_and_extends_with_the_shipped_model() {
         prompt_words: 20,
         ..Options::default()
     };
-    let mut runtime = Runtime::new(Some(model), None, None, options);
+    let mut runtime = Runtime::new(Some(model), Output::Silent("test".into()), None, options);
     let mut a = app();
     a.controls[ControlId::Tokens].value = 50.0;
 
@@ -530,51 +528,17 @@ fn the_runtime_continues_retries_and_extends_with_the_shipped_model() {
     );
 }
 
-/// What the runtime asked of the sound output.
-#[derive(Default)]
-struct Heard {
-    played: Vec<Vec<TimedNote>>,
-    volume: Option<f32>,
-    stops: usize,
-    position: Option<f64>,
-}
-
-/// A sound output that keeps what it is asked to play, as another output (sound sent
-/// elsewhere) would receive it.
-struct Recorder(Rc<RefCell<Heard>>);
-
-impl SoundOutput for Recorder {
-    fn play(&mut self, piece: &Piece, from: f64) -> anyhow::Result<bool> {
-        let notes = piece.timed_notes_from(from);
-        let mut heard = self.0.borrow_mut();
-        heard.played.push(notes);
-        heard.position = Some(0.0);
-        Ok(true)
-    }
-    fn stop(&mut self) {
-        let mut heard = self.0.borrow_mut();
-        heard.stops += 1;
-        heard.position = None;
-    }
-    fn set_volume(&mut self, volume: f32) {
-        self.0.borrow_mut().volume = Some(volume);
-    }
-    fn position(&self) -> Option<f64> {
-        self.0.borrow().position
-    }
-}
-
 #[test]
 fn the_sound_output_gets_the_piece_in_seconds_and_reports_the_playhead() {
-    let heard = Rc::new(RefCell::new(Heard::default()));
-    let sound = Box::new(Recorder(heard.clone()));
-    let mut runtime = Runtime::new(None, Some(sound), None, Options::default());
+    let (recorder, heard) = Recorder::new();
+    let sound = Output::Other(Box::new(recorder));
+    let mut runtime = Runtime::new(None, sound, None, Options::default());
     let mut a = app();
     press(&mut a, &[KeyCode::Enter]);
     run_generation(&mut a, "START", None, "n60 d32 sepxx d32 n67 d8 END");
     drive(&mut a, &mut runtime, |a| press(a, &[KeyCode::Char(' ')]));
     {
-        let heard = heard.borrow();
+        let heard = heard.lock().unwrap();
         // 120 bpm: a step is 1/8 s; 32 steps are 4 s.
         let notes: Vec<(u8, f64, f64)> = heard.played[0]
             .iter()
@@ -583,13 +547,13 @@ fn the_sound_output_gets_the_piece_in_seconds_and_reports_the_playhead() {
         assert_eq!(notes, [(60, 0.0, 4.0), (67, 4.0, 1.0)]);
         assert_eq!(heard.volume, Some(0.8));
     }
-    heard.borrow_mut().position = Some(2.5);
+    heard.lock().unwrap().position = Some(2.5);
     for msg in runtime.poll(a.playing.is_some()) {
         update(&mut a, msg);
     }
     assert_eq!(a.playing, Some(2.5));
     // The piece ended: the playhead goes.
-    heard.borrow_mut().position = None;
+    heard.lock().unwrap().position = None;
     for msg in runtime.poll(a.playing.is_some()) {
         update(&mut a, msg);
     }
@@ -598,9 +562,9 @@ fn the_sound_output_gets_the_piece_in_seconds_and_reports_the_playhead() {
     press(&mut a, &[KeyCode::Tab]);
     a.selected_control = ControlId::Volume;
     drive(&mut a, &mut runtime, |a| press(a, &[KeyCode::Left]));
-    assert_eq!(heard.borrow().volume, Some(0.75));
+    assert_eq!(heard.lock().unwrap().volume, Some(0.75));
     drive(&mut a, &mut runtime, |a| press(a, &[KeyCode::Char(' ')]));
-    assert_eq!(heard.borrow().played.len(), 2);
+    assert_eq!(heard.lock().unwrap().played.len(), 2);
     drive(&mut a, &mut runtime, |a| press(a, &[KeyCode::Char(' ')]));
-    assert_eq!(heard.borrow().stops, 1);
+    assert_eq!(heard.lock().unwrap().stops, 1);
 }

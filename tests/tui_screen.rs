@@ -11,21 +11,20 @@ use nanotune::music::notes::from_words;
 use nanotune::music::scale::Scale;
 use nanotune::music::words::parse_words;
 use nanotune::sample::Prompt;
-use nanotune::sound::piece::Piece;
-use nanotune::sound::timed::TimedNote;
+
+use common::recorder::Recorder;
+use nanotune::sound::output::Output;
 use nanotune::tui::app::{
     update, Action, App, ControlId, Effect, Focus, GenState, Message, PromptSource,
 };
 use nanotune::tui::layout::Areas;
 use nanotune::tui::mouse::DOUBLE_CLICK;
 use nanotune::tui::remember::{self, Keeper, SETTLE};
-use nanotune::tui::runtime::{Options, Runtime, SoundOutput};
+use nanotune::tui::runtime::{Options, Runtime};
 use nanotune::tui::saved::Store;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
-use std::cell::RefCell;
 use std::path::Path;
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 fn row(buf: &Buffer, y: u16) -> String {
@@ -504,40 +503,13 @@ fn continue_song_uses_the_openings_beside_the_shipped_model() {
     );
 }
 
-/// What the sound output was asked to play, and the position it reports.
-type Heard = (Vec<Vec<TimedNote>>, Option<f64>);
-
-/// A sound output that keeps what it was asked to play and reports a set position.
-struct Recorder(Rc<RefCell<Heard>>);
-
-impl SoundOutput for Recorder {
-    fn play(&mut self, piece: &Piece, from: f64) -> anyhow::Result<bool> {
-        let notes = piece.timed_notes_from(from);
-        let mut heard = self.0.borrow_mut();
-        heard.0.push(notes);
-        heard.1 = Some(0.0);
-        Ok(true)
-    }
-    fn stop(&mut self) {
-        self.0.borrow_mut().1 = None;
-    }
-    fn set_volume(&mut self, _: f32) {}
-    fn position(&self) -> Option<f64> {
-        self.0.borrow().1
-    }
-}
-
 /// A click on the roll while playing: the sound output gets the piece from there, and the
 /// playhead counts from there.
 #[test]
 fn a_seek_plays_the_piece_from_the_click_and_the_playhead_follows() {
-    let heard = Rc::new(RefCell::new((Vec::new(), None)));
-    let mut runtime = Runtime::new(
-        None,
-        Some(Box::new(Recorder(heard.clone()))),
-        None,
-        Options::default(),
-    );
+    let (recorder, heard) = Recorder::new();
+    let sound = Output::Other(Box::new(recorder));
+    let mut runtime = Runtime::new(None, sound, None, Options::default());
     let mut a = app();
     update(&mut a, Message::Resize(80, 24));
     let notes = Areas::of(Rect::new(0, 0, 80, 24)).unwrap().roll_notes();
@@ -559,12 +531,13 @@ fn a_seek_plays_the_piece_from_the_click_and_the_playhead_follows() {
     // Step 24 is 3 s: C4's last second, then G4.
     let effects = click(&mut a, notes.x + 24, notes.y + 1, Instant::now());
     carry(&mut a, effects);
-    let played: Vec<(u8, f64, f64)> = heard.borrow().0[1]
+    let played: Vec<(u8, f64, f64)> = heard.lock().unwrap().played[1]
         .iter()
         .map(|n| (n.pitch, n.start, n.duration))
         .collect();
     assert_eq!(played, [(60, 0.0, 1.0), (67, 1.0, 1.0)]);
-    heard.borrow_mut().1 = Some(0.5);
+    // Half a second after the seek to 3 s.
+    heard.lock().unwrap().position = Some(3.5);
     carry(&mut a, Vec::new());
     assert_eq!(a.playing, Some(3.5));
     assert!(text(&render(&a, 80, 24)).contains("playing 3.5/5.0 s"));

@@ -2,6 +2,9 @@
 //! the shipped model, the take on screen chosen by keys 1-8 and by a click on its number, and
 //! play, save and Extend acting on the chosen take. Frames are drawn on ratatui's `TestBackend`.
 
+mod common;
+
+use common::recorder::Recorder;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use nanotune::learn::checkpoint::locate;
 use nanotune::learn::device::Compute;
@@ -9,20 +12,18 @@ use nanotune::music::notes::from_words;
 use nanotune::music::words::{parse_words, Word};
 use nanotune::sample::backend::{load_for, load_takes_for, Weights};
 use nanotune::sample::{generate, prompt, take_seed, Prompt, SampleOptions};
-use nanotune::sound::piece::Piece;
-use nanotune::sound::timed::{self, TimedNote};
+use nanotune::sound::output::Output;
+use nanotune::sound::timed;
 use nanotune::tui::app::{update, App, ControlId, Effect, Environment, GenState, Message};
 use nanotune::tui::layout::{takes_label, Areas};
 use nanotune::tui::remember::{apply, settings_of};
-use nanotune::tui::runtime::{Options, Runtime, SoundOutput};
+use nanotune::tui::runtime::{Options, Runtime};
 use nanotune::tui::saved::Settings;
 use nanotune::tui::view::{status_text, view};
 use ratatui::backend::TestBackend;
 use ratatui::layout::Rect;
 use ratatui::Terminal;
-use std::cell::RefCell;
 use std::path::Path;
-use std::rc::Rc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
@@ -228,26 +229,11 @@ fn keys_and_a_click_switch_the_take_on_screen_while_generating_and_after() {
     assert!(screen(&a, 72, 22).contains("[3]"));
 }
 
-/// What the sound output was asked to play.
-struct Recorder(Rc<RefCell<Vec<Vec<TimedNote>>>>);
-
-impl SoundOutput for Recorder {
-    fn play(&mut self, piece: &Piece, from: f64) -> anyhow::Result<bool> {
-        self.0.borrow_mut().push(piece.timed_notes_from(from));
-        Ok(true)
-    }
-    fn stop(&mut self) {}
-    fn set_volume(&mut self, _: f32) {}
-    fn position(&self) -> Option<f64> {
-        Some(0.0)
-    }
-}
-
 #[test]
 fn play_save_and_extend_act_on_the_chosen_take_and_undo_comes_back() {
-    let heard = Rc::new(RefCell::new(Vec::new()));
-    let sound = Box::new(Recorder(heard.clone()));
-    let mut runtime = Runtime::new(None, Some(sound), None, Options::default());
+    let (recorder, heard) = Recorder::new();
+    let sound = Output::Other(Box::new(recorder));
+    let mut runtime = Runtime::new(None, sound, None, Options::default());
     let mut a = app();
     press(
         &mut a,
@@ -260,15 +246,15 @@ fn play_save_and_extend_act_on_the_chosen_take_and_undo_comes_back() {
     for effect in press(&mut a, &[KeyCode::Char(' ')]) {
         runtime.carry_out(effect);
     }
-    assert_eq!(heard.borrow().last(), Some(&notes3));
+    assert_eq!(heard.lock().unwrap().played.last(), Some(&notes3));
     // Choosing another take while playing plays it from where playback is.
     let effects = press(&mut a, &[KeyCode::Char('2')]);
     assert!(matches!(&effects[..], [Effect::Play { words, .. }] if words[1] == Word::Note(64)));
     for effect in effects {
         runtime.carry_out(effect);
     }
-    assert_eq!(heard.borrow().len(), 2);
-    assert_eq!(heard.borrow()[1][0].pitch, 64);
+    assert_eq!(heard.lock().unwrap().played.len(), 2);
+    assert_eq!(heard.lock().unwrap().played[1][0].pitch, 64);
     press(&mut a, &[KeyCode::Char(' '), KeyCode::Char('3')]);
     match &press(&mut a, &[KeyCode::Char('s'), KeyCode::Char('w')])[..] {
         [Effect::SaveMidi { words: m, .. }, Effect::SaveWav { words: w, .. }] => {
@@ -319,7 +305,12 @@ fn the_runtime_makes_n_takes_on_the_shipped_model() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = locate(Some(&root.join("checkpoints"))).unwrap();
     let (model, _) = load_takes_for(&dir, &Compute::cpu(), Weights::default()).unwrap();
-    let mut runtime = Runtime::new(Some(model), None, None, Options::default());
+    let mut runtime = Runtime::new(
+        Some(model),
+        Output::Silent("test".into()),
+        None,
+        Options::default(),
+    );
     let (mut alone, _) = load_for(&dir, &Compute::cpu(), Weights::default()).unwrap();
     let mut a = app();
     a.controls[ControlId::Tokens].value = 60.0;

@@ -5,6 +5,7 @@
 mod common;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use nanotune::sound::output::Output;
 use nanotune::tui::app::{update, App, Effect, Environment, Message};
 use nanotune::tui::remember;
 use nanotune::tui::runtime::{Options, Runtime};
@@ -19,7 +20,12 @@ fn v(app: &mut App) -> Vec<Effect> {
 }
 
 fn runtime() -> Runtime {
-    Runtime::new(None, None, None, Options::default())
+    Runtime::new(
+        None,
+        Output::Silent("test".into()),
+        None,
+        Options::default(),
+    )
 }
 
 #[test]

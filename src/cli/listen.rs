@@ -103,7 +103,7 @@ fn open_playback(args: &ListenArgs) -> Result<Box<dyn Playback>> {
     Ok(match Player::new() {
         Ok(player) => {
             let mut card = CardPlayback::new(player);
-            card.set_voice(voice)?;
+            card.set_voice(&voice)?;
             Box::new(card)
         }
         Err(no_audio) => Box::new(SilentPlayback::new(&no_audio.0)),

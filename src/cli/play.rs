@@ -7,7 +7,6 @@ use crate::music::read::{piece_from_text, ReadReport};
 use crate::sound::listen::locate_listener;
 use crate::sound::output::Output;
 use crate::sound::piece::Piece;
-use crate::sound::playback::Playback;
 use crate::sound::timed::check_length;
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -79,10 +78,13 @@ pub fn run(args: PlayArgs) -> Result<()> {
                 received.seconds
             );
         }
-        Output::Card(card) => {
-            card.set_voice(voice)?;
-            card.play(&piece)?;
-            while card.is_playing() {
+        Output::Card(_) | Output::Other(_) => {
+            let playback = output
+                .playback()
+                .context("a sound card without its playback")?;
+            playback.set_voice(&voice)?;
+            playback.play(&piece)?;
+            while playback.is_playing() {
                 std::thread::sleep(Duration::from_millis(20));
             }
             // Let the device drain its last buffer.
@@ -91,7 +93,7 @@ pub fn run(args: PlayArgs) -> Result<()> {
                 "played {}, {:.1} s of music, on {}",
                 args.input.display(),
                 piece.length_seconds(),
-                card.device()
+                playback.describe()
             );
         }
         Output::Silent(reason) => {

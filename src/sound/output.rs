@@ -1,5 +1,6 @@
-//! Where the server side's sound goes: a listener (over SSH), the sound card, or nowhere (then
-//! the caller saves a WAV). The screen and `nanotune play` hold one [`Output`].
+//! Where the server side's sound goes: a listener (over SSH), the sound card, another playback
+//! (a test's, a MIDI port), or nowhere (then the caller saves a WAV). The screen and `nanotune
+//! play` hold one [`Output`]; everything that plays goes through its one [`Playback`].
 //!
 //! ```no_run
 //! use nanotune::sound::output::Output;
@@ -10,8 +11,9 @@
 //!     eprintln!("{note}"); // a named listener did not answer
 //! }
 //! println!("{}", output.describe()); // "sound: listener via SSH (...)", "sound: sound card ..."
-//! if !output.play(&piece)? {
-//!     // no audio: save a WAV instead
+//! match output.playback() {
+//!     Some(playback) => playback.play(&piece)?,
+//!     None => { /* no audio: save a WAV instead */ }
 //! }
 //! if let Some(change) = output.check() {
 //!     println!("{change}"); // the listener went away: now on the sound card, or silent
@@ -22,13 +24,14 @@
 
 use crate::sound::audio::Player;
 use crate::sound::listen::{locate_listener, Client, LISTENER_ENV};
-use crate::sound::piece::Piece;
 use crate::sound::playback::{CardPlayback, Playback};
 
 /// One place sound can go.
 pub enum Output {
     Listener(Client),
     Card(CardPlayback),
+    /// Any other playback: a MIDI port, a test's recorder.
+    Other(Box<dyn Playback>),
     /// No audio; why, in one line.
     Silent(String),
 }
@@ -62,7 +65,8 @@ impl Output {
         match self {
             Output::Listener(client) => format!("sound: listener via SSH ({})", client.address()),
             Output::Card(card) => format!("sound: {}", card.describe()),
-            Output::Silent(_) => "no audio: space saves a WAV".into(),
+            Output::Other(other) => format!("sound: {}", other.describe()),
+            Output::Silent(_) => "no audio: playing saves a WAV".into(),
         }
     }
 
@@ -75,65 +79,18 @@ impl Output {
         match self {
             Output::Listener(client) => Some(client),
             Output::Card(card) => Some(card),
+            Output::Other(other) => Some(other.as_mut()),
             Output::Silent(_) => None,
         }
     }
 
-    fn playback_ref(&self) -> Option<&dyn Playback> {
+    pub fn playback_ref(&self) -> Option<&dyn Playback> {
         match self {
             Output::Listener(client) => Some(client),
             Output::Card(card) => Some(card),
+            Output::Other(other) => Some(other.as_ref()),
             Output::Silent(_) => None,
         }
-    }
-
-    /// Plays `piece`; false where there is no audio (save a WAV instead); an error where the
-    /// piece cannot play (too long, or turned down by the listener).
-    pub fn play(&mut self, piece: &Piece) -> anyhow::Result<bool> {
-        match self.playback() {
-            Some(p) => p.play(piece).map(|()| true),
-            None => Ok(false),
-        }
-    }
-
-    pub fn stop(&mut self) {
-        if let Some(p) = self.playback() {
-            p.stop();
-        }
-    }
-
-    /// Returns whether it is now paused.
-    pub fn toggle_pause(&mut self) -> bool {
-        self.playback().is_some_and(|p| p.toggle_pause())
-    }
-
-    pub fn set_volume(&mut self, volume: f32) {
-        if let Some(p) = self.playback() {
-            p.set_volume(volume);
-        }
-    }
-
-    pub fn seek(&mut self, seconds: f64) {
-        if let Some(p) = self.playback() {
-            p.seek(seconds);
-        }
-    }
-
-    /// Seconds into the piece: the listener's clock, or the sound card's.
-    pub fn position_seconds(&self) -> f64 {
-        self.playback_ref().map_or(0.0, |p| p.position_seconds())
-    }
-
-    pub fn length_seconds(&self) -> f64 {
-        self.playback_ref().map_or(0.0, |p| p.length_seconds())
-    }
-
-    pub fn is_playing(&self) -> bool {
-        self.playback_ref().is_some_and(|p| p.is_playing())
-    }
-
-    pub fn is_paused(&self) -> bool {
-        self.playback_ref().is_some_and(|p| p.is_paused())
     }
 
     /// Call now and then (each frame): when the listener has gone away, falls back to the sound
@@ -146,7 +103,9 @@ impl Output {
             Output::Listener(_) => Output::sound_card(),
             _ => Output::Silent(failure.clone()),
         };
-        self.set_volume(volume);
+        if let Some(p) = self.playback() {
+            p.set_volume(volume);
+        }
         Some(format!("{failure} ({was}); now {}", self.describe()))
     }
 }

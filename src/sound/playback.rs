@@ -5,6 +5,7 @@ use crate::sound::audio::Player;
 use crate::sound::piano;
 use crate::sound::piece::Piece;
 use crate::sound::timed::{check_length, playable};
+use crate::sound::voice::Voice;
 use anyhow::Result;
 use std::time::Instant;
 
@@ -34,6 +35,12 @@ pub trait Playback: Send {
     fn failure(&self) -> Option<String>;
     /// Where the sound goes, in a few words.
     fn describe(&self) -> String;
+
+    /// The voice for the next play (the built-in one or a SoundFont); an output that renders
+    /// elsewhere (a listener, a MIDI port) keeps its own.
+    fn set_voice(&mut self, _voice: &Voice) -> Result<()> {
+        Ok(())
+    }
 
     /// Pauses, or resumes where it paused; returns whether it is now paused.
     fn toggle_pause(&mut self) -> bool {
@@ -217,11 +224,6 @@ impl CardPlayback {
     pub fn device(&self) -> &str {
         self.player.device()
     }
-
-    /// The voice for the next play (the built-in one or a SoundFont).
-    pub fn set_voice(&mut self, voice: crate::sound::voice::Voice) -> anyhow::Result<()> {
-        self.player.set_voice(voice)
-    }
 }
 
 impl Playback for CardPlayback {
@@ -281,6 +283,9 @@ impl Playback for CardPlayback {
     }
     fn describe(&self) -> String {
         format!("sound card: {}", self.player.device())
+    }
+    fn set_voice(&mut self, voice: &Voice) -> Result<()> {
+        self.player.set_voice(voice.clone())
     }
 }
 

@@ -56,70 +56,6 @@ impl Default for Options {
     }
 }
 
-/// Where the screen's sound goes: a listener over SSH, the sound card ([`Output`]), or a test's
-/// recorder.
-pub trait SoundOutput {
-    /// Starts `piece` at `from` seconds, stopping what played before. False where it cannot play
-    /// (no audio any more): the caller saves a WAV instead; an error for a piece that cannot
-    /// play anywhere (too long), in one line.
-    fn play(&mut self, piece: &Piece, from: f64) -> Result<bool>;
-    fn stop(&mut self);
-    /// 0 is silent, 1 as rendered.
-    fn set_volume(&mut self, volume: f32);
-    /// Seconds played since `from`, or `None` once the piece has ended.
-    fn position(&self) -> Option<f64>;
-    /// The voice for the next play; an output that renders elsewhere keeps its own.
-    fn set_voice(&mut self, _voice: &Voice) -> Result<()> {
-        Ok(())
-    }
-    /// Called each frame: what changed, in one line (the listener went away, and where sound
-    /// goes now).
-    fn check(&mut self) -> Option<String> {
-        None
-    }
-}
-
-/// The server side's output: a listener (it renders the piece on the laptop and reports its
-/// clock), the sound card, or silence.
-struct Speakers {
-    output: Output,
-    /// Where the last play started, since [`SoundOutput::position`] counts from there.
-    from: f64,
-}
-
-impl SoundOutput for Speakers {
-    fn play(&mut self, piece: &Piece, from: f64) -> Result<bool> {
-        if !self.output.play(piece)? {
-            return Ok(false);
-        }
-        if from > 0.0 {
-            self.output.seek(from);
-        }
-        self.from = from;
-        Ok(true)
-    }
-    fn stop(&mut self) {
-        self.output.stop();
-    }
-    fn set_volume(&mut self, volume: f32) {
-        self.output.set_volume(volume);
-    }
-    fn position(&self) -> Option<f64> {
-        self.output
-            .is_playing()
-            .then(|| (self.output.position_seconds() - self.from).max(0.0))
-    }
-    fn set_voice(&mut self, voice: &Voice) -> Result<()> {
-        match &mut self.output {
-            Output::Card(card) => card.set_voice(voice.clone()),
-            _ => Ok(()),
-        }
-    }
-    fn check(&mut self) -> Option<String> {
-        self.output.check()
-    }
-}
-
 /// A generation in flight and when it started.
 struct InFlight {
     running: RunningTakes<BoxedTakes>,
@@ -130,16 +66,14 @@ struct InFlight {
 /// thread during one; one model makes 1 to 8 takes (one take is exactly [`sample::generate`]).
 pub struct Runtime {
     model: Option<BoxedTakes>,
-    /// `None` without a sound output: playing then saves a WAV instead.
-    sound: Option<Box<dyn SoundOutput>>,
+    /// Where sound goes (silent: playing saves a WAV instead).
+    sound: Output,
     /// The validation split "Continue song" draws from.
     validation: Option<SplitData>,
     options: Options,
     in_flight: Option<InFlight>,
     /// The last number used in a file name (`nanotune-N.mid`).
     saved: usize,
-    /// Seconds into the piece where the sound output's playback began (a seek).
-    play_offset: f64,
     /// The voice that plays and renders WAVs.
     voice: Voice,
 }
@@ -185,17 +119,13 @@ impl Runtime {
             }),
             device: compute.name(),
         };
-        let sound = match output {
-            Output::Silent(_) => None,
-            output => Some(Box::new(Speakers { output, from: 0.0 }) as Box<dyn SoundOutput>),
-        };
-        Ok((Runtime::new(model, sound, validation, options), env))
+        Ok((Runtime::new(model, output, validation, options), env))
     }
 
     /// A runtime over what was found (see [`Runtime::open`]).
     pub fn new(
         model: Option<BoxedTakes>,
-        sound: Option<Box<dyn SoundOutput>>,
+        sound: Output,
         validation: Option<SplitData>,
         options: Options,
     ) -> Runtime {
@@ -206,14 +136,13 @@ impl Runtime {
             options,
             in_flight: None,
             saved: 0,
-            play_offset: 0.0,
             voice: Voice::Builtin,
         }
     }
 
     pub fn set_volume(&mut self, volume: f32) {
-        if let Some(s) = &mut self.sound {
-            s.set_volume(volume);
+        if let Some(p) = self.sound.playback() {
+            p.set_volume(volume);
         }
     }
 
@@ -228,11 +157,11 @@ impl Runtime {
                 messages.extend(self.finish());
             }
         }
-        if let Some(change) = self.sound.as_mut().and_then(|s| s.check()) {
+        if let Some(change) = self.sound.check() {
             messages.push(Message::Toast(change));
         }
-        if let (Some(sound), true) = (&self.sound, playing) {
-            let at = sound.position().map(|s| s + self.play_offset);
+        if let (Some(p), true) = (self.sound.playback_ref(), playing) {
+            let at = p.is_playing().then(|| p.position_seconds());
             messages.push(Message::PlayPosition(at));
         }
         messages
@@ -289,8 +218,8 @@ impl Runtime {
                 from,
             } => self.play(&title, &words, bpm, volume, from),
             Effect::Stop => {
-                if let Some(s) = &mut self.sound {
-                    s.stop();
+                if let Some(p) = self.sound.playback() {
+                    p.stop();
                 }
                 Vec::new()
             }
@@ -371,18 +300,16 @@ impl Runtime {
         volume: f32,
         from: f64,
     ) -> Vec<Message> {
-        match &mut self.sound {
-            Some(s) => {
-                s.set_volume(volume);
+        match self.sound.playback() {
+            Some(p) => {
+                p.set_volume(volume);
                 let piece = Piece::from_grid(title, &from_words(words).notes, bpm);
-                match s.play(&piece, from) {
-                    Ok(true) => {
-                        self.play_offset = from;
+                match p.play(&piece) {
+                    Ok(()) => {
+                        if from > 0.0 {
+                            p.seek(from);
+                        }
                         Vec::new()
-                    }
-                    Ok(false) => {
-                        self.sound = None;
-                        self.play(title, words, bpm, volume, from)
                     }
                     Err(e) => vec![
                         Message::PlayPosition(None),
@@ -412,8 +339,8 @@ impl Runtime {
                 .map(Voice::SoundFont),
         };
         let set = loaded.and_then(|voice| {
-            if let Some(s) = &mut self.sound {
-                s.set_voice(&voice)?;
+            if let Some(p) = self.sound.playback() {
+                p.set_voice(&voice)?;
             }
             Ok(voice)
         });
@@ -429,8 +356,8 @@ impl Runtime {
             }
             Err(e) => {
                 self.voice = Voice::Builtin;
-                if let Some(s) = &mut self.sound {
-                    let _ = s.set_voice(&Voice::Builtin);
+                if let Some(p) = self.sound.playback() {
+                    let _ = p.set_voice(&Voice::Builtin);
                 }
                 vec![
                     Message::Voice(None),
