@@ -11,8 +11,6 @@ use midly::{Format, Header, MetaMessage, MidiMessage, Smf, Timing, TrackEvent, T
 
 /// MIDI channel 10 (9 counting from 0) is General MIDI percussion: skipped.
 const DRUM_CHANNEL: u8 = 9;
-/// Ticks per quarter note of the files we write: 120 ticks per grid step.
-const WRITE_PPQ: u16 = 480;
 /// Velocity of written notes (the grid carries no dynamics).
 pub const DEFAULT_VELOCITY: u8 = 80;
 
@@ -63,6 +61,36 @@ impl MidiPiece {
                 duration: (((n.end - n.start) * steps).round() as u32).max(1),
             })
             .collect()
+    }
+
+    /// Grid notes (a generated piece) at `bpm` quarter notes per minute, at the default velocity,
+    /// with no pedal; sorted by start, then pitch.
+    pub fn from_grid(notes: &[Note], bpm: f64) -> MidiPiece {
+        let steps = STEPS_PER_QUARTER as f64;
+        let mut piece = MidiPiece {
+            notes: notes
+                .iter()
+                .map(|n| {
+                    let end = (n.onset + n.duration as u64) as f64 / steps;
+                    MidiNote {
+                        start: n.onset as f64 / steps,
+                        end,
+                        sustained_end: end,
+                        pitch: n.pitch,
+                        velocity: DEFAULT_VELOCITY,
+                    }
+                })
+                .collect(),
+            tempo: vec![TempoChange {
+                at: 0.0,
+                micros_per_quarter: 60e6 / bpm,
+            }],
+            drum_notes: 0,
+        };
+        piece
+            .notes
+            .sort_by(|a, b| a.start.total_cmp(&b.start).then(a.pitch.cmp(&b.pitch)));
+        piece
     }
 
     /// Seconds at a point in score time, following the tempo map.
@@ -326,83 +354,12 @@ fn check_chunks(bytes: &[u8]) -> Result<()> {
 }
 
 /// Writes grid notes as a one-track Standard MIDI File: piano (program 0), the tempo of `bpm`,
-/// fixed velocity. At equal ticks note-offs come before note-ons, so a re-struck pitch reads
-/// back as two notes.
+/// fixed velocity (through [`write_midi_piece`], the one writer).
 pub fn write_midi(notes: &[Note], bpm: f64) -> Result<Vec<u8>> {
     if !(bpm.is_finite() && (1.0..=1000.0).contains(&bpm)) {
         bail!("tempo {bpm} bpm is outside 1..=1000");
     }
-    let ticks_per_step = (WRITE_PPQ as u32 / STEPS_PER_QUARTER) as u64;
-    // (tick, 0 = off / 1 = on, pitch)
-    let mut timed: Vec<(u64, u8, u8)> = Vec::with_capacity(notes.len() * 2);
-    for n in notes {
-        let on = n.onset.saturating_mul(ticks_per_step);
-        let off = on.saturating_add(n.duration as u64 * ticks_per_step);
-        timed.push((on, 1, n.pitch.min(127)));
-        timed.push((off, 0, n.pitch.min(127)));
-    }
-    timed.sort_unstable();
-    // Beyond this (about 70 years at 120 bpm) the words are hostile, not music: refuse rather
-    // than write billions of padding events.
-    if timed.last().is_some_and(|&(tick, _, _)| tick > 1 << 40) {
-        bail!("the piece is too long for a MIDI file");
-    }
-
-    let micros = (60e6 / bpm).round() as u32;
-    let mut track: Vec<TrackEvent> = vec![
-        meta(MetaMessage::TrackName(b"nanotune")),
-        meta(MetaMessage::Tempo(u24::new(micros.min(0xFF_FFFF)))),
-        meta(MetaMessage::TimeSignature(4, 2, 24, 8)),
-        TrackEvent {
-            delta: u28::new(0),
-            kind: TrackEventKind::Midi {
-                channel: u4::new(0),
-                message: MidiMessage::ProgramChange {
-                    program: u7::new(0),
-                },
-            },
-        },
-    ];
-    let mut last = 0u64;
-    for (tick, on, pitch) in timed {
-        let mut delta = tick - last;
-        // A delta beyond 28 bits (over a day of music) is carried by empty text events.
-        while delta > 0x0FFF_FFFF {
-            track.push(TrackEvent {
-                delta: u28::new(0x0FFF_FFFF),
-                kind: TrackEventKind::Meta(MetaMessage::Text(b"")),
-            });
-            delta -= 0x0FFF_FFFF;
-        }
-        let key = u7::new(pitch);
-        let message = if on == 1 {
-            MidiMessage::NoteOn {
-                key,
-                vel: u7::new(DEFAULT_VELOCITY),
-            }
-        } else {
-            MidiMessage::NoteOff {
-                key,
-                vel: u7::new(0),
-            }
-        };
-        track.push(TrackEvent {
-            delta: u28::new(delta as u32),
-            kind: TrackEventKind::Midi {
-                channel: u4::new(0),
-                message,
-            },
-        });
-        last = tick;
-    }
-    track.push(meta(MetaMessage::EndOfTrack));
-    let smf = Smf {
-        header: Header::new(Format::SingleTrack, Timing::Metrical(u15::new(WRITE_PPQ))),
-        tracks: vec![track],
-    };
-    let mut out = Vec::new();
-    smf.write_std(&mut out).context("writing MIDI")?;
-    Ok(out)
+    write_midi_piece(&MidiPiece::from_grid(notes, bpm), "nanotune")
 }
 
 /// Ticks per quarter note of [`write_midi_piece`]: fine enough (over 8 times the resolution of any
@@ -426,16 +383,21 @@ pub fn write_midi_piece(piece: &MidiPiece, title: &str) -> Result<Vec<u8>> {
         }
         Ok(t as u64)
     };
-    // (tick, kind, channel, pitch, velocity); kind 0 = tempo, 1 = note-on, 2 = note-off, so at
-    // equal ticks a tempo change comes first and note-ons before note-offs (a note of no length
-    // must be switched on before it is switched off).
+    // (tick, kind, channel, pitch, velocity). At one tick: a tempo change first, then the
+    // note-offs of notes struck before (so a key struck again where it was let go reads back as
+    // two notes in any reader), then the note-ons, then the note-offs of notes of no length
+    // (switched on before they are switched off).
+    const TEMPO: u8 = 0;
+    const OFF: u8 = 1;
+    const ON: u8 = 2;
+    const OFF_AT_ONCE: u8 = 3;
     let mut events: Vec<(u64, u8, u8, u8, u32)> = Vec::with_capacity(piece.notes.len() * 2 + 4);
     for change in &piece.tempo {
         let micros = change
             .micros_per_quarter
             .round()
             .clamp(1.0, 0xFF_FFFF as f64) as u32;
-        events.push((tick(change.at)?, 0, 0, 0, micros));
+        events.push((tick(change.at)?, TEMPO, 0, 0, micros));
     }
     // The end of the latest note on each channel and pitch: a note may join a channel only if it
     // ends no earlier, which is what first-in, first-out pairing assumes.
@@ -461,16 +423,25 @@ pub fn write_midi_piece(piece: &MidiPiece, title: &str) -> Result<Vec<u8>> {
         last_end[slot(channel)] = Some(off);
         used[channel as usize] = true;
         let velocity = n.velocity.clamp(1, 127) as u32;
-        events.push((on, 1, channel, pitch, velocity));
-        events.push((off, 2, channel, pitch, 0));
+        events.push((on, ON, channel, pitch, velocity));
+        events.push((
+            off,
+            if off > on { OFF } else { OFF_AT_ONCE },
+            channel,
+            pitch,
+            0,
+        ));
     }
     // Stable: notes keep their order within a tick, as first-in, first-out pairing needs.
     events.sort_by_key(|&(tick, kind, ..)| (tick, kind));
 
-    let mut track: Vec<TrackEvent> = vec![TrackEvent {
-        delta: u28::new(0),
-        kind: TrackEventKind::Meta(MetaMessage::TrackName(title.as_bytes())),
-    }];
+    let mut track: Vec<TrackEvent> = vec![
+        TrackEvent {
+            delta: u28::new(0),
+            kind: TrackEventKind::Meta(MetaMessage::TrackName(title.as_bytes())),
+        },
+        meta(MetaMessage::TimeSignature(4, 2, 24, 8)),
+    ];
     for channel in (0u8..16).filter(|&c| used[c as usize]) {
         track.push(TrackEvent {
             delta: u28::new(0),
@@ -488,8 +459,8 @@ pub fn write_midi_piece(piece: &MidiPiece, title: &str) -> Result<Vec<u8>> {
         last = tick;
         let key = u7::new(pitch);
         let kind = match kind {
-            0 => TrackEventKind::Meta(MetaMessage::Tempo(u24::new(value))),
-            1 => TrackEventKind::Midi {
+            TEMPO => TrackEventKind::Meta(MetaMessage::Tempo(u24::new(value))),
+            ON => TrackEventKind::Midi {
                 channel: u4::new(channel),
                 message: MidiMessage::NoteOn {
                     key,
@@ -542,6 +513,67 @@ fn meta(message: MetaMessage<'static>) -> TrackEvent<'static> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_one_writer_lets_a_key_go_before_striking_it_again_and_ends_empty_notes_after() {
+        let note = |start: f64, end: f64, pitch: u8| MidiNote {
+            start,
+            end,
+            sustained_end: end,
+            pitch,
+            velocity: 90,
+        };
+        let piece = MidiPiece {
+            notes: vec![note(0.0, 1.0, 60), note(1.0, 2.0, 60), note(2.0, 2.0, 64)],
+            tempo: vec![TempoChange {
+                at: 0.0,
+                micros_per_quarter: 500_000.0,
+            }],
+            drum_notes: 0,
+        };
+        let bytes = write_midi_piece(&piece, "t").unwrap();
+        let smf = Smf::parse(&bytes).unwrap();
+        let mut tick = 0u32;
+        let mut keys = Vec::new();
+        for event in &smf.tracks[0] {
+            tick += event.delta.as_int();
+            if let TrackEventKind::Midi { message, .. } = event.kind {
+                match message {
+                    MidiMessage::NoteOn { key, .. } => keys.push((tick, "on", key.as_int())),
+                    MidiMessage::NoteOff { key, .. } => keys.push((tick, "off", key.as_int())),
+                    _ => {}
+                }
+            }
+        }
+        let q = PIECE_PPQ as u32;
+        assert_eq!(
+            keys,
+            [
+                (0, "on", 60),
+                (q, "off", 60),
+                (q, "on", 60),
+                (2 * q, "off", 60),
+                (2 * q, "on", 64),
+                (2 * q, "off", 64)
+            ]
+        );
+        assert_eq!(read_midi(&bytes).unwrap().notes, piece.notes);
+        // Grid notes go through the same writer.
+        let grid = [
+            Note {
+                onset: 0,
+                pitch: 60,
+                duration: 4,
+            },
+            Note {
+                onset: 4,
+                pitch: 60,
+                duration: 4,
+            },
+        ];
+        let back = read_midi(&write_midi(&grid, 120.0).unwrap()).unwrap();
+        assert_eq!(back.grid_notes(), grid);
+    }
 
     #[test]
     fn quarters_at_undoes_seconds_at_across_tempo_changes() {

@@ -2,9 +2,8 @@
 //! title. It is what every sound output takes ([`crate::sound::output`]) and what travels to a
 //! listener ([`crate::sound::listen`]): a few kilobytes, not audio, so the far end renders it.
 
-use crate::music::midi::DEFAULT_VELOCITY;
-use crate::music::midi::{read_midi, write_midi_piece, MidiNote, MidiPiece, TempoChange};
-use crate::music::notes::{Note, STEPS_PER_QUARTER};
+use crate::music::midi::{read_midi, write_midi_piece, MidiPiece, TempoChange};
+use crate::music::notes::Note;
 use crate::sound::timed::{self, TimedNote};
 use anyhow::Result;
 
@@ -27,31 +26,9 @@ impl Piece {
 
     /// Grid notes (a generated piece) at `bpm`, at the default velocity.
     pub fn from_grid(title: &str, notes: &[Note], bpm: f64) -> Piece {
-        let steps = STEPS_PER_QUARTER as f64;
-        let mut score = MidiPiece {
-            notes: notes
-                .iter()
-                .map(|n| {
-                    let end = (n.onset + n.duration as u64) as f64 / steps;
-                    MidiNote {
-                        start: n.onset as f64 / steps,
-                        end,
-                        // Words have no pedal.
-                        sustained_end: end,
-                        pitch: n.pitch,
-                        velocity: DEFAULT_VELOCITY,
-                    }
-                })
-                .collect(),
-            tempo: fixed_tempo(bpm),
-            drum_notes: 0,
-        };
-        score
-            .notes
-            .sort_by(|a, b| a.start.total_cmp(&b.start).then(a.pitch.cmp(&b.pitch)));
         Piece {
             title: title.to_string(),
-            score,
+            score: MidiPiece::from_grid(notes, bpm),
         }
     }
 
