@@ -378,8 +378,8 @@ fn export_writes_a_half_precision_checkpoint_that_loads() {
         assert!(err <= top / 1000.0, "{name}: off by {err}");
     }
     let ds = Dataset::load(&data).unwrap();
-    let (la, _) = evaluate(&a.model, &ds.val, None).unwrap();
-    let (lb, _) = evaluate(&b.model, &ds.val, None).unwrap();
+    let la = evaluate(&a.model, &ds.val, None).unwrap().loss;
+    let lb = evaluate(&b.model, &ds.val, None).unwrap().loss;
     assert!((la - lb).abs() < 1e-3, "{la} vs {lb}");
     assert_eq!(
         std::fs::read(out.join("log.csv")).unwrap(),
@@ -418,13 +418,15 @@ fn checkpoint_round_trips_and_damage_is_named() {
     }
     // Evaluation is deterministic and the same for the loaded model.
     let ds = Dataset::load(&data).unwrap();
-    let (l1, w1) = evaluate(&ckpt.model, &ds.val, None).unwrap();
+    let e1 = evaluate(&ckpt.model, &ds.val, None).unwrap();
+    let (l1, w1) = (e1.loss, e1.words);
     let again = Checkpoint::load(&out, &Device::Cpu).unwrap();
-    let (l2, w2) = evaluate(&again.model, &ds.val, None).unwrap();
+    let e2 = evaluate(&again.model, &ds.val, None).unwrap();
+    let (l2, w2) = (e2.loss, e2.words);
     assert_eq!((l1, w1), (l2, w2));
     let total: usize = ds.val.pieces.iter().map(|p| p.len - 1).sum();
     assert_eq!(w1, total);
-    assert_eq!(evaluate(&ckpt.model, &ds.val, Some(50)).unwrap().1, 50);
+    assert_eq!(evaluate(&ckpt.model, &ds.val, Some(50)).unwrap().words, 50);
 
     // A truncated weights file, a garbled config, a missing folder: errors that name the file.
     let bytes = std::fs::read(out.join(MODEL_FILE)).unwrap();
@@ -516,7 +518,8 @@ fn validation_loss_falls_on_real_music() {
     assert!(*val.last().unwrap() < 3.5, "{val:?}");
     let ckpt = Checkpoint::load(&out, &Device::Cpu).unwrap();
     let ds = Dataset::load(&data).unwrap();
-    let (loss, words) = evaluate(&ckpt.model, &ds.val, Some(5000)).unwrap();
+    let e = evaluate(&ckpt.model, &ds.val, Some(5000)).unwrap();
+    let (loss, words) = (e.loss, e.words);
     assert_eq!(words, 5000);
     assert!(loss < 3.5, "{loss}");
 }

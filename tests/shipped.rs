@@ -217,3 +217,20 @@ fn bf16_generation_copy_predicts_like_f32() {
         "the shipped model predicts real music: {nll32} nats/word"
     );
 }
+
+/// It uses its memory: the words it predicts late in its window, with more before them, come
+/// out better than the first quarter's (`nanotune eval` prints the same four figures).
+#[test]
+fn the_shipped_model_predicts_the_later_positions_of_its_window_better() {
+    let Some(archive) = common::corpus_archive() else {
+        return;
+    };
+    let val = common::corpus_slice(&archive, 200).val;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("checkpoints");
+    let dir = find_in(&root).expect("a model ships in checkpoints/");
+    let checkpoint = Checkpoint::load(&dir, &candle_core::Device::Cpu).unwrap();
+    let e = nanotune::learn::train::evaluate(&checkpoint.model, &val, Some(10_000)).unwrap();
+    assert_eq!(e.words, 10_000);
+    let [first, .., last] = e.by_quarter;
+    assert!(last < first - 0.1, "{:?}", e.by_quarter);
+}

@@ -35,7 +35,8 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let dir = locate(args.checkpoint.as_deref())?;
     let ckpt = Checkpoint::load_on(&dir, &compute)?;
     let data = Dataset::load(&args.data)?;
-    let (loss, words) = evaluate(&ckpt.model, data.split(args.split), args.max_words)?;
+    let result = evaluate(&ckpt.model, data.split(args.split), args.max_words)?;
+    let (loss, words) = (result.loss, result.words);
     println!(
         "{} on {} {}",
         dir.display(),
@@ -45,6 +46,12 @@ pub fn run(args: EvalArgs) -> Result<()> {
     println!(
         "loss {loss:.4} nats/word, perplexity {:.2}, {words} words",
         loss.exp()
+    );
+    let [a, b, c, d] = result.by_quarter;
+    println!(
+        "by position in the window of {} words, in quarters: {a:.4} {b:.4} {c:.4} {d:.4} \
+         (later positions see more before them)",
+        ckpt.model.config().context
     );
     Ok(())
 }

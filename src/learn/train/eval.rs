@@ -60,10 +60,23 @@ fn mean_loss(model: &Gpt, batches: &[(Tensor, Tensor)]) -> Result<f64> {
     Ok(sum / batches.len() as f64)
 }
 
+/// What [`evaluate`] measured.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Evaluation {
+    /// Mean loss, nats per predicted word.
+    pub loss: f64,
+    /// Words predicted.
+    pub words: usize,
+    /// Mean loss of the words predicted at each quarter of the window's positions (the first
+    /// quarter sees the least before it): a model that uses its memory predicts the last quarter
+    /// better than the first.
+    pub by_quarter: [f64; 4],
+}
+
 /// Loss over a split, deterministically: each piece cut into non-overlapping windows of the
 /// model's context, every word after the first predicted once. Stops after `max_words`
-/// predicted words if given. Returns (mean loss in nats/word, words).
-pub fn evaluate(model: &Gpt, split: &SplitData, max_words: Option<usize>) -> Result<(f64, usize)> {
+/// predicted words if given.
+pub fn evaluate(model: &Gpt, split: &SplitData, max_words: Option<usize>) -> Result<Evaluation> {
     let ctx = model.config().context;
     let device = model.device().clone();
     let limit = max_words.unwrap_or(usize::MAX);
@@ -85,25 +98,42 @@ pub fn evaluate(model: &Gpt, split: &SplitData, max_words: Option<usize>) -> Res
     ensure!(words > 0, "nothing to evaluate: the split has no words");
     // Windows of one length go together in batches of up to 16.
     windows.sort_by_key(|w| std::cmp::Reverse(w.0.len()));
-    let mut sum = 0f64;
+    let (mut sums, mut counts) = ([0f64; 4], [0usize; 4]);
     for group in windows.chunk_by(|a, b| a.0.len() == b.0.len()) {
         for chunk in group.chunks(16) {
             let n = chunk[0].0.len();
-            let xs: Vec<u32> = chunk
-                .iter()
-                .flat_map(|w| w.0.iter().map(|&t| t as u32))
-                .collect();
-            let ys: Vec<u32> = chunk
-                .iter()
-                .flat_map(|w| w.1.iter().map(|&t| t as u32))
-                .collect();
-            let x = Tensor::from_vec(xs, (chunk.len(), n), &device)?;
-            let y = Tensor::from_vec(ys, (chunk.len(), n), &device)?;
-            let loss = model.loss(&x, &y, None)?.to_scalar::<f32>()? as f64;
-            sum += loss * (chunk.len() * n) as f64;
+            let ids = |target: bool| {
+                let v: Vec<u32> = chunk
+                    .iter()
+                    .flat_map(|w| if target { w.1 } else { w.0 })
+                    .map(|&t| t as u32)
+                    .collect();
+                Tensor::from_vec(v, (chunk.len(), n), &device)
+            };
+            let (x, y) = (ids(false)?, ids(true)?);
+            for row in word_losses(model, &x, &y)? {
+                for (position, loss) in row.into_iter().enumerate() {
+                    let quarter = position * 4 / ctx;
+                    sums[quarter] += loss as f64;
+                    counts[quarter] += 1;
+                }
+            }
         }
     }
-    Ok((sum / words as f64, words))
+    let by_quarter = std::array::from_fn(|q| sums[q] / counts[q].max(1) as f64);
+    Ok(Evaluation {
+        loss: sums.iter().sum::<f64>() / words as f64,
+        words,
+        by_quarter,
+    })
+}
+
+/// The loss of each predicted word, `(batch, time)`: minus the log-probability of the target.
+fn word_losses(model: &Gpt, ids: &Tensor, targets: &Tensor) -> Result<Vec<Vec<f32>>> {
+    let logits = model.forward(ids)?;
+    let log_probs = candle_nn::ops::log_softmax(&logits, candle_core::D::Minus1)?;
+    let picked = log_probs.gather(&targets.unsqueeze(2)?.contiguous()?, 2)?;
+    Ok(picked.squeeze(2)?.neg()?.to_vec2::<f32>()?)
 }
 
 #[cfg(test)]
@@ -149,14 +179,27 @@ mod tests {
         let mut split = SplitData::default();
         split.push("example", &ids[..500]);
         split.push("opening", &ids[..45]);
-        let (loss, words) = evaluate(&model, &split, None).unwrap();
+        let Evaluation {
+            loss,
+            words,
+            by_quarter,
+        } = evaluate(&model, &split, None).unwrap();
         assert_eq!(words, 499 + 44);
+        // Predictions at each quarter of the 32 positions: 15 full windows and one of 19 of the
+        // example, one full window and one of 12 of the opening.
+        let counts = [144.0, 140.0, 131.0, 128.0];
+        let pooled: f64 = by_quarter.iter().zip(counts).map(|(l, n)| l * n).sum();
+        assert!(
+            (pooled / 543.0 - loss).abs() < 1e-6,
+            "{by_quarter:?} {loss}"
+        );
         let (a, na) = loss_word_by_window(&model, &ids[..500], 32);
         let (b, nb) = loss_word_by_window(&model, &ids[..45], 32);
         let want = (a * na as f64 + b * nb as f64) / (na + nb) as f64;
         assert!((loss - want).abs() < 1e-5, "{loss} vs {want}");
-        let (first, words) = evaluate(&model, &split, Some(100)).unwrap();
-        assert_eq!(words, 100);
+        let first = evaluate(&model, &split, Some(100)).unwrap();
+        assert_eq!(first.words, 100);
+        let first = first.loss;
         let (want, _) = loss_word_by_window(&model, &ids[..101], 32);
         assert!((first - want).abs() < 1e-5, "{first} vs {want}");
         let err = evaluate(&model, &SplitData::default(), None).unwrap_err();
