@@ -234,3 +234,33 @@ fn the_shipped_model_predicts_the_later_positions_of_its_window_better() {
     let [first, .., last] = e.by_quarter;
     assert!(last < first - 0.1, "{:?}", e.by_quarter);
 }
+
+/// The copy check finds a piece of the training split played back as a copy, and a new piece
+/// as none.
+#[test]
+fn compare_calls_a_training_piece_a_copy() {
+    let Some(archive) = common::corpus_archive() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let slice = common::corpus_slice(&archive, 60);
+    slice.save(&data).unwrap();
+    let files = tmp.path().join("files");
+    std::fs::create_dir(&files).unwrap();
+    for k in 0..2 {
+        let (words, _) = nanotune::music::words::Vocab.decode(slice.train.piece(k));
+        let notes = from_words(&words).notes;
+        let bytes = nanotune::music::midi::write_midi(&notes, 120.0).unwrap();
+        std::fs::write(files.join(format!("copy-{k}.mid")), bytes).unwrap();
+    }
+    let stdout = compare(&[
+        "--data".as_ref(),
+        data.as_os_str(),
+        "--midi".as_ref(),
+        files.as_os_str(),
+        "--corpus".as_ref(),
+        "20".as_ref(),
+    ]);
+    assert!(stdout.contains("2 of 2 pieces at 64 or more"), "{stdout}");
+}

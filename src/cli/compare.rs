@@ -3,6 +3,7 @@
 use super::SamplingArgs;
 use crate::fsutil::write_atomic;
 use crate::learn::checkpoint::locate;
+use crate::learn::copies::{longest_shared_runs, Shared, LONGEST_FIGURE, SEED_WORDS};
 use crate::learn::dataset::{Dataset, Split, SplitData};
 use crate::learn::device::{Compute, DeviceChoice};
 use crate::music::analysis::{compare, summarize};
@@ -30,6 +31,9 @@ use std::sync::atomic::AtomicBool;
 /// changed). Each corpus piece is cut to as many words as a new piece has, so length does not
 /// bias the figures: its opening by default, since new pieces are openings too, or with
 /// `--excerpt anywhere` a stretch from a random onset.
+///
+/// Last, the copy check: for each new piece the longest run of words it shares with the train
+/// split, raw and with a looped figure counted once (a piece at 64 or more copies).
 #[derive(Args, Debug)]
 pub struct CompareArgs {
     #[arg(long, help = crate::learn::checkpoint::CHECKPOINT_HELP)]
@@ -82,7 +86,7 @@ pub fn run(args: CompareArgs) -> Result<()> {
     );
     let opts = args.sampling.options(0, false)?;
     let data = Dataset::load(&args.data)?;
-    let (source, generated, mut lengths) = match &args.midi {
+    let (source, generated, words, mut lengths) = match &args.midi {
         Some(dir) => midi_pieces(dir)?,
         None => generate_pieces(&args, &opts)?,
     };
@@ -125,15 +129,56 @@ pub fn run(args: CompareArgs) -> Result<()> {
             (name, &summarize(&generated))
         )
     );
+    print_copies(&words, &data)?;
     if let Some(save) = &args.save {
         println!("new pieces written to {}", save.display());
     }
     Ok(())
 }
 
+/// A line that says where the pieces came from, their notes, their token ids and their lengths
+/// in words.
+type Pieces = (String, Vec<Vec<Note>>, Vec<Vec<u16>>, Vec<usize>);
+
+/// Copies have a line: a new piece that shares this many words in a row with the training split
+/// (about two bars of the corpus's music), a looped figure counted once, repeats it rather than
+/// composes.
+const COPY_WORDS: usize = 64;
+
+/// The copy check ([`longest_shared_runs`]): each new piece's longest run of words found in the
+/// training split, in two lines.
+fn print_copies(pieces: &[Vec<u16>], data: &Dataset) -> Result<()> {
+    let runs = longest_shared_runs(pieces, &data.train.tokens)?;
+    let median = |f: fn(&Shared) -> usize| {
+        let mut v: Vec<usize> = runs.iter().map(f).collect();
+        v.sort_unstable();
+        v[v.len() / 2]
+    };
+    let longest = |f: fn(&Shared) -> usize| {
+        runs.iter()
+            .enumerate()
+            .max_by_key(|&(_, r)| f(r))
+            .map_or((0, 0), |(k, r)| (f(r), k + 1))
+    };
+    let ((words, at), (once, once_at)) = (longest(|r| r.words), longest(|r| r.figure_once));
+    let copies = runs.iter().filter(|r| r.figure_once >= COPY_WORDS).count();
+    println!(
+        "copy check: longest run of words shared with the train split, per piece (runs under \
+         {SEED_WORDS} not counted): median {}, longest {words} (piece {at})",
+        median(|r| r.words)
+    );
+    println!(
+        "  a looped figure of up to {LONGEST_FIGURE} words counted once: median {}, longest \
+         {once} (piece {once_at}); {copies} of {} pieces at {COPY_WORDS} or more",
+        median(|r| r.figure_once),
+        runs.len()
+    );
+    Ok(())
+}
+
 /// The pieces of every MIDI file under `dir`, canonical as `prepare` makes them, with their
 /// lengths in words, and a line that says where they came from.
-fn midi_pieces(dir: &std::path::Path) -> Result<(String, Vec<Vec<Note>>, Vec<usize>)> {
+fn midi_pieces(dir: &std::path::Path) -> Result<Pieces> {
     let files = crate::learn::corpus::midi_files(dir)
         .with_context(|| format!("reading {}", dir.display()))?;
     ensure!(
@@ -142,6 +187,7 @@ fn midi_pieces(dir: &std::path::Path) -> Result<(String, Vec<Vec<Note>>, Vec<usi
         dir.display()
     );
     let mut pieces = Vec::new();
+    let mut ids = Vec::new();
     let mut lengths = Vec::new();
     for path in &files {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
@@ -149,20 +195,23 @@ fn midi_pieces(dir: &std::path::Path) -> Result<(String, Vec<Vec<Note>>, Vec<usi
             .with_context(|| format!("{} is not a MIDI file we can read", path.display()))?;
         lengths.push(words.len());
         pieces.push(from_words(&words).notes);
+        ids.push(
+            Vocab
+                .encode(&words)
+                .context("canonical words always encode")?,
+        );
     }
     Ok((
         format!("{} MIDI files in {}", files.len(), dir.display()),
         pieces,
+        ids,
         lengths,
     ))
 }
 
 /// `args.generated` new pieces from START, each with seed `args.seed + k`, saved as MIDI where
 /// `--save` asks, with their lengths in words and a line that says what made them.
-fn generate_pieces(
-    args: &CompareArgs,
-    opts: &SampleOptions,
-) -> Result<(String, Vec<Vec<Note>>, Vec<usize>)> {
+fn generate_pieces(args: &CompareArgs, opts: &SampleOptions) -> Result<Pieces> {
     let dir = locate(args.checkpoint.as_deref())?;
     let compute = Compute::select(args.device)?;
     eprintln!("{}", compute.describe());
@@ -172,6 +221,7 @@ fn generate_pieces(
     }
     let progress = std::io::stderr().is_terminal();
     let mut generated: Vec<Vec<Note>> = Vec::new();
+    let mut ids = Vec::new();
     let mut lengths = Vec::new();
     for k in 0..args.generated {
         let seed = args.seed + k as u64;
@@ -190,6 +240,11 @@ fn generate_pieces(
             write_atomic(&path, &write_midi(&g.notes(Part::All), 120.0)?)?;
         }
         generated.push(g.notes(Part::All));
+        ids.push(
+            Vocab
+                .encode(&g.words)
+                .context("generated words always encode")?,
+        );
     }
     if progress {
         eprintln!();
@@ -201,7 +256,7 @@ fn generate_pieces(
         opts.top_k,
         opts.top_p
     );
-    Ok((source, generated, lengths))
+    Ok((source, generated, ids, lengths))
 }
 
 /// The notes of `len` words of piece `i`, from its start or from a random onset (the whole

@@ -2,6 +2,7 @@
 //! runs on, and the checkpoint folders that keep a trained model.
 
 pub mod checkpoint;
+pub mod copies;
 pub mod corpus;
 pub mod dataset;
 pub mod device;
