@@ -3,6 +3,7 @@
 //! piece already made.
 
 use crate::learn::dataset::SplitData;
+use crate::music::notes::{canonical_words, from_words, STEPS_PER_BAR};
 use crate::music::read::{piece_from_midi, ReadReport};
 use crate::music::words::{Vocab, Word};
 use anyhow::{bail, Context, Result};
@@ -57,7 +58,28 @@ pub fn head(words: &[Word], n: usize) -> Vec<Word> {
     body[..cut].to_vec()
 }
 
-/// Continue a song: the first `prompt_words` words (cut at a note; `0` = the whole piece) of the
+/// `words` with the whole bars of silence before its first note taken out (what is left of a
+/// bar stays, so the notes keep their place in the bar): a prompt starts with the music. (More
+/// than half of the corpus's pieces open with a bar of silence or more, some with 32.)
+pub fn without_leading_silence(words: &[Word]) -> Vec<Word> {
+    let mut notes = from_words(words).notes;
+    let first = notes.iter().map(|n| n.onset).min().unwrap_or(0);
+    let silent_bars = first / STEPS_PER_BAR * STEPS_PER_BAR;
+    if silent_bars == 0 {
+        return words.to_vec();
+    }
+    for n in &mut notes {
+        n.onset -= silent_bars;
+    }
+    let mut out = canonical_words(&notes);
+    if words.last() != Some(&Word::End) {
+        out.pop();
+    }
+    out
+}
+
+/// Continue a song: the first `prompt_words` words (cut at a note; `0` = the whole piece; whole
+/// bars of silence before its first note taken out) of the
 /// piece titled `title` in `split` (the validation split), or of a random piece of it when `title` is `None`.
 pub fn continue_song(
     split: &SplitData,
@@ -79,20 +101,21 @@ pub fn continue_song(
         bail!("piece {index} of the dataset is damaged");
     }
     Ok(Prompt {
-        words: head(&words, prompt_words),
+        words: head(&without_leading_silence(&words), prompt_words),
         title: Some(split.pieces[index].title.clone()),
     })
 }
 
-/// Continue a MIDI file: its first `prompt_words` words (`0` = the whole piece), encoded with
-/// the codec; the title is the file name without its extension.
+/// Continue a MIDI file: its first `prompt_words` words (`0` = the whole piece; whole bars of
+/// silence before its first note taken out), encoded with the codec; the title is the file name
+/// without its extension.
 pub fn continue_file(path: &Path, prompt_words: usize) -> Result<Prompt> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let mut report = ReadReport::default();
     let words = piece_from_midi(&bytes, &mut report)
         .with_context(|| format!("encoding {}", path.display()))?;
     Ok(Prompt {
-        words: head(&words, prompt_words),
+        words: head(&without_leading_silence(&words), prompt_words),
         title: path.file_stem().map(|s| s.to_string_lossy().into_owned()),
     })
 }
@@ -110,6 +133,26 @@ pub fn extend(words: &[Word], title: Option<String>) -> Prompt {
 mod tests {
     use super::*;
     use crate::music::words::{parse_words, words_to_string};
+
+    #[test]
+    fn whole_bars_of_silence_before_the_first_note_go() {
+        let w = |text: &str| parse_words(text).0;
+        // 40 steps of silence: two bars go, the 8 steps within the bar stay.
+        let silent = w("START sepxx d32 sepxx d8 n60 d4 sepxx d4 n64 d4 END");
+        assert_eq!(
+            words_to_string(&without_leading_silence(&silent)),
+            "START sepxx d8 n60 d4 sepxx d4 n64 d4 END"
+        );
+        // 300 steps (18 bars and 12 steps), cut before its END.
+        let long = w("START sepxx d128 sepxx d128 sepxx d44 n72 d2");
+        assert_eq!(
+            words_to_string(&without_leading_silence(&long)),
+            "START sepxx d12 n72 d2"
+        );
+        let at_once = w("START n60 d4 END");
+        assert_eq!(without_leading_silence(&at_once), at_once);
+        assert_eq!(without_leading_silence(&w("START")), w("START"));
+    }
 
     #[test]
     fn heads_end_at_a_whole_note() {
