@@ -363,6 +363,19 @@ fn status_line_says_generation_complete() {
     // It keeps saying so until the next action.
     update(&mut a, key(KeyCode::Tab));
     assert!(text(&render(&a, 100, 30)).contains("Generation complete!"));
+    // At 80 columns a newer message comes first and whole; the rest follows as far as it fits.
+    let news = "no audio device: saved nanotune-12.wav (cannot open the card)";
+    update(&mut a, Message::Toast(news.into()));
+    let screen = text(&render(&a, 80, 24));
+    let last = screen.lines().last().unwrap();
+    assert!(last.starts_with(news), "{last}");
+    assert!(last.contains("| Generation compl"), "{last}");
+    // Where it all fits, the order is the usual one.
+    let wide = text(&render(&a, 200, 30));
+    assert!(
+        wide.contains(&format!("took 1.5 s; 0.5 bars | {news}")),
+        "{wide}"
+    );
 }
 
 #[test]

@@ -359,6 +359,29 @@ fn bars_made(app: &App) -> f64 {
 
 /// The status line: the state of generation, then a toast if any.
 pub fn status_text(app: &App) -> String {
+    let (lead, state, toast) = status_parts(app);
+    match toast {
+        Some(t) => format!("{lead}{state} | {t}"),
+        None => format!("{lead}{state}"),
+    }
+}
+
+/// The status line in `width` columns: as [`status_text`] where it fits; where it does not, the
+/// newest message (the toast) comes right after where playback is, whole, and the state of
+/// generation after it as far as it fits.
+pub fn status_line(app: &App, width: usize) -> String {
+    let line = status_text(app);
+    match status_parts(app) {
+        (lead, state, Some(toast)) if line.chars().count() > width => {
+            format!("{lead}{toast} | {state}")
+        }
+        _ => line,
+    }
+}
+
+/// Where playback is and which take ("playing 1.0/5.0 s | take 2/4 | "), the state of generation
+/// with the voice, and the toast.
+fn status_parts(app: &App) -> (String, String, Option<&str>) {
     let state = match &app.gen {
         GenState::Idle => match (&app.env.model_error, &app.env.songs) {
             (Some(_), _) => "No model loaded: see the piano roll for how to get one".to_string(),
@@ -404,10 +427,11 @@ pub fn status_text(app: &App) -> String {
         None => String::new(),
     };
     let take = super::takes::status_prefix(app);
-    match &app.toast {
-        Some(t) => format!("{playing}{take}{state}{voice} | {t}"),
-        None => format!("{playing}{take}{state}{voice}"),
-    }
+    (
+        format!("{playing}{take}"),
+        format!("{state}{voice}"),
+        app.toast.as_deref(),
+    )
 }
 
 fn draw_status(app: &App, frame: &mut Frame, area: Rect) {
@@ -416,7 +440,8 @@ fn draw_status(app: &App, frame: &mut Frame, area: Rect) {
         GenState::Complete { .. } => Style::default().fg(Color::Green),
         _ => Style::default(),
     };
-    frame.render_widget(Paragraph::new(status_text(app)).style(style), area);
+    let line = status_line(app, area.width as usize);
+    frame.render_widget(Paragraph::new(line).style(style), area);
 }
 
 /// The help popup's rows: commands shown together and what they do; their keys come from the
