@@ -581,3 +581,23 @@ fn the_sound_output_gets_the_piece_in_seconds_and_reports_the_playhead() {
     drive(&mut a, &mut runtime, |a| press(a, &[KeyCode::Char(' ')]));
     assert_eq!(heard.lock().unwrap().stops, 1);
 }
+
+/// The roll follows the music: after a continuation of a long prompt it starts the bar before
+/// the new notes, and after a new piece that opens with bars of silence, the bar before its first
+/// note; a new piece that starts at once stays at the start.
+#[test]
+fn after_a_generation_the_roll_shows_where_the_new_notes_are() {
+    let mut a = app();
+    press(&mut a, &[KeyCode::Enter]);
+    // Ten bars of prompt (one note a bar), then new notes from bar 11.
+    let prompt = format!("START {}", "n60 d16 sepxx d16 ".repeat(10));
+    run_generation(&mut a, &prompt, Some("Song"), "n72 d4 sepxx d4 n74 d4 END");
+    assert_eq!(a.scroll, 9 * 16);
+    // A new piece that opens with four silent bars.
+    press(&mut a, &[KeyCode::Enter]);
+    run_generation(&mut a, "START", None, "sepxx d64 n67 d4 END");
+    assert_eq!(a.scroll, 3 * 16);
+    press(&mut a, &[KeyCode::Enter]);
+    run_generation(&mut a, "START", None, "n67 d4 END");
+    assert_eq!(a.scroll, 0);
+}

@@ -6,7 +6,7 @@ pub use super::controls::{Control, ControlId, Controls, ScaleChoice};
 use super::keys::{Command, Keymap};
 use super::saved::Settings;
 use super::takes::{self, Takes};
-use crate::music::notes::{STEPS_PER_BAR, STEPS_PER_QUARTER};
+use crate::music::notes::{from_words, STEPS_PER_BAR, STEPS_PER_QUARTER};
 use crate::music::words::Word;
 use crate::sample::{prompt, Prompt, SampleOptions};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent};
@@ -398,6 +398,7 @@ pub fn update(app: &mut App, msg: Message) -> Vec<Effect> {
                 made = app.piece.words.len().saturating_sub(app.piece.prompt_len);
             }
             app.play_from = 0.0;
+            app.scroll = new_part_scroll(app);
             app.gen = match error {
                 Some(e) => GenState::Failed(e),
                 None => GenState::Complete {
@@ -450,9 +451,27 @@ fn switch_voice(app: &App) -> Vec<Effect> {
     }
 }
 
+/// Where the roll starts once a piece is made: the bar before the first new note (the end of the
+/// prompt and the new music in view, not a stretch of silence or the start of a long prompt);
+/// the start where the new part is the whole piece.
+fn new_part_scroll(app: &App) -> u64 {
+    let prompt_end =
+        from_words(&app.piece.words[..app.piece.prompt_len.min(app.piece.words.len())]).end;
+    let first_new = from_words(&app.piece.words)
+        .notes
+        .iter()
+        .map(|n| n.onset)
+        .filter(|&onset| onset >= prompt_end)
+        .min();
+    match first_new {
+        Some(onset) if onset >= STEPS_PER_BAR => (onset / STEPS_PER_BAR - 1) * STEPS_PER_BAR,
+        _ => 0,
+    }
+}
+
 /// Length of the piece on screen in seconds at the chosen tempo.
 pub fn music_seconds(app: &App) -> f64 {
-    crate::music::notes::from_words(&app.piece.words).end as f64 * app.seconds_per_step()
+    from_words(&app.piece.words).end as f64 * app.seconds_per_step()
 }
 
 fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
