@@ -264,3 +264,57 @@ fn compare_calls_a_training_piece_a_copy() {
     ]);
     assert!(stdout.contains("2 of 2 pieces at 64 or more"), "{stdout}");
 }
+
+/// `nanotune score`: bar by bar and in all, and a real piece reads as less surprising than the
+/// same notes with its bars shuffled.
+#[test]
+fn score_finds_a_real_piece_less_surprising_than_its_bars_shuffled() {
+    use nanotune::music::notes::{canonical_words, STEPS_PER_BAR};
+    use nanotune::music::words::{words_to_string, Vocab};
+    let Some(archive) = common::corpus_archive() else {
+        return;
+    };
+    let slice = common::corpus_slice(&archive, 30);
+    let (words, _) = Vocab.decode(slice.train.piece(3));
+    let notes = from_words(&words).notes;
+    // Bar b's notes go to bar (b * 7) mod bars: the same notes, the order of the bars lost.
+    let bars = notes.iter().map(|n| n.onset / STEPS_PER_BAR).max().unwrap() + 1;
+    let mut shuffled = notes.clone();
+    for n in &mut shuffled {
+        let (bar, within) = (n.onset / STEPS_PER_BAR, n.onset % STEPS_PER_BAR);
+        n.onset = (bar * 7 % bars) * STEPS_PER_BAR + within;
+    }
+    nanotune::music::notes::canonicalise(&mut shuffled);
+    let tmp = tempfile::tempdir().unwrap();
+    let score = |name: &str, notes: &[nanotune::music::notes::Note]| -> (f64, usize) {
+        let path = tmp.path().join(name);
+        std::fs::write(&path, words_to_string(&canonical_words(notes))).unwrap();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("checkpoints");
+        let out = Command::new(env!("CARGO_BIN_EXE_nanotune"))
+            .args(["score", "--device", "cpu", "--checkpoint"])
+            .arg(&root)
+            .arg(&path)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let all = stdout.lines().find(|l| l.starts_with("all")).unwrap();
+        let loss = all.rsplit('|').next().unwrap().trim().parse().unwrap();
+        let bar_lines = stdout
+            .lines()
+            .filter(|l| l.as_bytes()[0].is_ascii_digit())
+            .count();
+        (loss, bar_lines)
+    };
+    let (real, real_bars) = score("real.txt", &notes);
+    let (mixed, _) = score("shuffled.txt", &shuffled);
+    assert!(
+        real_bars as u64 >= bars * 9 / 10,
+        "{real_bars} of {bars} bars"
+    );
+    assert!(real < mixed, "real {real} against shuffled {mixed}");
+}

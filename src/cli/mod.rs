@@ -12,6 +12,7 @@ mod listen;
 mod play;
 mod prepare;
 mod render;
+mod score;
 mod train;
 
 use crate::sample::SampleOptions;
@@ -128,6 +129,7 @@ pub enum Command {
     Generate(generate::GenerateArgs),
     Compare(compare::CompareArgs),
     Describe(describe::DescribeArgs),
+    Score(score::ScoreArgs),
     Export(export::ExportArgs),
     Keys(keys::KeysArgs),
     #[command(subcommand)]
@@ -177,6 +179,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Generate(args) => generate::run(args),
         Command::Compare(args) => compare::run(args),
         Command::Describe(args) => describe::run(args),
+        Command::Score(args) => score::run(args),
         Command::Export(args) => export::run(args),
         Command::Keys(args) => keys::run(args),
         Command::Bench(cmd) => bench::run(cmd),

@@ -71,3 +71,20 @@ pub fn words_of_midi(piece: &MidiPiece, report: &mut ReadReport) -> Result<Vec<W
     report.add_canon(canonicalise(&mut notes));
     Ok(canonical_words(&notes))
 }
+
+/// The canonical words of a piece file: a Standard MIDI File (by its `.mid`/`.midi` name or its
+/// `MThd` start) or a word text.
+pub fn read_file(path: &std::path::Path) -> Result<Vec<Word>> {
+    use anyhow::Context;
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let is_midi = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("mid") || e.eq_ignore_ascii_case("midi"));
+    let words = if is_midi || bytes.starts_with(b"MThd") {
+        piece_from_midi(&bytes, &mut ReadReport::default())
+    } else {
+        piece_from_text(&String::from_utf8_lossy(&bytes), &mut ReadReport::default())
+    };
+    words.with_context(|| format!("reading {}", path.display()))
+}

@@ -128,6 +128,31 @@ pub fn evaluate(model: &Gpt, split: &SplitData, max_words: Option<usize>) -> Res
     })
 }
 
+/// The loss of each word of a piece after its first (`ids[1..]`), each predicted with as much of
+/// the piece before it as the context holds, up to half a context less: windows of the context's
+/// length start every half context, and each word is scored in the first window where it has at
+/// least half a context before it (or in the first window).
+pub fn piece_losses(model: &Gpt, ids: &[u16]) -> Result<Vec<f32>> {
+    let ctx = model.config().context;
+    let half = (ctx / 2).max(1);
+    let device = model.device().clone();
+    let mut losses = Vec::with_capacity(ids.len().saturating_sub(1));
+    let mut start = 0;
+    while losses.len() + 1 < ids.len() {
+        let n = ctx.min(ids.len() - 1 - start);
+        let tensor = |from: usize| {
+            let v: Vec<u32> = ids[from..from + n].iter().map(|&t| t as u32).collect();
+            Tensor::from_vec(v, (1, n), &device)
+        };
+        let row = word_losses(model, &tensor(start)?, &tensor(start + 1)?)?.remove(0);
+        // Positions already scored by the window before are skipped.
+        let done = losses.len() - start;
+        losses.extend_from_slice(&row[done..]);
+        start += half;
+    }
+    Ok(losses)
+}
+
 /// The loss of each predicted word, `(batch, time)`: minus the log-probability of the target.
 fn word_losses(model: &Gpt, ids: &Tensor, targets: &Tensor) -> Result<Vec<Vec<f32>>> {
     let logits = model.forward(ids)?;
@@ -204,6 +229,30 @@ mod tests {
         assert!((first - want).abs() < 1e-5, "{first} vs {want}");
         let err = evaluate(&model, &SplitData::default(), None).unwrap_err();
         assert!(err.to_string().contains("no words"), "{err}");
+    }
+
+    #[test]
+    fn a_piece_is_scored_word_by_word_with_up_to_a_context_before_each() {
+        let model = model();
+        let ids = super::super::batches::tests::example_piece();
+        // Shorter than the context: one window, the same losses as the mean.
+        let short = &ids[..20];
+        let losses = piece_losses(&model, short).unwrap();
+        assert_eq!(losses.len(), 19);
+        let (want, _) = loss_word_by_window(&model, short, 32);
+        let mean = losses.iter().map(|&l| l as f64).sum::<f64>() / 19.0;
+        assert!((mean - want).abs() < 1e-5);
+        // Longer: every word once; word 40 is predicted from words 16..40 (the window at 16).
+        let losses = piece_losses(&model, &ids[..100]).unwrap();
+        assert_eq!(losses.len(), 99);
+        let window: Vec<u16> = ids[16..41].to_vec();
+        let alone = piece_losses(&model, &window).unwrap();
+        assert!(
+            (losses[39] - alone[23]).abs() < 1e-5,
+            "{} {}",
+            losses[39],
+            alone[23]
+        );
     }
 
     #[test]

@@ -23,7 +23,7 @@ mod resume;
 
 pub use batches::Augment;
 pub use bench::{bench, profile, OpTime, StepTimes};
-pub use eval::{evaluate, Evaluation};
+pub use eval::{evaluate, piece_losses, Evaluation};
 pub use optim::{clip_gradients, AdamW};
 pub use resume::recorded_steps;
 
