@@ -11,12 +11,7 @@ use nanotune::sound::timed::{self, TimedNote};
 use nanotune::sound::wav::{wav_bytes, WavEncoding};
 
 fn note(start: f64, duration: f64, pitch: u8, velocity: u8) -> TimedNote {
-    TimedNote {
-        start,
-        duration,
-        pitch,
-        velocity,
-    }
+    TimedNote::new(start, duration, pitch, velocity)
 }
 
 #[test]

@@ -18,12 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn note(start: f64, duration: f64, pitch: u8, velocity: u8) -> TimedNote {
-    TimedNote {
-        start,
-        duration,
-        pitch,
-        velocity,
-    }
+    TimedNote::new(start, duration, pitch, velocity)
 }
 
 fn gm_voice() -> Option<Voice> {

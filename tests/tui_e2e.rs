@@ -28,6 +28,17 @@ struct Tmux {
 }
 
 impl Tmux {
+    /// A detached session `name-PID` of `width` x `height` running a bare bash in `dir`.
+    fn open(name: &str, (width, height): (u16, u16), dir: &Path) -> Tmux {
+        let session = format!("{name}-{}", std::process::id());
+        let (w, h) = (width.to_string(), height.to_string());
+        run(Command::new("tmux")
+            .args(["new-session", "-d", "-s", &session, "-x", &w, "-y", &h])
+            .arg("bash --norc --noprofile")
+            .current_dir(dir));
+        Tmux { session }
+    }
+
     fn keys(&self, keys: &[&str]) {
         run(Command::new("tmux")
             .args(["send-keys", "-t", &self.session])
@@ -61,13 +72,21 @@ impl Drop for Tmux {
     }
 }
 
+/// Whether tmux runs here; under CI its absence fails the test (.ci/run installs it).
+fn tmux_is_here() -> bool {
+    if Command::new("tmux").arg("-V").output().is_ok() {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("tmux is missing (.ci/run installs it)");
+    }
+    eprintln!("SKIPPED: tmux is not installed");
+    false
+}
+
 #[test]
 fn open_generate_and_quit_in_a_real_terminal() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        if std::env::var_os("CI").is_some() {
-            panic!("tmux is missing (.ci/run installs it)");
-        }
-        eprintln!("SKIPPED: tmux is not installed");
+    if !tmux_is_here() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -108,14 +127,7 @@ fn open_generate_and_quit_in_a_real_terminal() {
         "--quiet",
     ]));
 
-    let session = format!("nanotune-e2e-{}", std::process::id());
-    let tmux = Tmux {
-        session: session.clone(),
-    };
-    run(Command::new("tmux")
-        .args(["new-session", "-d", "-s", &session, "-x", "120", "-y", "36"])
-        .arg("bash --norc --noprofile")
-        .current_dir(dir.path()));
+    let tmux = Tmux::open("nanotune-e2e", (120, 36), dir.path());
     let cmd = format!(
         "{} --checkpoint ckpt --data prepared; echo EXIT=$?",
         env!("CARGO_BIN_EXE_nanotune")
@@ -173,24 +185,13 @@ fn roll_column(screen: &str) -> usize {
 /// at least 60% of the width.
 #[test]
 fn a_fresh_home_continues_a_song_and_remembers_at_80x24() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        if std::env::var_os("CI").is_some() {
-            panic!("tmux is missing (.ci/run installs it)");
-        }
-        eprintln!("SKIPPED: tmux is not installed");
+    if !tmux_is_here() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
     let checkpoints = Path::new(env!("CARGO_MANIFEST_DIR")).join("checkpoints");
-    let session = format!("nanotune-fresh-{}", std::process::id());
-    let tmux = Tmux {
-        session: session.clone(),
-    };
-    run(Command::new("tmux")
-        .args(["new-session", "-d", "-s", &session, "-x", "80", "-y", "24"])
-        .arg("bash --norc --noprofile")
-        .current_dir(dir.path()));
+    let tmux = Tmux::open("nanotune-fresh", (80, 24), dir.path());
     let cmd = format!(
         "env -u XDG_CONFIG_HOME -u XDG_DATA_HOME HOME={} NANOTUNE_CHECKPOINT={} {}; echo EXIT=$?",
         home.path().display(),
@@ -246,11 +247,7 @@ fn a_fresh_home_continues_a_song_and_remembers_at_80x24() {
 /// answers and space does not, and an unknown command in the file is named on the status line.
 #[test]
 fn keys_toml_beside_the_config_file_rebinds_play() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        if std::env::var_os("CI").is_some() {
-            panic!("tmux is missing (.ci/run installs it)");
-        }
-        eprintln!("SKIPPED: tmux is not installed");
+    if !tmux_is_here() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -259,14 +256,7 @@ fn keys_toml_beside_the_config_file_rebinds_play() {
         "play_stop = [\"p\"]\nplya = [\"z\"]\n",
     )
     .unwrap();
-    let session = format!("nanotune-keys-{}", std::process::id());
-    let tmux = Tmux {
-        session: session.clone(),
-    };
-    run(Command::new("tmux")
-        .args(["new-session", "-d", "-s", &session, "-x", "160", "-y", "30"])
-        .arg("bash --norc --noprofile")
-        .current_dir(dir.path()));
+    let tmux = Tmux::open("nanotune-keys", (160, 30), dir.path());
     // No model is needed to press keys: the screen opens without one.
     let cmd = format!(
         "{} --config {} --checkpoint no-model; echo EXIT=$?",

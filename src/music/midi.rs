@@ -576,29 +576,6 @@ mod tests {
     }
 
     #[test]
-    fn quarters_at_undoes_seconds_at_across_tempo_changes() {
-        let tempo = [
-            TempoChange {
-                at: 0.0,
-                micros_per_quarter: 500_000.0,
-            },
-            TempoChange {
-                at: 4.0,
-                micros_per_quarter: 1_000_000.0,
-            },
-            TempoChange {
-                at: 10.0,
-                micros_per_quarter: 250_000.0,
-            },
-        ];
-        for q in [0.0, 1.5, 4.0, 7.25, 10.0, 33.0] {
-            let back = quarters_at(&tempo, seconds_at(&tempo, q));
-            assert!((back - q).abs() < 1e-9, "{q} -> {back}");
-        }
-        assert_eq!(quarters_at(&[], 3.0), 6.0);
-    }
-
-    #[test]
     fn written_notes_read_back_exactly() {
         let notes = vec![
             Note {
@@ -688,6 +665,12 @@ mod tests {
         ];
         assert!((seconds_at(&tempo, 4.0) - 2.0).abs() < 1e-9);
         assert!((seconds_at(&tempo, 6.0) - 4.0).abs() < 1e-9);
+        // And back: quarters_at undoes seconds_at on either side of a change.
+        for q in [0.0, 1.5, 4.0, 7.25, 33.0] {
+            let back = quarters_at(&tempo, seconds_at(&tempo, q));
+            assert!((back - q).abs() < 1e-9, "{q} -> {back}");
+        }
+        assert_eq!(quarters_at(&[], 3.0), 6.0);
     }
 
     #[test]

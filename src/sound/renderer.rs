@@ -247,12 +247,7 @@ mod tests {
     use super::*;
 
     fn note(start: f64, duration: f64, pitch: u8, velocity: u8) -> TimedNote {
-        TimedNote {
-            start,
-            duration,
-            pitch,
-            velocity,
-        }
+        TimedNote::new(start, duration, pitch, velocity)
     }
 
     #[test]

@@ -36,6 +36,15 @@ pub struct TimedNote {
 }
 
 impl TimedNote {
+    pub fn new(start: f64, duration: f64, pitch: u8, velocity: u8) -> TimedNote {
+        TimedNote {
+            start,
+            duration,
+            pitch,
+            velocity,
+        }
+    }
+
     /// Note-off time in seconds.
     pub fn end(&self) -> f64 {
         self.start + self.duration
