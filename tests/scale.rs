@@ -198,3 +198,58 @@ fn the_prompt_is_left_as_it_is() {
     assert_eq!(g.prompt(), &p.words[..]);
     assert!(new_pitches(&g).iter().all(|&n| scale.contains(n)));
 }
+
+/// `--range`: over 20 seeded pieces of the shipped model, no new note outside the range, alone
+/// and with the scale lock; a range that holds no note of the key is refused before generating.
+#[test]
+fn every_new_pitch_of_the_shipped_model_is_in_the_range() {
+    use nanotune::music::range::PitchRange;
+    let mut model = shipped();
+    for (range, key, seeds) in [
+        ("C4-C5", None, 0..8),
+        ("A2-E3", None, 8..14),
+        ("F3-F4", Some("D"), 14..20),
+    ] {
+        let range: PitchRange = range.parse().unwrap();
+        let scale: Option<Scale> = key.map(|k| k.parse().unwrap());
+        for seed in seeds {
+            let o = SampleOptions {
+                words: 300,
+                temperature: 1.2,
+                top_k: 0,
+                seed,
+                scale,
+                range: Some(range),
+                ..SampleOptions::default()
+            };
+            o.validate().unwrap();
+            let g = run(&mut model, &prompt::new_piece(), &o);
+            assert_whole(&g);
+            let pitches = new_pitches(&g);
+            assert!(
+                pitches.len() > 30,
+                "{range} seed {seed}: {} notes",
+                pitches.len()
+            );
+            let outside: Vec<u8> = pitches
+                .into_iter()
+                .filter(|&p| !range.contains(p) || scale.is_some_and(|s| !s.contains(p)))
+                .collect();
+            assert!(
+                outside.is_empty(),
+                "{range} seed {seed}: {outside:?} outside"
+            );
+        }
+    }
+    let o = SampleOptions {
+        scale: Some(Scale::major(0)),
+        range: Some("C#4-C#4".parse().unwrap()),
+        ..SampleOptions::default()
+    };
+    let err = o.validate().unwrap_err().to_string();
+    assert_eq!(err.lines().count(), 1);
+    assert!(
+        err.contains("no note of C major lies in the range C#4-C#4"),
+        "{err}"
+    );
+}

@@ -96,6 +96,10 @@ pub struct SamplingArgs {
     /// prompt ends in, and the piece ends at that bar line.
     #[arg(long, value_name = "N")]
     pub bars: Option<u32>,
+    /// Every new note inside this range of notes, both ends included (C3-C6; middle C is C4),
+    /// the prompt left as it is.
+    #[arg(long, value_name = "LOW-HIGH")]
+    pub range: Option<crate::music::range::PitchRange>,
 }
 
 impl SamplingArgs {
@@ -109,6 +113,7 @@ impl SamplingArgs {
             seed,
             stop_at_end,
             scale: self.scale,
+            range: self.range,
             bars: self.bars,
         };
         opts.validate()?;

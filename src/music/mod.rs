@@ -7,6 +7,7 @@ pub mod augment;
 pub mod midi;
 pub mod mutate;
 pub mod notes;
+pub mod range;
 pub mod read;
 pub mod scale;
 pub mod words;

@@ -35,6 +35,7 @@ pub use takes::{
 use crate::music::notes::{
     canon, end_step, from_words, Note, QUARTERS_PER_BAR, STEPS_PER_BAR, STEPS_PER_QUARTER,
 };
+use crate::music::range::PitchRange;
 use crate::music::scale::Scale;
 use crate::music::words::{Vocab, Word};
 use anyhow::{ensure, Result};
@@ -103,6 +104,8 @@ pub struct SampleOptions {
     /// Where the grammar allows no pitch of the key, the durations and shifts it allows are
     /// drawn from alone; where it allows nothing else, the lock yields for that one word.
     pub scale: Option<Scale>,
+    /// Every new note inside this range (hard, like the scale lock; the prompt is left as it is).
+    pub range: Option<PitchRange>,
     /// Length in bars of 4/4 instead of words: the new part fills this many bars after the bar
     /// the prompt ends in, and the piece ends at that bar line (no note sounds past it).
     pub bars: Option<u32>,
@@ -120,6 +123,7 @@ impl Default for SampleOptions {
             seed: 0,
             stop_at_end: false,
             scale: None,
+            range: None,
             bars: None,
         }
     }
@@ -138,6 +142,13 @@ impl SampleOptions {
             self.temperature
         );
         ensure!(self.bars != Some(0), "a length in bars must be 1 or more");
+        if let (Some(range), scale) = (self.range, self.scale) {
+            ensure!(
+                range.meets(scale),
+                "no note of {} lies in the range {range}: widen the range or change the scale",
+                scale.map_or(String::new(), |s| s.to_string())
+            );
+        }
         ensure!(
             self.top_p > 0.0 && self.top_p <= 1.0,
             "top-p must be in (0, 1], not {}",
@@ -334,12 +345,12 @@ fn fits_before(grammar: &Grammar, id: u16, line: u64) -> bool {
     }
 }
 
-/// Whether word `id` may be sampled under the scale lock `scale`: any word but a pitch outside it.
-fn in_key(scale: Option<Scale>, id: u16) -> bool {
-    match (scale, Vocab.pitch(id)) {
-        (Some(s), Some(p)) => s.contains(p),
-        _ => true,
-    }
+/// Whether word `id` may be sampled under the scale lock and the range of `opts`: any word but a
+/// pitch outside them.
+fn in_key(opts: &SampleOptions, id: u16) -> bool {
+    Vocab.pitch(id).is_none_or(|p| {
+        opts.scale.is_none_or(|s| s.contains(p)) && opts.range.is_none_or(|r| r.contains(p))
+    })
 }
 
 /// Ids kept when the window slides (half the context, at least 1).

@@ -341,7 +341,7 @@ fn pick(t: &mut Take, logits: &[f32], line: Option<u64>, picker: &mut Picker) ->
     let opts = &t.opts;
     let end_ok = opts.stop_at_end && t.made > 0;
     let g = &t.grammar;
-    let in_key = |id: u16| in_key(opts.scale, id);
+    let in_key = |id: u16| in_key(opts, id);
     // Near the limit, prefer a note to a shift (a shift needs four words before END).
     let avoid_shift = opts.words.saturating_sub(t.made) < 4
         && matches!(g.state(), State::Ready | State::Shifted(_))

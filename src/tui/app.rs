@@ -294,6 +294,8 @@ impl App {
                 ScaleChoice::Key(s) => Some(s),
                 ScaleChoice::Off | ScaleChoice::MatchPrompt => None,
             },
+            // Not on the screen yet (issue 34): the command line's --range only.
+            range: None,
             bars: self.controls.bars(),
         }
     }
