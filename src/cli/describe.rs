@@ -1,12 +1,11 @@
 //! `nanotune describe`: a piece in figures (per four bars: notes, key, range, longest note), and
 //! optionally its piano roll as SVG and the levels of its rendered WAV.
 
-use super::render::is_midi;
 use crate::fsutil::write_atomic;
 use crate::music::analysis::{bars, pitch_name, scale_name, sections};
 use crate::music::midi::read_midi;
 use crate::music::notes::{from_words, Note};
-use crate::music::read::{check_length, words_of_midi, ReadReport};
+use crate::music::read::{check_length, is_midi, words_of_midi, ReadReport};
 use crate::music::words::parse_words;
 use crate::plot::roll_svg;
 use crate::sound::timed::{self, music_seconds};
@@ -50,7 +49,7 @@ struct Described {
 
 fn load(path: &Path, prompt_words: usize) -> Result<Described> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let (words, midi) = if is_midi(path) || bytes.starts_with(b"MThd") {
+    let (words, midi) = if is_midi(path, &bytes) {
         let piece = read_midi(&bytes).with_context(|| format!("reading {}", path.display()))?;
         let words = words_of_midi(&piece, &mut ReadReport::default())
             .with_context(|| format!("reading {}", path.display()))?;

@@ -1,9 +1,9 @@
 //! `nanotune play`: hear a MIDI file, on a listener over SSH, on the sound card, or saved as WAV
 //! where there is neither.
 
-use super::render::{is_midi, SoundArgs};
+use super::render::SoundArgs;
 use crate::music::notes::from_words;
-use crate::music::read::{piece_from_text, ReadReport};
+use crate::music::read::{is_midi, piece_from_text, ReadReport};
 use crate::sound::listen::locate_listener;
 use crate::sound::output::Output;
 use crate::sound::piece::Piece;
@@ -125,7 +125,7 @@ pub fn load_piece(path: &Path, bpm: Option<f64>) -> Result<Piece> {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    if is_midi(path) || bytes.starts_with(b"MThd") {
+    if is_midi(path, &bytes) {
         let piece = Piece::read_midi_file(&title, &bytes)
             .with_context(|| format!("reading {}", path.display()))?;
         Ok(match bpm {

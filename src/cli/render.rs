@@ -2,7 +2,7 @@
 
 use crate::music::midi::read_midi;
 use crate::music::notes::from_words;
-use crate::music::read::{piece_from_text, ReadReport};
+use crate::music::read::{is_midi, piece_from_text, ReadReport};
 use crate::sound::format::Format;
 use crate::sound::soundfont::{self, Found, SearchPlaces, SoundFont};
 use crate::sound::timed::{self, check_length, music_seconds, TimedNote};
@@ -90,12 +90,6 @@ pub fn choose_voice(flag: Option<Option<&Path>>) -> Result<Voice> {
     Ok(Voice::SoundFont(font))
 }
 
-pub(super) fn is_midi(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("mid") || e.eq_ignore_ascii_case("midi"))
-}
-
 /// The notes of a MIDI file (its tempo map unless `bpm` is given) or of a word file (at `bpm`,
 /// default 120), in seconds.
 pub fn load_notes(path: &Path, bpm: Option<f64>) -> Result<Vec<TimedNote>> {
@@ -105,7 +99,7 @@ pub fn load_notes(path: &Path, bpm: Option<f64>) -> Result<Vec<TimedNote>> {
         }
     }
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    if is_midi(path) || bytes.starts_with(b"MThd") {
+    if is_midi(path, &bytes) {
         let piece = read_midi(&bytes).with_context(|| format!("reading {}", path.display()))?;
         Ok(timed::from_midi(&piece, bpm))
     } else {

@@ -1,7 +1,7 @@
 //! A pitch range as a musician names it (`C3-C6`, `F#2-Bb4`): every new note inside it, hard, in
 //! the grammar (`generate --range`).
 
-use crate::music::scale::{Scale, PITCH_CLASSES};
+use crate::music::scale::{note_letter, Scale, PITCH_CLASSES};
 use crate::music::words::{MAX_PITCH, MIN_PITCH};
 use std::fmt;
 use std::str::FromStr;
@@ -27,26 +27,7 @@ impl PitchRange {
 
 /// A note name and octave, middle C being `C4` (60): `C3`, `F#4`, `Bb2`.
 pub fn parse_note(text: &str) -> Option<u8> {
-    let t = text.trim();
-    let mut chars = t.chars();
-    let natural: i32 = match chars.next()?.to_ascii_uppercase() {
-        'C' => 0,
-        'D' => 2,
-        'E' => 4,
-        'F' => 5,
-        'G' => 7,
-        'A' => 9,
-        'B' => 11,
-        _ => return None,
-    };
-    let rest = chars.as_str();
-    let (class, octave) = if let Some(r) = rest.strip_prefix('#') {
-        (natural + 1, r)
-    } else if let Some(r) = rest.strip_prefix('b') {
-        (natural - 1, r)
-    } else {
-        (natural, rest)
-    };
+    let (class, octave) = note_letter(text.trim())?;
     let octave: i32 = octave.parse().ok()?;
     let pitch = (octave + 1) * 12 + class;
     (0..=127).contains(&pitch).then_some(pitch as u8)

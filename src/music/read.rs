@@ -7,6 +7,7 @@ use crate::music::notes::{canonical_words, canonicalise, from_words, CanonReport
 use crate::music::words::{parse_words, Word};
 use anyhow::{bail, Result};
 use serde::Serialize;
+use std::path::Path;
 
 /// What reading saw: words and notes dropped or changed on the way to canonical words.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -72,16 +73,23 @@ pub fn words_of_midi(piece: &MidiPiece, report: &mut ReadReport) -> Result<Vec<W
     Ok(canonical_words(&notes))
 }
 
-/// The canonical words of a piece file: a Standard MIDI File (by its `.mid`/`.midi` name or its
-/// `MThd` start) or a word text.
-pub fn read_file(path: &std::path::Path) -> Result<Vec<Word>> {
+/// Whether a file's name says MIDI (`.mid`, `.midi`, any case).
+pub fn is_midi_name(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("mid") || e.eq_ignore_ascii_case("midi"))
+}
+
+/// Whether a file is a Standard MIDI File (by its name or its `MThd` start), not a word text.
+pub fn is_midi(path: &Path, bytes: &[u8]) -> bool {
+    is_midi_name(path) || bytes.starts_with(b"MThd")
+}
+
+/// The canonical words of a piece file: a Standard MIDI File ([`is_midi`]) or a word text.
+pub fn read_file(path: &Path) -> Result<Vec<Word>> {
     use anyhow::Context;
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let is_midi = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("mid") || e.eq_ignore_ascii_case("midi"));
-    let words = if is_midi || bytes.starts_with(b"MThd") {
+    let words = if is_midi(path, &bytes) {
         piece_from_midi(&bytes, &mut ReadReport::default())
     } else {
         piece_from_text(&String::from_utf8_lossy(&bytes), &mut ReadReport::default())

@@ -128,27 +128,8 @@ impl FromStr for Scale {
         let err = || UnknownKey {
             given: text.to_string(),
         };
-        let t = text.trim();
-        let mut chars = t.chars();
-        let letter = chars.next().ok_or_else(err)?;
-        let natural: u8 = match letter.to_ascii_uppercase() {
-            'C' => 0,
-            'D' => 2,
-            'E' => 4,
-            'F' => 5,
-            'G' => 7,
-            'A' => 9,
-            'B' => 11,
-            _ => return Err(err()),
-        };
-        let rest = chars.as_str();
-        let (tonic, rest) = if let Some(r) = rest.strip_prefix(['#', '♯']) {
-            (natural + 1, r)
-        } else if let Some(r) = rest.strip_prefix(['b', '♭']) {
-            (natural + 11, r)
-        } else {
-            (natural, rest)
-        };
+        let (tonic, rest) = note_letter(text.trim()).ok_or_else(err)?;
+        let tonic = (tonic + 12) as u8;
         let mode = match rest.trim().to_ascii_lowercase().as_str() {
             "" | "maj" | "major" => Mode::Major,
             "m" | "min" | "minor" => Mode::Minor,
@@ -159,6 +140,30 @@ impl FromStr for Scale {
             mode,
         })
     }
+}
+
+/// A note's letter and accidental at the start of `text` (`C`, `F#`, `Bb`, `E♭`): semitones above
+/// C (-1 for Cb to 12 for B#), and the rest of the text.
+pub(crate) fn note_letter(text: &str) -> Option<(i32, &str)> {
+    let mut chars = text.chars();
+    let natural = match chars.next()?.to_ascii_uppercase() {
+        'C' => 0,
+        'D' => 2,
+        'E' => 4,
+        'F' => 5,
+        'G' => 7,
+        'A' => 9,
+        'B' => 11,
+        _ => return None,
+    };
+    let rest = chars.as_str();
+    Some(if let Some(r) = rest.strip_prefix(['#', '♯']) {
+        (natural + 1, r)
+    } else if let Some(r) = rest.strip_prefix(['b', '♭']) {
+        (natural - 1, r)
+    } else {
+        (natural, rest)
+    })
 }
 
 /// `--scale`'s value: `off`, or a key.

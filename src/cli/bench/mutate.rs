@@ -290,7 +290,7 @@ fn midi_files(dir: &Path) -> Result<Vec<PathBuf>> {
             let path = entry?.path();
             if path.is_dir() {
                 stack.push(path);
-            } else if super::super::render::is_midi(&path) {
+            } else if crate::music::read::is_midi_name(&path) {
                 out.push(path);
             }
         }
