@@ -2,9 +2,8 @@
 //! over a socket ([`crate::sound::listen::Client`]), a MIDI port, or a silent clock.
 
 use crate::sound::audio::Player;
-use crate::sound::piano;
 use crate::sound::piece::Piece;
-use crate::sound::timed::{check_length, playable};
+use crate::sound::timed::check_length;
 use crate::sound::voice::Voice;
 use anyhow::Result;
 use std::time::Instant;
@@ -52,7 +51,7 @@ pub trait Playback: Send {
 
 /// Seconds `piece` sounds through the built-in voice (the last note-off plus its release).
 pub fn sounding_seconds(piece: &Piece) -> f64 {
-    piano::length_seconds(&playable(&piece.timed_notes()))
+    Voice::Builtin.length_seconds(&piece.timed_notes())
 }
 
 /// Clamps a volume as [`Player::set_volume`] does.
@@ -293,6 +292,7 @@ impl Playback for CardPlayback {
 mod tests {
     use super::*;
     use crate::music::notes::Note;
+    use crate::sound::piano;
     use std::time::Duration;
 
     #[test]
