@@ -5,7 +5,7 @@
 use candle_core::{Device, Tensor};
 use nanotune::learn::checkpoint::{save_tensors, CheckpointConfig, TrainSummary, MODEL_FILE};
 use nanotune::learn::dataset::SplitData;
-use nanotune::learn::model::{Gpt, GptConfig};
+use nanotune::learn::model::{Gpt, GptConfig, Positions};
 use nanotune::music::notes::{canon, from_words};
 use nanotune::music::words::{parse_words, words_to_string, Vocab, Word};
 use nanotune::sample::backend::{CachedGpt, FastGpt, UncachedGpt, Weights};
@@ -28,6 +28,7 @@ fn tiny(context: usize, width: usize, bias: bool) -> GptConfig {
         vocab: Vocab.len(),
         dropout: 0.0,
         bias,
+        positions: Positions::Learned,
     }
 }
 
@@ -246,8 +247,16 @@ fn the_window_slides_cheaply() {
 #[test]
 fn the_three_decoders_agree() {
     // Width 36 with 4 heads: rows and heads that are no whole registers take the plain loops.
-    for (width, bias) in [(32, false), (36, true)] {
-        let cfg = tiny(10, width, bias);
+    let (learned, rotary) = (Positions::Learned, Positions::Rotary);
+    for (width, bias, positions) in [
+        (32, false, learned),
+        (36, true, learned),
+        (32, false, rotary),
+    ] {
+        let cfg = GptConfig {
+            positions,
+            ..tiny(10, width, bias)
+        };
         let gpt = Arc::new(Gpt::new(&cfg, 11, &Device::Cpu).unwrap());
         // Logits of the fast decoder, one word at a time and all at once, against candle's full
         // forward.

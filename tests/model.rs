@@ -8,9 +8,11 @@ use candle_core::{DType, Device, Tensor};
 use nanotune::learn::checkpoint::{Checkpoint, MODEL_FILE, OPTIMIZER_FILE};
 use nanotune::learn::dataset::{Dataset, Split};
 use nanotune::learn::device::Compute;
-use nanotune::learn::model::{Gpt, GptConfig, KvCache};
+use nanotune::learn::model::{Gpt, GptConfig, KvCache, Positions};
 use nanotune::learn::train::{evaluate, train, AdamW, Augment, TrainOptions};
 use nanotune::music::words::Vocab;
+use nanotune::sample::backend::{CachedGpt, FastGpt, Weights};
+use nanotune::sample::{generate, prompt, NextWordModel};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::path::Path;
@@ -24,6 +26,7 @@ fn tiny(dropout: f64) -> GptConfig {
         vocab: Vocab.len(),
         dropout,
         bias: false,
+        positions: Positions::Learned,
     }
 }
 
@@ -46,18 +49,38 @@ fn random_ids(rng: &mut StdRng, b: usize, t: usize) -> Tensor {
 
 #[test]
 fn every_parameter_gets_a_gradient() {
-    for bias in [false, true] {
-        let cfg = GptConfig { bias, ..tiny(0.1) };
+    // With dropout (the plain ops) and without (the fused CPU kernels), learned and rotary.
+    let cases = [false, true].into_iter().flat_map(|bias| {
+        [
+            (Positions::Learned, 0.1),
+            (Positions::Rotary, 0.1),
+            (Positions::Rotary, 0.0),
+        ]
+        .map(|(positions, dropout)| (bias, positions, dropout))
+    });
+    for (bias, positions, dropout) in cases {
+        let cfg = GptConfig {
+            bias,
+            positions,
+            ..tiny(dropout)
+        };
         let model = Gpt::new(&cfg, 1, &Device::Cpu).unwrap();
         let mut rng = StdRng::seed_from_u64(0);
         let (x, y) = (random_ids(&mut rng, 3, 16), random_ids(&mut rng, 3, 16));
         let loss = model.loss(&x, &y, Some(&mut rng)).unwrap();
         let grads = loss.backward().unwrap();
-        let expected = 2 + cfg.layers * 6 + 1;
-        assert_eq!(
-            model.params().len(),
-            expected * if bias { 2 } else { 1 } - if bias { 2 } else { 0 }
-        );
+        let tables = if positions == Positions::Learned {
+            2
+        } else {
+            1
+        };
+        let per_layer = if bias { 12 } else { 6 };
+        let expected = tables + cfg.layers * per_layer + if bias { 2 } else { 1 };
+        assert_eq!(model.params().len(), expected);
+        let shapes = cfg.weight_shapes();
+        for ((name, var), (want, shape)) in model.params().iter().zip(&shapes) {
+            assert_eq!((name, var.dims()), (want, shape.as_slice()));
+        }
         for (name, var) in model.params() {
             let g = grads
                 .get(var.as_tensor())
@@ -85,9 +108,14 @@ fn rel_diff(got: &Tensor, want: &Tensor) -> f32 {
 #[test]
 fn fused_cpu_kernels_give_the_plain_losses_and_gradients() {
     // The small preset's shape (2 windows a batch to keep the test quick), with and without biases.
-    for bias in [false, true] {
+    for (bias, positions) in [
+        (false, Positions::Learned),
+        (true, Positions::Learned),
+        (false, Positions::Rotary),
+    ] {
         let cfg = GptConfig {
             bias,
+            positions,
             ..GptConfig::preset("small", Vocab.len()).unwrap()
         };
         let mut model = Gpt::new(&cfg, 3, &Device::Cpu).unwrap();
@@ -138,7 +166,15 @@ fn names_follow_nanogpt() {
 
 #[test]
 fn cached_forward_matches_full_forward() {
-    let cfg = tiny(0.0);
+    for positions in [Positions::Learned, Positions::Rotary] {
+        cached_forward_matches_full_forward_with(GptConfig {
+            positions,
+            ..tiny(0.0)
+        });
+    }
+}
+
+fn cached_forward_matches_full_forward_with(cfg: GptConfig) {
     let model = Gpt::new(&cfg, 3, &Device::Cpu).unwrap();
     let mut rng = StdRng::seed_from_u64(5);
     let ids = random_ids(&mut rng, 2, cfg.context);
@@ -291,9 +327,50 @@ fn resume_tensors(dir: &Path) -> Vec<(String, Vec<f32>)> {
 
 #[test]
 fn resume_after_a_kill_or_a_time_limit_equals_an_uninterrupted_run() {
+    resume_equals_an_uninterrupted_run(Positions::Learned);
+}
+
+#[test]
+fn a_rotary_model_resumes_bit_identical_loads_and_generates() {
+    let whole = resume_equals_an_uninterrupted_run(Positions::Rotary);
+    let ckpt = Checkpoint::load(whole.path(), &Device::Cpu).unwrap();
+    assert_eq!(ckpt.config.model.positions, Positions::Rotary);
+    let names: Vec<&str> = ckpt
+        .model
+        .params()
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert!(!names.contains(&"transformer.wpe.weight"), "{names:?}");
+    // The CPU decoder and candle agree on it, past a slide of its 16-word window.
+    let o = nanotune::sample::SampleOptions {
+        words: 60,
+        temperature: 0.0,
+        ..Default::default()
+    };
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut fast = FastGpt::load(whole.path(), Weights::F32).unwrap();
+    let mut cached = CachedGpt::new(std::sync::Arc::new(ckpt.model));
+    let mut words = Vec::new();
+    for model in [&mut fast as &mut dyn NextWordModel, &mut cached] {
+        let g = generate(model, &prompt::new_piece(), &o, &stop, &mut |_| {}).unwrap();
+        assert!(g.words.len() > 20, "{}", g.words.len());
+        words.push(g.words);
+    }
+    assert_eq!(words[0], words[1]);
+}
+
+/// Trains a tiny model with `positions` 20 steps in one go, then in parts (a kill, resumed) and
+/// in time slots of one step: the resume state is the same bits; the folder of the first run.
+fn resume_equals_an_uninterrupted_run(positions: Positions) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     synthetic_dataset(&data, 30);
+    let tiny_options = |data: &Path, out: &Path, steps: usize| {
+        let mut o = tiny_options(data, out, steps);
+        o.model.positions = positions;
+        o
+    };
     let whole = tmp.path().join("whole");
     let report = train(&tiny_options(&data, &whole, 20), &Compute::cpu()).unwrap();
     assert_eq!(report.step, 20);
@@ -342,6 +419,12 @@ fn resume_after_a_kill_or_a_time_limit_equals_an_uninterrupted_run() {
     );
     let log = std::fs::read_to_string(whole.join("log.csv")).unwrap();
     assert_eq!(log.lines().count(), 1 + 5, "{log}");
+    let kept = tempfile::tempdir().unwrap();
+    for file in std::fs::read_dir(&whole).unwrap() {
+        let file = file.unwrap().path();
+        std::fs::copy(&file, kept.path().join(file.file_name().unwrap())).unwrap();
+    }
+    kept
 }
 
 /// `export` ships a checkpoint in f16: half the bytes, the same model up to f16 rounding, the
@@ -494,6 +577,7 @@ fn validation_loss_falls_on_real_music() {
         vocab: Vocab.len(),
         dropout: 0.0,
         bias: false,
+        positions: Positions::Learned,
     };
     o.batch = 16;
     o.lr = 3e-3;

@@ -271,7 +271,7 @@ fn gauges_show_their_values_and_ranges() {
         "Seed",
         "New piece",
         "Continue song",
-        "Undo last extension",
+        "Undo last change",
         "Ready",
     ] {
         assert!(
@@ -290,10 +290,16 @@ fn roll_draws_a_chord_at_the_right_rows() {
     let (w, h) = (100u16, 30u16);
     let buf = render(&a, w, h);
     let screen = text(&buf);
-    // The roll's inner area: right of the 44-wide left panel and its border, below the title line.
+    // The roll's notes: right of the 44-wide left panel and its border, below the title line,
+    // the roll's border and its bar ruler.
     let x0 = 44 + 1 + nanotune::tui::roll::AXIS_WIDTH;
-    let y0 = 2u16;
-    let inner_rows = h - 3 - 2; // title, progress, status, two borders
+    let y0 = 3u16;
+    let inner_rows = h - 3 - 2 - 1; // title, progress, status, two borders, the ruler
+    assert_eq!(
+        buf[(x0, y0 - 1)].symbol(),
+        "1",
+        "bar 1 on the ruler\n{screen}"
+    );
     let (lo, hi) = nanotune::tui::roll::pitch_range(
         &nanotune::music::notes::from_words(&a.piece.words).notes,
         inner_rows,

@@ -293,3 +293,48 @@ fn keys_toml_beside_the_config_file_rebinds_play() {
     tmux.keys(&["q"]);
     tmux.wait_for("EXIT=0", Duration::from_secs(10));
 }
+
+/// Bars regenerated in a real terminal on the shipped model: Continue song, `b` twice selects
+/// two bars from the roll's first, `r` refills them, `u` puts them back.
+#[test]
+fn regenerate_bars_and_undo_in_a_real_terminal() {
+    if !tmux_is_here() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let checkpoints = Path::new(env!("CARGO_MANIFEST_DIR")).join("checkpoints");
+    let tmux = Tmux::open("nanotune-regen", (120, 36), dir.path());
+    let cmd = format!(
+        "env -u XDG_CONFIG_HOME -u XDG_DATA_HOME HOME={} NANOTUNE_CHECKPOINT={} {}; echo EXIT=$?",
+        home.path().display(),
+        checkpoints.display(),
+        env!("CARGO_BIN_EXE_nanotune")
+    );
+    tmux.keys(&[&cmd, "Enter"]);
+    tmux.wait_for("Ready", Duration::from_secs(30));
+    tmux.keys(&["Down", "Enter"]);
+    tmux.wait_for("Generation complete!", Duration::from_secs(90));
+    tmux.keys(&["b", "b"]);
+    let screen = tmux.wait_for("selected: r regenerates them", Duration::from_secs(5));
+    let line = screen
+        .lines()
+        .find(|l| l.contains("selected: r regenerates"))
+        .unwrap_or_default();
+    let bars = line
+        .split("bars ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .unwrap_or_else(|| panic!("no bars selected:\n{screen}"))
+        .to_string();
+    tmux.keys(&["r"]);
+    let screen = tmux.wait_for("Regenerated bars", Duration::from_secs(60));
+    assert!(
+        screen.contains(&format!("Regenerated bars {bars}: 1 fill")),
+        "{screen}"
+    );
+    tmux.keys(&["u"]);
+    tmux.wait_for("undid the last change", Duration::from_secs(5));
+    tmux.keys(&["q"]);
+    tmux.wait_for("EXIT=0", Duration::from_secs(10));
+}

@@ -1,6 +1,7 @@
 //! `nanotune bench ...`: benchmarks that print figures (generation's in `bench/generate.rs`).
 
 mod generate;
+mod infill;
 mod mutate;
 
 use crate::learn::corpus::{build_dataset, load};
@@ -108,6 +109,22 @@ pub enum BenchCommand {
         #[arg(long)]
         save_dir: Option<PathBuf>,
     },
+    /// Regenerating bars 5-8 of 12-bar excerpts of PIECES validation pieces: the loss of bars
+    /// 9-12 after the best fill, after the original bars and after a plain continuation of bars
+    /// 1-4, and the seconds a fill of --takes takes.
+    Infill {
+        /// Prepared dataset whose validation split gives the pieces.
+        #[arg(long, default_value = "data/prepared")]
+        data: PathBuf,
+        #[arg(long, help = crate::learn::checkpoint::CHECKPOINT_HELP)]
+        checkpoint: Option<PathBuf>,
+        #[arg(long, default_value_t = 100)]
+        pieces: usize,
+        #[arg(long, default_value_t = 4)]
+        takes: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Generation tokens/s of a preset (random weights) for N new words, batch 1, with and
     /// without the key/value cache, and the memory-bandwidth ceiling (weight bytes / bandwidth);
     /// then takes (1, 2, 4, 8 by default) on the checkpoint, per take and in all.
@@ -162,6 +179,13 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             frames,
         } => bench_tui(width, height, words, frames),
         BenchCommand::Encode { dir, passes } => bench_encode(&dir, passes),
+        BenchCommand::Infill {
+            data,
+            checkpoint,
+            pieces,
+            takes,
+            seed,
+        } => infill::bench_infill(&data, checkpoint.as_deref(), pieces, takes, seed),
         BenchCommand::Prepare { source } => bench_prepare(&source),
         BenchCommand::Mutate {
             dir,

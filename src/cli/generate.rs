@@ -6,8 +6,11 @@ use crate::learn::checkpoint::{locate, Songs};
 use crate::learn::dataset::Dataset;
 use crate::learn::device::{Compute, DeviceChoice};
 use crate::music::midi::write_midi;
+use crate::music::notes::{canon, from_words};
+use crate::music::read::read_file;
 use crate::music::words::{words_to_string, Word};
-use crate::sample::backend::{load_takes_for, Weights};
+use crate::sample::backend::{load_takes_for, BoxedTakes, Weights};
+use crate::sample::infill;
 use crate::sample::{
     duration_of, generate_takes, prompt, random_seed, Generation, Part, MAX_TAKES,
 };
@@ -70,6 +73,13 @@ pub struct GenerateArgs {
     /// each), and with N above 1 the files are written as NAME-1.EXT ... NAME-N.EXT.
     #[arg(long, default_value_t = 1)]
     pub takes: usize,
+    /// Regenerate --bars A-B of this MIDI or word file in place, keeping every note before
+    /// and after them; with --takes N, N fills ranked by how well each leads into the bars
+    /// after it (the model's loss on them, printed), best first. Method: left to right, ranked
+    /// (a continuation of the bars before, held inside the span; every model so far reads left
+    /// to right).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["prompt", "piece", "stop_at_end"])]
+    pub infill: Option<PathBuf>,
     /// Let the model end the piece before --tokens words.
     #[arg(long)]
     pub stop_at_end: bool,
@@ -98,7 +108,10 @@ pub struct GenerateArgs {
 
 pub fn run(args: GenerateArgs) -> Result<()> {
     let seed = args.seed.unwrap_or_else(random_seed);
-    let opts = args.sampling.options(seed, args.stop_at_end)?;
+    let opts = match args.infill {
+        None => args.sampling.options(seed, args.stop_at_end)?,
+        Some(_) => args.sampling.options_with(seed, false, None)?,
+    };
     if !(args.bpm.is_finite() && args.bpm > 0.0) {
         bail!("--bpm must be above 0");
     }
@@ -110,6 +123,10 @@ pub fn run(args: GenerateArgs) -> Result<()> {
     let compute = Compute::select(args.device)?;
     eprintln!("{}", compute.describe());
     let (mut model, label) = load_takes_for(&dir, &compute, weights)?;
+    if let Some(file) = &args.infill {
+        println!("checkpoint {} ({label})", dir.display());
+        return regenerate_bars(&mut model, file, seed, &args);
+    }
     let prompt = match (&args.prompt, args.mode) {
         (Some(file), _) => prompt::continue_file(file, args.prompt_words)?,
         (None, Mode::New) => prompt::new_piece(),
@@ -176,7 +193,54 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         println!("retry: --mode continue --piece \"{title}\" --seed <another>");
     }
     for (k, g) in takes.iter().enumerate() {
-        write_outputs(g, &args, |path| take_path(path, k, args.takes))?;
+        write_outputs(&g.words, &args, |path| take_path(path, k, args.takes))?;
+    }
+    Ok(())
+}
+
+/// `--infill FILE --bars A-B`: the fills of the span, best first, each written as a take.
+fn regenerate_bars(
+    model: &mut BoxedTakes,
+    file: &Path,
+    seed: u64,
+    args: &GenerateArgs,
+) -> Result<()> {
+    let Some(bars) = args.sampling.bars else {
+        bail!("--infill needs --bars A-B: the bars to regenerate");
+    };
+    let opts = args.sampling.options_with(seed, false, None)?;
+    let piece = read_file(file)?;
+    infill::check(&piece, bars)?;
+    println!("seed {seed}");
+    println!(
+        "regenerating {bars} of {} ({}: the model continues the bars before, and the takes are ranked by its loss on the bars after)",
+        file.display(),
+        infill::METHOD
+    );
+    let started = std::time::Instant::now();
+    let fills = infill::regenerate(
+        model,
+        &piece,
+        bars,
+        &opts,
+        args.takes,
+        &AtomicBool::new(false),
+    )?;
+    for (k, fill) in fills.iter().enumerate() {
+        let loss = fill
+            .following_loss
+            .map_or("nothing follows the span".to_string(), |l| {
+                format!("{l:.4} nats/word on the bars after")
+            });
+        println!("take {} (seed {}): {loss}", k + 1, fill.seed);
+    }
+    println!(
+        "{} fills in {:.2} s",
+        fills.len(),
+        started.elapsed().as_secs_f64()
+    );
+    for (k, fill) in fills.iter().enumerate() {
+        write_outputs(&fill.words, args, |path| take_path(path, k, args.takes))?;
     }
     Ok(())
 }
@@ -194,24 +258,25 @@ pub fn take_path(path: &Path, k: usize, takes: usize) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// Writes the words, MIDI and WAV files asked for, each at `place(path)`.
+/// Writes the words (a whole piece), MIDI and WAV files asked for, each at `place(path)`.
 fn write_outputs(
-    g: &Generation,
+    words: &[Word],
     args: &GenerateArgs,
     place: impl Fn(&Path) -> PathBuf,
 ) -> Result<()> {
+    let notes = from_words(&canon(words)).notes;
     if let Some(path) = args.words.as_deref().map(&place) {
-        let mut text = words_to_string(&g.words);
+        let mut text = words_to_string(words);
         text.push('\n');
         write_atomic(&path, text.as_bytes())?;
         println!("wrote words to {}", path.display());
     }
     if let Some(path) = args.output.as_deref().map(&place) {
-        write_atomic(&path, &write_midi(&g.notes(Part::All), args.bpm)?)?;
+        write_atomic(&path, &write_midi(&notes, args.bpm)?)?;
         println!("wrote MIDI to {}", path.display());
     }
     if let Some(path) = args.wav.as_deref().map(&place) {
-        let notes = crate::sound::timed::from_grid(&g.notes(Part::All), args.bpm);
+        let notes = crate::sound::timed::from_grid(&notes, args.bpm);
         Voice::Builtin.render_wav_file(&path, &notes, Format::STEREO_44K, WavEncoding::Pcm16)?;
         println!("wrote WAV to {}", path.display());
     }

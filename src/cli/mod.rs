@@ -93,9 +93,10 @@ pub struct SamplingArgs {
     // flag as optional.
     pub scale: ::std::option::Option<crate::music::scale::Scale>,
     /// Length in bars instead of --tokens: the new part fills N bars of 4/4 after the bar the
-    /// prompt ends in, and the piece ends at that bar line.
-    #[arg(long, value_name = "N")]
-    pub bars: Option<u32>,
+    /// prompt ends in, and the piece ends at that bar line. With `generate --infill`: the bars
+    /// to regenerate, A-B (counted from 1).
+    #[arg(long, value_name = "N|A-B")]
+    pub bars: Option<crate::sample::infill::Bars>,
     /// Every new note inside this range of notes, both ends included (C3-C6; middle C is C4),
     /// the prompt left as it is.
     #[arg(long, value_name = "LOW-HIGH")]
@@ -103,8 +104,24 @@ pub struct SamplingArgs {
 }
 
 impl SamplingArgs {
-    /// These settings with `seed`, checked.
+    /// These settings with `seed`, checked; `--bars` is a length.
     pub fn options(&self, seed: u64, stop_at_end: bool) -> Result<SampleOptions> {
+        let bars = match self.bars {
+            Some(b) if b.first != b.last => {
+                anyhow::bail!("--bars {}-{} names bars to regenerate: give --infill FILE too, or one number for a length", b.first, b.last)
+            }
+            b => b.map(|b| b.first),
+        };
+        self.options_with(seed, stop_at_end, bars)
+    }
+
+    /// These settings with `seed` and a length of `bars`, checked.
+    pub fn options_with(
+        &self,
+        seed: u64,
+        stop_at_end: bool,
+        bars: Option<u32>,
+    ) -> Result<SampleOptions> {
         let opts = SampleOptions {
             words: self.tokens,
             temperature: self.temperature,
@@ -114,7 +131,8 @@ impl SamplingArgs {
             stop_at_end,
             scale: self.scale,
             range: self.range,
-            bars: self.bars,
+            bars,
+            fill: None,
         };
         opts.validate()?;
         Ok(opts)

@@ -4,9 +4,9 @@
 use crate::learn::checkpoint::{locate, Checkpoint};
 use crate::learn::device::{Compute, DeviceChoice};
 use crate::learn::train::piece_losses;
-use crate::music::notes::STEPS_PER_BAR;
+use crate::music::notes::word_bars;
 use crate::music::read::read_file;
-use crate::music::words::{Vocab, Word};
+use crate::music::words::Vocab;
 use anyhow::{ensure, Context, Result};
 use clap::Args;
 use std::path::PathBuf;
@@ -27,27 +27,6 @@ pub struct ScoreArgs {
     pub device: DeviceChoice,
 }
 
-/// The bar each word happens in: a time shift moves time on after its duration word.
-fn bars_of(words: &[Word]) -> Vec<u64> {
-    let mut cursor = 0u64;
-    let mut shift = false;
-    words
-        .iter()
-        .map(|word| {
-            let bar = cursor / STEPS_PER_BAR;
-            match word {
-                Word::Sep => shift = true,
-                Word::Dur(k) if shift => {
-                    cursor += *k as u64;
-                    shift = false;
-                }
-                _ => shift = false,
-            }
-            bar
-        })
-        .collect()
-}
-
 pub fn run(args: ScoreArgs) -> Result<()> {
     let compute = Compute::select(args.device)?;
     let dir = locate(args.checkpoint.as_deref())?;
@@ -63,7 +42,7 @@ pub fn run(args: ScoreArgs) -> Result<()> {
     );
     let losses = piece_losses(&ckpt.model, &ids)?;
     // Word i + 1 is the one predicted by loss i.
-    let bars = bars_of(&words);
+    let bars = word_bars(&words);
     let mut per_bar: Vec<(f64, usize)> = vec![(0.0, 0); *bars.last().unwrap_or(&0) as usize + 1];
     for (loss, &bar) in losses.iter().zip(&bars[1..]) {
         let slot = &mut per_bar[bar as usize];
@@ -87,16 +66,4 @@ pub fn run(args: ScoreArgs) -> Result<()> {
         total / losses.len() as f64
     );
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::music::words::parse_words;
-
-    #[test]
-    fn words_belong_to_the_bar_they_happen_in() {
-        let w = parse_words("START n60 d4 sepxx d16 n62 d4 sepxx d32 n64 d4 END").0;
-        assert_eq!(bars_of(&w), [0, 0, 0, 0, 0, 1, 1, 1, 1, 3, 3, 3]);
-    }
 }

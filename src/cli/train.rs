@@ -2,7 +2,7 @@
 
 use crate::learn::checkpoint::CheckpointConfig;
 use crate::learn::device::{Compute, DeviceChoice};
-use crate::learn::model::GptConfig;
+use crate::learn::model::{GptConfig, Positions};
 use crate::learn::train::{recorded_steps, train, TrainOptions};
 use anyhow::{ensure, Context, Result};
 use clap::Args;
@@ -40,6 +40,10 @@ pub struct TrainArgs {
     /// Context in words [default: 200].
     #[arg(long)]
     pub context: Option<usize>,
+    /// Positions: learned (absolute, GPT-2's) or rotary (relative) [default: learned]; with
+    /// --init-from a learned model, rotary drops its position table.
+    #[arg(long, value_enum)]
+    pub positions: Option<Positions>,
     /// Dropout probability [default: 0].
     #[arg(long)]
     pub dropout: Option<f64>,
@@ -100,6 +104,10 @@ pub struct TrainArgs {
     /// --resume carries on (for time slots, e.g. 10-minute GPU calls).
     #[arg(long)]
     pub minutes: Option<f64>,
+    /// Stop after this step, evaluating and saving first; the schedule stays that of --steps,
+    /// and --resume carries on (to compare runs at equal words).
+    #[arg(long)]
+    pub stop_at: Option<usize>,
     /// Print no progress bar.
     #[arg(short, long)]
     pub quiet: bool,
@@ -140,7 +148,8 @@ impl TrainArgs {
             };
         }
         set!(layers => o.model.layers, heads => o.model.heads, width => o.model.width,
-             context => o.model.context, dropout => o.model.dropout, batch => o.batch,
+             context => o.model.context, positions => o.model.positions,
+             dropout => o.model.dropout, batch => o.batch,
              accum => o.accum, steps => o.steps, eval_every => o.eval_every,
              eval_batches => o.eval_batches, weight_decay => o.weight_decay, seed => o.seed,
              transpose_prob => o.augment.transpose_prob,
@@ -154,6 +163,7 @@ impl TrainArgs {
             o.min_lr = min_lr;
         }
         o.warmup = self.warmup;
+        o.stop_at = self.stop_at;
         o.resume = self.resume;
         o.init_from = self.init_from.clone();
         o.progress = !self.quiet;
@@ -172,6 +182,15 @@ impl TrainArgs {
             ("--width", self.width, shape.width),
             ("--context", self.context, shape.context),
         ];
+        if let Some(given) = self.positions.filter(|&p| p != shape.positions) {
+            let learned_to_rotary = !self.resume && given == Positions::Rotary;
+            ensure!(
+                learned_to_rotary,
+                "--positions {given:?} differs from the checkpoint's {:?} in {}: only a learned model may start a rotary one",
+                shape.positions,
+                dir.display()
+            );
+        }
         for (flag, given, own) in flags {
             let grows = flag == "--context" && !self.resume && given.is_some_and(|g| g > own);
             if let Some(given) = given.filter(|_| !grows) {

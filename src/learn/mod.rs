@@ -8,4 +8,5 @@ pub mod dataset;
 pub mod device;
 pub mod fused;
 pub mod model;
+pub mod rotary;
 pub mod train;

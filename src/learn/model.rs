@@ -1,7 +1,8 @@
 //! The model: a GPT-2 style decoder as in nanoGPT, on candle, that reads token ids and predicts
 //! the next word.
 //!
-//! Token + learned position embeddings, `layers` pre-LayerNorm blocks (causal multi-head
+//! Token embeddings (plus learned absolute positions, or rotary ones inside attention: see
+//! [`Positions`]), `layers` pre-LayerNorm blocks (causal multi-head
 //! self-attention, then a 4x GELU MLP, each added to the residual stream), a final LayerNorm and a
 //! head tied to the token embedding. Parameters are named as in nanoGPT (`transformer.wte`,
 //! `transformer.h.0.attn.c_attn.weight`, ...), so a `model.safetensors` maps one to one onto the
@@ -18,12 +19,27 @@
 //! softmaxes stay f32, as PyTorch's autocast does.
 
 use crate::learn::fused;
+use crate::learn::rotary::{rotate_plain, Rotary};
 use anyhow::{bail, ensure, Context, Result};
 use candle_core::{DType, Device, Tensor, Var, D};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::sync::Arc;
+
+/// How the model knows where a word stands.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Positions {
+    /// A learned vector per absolute position, added to the word's (GPT-2's): the model knows
+    /// only the positions it was trained at.
+    #[default]
+    Learned,
+    /// Each head's queries and keys turned by their position ([`crate::learn::rotary`]):
+    /// attention sees how far apart two words are, wherever they stand.
+    Rotary,
+}
 
 /// The shape of a model. Serialised as JSON in every checkpoint's `config.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -34,7 +50,7 @@ pub struct GptConfig {
     pub heads: usize,
     /// Width of the residual stream (embedding size).
     pub width: usize,
-    /// Longest sequence the model reads (number of learned positions).
+    /// Longest sequence the model reads.
     pub context: usize,
     /// Number of words in the vocabulary.
     pub vocab: usize,
@@ -43,6 +59,9 @@ pub struct GptConfig {
     /// Biases in the linear layers and LayerNorms (nanoGPT's `bias`); off by default.
     #[serde(default)]
     pub bias: bool,
+    /// Learned absolute positions (every checkpoint before rotary ones) or rotary.
+    #[serde(default)]
+    pub positions: Positions,
 }
 
 /// The named model sizes.
@@ -65,6 +84,7 @@ impl GptConfig {
             vocab,
             dropout: 0.0,
             bias: false,
+            positions: Positions::Learned,
         })
     }
 
@@ -81,6 +101,11 @@ impl GptConfig {
             self.heads
         );
         ensure!(self.context > 0, "context must be at least 1");
+        ensure!(
+            self.positions == Positions::Learned || (self.width / self.heads).is_multiple_of(2),
+            "rotary positions need an even head width, not {}",
+            self.width / self.heads
+        );
         ensure!(self.vocab > 0, "vocabulary is empty");
         ensure!(
             (0.0..1.0).contains(&self.dropout),
@@ -88,6 +113,34 @@ impl GptConfig {
             self.dropout
         );
         Ok(())
+    }
+
+    /// Every tensor of a model of this shape with its shape, named as nanoGPT's, in the order
+    /// [`Gpt::params`] lists them (the head is tied to `transformer.wte`): the one table the
+    /// model's builder, the CPU decoder's check and the tests read.
+    pub fn weight_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        let c = self.width;
+        let mut out = vec![("transformer.wte.weight".to_string(), vec![self.vocab, c])];
+        if self.positions == Positions::Learned {
+            out.push(("transformer.wpe.weight".to_string(), vec![self.context, c]));
+        }
+        let mut add = |name: String, shape: Vec<usize>| {
+            out.push((format!("{name}.weight"), shape.clone()));
+            if self.bias {
+                out.push((format!("{name}.bias"), vec![shape[0]]));
+            }
+        };
+        for i in 0..self.layers {
+            let p = format!("transformer.h.{i}");
+            add(format!("{p}.ln_1"), vec![c]);
+            add(format!("{p}.attn.c_attn"), vec![3 * c, c]);
+            add(format!("{p}.attn.c_proj"), vec![c, c]);
+            add(format!("{p}.ln_2"), vec![c]);
+            add(format!("{p}.mlp.c_fc"), vec![4 * c, c]);
+            add(format!("{p}.mlp.c_proj"), vec![c, 4 * c]);
+        }
+        add("transformer.ln_f".to_string(), vec![c]);
+        out
     }
 }
 
@@ -203,6 +256,8 @@ fn matmul(a: &Tensor, b: &Tensor, dtype: DType) -> Result<Tensor> {
 struct Pass<'a> {
     /// (context, context) additive causal mask.
     mask: &'a Tensor,
+    /// Rotary positions: the table, and its cosines and sines as `(context, half)` tensors.
+    rotary: Option<&'a RotaryTables>,
     /// Absolute position of the first word fed.
     start: usize,
     dropout: f64,
@@ -378,7 +433,7 @@ impl Attention {
         let qkv = self.c_attn.forward(x, pass)?;
         // The fused kernel has no dropout on the attention weights.
         if pass.fused_kernels(rng.is_some()) {
-            let y = fused::causal_attention(&qkv, self.heads)?;
+            let y = fused::causal_attention(&turn_fused(qkv, pass, self.heads)?, self.heads)?;
             return dropout(&self.c_proj.forward(&y, pass)?, pass.dropout, rng);
         }
         let split = |i: usize| -> Result<Tensor> {
@@ -388,7 +443,16 @@ impl Attention {
                 .transpose(1, 2)?
                 .contiguous()?)
         };
-        let (q, mut k, mut v) = (split(0)?, split(1)?, split(2)?);
+        let (mut q, mut k, mut v) = (split(0)?, split(1)?, split(2)?);
+        if let Some(r) = pass.rotary {
+            let cos = r.cos.narrow(0, pass.start, t)?;
+            let sin = r.sin.narrow(0, pass.start, t)?;
+            let turn = |x: &Tensor| match pass.fused {
+                true => candle_nn::rotary_emb::rope(x, &cos, &sin),
+                false => rotate_plain(x, &cos, &sin),
+            };
+            (q, k) = (turn(&q)?, turn(&k)?);
+        }
         if let Some(cache) = cache {
             if let Some((k0, v0)) = cache.as_ref() {
                 k = Tensor::cat(&[k0, &k], 2)?;
@@ -417,6 +481,23 @@ impl Attention {
             .reshape((b, t, c))?;
         dropout(&self.c_proj.forward(&y, pass)?, pass.dropout, rng)
     }
+}
+
+/// The fused q/k/v projection with rotary positions applied, where the model has them (the
+/// fused kernels run without a cache, so from position 0).
+fn turn_fused(qkv: Tensor, pass: &Pass, heads: usize) -> Result<Tensor> {
+    Ok(match pass.rotary {
+        Some(r) => fused::rotary(&qkv, &r.table, heads)?,
+        None => qkv,
+    })
+}
+
+/// Rotary positions in the forms the paths want: the table for the fused CPU op, its cosines
+/// and sines on the model's device and in its float type for the others.
+struct RotaryTables {
+    table: Arc<Rotary>,
+    cos: Tensor,
+    sin: Tensor,
 }
 
 struct Block {
@@ -489,6 +570,7 @@ impl Block {
     /// products and GELU in the first MLP product, so neither is a node of its own.
     fn forward_fused(&self, x: &Tensor, pass: &Pass, w: [&Tensor; 4]) -> Result<Tensor> {
         let qkv = fused::linear(&self.ln_1.forward(x, pass)?, w[0])?;
+        let qkv = turn_fused(qkv, pass, self.attn.heads)?;
         let y = fused::causal_attention(&qkv, self.attn.heads)?;
         let x = fused::linear_add(&y, w[1], x)?;
         let h = fused::linear_gelu(&self.ln_2.forward(&x, pass)?, w[2])?;
@@ -525,7 +607,9 @@ pub struct Gpt {
     config: GptConfig,
     params: Vec<(String, Var)>,
     wte: Tensor,
-    wpe: Tensor,
+    /// The learned positions, where the model has them.
+    wpe: Option<Tensor>,
+    rotary: Option<RotaryTables>,
     blocks: Vec<Block>,
     ln_f: LayerNorm,
     /// (context, context): 0 where a query may see a key, -inf above the diagonal.
@@ -580,11 +664,26 @@ impl Gpt {
             &[config.vocab, c],
             Init::Normal(0.02),
         )?;
-        let wpe = vb.var(
-            "transformer.wpe.weight".into(),
-            &[config.context, c],
-            Init::Normal(0.02),
-        )?;
+        let wpe = match config.positions {
+            Positions::Learned => Some(vb.var(
+                "transformer.wpe.weight".into(),
+                &[config.context, c],
+                Init::Normal(0.02),
+            )?),
+            Positions::Rotary => None,
+        };
+        let rotary = match config.positions {
+            Positions::Learned => None,
+            Positions::Rotary => {
+                let table = Rotary::new(config.context, c / config.heads);
+                let (cos, sin) = table.tables(0, config.context, device)?;
+                Some(RotaryTables {
+                    table: Arc::new(table),
+                    cos: cos.to_dtype(dtype)?,
+                    sin: sin.to_dtype(dtype)?,
+                })
+            }
+        };
         let blocks = (0..config.layers)
             .map(|i| Block::new(config, &mut vb, &format!("transformer.h.{i}")))
             .collect::<Result<Vec<_>>>()?;
@@ -604,6 +703,7 @@ impl Gpt {
             params: vb.params,
             wte,
             wpe,
+            rotary,
             blocks,
             ln_f,
             mask: Tensor::from_vec(mask, (n, n), device)?.to_dtype(dtype)?,
@@ -739,6 +839,7 @@ impl Gpt {
         let c = self.config.width;
         let pass = Pass {
             mask: &self.mask,
+            rotary: self.rotary.as_ref(),
             start,
             dropout: self.config.dropout,
             matmul_dtype: self.matmul_dtype,
@@ -749,8 +850,11 @@ impl Gpt {
             .wte
             .embedding(&ids.flatten_all()?)?
             .reshape((b, t, c))?;
-        let pos = self.wpe.narrow(0, start, t)?;
-        let mut x = dropout(&tok.broadcast_add(&pos)?, pass.dropout, rng.as_deref_mut())?;
+        let x = match &self.wpe {
+            Some(wpe) => tok.broadcast_add(&wpe.narrow(0, start, t)?)?,
+            None => tok,
+        };
+        let mut x = dropout(&x, pass.dropout, rng.as_deref_mut())?;
         for (i, block) in self.blocks.iter().enumerate() {
             let layer_cache = cache.as_deref_mut().map(|c| &mut c.layers[i]);
             x = block.forward(&x, &pass, layer_cache, rng.as_deref_mut())?;
@@ -796,6 +900,7 @@ mod tests {
             vocab: 11,
             dropout: 0.0,
             bias: false,
+            positions: Positions::Learned,
         };
         let a = Gpt::new(&cfg, 7, &Device::Cpu).unwrap();
         let b = Gpt::new(&cfg, 7, &Device::Cpu).unwrap();

@@ -94,6 +94,27 @@ fn push_shift(words: &mut Vec<Word>, mut steps: u64) {
     }
 }
 
+/// The bar (0-based, of 4/4) each word happens in: a time shift moves time on after its duration word.
+pub fn word_bars(words: &[Word]) -> Vec<u64> {
+    let mut cursor = 0u64;
+    let mut shift = false;
+    words
+        .iter()
+        .map(|word| {
+            let bar = cursor / STEPS_PER_BAR;
+            match word {
+                Word::Sep => shift = true,
+                Word::Dur(k) if shift => {
+                    cursor += *k as u64;
+                    shift = false;
+                }
+                _ => shift = false,
+            }
+            bar
+        })
+        .collect()
+}
+
 /// Writes notes as canonical words, `START` ... `END`. The notes are canonicalised first.
 pub fn to_words(notes: &[Note]) -> Vec<Word> {
     let mut notes = notes.to_vec();
@@ -201,6 +222,14 @@ pub fn canon_fragment(words: &[Word]) -> Vec<Word> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn words_belong_to_the_bar_they_happen_in() {
+        let w =
+            crate::music::words::parse_words("START n60 d4 sepxx d16 n62 d4 sepxx d32 n64 d4 END")
+                .0;
+        assert_eq!(word_bars(&w), [0, 0, 0, 0, 0, 1, 1, 1, 1, 3, 3, 3]);
+    }
     use crate::music::words::{parse_words, words_to_string};
 
     fn canon_str(s: &str) -> String {

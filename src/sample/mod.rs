@@ -22,6 +22,7 @@
 
 pub mod backend;
 pub mod grammar;
+pub mod infill;
 pub mod prompt;
 pub mod takes;
 
@@ -37,7 +38,7 @@ use crate::music::notes::{
 };
 use crate::music::range::PitchRange;
 use crate::music::scale::Scale;
-use crate::music::words::{Vocab, Word};
+use crate::music::words::{Vocab, Word, MAX_DURATION};
 use anyhow::{ensure, Result};
 use rand::rngs::StdRng;
 use rand::Rng;
@@ -109,6 +110,10 @@ pub struct SampleOptions {
     /// Length in bars of 4/4 instead of words: the new part fills this many bars after the bar
     /// the prompt ends in, and the piece ends at that bar line (no note sounds past it).
     pub bars: Option<u32>,
+    /// Fill the grid steps `start..end` (two bar lines) after a prompt that holds the notes
+    /// before `start`: no new note starts before `start` nor sounds past `end`, and the
+    /// generation ends at `end`, whatever `words` and `bars` say ([`infill`]).
+    pub fill: Option<std::ops::Range<u64>>,
 }
 
 impl Default for SampleOptions {
@@ -125,6 +130,7 @@ impl Default for SampleOptions {
             scale: None,
             range: None,
             bars: None,
+            fill: None,
         }
     }
 }
@@ -142,6 +148,9 @@ impl SampleOptions {
             self.temperature
         );
         ensure!(self.bars != Some(0), "a length in bars must be 1 or more");
+        if let Some(fill) = &self.fill {
+            ensure!(fill.start < fill.end, "an empty span to fill");
+        }
         if let (Some(range), scale) = (self.range, self.scale) {
             ensure!(
                 range.meets(scale),
@@ -345,6 +354,20 @@ fn fits_before(grammar: &Grammar, id: u16, line: u64) -> bool {
     }
 }
 
+/// Whether word `id` keeps the first new note at or after step `floor` (the start of a span to
+/// fill): no pitch before it, and a shift from before it reaches it (or is a whole 128 steps,
+/// after which another shift may follow).
+fn reaches(grammar: &Grammar, id: u16, floor: u64) -> bool {
+    if grammar.onset() >= floor {
+        return true;
+    }
+    match (grammar.state(), Vocab.duration(id)) {
+        (State::ShiftDuration, Some(k)) => grammar.onset() + k as u64 >= floor || k == MAX_DURATION,
+        (State::NoteDuration(_), _) => true,
+        _ => Vocab.pitch(id).is_none(),
+    }
+}
+
 /// Whether word `id` may be sampled under the scale lock and the range of `opts`: any word but a
 /// pitch outside them.
 fn in_key(opts: &SampleOptions, id: u16) -> bool {
@@ -406,15 +429,30 @@ impl<M, W, G> Running<M, W, G> {
 /// Runs [`generate`] on a new thread, moving the model there (it comes back from
 /// [`Running::join`]).
 pub fn spawn<M: NextWordModel + Send + 'static>(
-    mut model: M,
+    model: M,
     prompt: Prompt,
     opts: SampleOptions,
 ) -> Running<M> {
+    spawn_job(model, move |model, stop, send| {
+        generate(model, &prompt, &opts, stop, send)
+    })
+}
+
+/// Runs `job` on a new thread, moving the model there (it comes back from [`Running::join`]):
+/// `job` gets the model, the stop flag [`Running::stop`] raises, and where to send what it
+/// streams ([`Running::words`]).
+pub fn spawn_job<M, W, G, F>(mut model: M, job: F) -> Running<M, W, G>
+where
+    M: Send + 'static,
+    W: Send + 'static,
+    G: Send + 'static,
+    F: FnOnce(&mut M, &AtomicBool, &mut dyn FnMut(W)) -> Result<G> + Send + 'static,
+{
     let (tx, rx) = channel();
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     let handle = std::thread::spawn(move || {
-        let result = generate(&mut model, &prompt, &opts, &flag, &mut |w| {
+        let result = job(&mut model, &flag, &mut |w| {
             let _ = tx.send(w);
         });
         (model, result)

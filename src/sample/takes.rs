@@ -8,16 +8,14 @@
 //! all of them.
 
 use super::{
-    bar_line_after, fits_before, in_key, window_keep, Ended, Generation, Grammar, Picker, Prompt,
-    Running, SampleOptions, State,
+    bar_line_after, fits_before, in_key, reaches, window_keep, Ended, Generation, Grammar, Picker,
+    Prompt, Running, SampleOptions, State,
 };
 use crate::music::words::{Vocab, Word};
 use anyhow::{bail, ensure, Result};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::channel;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The most takes one run decodes.
@@ -237,9 +235,12 @@ pub fn generate_takes<M: TakesModel + ?Sized>(
     let mut fed = 0;
     let mut fresh = true;
     // In bars mode: the bar line where the piece ends, and no word may sound past it.
-    let line = opts
-        .bars
-        .map(|n| bar_line_after(&prompt.words, &grammar, n));
+    let line = match &opts.fill {
+        Some(fill) => Some(fill.end),
+        None => opts
+            .bars
+            .map(|n| bar_line_after(&prompt.words, &grammar, n)),
+    };
     loop {
         for (k, t) in all.iter_mut().enumerate() {
             if t.is_active() && t.at_length(line) {
@@ -343,13 +344,18 @@ fn pick(t: &mut Take, logits: &[f32], line: Option<u64>, picker: &mut Picker) ->
     let g = &t.grammar;
     let in_key = |id: u16| in_key(opts, id);
     // Near the limit, prefer a note to a shift (a shift needs four words before END).
-    let avoid_shift = opts.words.saturating_sub(t.made) < 4
+    // (A piece that ends at a bar line has no length in words.)
+    let avoid_shift = line.is_none()
+        && opts.words.saturating_sub(t.made) < 4
         && matches!(g.state(), State::Ready | State::Shifted(_))
         && Vocab::PITCH_IDS
             .clone()
             .any(|id| g.allows(id, false) && in_key(id));
     let fits = |id: u16| line.is_none_or(|line| fits_before(g, id, line));
-    let legal = |id: u16| g.allows(id, end_ok) && !(avoid_shift && id == Vocab::SEP) && fits(id);
+    let reaches = |id: u16| opts.fill.as_ref().is_none_or(|f| reaches(g, id, f.start));
+    let legal = |id: u16| {
+        g.allows(id, end_ok) && !(avoid_shift && id == Vocab::SEP) && fits(id) && reaches(id)
+    };
     let locked = picker.pick(logits, |id| legal(id) && in_key(id), opts, &mut t.rng);
     match locked.or_else(|| picker.pick(logits, legal, opts, &mut t.rng)) {
         Some(id) => Ok(id),
@@ -364,23 +370,12 @@ pub type RunningTakes<M> = Running<M, (usize, Word), Vec<Generation>>;
 /// Runs [`generate_takes`] on a new thread, moving the model there (it comes back from
 /// [`Running::join`]).
 pub fn spawn_takes<M: TakesModel + Send + 'static>(
-    mut model: M,
+    model: M,
     prompt: Prompt,
     opts: SampleOptions,
     takes: usize,
 ) -> RunningTakes<M> {
-    let (tx, rx) = channel();
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    let handle = std::thread::spawn(move || {
-        let result = generate_takes(&mut model, &prompt, &opts, takes, &flag, &mut |k, w| {
-            let _ = tx.send((k, w));
-        });
-        (model, result)
-    });
-    Running {
-        words: rx,
-        stop,
-        handle,
-    }
+    super::spawn_job(model, move |model, stop, send| {
+        generate_takes(model, &prompt, &opts, takes, stop, &mut |k, w| send((k, w)))
+    })
 }

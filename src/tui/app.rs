@@ -8,6 +8,7 @@ use super::saved::Settings;
 use super::takes::{self, Takes};
 use crate::music::notes::{from_words, STEPS_PER_BAR, STEPS_PER_QUARTER};
 use crate::music::words::Word;
+use crate::sample::infill::Bars;
 use crate::sample::{prompt, Prompt, SampleOptions};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent};
 use ratatui::layout::Rect;
@@ -46,7 +47,7 @@ impl Action {
             Action::Retry => "Retry",
             Action::ContinueFile => "Continue file",
             Action::Extend => "Extend",
-            Action::Undo => "Undo last extension",
+            Action::Undo => "Undo last change",
         }
     }
 }
@@ -76,6 +77,13 @@ pub enum Effect {
         /// Lock the new notes to the key the prompt fits best (the Scale control's "match
         /// prompt"): only the runtime knows a random song's or a file's prompt.
         scale_from_prompt: bool,
+    },
+    /// Regenerate `bars` of the piece `words` as `takes` fills, best first.
+    Regenerate {
+        words: Vec<Word>,
+        bars: Bars,
+        options: SampleOptions,
+        takes: usize,
     },
     Cancel,
     /// Play the piece from `from` seconds (0 = the start; more is a seek).
@@ -157,12 +165,16 @@ pub enum GenState {
         elapsed: Duration,
         /// The Length asked for, in bars (`None`: `total` words).
         bars: Option<u32>,
+        /// The bars being regenerated, where that is what runs (no words stream then).
+        regenerating: Option<Bars>,
     },
     Complete {
         tokens: usize,
         music_seconds: f64,
         took: Duration,
         cancelled: bool,
+        /// The bars regenerated, where that is what ran.
+        regenerated: Option<Bars>,
     },
     Failed(String),
 }
@@ -209,8 +221,12 @@ pub struct App {
     pub piece: Piece,
     /// The Takes setting and the takes made.
     pub takes: Takes,
-    /// Pieces before each extension, for Undo.
+    /// Pieces before each extension or regeneration, for Undo.
     pub history: Vec<Piece>,
+    /// The bars selected to regenerate.
+    pub selection: Option<Bars>,
+    /// The bar where a drag on the roll began (it selects from there).
+    pub drag_bar: Option<u32>,
     /// The prompt of the last Continue, for Retry.
     pub last_continue: Option<Prompt>,
     /// The action whose generation is running or last ran.
@@ -256,6 +272,8 @@ impl App {
             piece: Piece::default(),
             takes: Takes::default(),
             history: Vec::new(),
+            selection: None,
+            drag_bar: None,
             last_continue: None,
             running_action: None,
             running_takes: 1,
@@ -297,6 +315,7 @@ impl App {
             // Not on the screen yet (issue 34): the command line's --range only.
             range: None,
             bars: self.controls.bars(),
+            fill: None,
         }
     }
 
@@ -367,10 +386,18 @@ pub fn update(app: &mut App, msg: Message) -> Vec<Effect> {
             ) {
                 app.last_continue = Some(prompt.clone());
             }
+            // A piece whose bars are regenerated keeps its title.
+            let title = match app.gen {
+                GenState::Running {
+                    regenerating: Some(_),
+                    ..
+                } => app.piece.title.clone(),
+                _ => prompt.title,
+            };
             let piece = Piece {
                 prompt_len: prompt.words.len(),
                 words: prompt.words,
-                title: prompt.title,
+                title,
             };
             let takes = app.running_takes;
             takes::begin(app, piece, takes);
@@ -391,16 +418,33 @@ pub fn update(app: &mut App, msg: Message) -> Vec<Effect> {
             error,
             words,
         } => {
-            let mut made = match app.gen {
-                GenState::Running { made, .. } => made,
-                _ => 0,
+            let (mut made, regenerated) = match app.gen {
+                GenState::Running {
+                    made, regenerating, ..
+                } => (made, regenerating),
+                _ => (0, None),
             };
+            if regenerated.is_some() && (cancelled || error.is_some()) {
+                // Nothing half-filled stays: the piece is as it was.
+                app.piece = app.history.pop().unwrap_or_default();
+                app.takes.single();
+                app.gen = match error {
+                    Some(e) => GenState::Failed(e),
+                    None => GenState::Idle,
+                };
+                app.toast = Some("regeneration cancelled: the bars are as they were".into());
+                return Vec::new();
+            }
             if let Some(words) = words {
-                takes::finish(app, words);
+                takes::finish(app, words, regenerated.is_some());
                 made = app.piece.words.len().saturating_sub(app.piece.prompt_len);
             }
             app.play_from = 0.0;
-            app.scroll = new_part_scroll(app);
+            app.scroll = match regenerated {
+                // The bar before the new ones, where they are heard coming in.
+                Some(bars) => bars.steps().start.saturating_sub(STEPS_PER_BAR),
+                None => new_part_scroll(app),
+            };
             app.gen = match error {
                 Some(e) => GenState::Failed(e),
                 None => GenState::Complete {
@@ -408,6 +452,7 @@ pub fn update(app: &mut App, msg: Message) -> Vec<Effect> {
                     music_seconds: music_seconds(app),
                     took: elapsed,
                     cancelled,
+                    regenerated,
                 },
             };
             Vec::new()
@@ -527,6 +572,7 @@ fn run_command(app: &mut App, command: Command, key: &KeyEvent) -> Vec<Effect> {
                 vec![Effect::Cancel]
             } else {
                 app.toast = None;
+                app.selection = None;
                 Vec::new()
             }
         }
@@ -586,6 +632,19 @@ fn run_command(app: &mut App, command: Command, key: &KeyEvent) -> Vec<Effect> {
         Command::SaveWav => save(app, true),
         Command::SwitchVoice => switch_voice(app),
         Command::Undo => choose(app, Action::Undo),
+        Command::SelectBar => {
+            select_bar(app);
+            Vec::new()
+        }
+        Command::SelectFewer => {
+            app.selection = app.selection.filter(|b| b.last > b.first).map(|b| Bars {
+                last: b.last - 1,
+                ..b
+            });
+            app.toast = Some(selection_note(app));
+            Vec::new()
+        }
+        Command::Regenerate => regenerate(app),
         Command::Take(n) => takes::choose_take(app, usize::from(n) - 1),
         Command::MoreTakes => {
             takes::change_count(app, 1);
@@ -667,13 +726,37 @@ pub(super) fn choose(app: &mut App, action: Action) -> Vec<Effect> {
             // The piece extended was one take: it is the only one again.
             app.takes.single();
             app.gen = GenState::Idle;
-            app.toast = Some("undid the last extension".into());
+            app.toast = Some("undid the last change".into());
             Vec::new()
         }
     }
 }
 
 fn start(app: &mut App, action: Action, prompt: PromptSource) -> Vec<Effect> {
+    let mut effects = begin_run(app);
+    let options = app.options();
+    app.running_action = Some(action);
+    app.scroll = 0;
+    app.gen = GenState::Running {
+        made: 0,
+        total: options.words,
+        elapsed: Duration::ZERO,
+        bars: options.bars,
+        regenerating: None,
+    };
+    let scale_from_prompt = app.controls.scale() == ScaleChoice::MatchPrompt;
+    effects.push(Effect::Generate {
+        prompt,
+        options,
+        takes: app.running_takes,
+        scale_from_prompt,
+    });
+    effects
+}
+
+/// What every generation does first: a new seed unless it is locked, the Takes setting taken,
+/// playback stopped.
+fn begin_run(app: &mut App) -> Vec<Effect> {
     if !app.seed_locked {
         // A new seed for every generation unless the user fixed one; shown so it can be reused.
         let next = (app.value(ControlId::Seed) as u64)
@@ -682,29 +765,89 @@ fn start(app: &mut App, action: Action, prompt: PromptSource) -> Vec<Effect> {
             >> 33;
         app.controls[ControlId::Seed].value = (next % 1_000_000) as f64;
     }
-    let options = app.options();
-    app.running_action = Some(action);
     app.running_takes = app.takes.count;
     app.toast = None;
-    app.scroll = 0;
-    app.gen = GenState::Running {
-        made: 0,
-        total: options.words,
-        elapsed: Duration::ZERO,
-        bars: options.bars,
-    };
     app.play_from = 0.0;
     let mut effects = Vec::new();
     if app.playing.is_some() {
         app.playing = None;
         effects.push(Effect::Stop);
     }
-    let scale_from_prompt = app.controls.scale() == ScaleChoice::MatchPrompt;
-    effects.push(Effect::Generate {
-        prompt,
+    effects
+}
+
+/// The bars of the piece on screen (at least one).
+fn piece_bars(app: &App) -> u32 {
+    from_words(&app.piece.words)
+        .end
+        .div_ceil(STEPS_PER_BAR)
+        .max(1) as u32
+}
+
+/// `b`: the bar at the playhead (or the first on screen) is selected; with a selection, the
+/// next bar too, up to one past the piece's end.
+fn select_bar(app: &mut App) {
+    let last_bar = piece_bars(app) + 1;
+    app.selection = Some(match app.selection {
+        Some(b) => Bars {
+            last: (b.last + 1).min(last_bar),
+            ..b
+        },
+        None => {
+            let step = app.playhead_step().unwrap_or(app.scroll);
+            let bar = (step / STEPS_PER_BAR + 1).min(last_bar as u64) as u32;
+            Bars {
+                first: bar,
+                last: bar,
+            }
+        }
+    });
+    app.toast = Some(selection_note(app));
+}
+
+/// What the status line says of the selection.
+pub(super) fn selection_note(app: &App) -> String {
+    match app.selection {
+        Some(bars) => format!("{bars} selected: r regenerates them, Esc clears"),
+        None => "no bars selected".to_string(),
+    }
+}
+
+/// `r`: the selected bars of the piece on screen, regenerated as Takes fills (the piece as it
+/// was goes to Undo's history).
+fn regenerate(app: &mut App) -> Vec<Effect> {
+    if app.is_generating() {
+        app.toast = Some("a generation is running: Esc cancels it".into());
+        return Vec::new();
+    }
+    if let Some(e) = &app.env.model_error {
+        app.toast = Some(e.clone());
+        return Vec::new();
+    }
+    let Some(bars) = app.selection else {
+        app.toast = Some("select bars first: b at the playhead, or drag on the roll".into());
+        return Vec::new();
+    };
+    if let Err(e) = crate::sample::infill::check(&app.piece.words, bars) {
+        app.toast = Some(format!("{e:#}"));
+        return Vec::new();
+    }
+    app.history.push(app.piece.clone());
+    let mut effects = begin_run(app);
+    app.running_action = None;
+    let options = app.options();
+    app.gen = GenState::Running {
+        made: 0,
+        total: 0,
+        elapsed: Duration::ZERO,
+        bars: None,
+        regenerating: Some(bars),
+    };
+    effects.push(Effect::Regenerate {
+        words: app.piece.words.clone(),
+        bars,
         options,
         takes: app.running_takes,
-        scale_from_prompt,
     });
     effects
 }

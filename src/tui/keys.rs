@@ -32,6 +32,10 @@ pub enum Command {
     SaveWav,
     SwitchVoice,
     Undo,
+    /// Select a bar to regenerate, or one more.
+    SelectBar,
+    SelectFewer,
+    Regenerate,
     MoreTakes,
     FewerTakes,
     /// Show take 1 to 8.
@@ -48,7 +52,7 @@ pub enum Command {
 /// Every command: its name in `keys.toml`, its default keys and what it does, in the order
 /// `nanotune keys` and the README list them.
 #[rustfmt::skip] // One row a line reads as the table it is.
-const COMMANDS: [(Command, &str, &[&str], &str); 31] = [
+const COMMANDS: [(Command, &str, &[&str], &str); 34] = [
     (Command::Run, "run", &["enter"], "run the selected menu action"),
     (Command::SwitchFocus, "switch_focus", &["tab", "backtab"], "switch between the menu and the controls"),
     (Command::Up, "up", &["up", "k"], "select the menu item or control above"),
@@ -62,7 +66,10 @@ const COMMANDS: [(Command, &str, &[&str], &str); 31] = [
     (Command::SaveMidi, "save_midi", &["s"], "save the piece as a MIDI file"),
     (Command::SaveWav, "save_wav", &["w"], "save the piece as a WAV file"),
     (Command::SwitchVoice, "switch_voice", &["v"], "switch the voice, built-in or SoundFont (from the next play)"),
-    (Command::Undo, "undo", &["u"], "undo the last extension"),
+    (Command::Undo, "undo", &["u"], "undo the last extension or regeneration"),
+    (Command::SelectBar, "select_bar", &["b"], "select the bar at the playhead (or the first on screen) to regenerate; again, the next one too"),
+    (Command::SelectFewer, "select_fewer", &["B"], "select one bar fewer (none after the last)"),
+    (Command::Regenerate, "regenerate", &["r"], "regenerate the selected bars in place, as many fills as Takes, best first"),
     (Command::MoreTakes, "more_takes", &["t"], "one take more from the next generation"),
     (Command::FewerTakes, "fewer_takes", &["T"], "one take fewer from the next generation"),
     (Command::Take(1), "take_1", &["1"], "show take 1"),

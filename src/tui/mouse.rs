@@ -1,11 +1,15 @@
 //! The mouse, as terminal apps such as miditui answer it: click a menu item to select it (double
 //! click to run it), click or drag on a gauge to set it, click on the roll to move the playhead
-//! (and seek while playing), click a take's number under the roll to choose it, wheel to scroll the roll in time, Shift or Ctrl with the wheel to
-//! zoom. The keyboard does all of this too; the mouse is a shortcut.
+//! (and seek while playing), drag across the roll to select bars to regenerate, click a take's
+//! number under the roll to choose it, wheel to scroll the roll in time, Shift or Ctrl with the
+//! wheel to zoom. The keyboard does all of this too; the mouse is a shortcut.
 
-use super::app::{changed, choose, move_selection, play_from, Action, App, Effect, Focus};
+use super::app::{
+    changed, choose, move_selection, play_from, selection_note, Action, App, Effect, Focus,
+};
 use super::layout::{contains, roll_scroll, Areas};
 use crate::music::notes::STEPS_PER_BAR;
+use crate::sample::infill::Bars;
 use crossterm::event::{KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use std::time::{Duration, Instant};
 
@@ -26,12 +30,22 @@ pub(super) fn on_mouse(app: &mut App, event: MouseEvent, at: Instant) -> Vec<Eff
             Vec::new()
         }
         MouseEventKind::Down(MouseButton::Left) => click(app, &areas, x, y, at),
-        MouseEventKind::Drag(MouseButton::Left) => match app.dragging {
-            Some(id) => set_from_gauge(app, &areas, id, x),
-            None => Vec::new(),
+        MouseEventKind::Drag(MouseButton::Left) => match (app.dragging, app.drag_bar) {
+            (Some(id), _) => set_from_gauge(app, &areas, id, x),
+            (None, Some(from)) => {
+                let to = bar_at(app, &areas, x);
+                app.selection = Some(Bars {
+                    first: from.min(to),
+                    last: from.max(to),
+                });
+                app.toast = Some(selection_note(app));
+                Vec::new()
+            }
+            (None, None) => Vec::new(),
         },
         MouseEventKind::Up(_) => {
             app.dragging = None;
+            app.drag_bar = None;
             Vec::new()
         }
         MouseEventKind::ScrollUp | MouseEventKind::ScrollDown => {
@@ -80,7 +94,9 @@ fn click(app: &mut App, areas: &Areas, x: u16, y: u16, at: Instant) -> Vec<Effec
     }
     let notes = areas.roll_notes();
     if contains(notes, x, y) && app.piece.words.len() > 2 {
-        let step = roll_scroll(app, notes.width) + (x - notes.x) as u64 * app.zoom.max(1) as u64;
+        let step = step_at(app, areas, x);
+        // A drag from here selects bars.
+        app.drag_bar = Some(bar_at(app, areas, x));
         let seconds = step as f64 * app.seconds_per_step();
         app.play_from = seconds;
         if app.playing.is_some() {
@@ -88,6 +104,18 @@ fn click(app: &mut App, areas: &Areas, x: u16, y: u16, at: Instant) -> Vec<Effec
         }
     }
     Vec::new()
+}
+
+/// The grid step under column `x` of the roll (left or right of it: its first or last column).
+fn step_at(app: &App, areas: &Areas, x: u16) -> u64 {
+    let notes = areas.roll_notes();
+    let col = x.clamp(notes.x, notes.right().saturating_sub(1)) - notes.x;
+    roll_scroll(app, notes.width) + col as u64 * app.zoom.max(1) as u64
+}
+
+/// The bar (counted from 1) under column `x` of the roll.
+fn bar_at(app: &App, areas: &Areas, x: u16) -> u32 {
+    (step_at(app, areas, x) / STEPS_PER_BAR + 1) as u32
 }
 
 /// Sets control `id` from column `x` of its gauge: the first column is the minimum, the last

@@ -1,7 +1,9 @@
 //! The piano roll widget: time across, pitch up, two pitches per terminal row (half blocks), the
-//! prompt in one colour and the new music in another, C labels on the left, and a playhead.
+//! prompt in one colour and the new music in another, C labels on the left, a playhead, and on
+//! the top row the bar numbers, with the bars selected to regenerate marked there and behind
+//! the notes.
 
-use crate::music::notes::Note;
+use crate::music::notes::{Note, STEPS_PER_BAR};
 use crate::music::words::{MAX_PITCH, MIN_PITCH};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -11,6 +13,9 @@ use ratatui::widgets::Widget;
 pub const PROMPT_COLOR: Color = Color::Cyan;
 pub const NEW_COLOR: Color = Color::Yellow;
 const PLAYHEAD_COLOR: Color = Color::Red;
+/// Behind the selected bars (a dark grey that 16-colour terminals also have).
+pub const SELECTION_COLOR: Color = Color::DarkGray;
+const RULER_COLOR: Color = Color::Gray;
 /// Columns taken by the pitch axis ("C4 ").
 pub const AXIS_WIDTH: u16 = 4;
 
@@ -24,6 +29,45 @@ pub struct PianoRoll<'a> {
     pub zoom: u32,
     /// Grid step of the playhead, if playing.
     pub playhead: Option<u64>,
+    /// The grid steps of the bars selected, if any.
+    pub selection: Option<std::ops::Range<u64>>,
+    /// Notes starting in these steps are new too (bars regenerated in place).
+    pub new_span: Option<std::ops::Range<u64>>,
+}
+
+/// The bar ruler: each bar's number where its first step falls, as far as the numbers fit
+/// (one column apart at least), on the selection's colour inside it.
+fn draw_ruler(roll: &PianoRoll, area: Rect, buf: &mut Buffer) {
+    let zoom = roll.zoom.max(1) as u64;
+    let cols = area.width;
+    let mut free_from = 0u16;
+    for col in 0..cols {
+        let from = roll.scroll + col as u64 * zoom;
+        let to = from + zoom;
+        let selected = roll
+            .selection
+            .as_ref()
+            .is_some_and(|s| s.start < to && from < s.end);
+        let cell = &mut buf[(area.x + col, area.y)];
+        if selected {
+            cell.set_bg(SELECTION_COLOR);
+        }
+        // The column holding a bar's first step.
+        let line = from.div_ceil(STEPS_PER_BAR) * STEPS_PER_BAR;
+        if line >= to || col < free_from {
+            continue;
+        }
+        let label = (line / STEPS_PER_BAR + 1).to_string();
+        if col as usize + label.len() > cols as usize {
+            continue;
+        }
+        let style = Style::default().fg(RULER_COLOR);
+        for (i, ch) in label.chars().enumerate() {
+            let cell = &mut buf[(area.x + col + i as u16, area.y)];
+            cell.set_char(ch).set_style(style);
+        }
+        free_from = col + label.len() as u16 + 1;
+    }
 }
 
 /// The pitch range a roll shows: the notes' range with a margin, at least two octaves, at most
@@ -68,9 +112,12 @@ fn c_label(pitch: u8) -> Option<String> {
 
 impl Widget for PianoRoll<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
-        if area.width <= AXIS_WIDTH || area.height == 0 {
+        if area.width <= AXIS_WIDTH || area.height < 2 {
             return;
         }
+        let ruler = Rect::new(area.x + AXIS_WIDTH, area.y, area.width - AXIS_WIDTH, 1);
+        draw_ruler(&self, ruler, buf);
+        let area = Rect::new(area.x, area.y + 1, area.width, area.height - 1);
         let rows = area.height;
         let cols = area.width - AXIS_WIDTH;
         let (lo, hi) = pitch_range(self.notes, rows);
@@ -81,7 +128,8 @@ impl Widget for PianoRoll<'_> {
             if n.pitch < lo || n.pitch > hi {
                 continue;
             }
-            let colour = if i < self.prompt_notes {
+            let renewed = self.new_span.as_ref().is_some_and(|s| s.contains(&n.onset));
+            let colour = if i < self.prompt_notes && !renewed {
                 PROMPT_COLOR
             } else {
                 NEW_COLOR
@@ -137,6 +185,19 @@ impl Widget for PianoRoll<'_> {
                         cell.set_char('▄').set_fg(l);
                     }
                     (None, None) => {}
+                }
+            }
+        }
+        if let Some(s) = &self.selection {
+            for col in 0..cols {
+                let from = self.scroll + col as u64 * zoom;
+                if s.start < from + zoom && from < s.end {
+                    for row in 0..rows {
+                        let cell = &mut buf[(area.x + AXIS_WIDTH + col, area.y + row)];
+                        if cell.bg == Color::Reset {
+                            cell.set_bg(SELECTION_COLOR);
+                        }
+                    }
                 }
             }
         }

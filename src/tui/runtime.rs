@@ -12,7 +12,8 @@ use crate::music::notes::from_words;
 use crate::music::scale::Scale;
 use crate::music::words::Word;
 use crate::sample::backend::{load_takes_for, BoxedTakes, Weights};
-use crate::sample::{self, prompt, Prompt, RunningTakes, SampleOptions};
+use crate::sample::infill::{self, Bars};
+use crate::sample::{self, prompt, Prompt, Running, SampleOptions};
 use crate::sound::audio;
 use crate::sound::format::Format;
 use crate::sound::output::Output;
@@ -56,9 +57,28 @@ impl Default for Options {
     }
 }
 
+/// What a generation in flight ends with: each take's whole piece, in the order the screen
+/// lists them, and how it ended.
+struct Made {
+    words: Vec<Vec<Word>>,
+    cancelled: bool,
+    elapsed: Duration,
+}
+
+impl Made {
+    fn of_takes(takes: Vec<sample::Generation>) -> Made {
+        Made {
+            // The takes stop together; the run took as long as its longest take.
+            cancelled: takes.iter().any(|g| g.ended == sample::Ended::Cancelled),
+            elapsed: takes.iter().map(|g| g.elapsed).max().unwrap_or_default(),
+            words: takes.into_iter().map(|g| g.words).collect(),
+        }
+    }
+}
+
 /// A generation in flight and when it started.
 struct InFlight {
-    running: RunningTakes<BoxedTakes>,
+    running: Running<BoxedTakes, (usize, Word), Made>,
     started: Instant,
 }
 
@@ -178,12 +198,11 @@ impl Runtime {
         let (model, result) = flight.running.join();
         self.model = Some(model);
         messages.push(match result {
-            // The takes stop together; the run took as long as its longest take.
-            Ok(takes) => Message::Finished {
-                cancelled: takes.iter().any(|g| g.ended == sample::Ended::Cancelled),
-                elapsed: takes.iter().map(|g| g.elapsed).max().unwrap_or_default(),
+            Ok(made) => Message::Finished {
+                cancelled: made.cancelled,
+                elapsed: made.elapsed,
                 error: None,
-                words: Some(takes.into_iter().map(|g| g.words).collect()),
+                words: Some(made.words),
             },
             Err(e) => Message::Finished {
                 cancelled: false,
@@ -204,6 +223,12 @@ impl Runtime {
                 takes,
                 scale_from_prompt,
             } => self.generate(prompt, options, takes, scale_from_prompt),
+            Effect::Regenerate {
+                words,
+                bars,
+                options,
+                takes,
+            } => self.regenerate(words, bars, options, takes),
             Effect::Cancel => {
                 if let Some(f) = &self.in_flight {
                     f.running.stop();
@@ -262,8 +287,14 @@ impl Runtime {
                     options.scale = scale;
                     started.push(Message::Toast(about));
                 }
+                let job = move |model: &mut BoxedTakes, stop: &_, send: &mut dyn FnMut(_)| {
+                    sample::generate_takes(model, &p, &options, takes, stop, &mut |k, w| {
+                        send((k, w))
+                    })
+                    .map(Made::of_takes)
+                };
                 self.in_flight = Some(InFlight {
-                    running: sample::spawn_takes(model, p, options, takes),
+                    running: sample::spawn_job(model, job),
                     started: Instant::now(),
                 });
                 started
@@ -273,6 +304,40 @@ impl Runtime {
                 vec![failed(&format!("{e:#}"))]
             }
         }
+    }
+
+    /// Regenerates `bars` of the piece `words` on the model's thread: the fills come back as the
+    /// takes, best first; nothing streams meanwhile (a fill's words belong inside the piece).
+    fn regenerate(
+        &mut self,
+        words: Vec<Word>,
+        bars: Bars,
+        options: SampleOptions,
+        takes: usize,
+    ) -> Vec<Message> {
+        let Some(model) = self.model.take() else {
+            return vec![failed("no model is loaded")];
+        };
+        let started = Instant::now();
+        let piece = Prompt {
+            words: words.clone(),
+            title: None,
+        };
+        let job = move |model: &mut BoxedTakes,
+                        stop: &std::sync::atomic::AtomicBool,
+                        _: &mut dyn FnMut((usize, Word))| {
+            let fills = infill::regenerate(model, &words, bars, &options, takes, stop)?;
+            Ok(Made {
+                words: fills.into_iter().map(|f| f.words).collect(),
+                cancelled: stop.load(std::sync::atomic::Ordering::Relaxed),
+                elapsed: started.elapsed(),
+            })
+        };
+        self.in_flight = Some(InFlight {
+            running: sample::spawn_job(model, job),
+            started,
+        });
+        vec![Message::Started(piece)]
     }
 
     /// The prompt `source` names; a random song is drawn by `seed`, so a seed repeats it.

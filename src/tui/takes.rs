@@ -91,15 +91,22 @@ pub(super) fn push(app: &mut App, take: usize, word: Word) -> bool {
 }
 
 /// The final words of every take (prompt and new words, ended), replacing what was streamed.
-pub(super) fn finish(app: &mut App, mut takes: Vec<Vec<Word>>) {
+/// Bars regenerated in place have no prompt of their own: the whole piece counts as one.
+pub(super) fn finish(app: &mut App, mut takes: Vec<Vec<Word>>, regenerated: bool) {
     let chosen = app.takes.chosen.min(takes.len().saturating_sub(1));
     if takes.len() > 1 {
         for (slot, words) in app.takes.slots.iter_mut().zip(&takes) {
             slot.words.clone_from(words);
+            if regenerated {
+                slot.prompt_len = words.len();
+            }
         }
     }
     if chosen < takes.len() {
         app.piece.words = std::mem::take(&mut takes[chosen]);
+        if regenerated {
+            app.piece.prompt_len = app.piece.words.len();
+        }
     }
 }
 

@@ -236,9 +236,8 @@ fn draw_menu(app: &App, frame: &mut Frame, area: Rect) {
 fn draw_roll(app: &App, frame: &mut Frame, areas: &Areas) {
     let area = areas.roll;
     let decoded = from_words(&app.piece.words);
-    let prompt_notes = from_words(&app.piece.words[..app.piece.prompt_len])
-        .notes
-        .len();
+    let prompt = app.piece.words.get(..app.piece.prompt_len);
+    let prompt_notes = from_words(prompt.unwrap_or(&app.piece.words)).notes.len();
     let hint = if areas.wide { " (+/-, </> scroll)" } else { "" };
     let title = Line::from(vec![
         Span::raw(" Piano roll "),
@@ -277,6 +276,14 @@ fn draw_roll(app: &App, frame: &mut Frame, areas: &Areas) {
         scroll: roll_scroll(app, areas.roll_notes().width),
         zoom: app.zoom,
         playhead: app.playhead_step(),
+        selection: app.selection.map(|b| b.steps()),
+        new_span: match app.gen {
+            GenState::Complete {
+                regenerated: Some(bars),
+                ..
+            } => Some(bars.steps()),
+            _ => None,
+        },
     };
     frame.render_widget(roll, inner);
 }
@@ -315,10 +322,23 @@ fn key_label(notes: &[Note], prompt_notes: usize) -> String {
 fn draw_progress(app: &App, frame: &mut Frame, area: Rect) {
     let (ratio, label) = match &app.gen {
         GenState::Running {
+            regenerating: Some(span),
+            elapsed,
+            ..
+        } => (
+            0.0,
+            format!(
+                "regenerating {span} ({}), {:.1} s (Esc cancels)",
+                crate::sample::infill::METHOD,
+                elapsed.as_secs_f64()
+            ),
+        ),
+        GenState::Running {
             made,
             total,
             elapsed,
             bars,
+            ..
         } => {
             let rate = *made as f64 / elapsed.as_secs_f64().max(1e-3);
             match bars {
@@ -397,10 +417,23 @@ fn status_parts(app: &App) -> (String, String, Option<&str>) {
         },
         GenState::Running { .. } => "Generating...".to_string(),
         GenState::Complete {
+            regenerated: Some(bars),
+            took,
+            ..
+        } => format!(
+            "Regenerated {bars}: {} best first, took {:.1} s",
+            match app.takes.made() {
+                1 => "1 fill".to_string(),
+                n => format!("{n} fills"),
+            },
+            took.as_secs_f64()
+        ),
+        GenState::Complete {
             tokens,
             music_seconds,
             took,
             cancelled,
+            ..
         } => format!(
             "{} {tokens} tokens, {music_seconds:.1} s of music, took {:.1} s; {:.1} bars",
             if *cancelled {
@@ -457,7 +490,8 @@ const HELP: &[(&[Command], &str)] = &[
     (&[Command::PlayStop], "play / stop (saves a WAV with no sound card)"),
     (&[Command::SaveMidi, Command::SaveWav], "save MIDI / WAV"),
     (&[Command::SwitchVoice], "voice: built-in / SoundFont (next play)"),
-    (&[Command::Undo], "undo the last extension"),
+    (&[Command::Undo], "undo the last extension or regeneration"),
+    (&[Command::SelectBar, Command::SelectFewer, Command::Regenerate], "select bars (one more / fewer), regenerate them"),
     (&[Command::MoreTakes, Command::FewerTakes, Command::Take(1), Command::Take(2), Command::Take(3),
       Command::Take(4), Command::Take(5), Command::Take(6), Command::Take(7), Command::Take(8)],
         "one take more / fewer; show take N"),
@@ -473,6 +507,7 @@ const MOUSE_HELP: &[(&str, &str)] = &[
     ("click", "select a menu item or a control, set a gauge"),
     ("double click", "run a menu item"),
     ("click the roll", "move the playhead (seeks while playing)"),
+    ("drag on the roll", "select bars to regenerate"),
     ("wheel", "scroll the roll; Shift/Ctrl+wheel zooms"),
 ];
 

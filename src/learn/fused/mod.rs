@@ -303,6 +303,7 @@ mod attention;
 mod gelu;
 mod linear;
 pub mod plain;
+mod rotary;
 mod softmax;
 pub use attention::causal_attention;
 #[cfg(target_arch = "x86_64")]
@@ -310,6 +311,7 @@ pub(crate) use gelu::avx512::exp_neg;
 pub use gelu::gelu;
 pub(crate) use gelu::gelu_in_place;
 pub use linear::{linear, linear_add, linear_gelu};
+pub use rotary::rotary;
 
 #[cfg(test)]
 mod tests;

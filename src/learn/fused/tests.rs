@@ -176,3 +176,42 @@ fn linear_add_and_linear_gelu_match_a_product_then_the_plain_ops() {
         |t| product(&t[0], &t[1]).gelu_erf().unwrap(),
     );
 }
+
+#[test]
+fn rotary_matches_the_plain_ops_on_queries_and_keys() {
+    let table = std::sync::Arc::new(crate::learn::rotary::Rotary::new(TIME, WIDTH / HEADS));
+    let qkv = random(&[BATCH, TIME, 3 * WIDTH], 1.0, 14);
+    let (cos, sin) = table.tables(0, TIME, &Device::Cpu).unwrap();
+    // The plain version: split into heads, turn the queries and keys, merge back.
+    let plain = |qkv: &Tensor| {
+        let parts: Vec<Tensor> = (0..3)
+            .map(|i| {
+                let part = qkv
+                    .narrow(2, i * WIDTH, WIDTH)
+                    .unwrap()
+                    .reshape((BATCH, TIME, HEADS, WIDTH / HEADS))
+                    .unwrap()
+                    .transpose(1, 2)
+                    .unwrap()
+                    .contiguous()
+                    .unwrap();
+                let part = match i {
+                    2 => part,
+                    _ => crate::learn::rotary::rotate_plain(&part, &cos, &sin).unwrap(),
+                };
+                part.transpose(1, 2)
+                    .unwrap()
+                    .reshape((BATCH, TIME, WIDTH))
+                    .unwrap()
+            })
+            .collect();
+        Tensor::cat(&parts, 2).unwrap()
+    };
+    assert_same(
+        &[qkv],
+        |t| rotary(&t[0], &table, HEADS).unwrap(),
+        |t| plain(&t[0]),
+    );
+    let err = rotary(&random(&[1, TIME + 1, 3 * WIDTH], 1.0, 15), &table, HEADS).unwrap_err();
+    assert!(err.to_string().contains("table holds"), "{err}");
+}

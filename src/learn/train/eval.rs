@@ -177,6 +177,7 @@ mod tests {
             vocab: Vocab.len(),
             dropout: 0.0,
             bias: false,
+            positions: Default::default(),
         };
         Gpt::new(&config, 3, &Device::Cpu).unwrap()
     }

@@ -83,6 +83,10 @@ pub struct TrainOptions {
     /// a time slot (a 10-minute GPU call); `resume` carries on from there.
     #[serde(skip)]
     pub time_limit: Option<std::time::Duration>,
+    /// After this step, evaluate, save the resume state and stop, as `time_limit` does: to
+    /// compare runs at equal words, or stop short of `steps` without changing the schedule.
+    #[serde(skip)]
+    pub stop_at: Option<usize>,
 }
 
 impl TrainOptions {
@@ -112,6 +116,7 @@ impl TrainOptions {
             progress: false,
             stop_before: None,
             time_limit: None,
+            stop_at: None,
         })
     }
 
@@ -211,8 +216,9 @@ pub fn train(opts: &TrainOptions, compute: &Compute) -> Result<TrainReport> {
         let step = run.step;
         // Evaluate (and save) at step 0, every eval_every steps and at the end, but not again
         // at the step a resumed run starts from: that one was saved before the stop.
-        let out_of_time =
-            step > start_step && opts.time_limit.is_some_and(|t| record.elapsed() >= t);
+        let out_of_time = step > start_step
+            && (opts.time_limit.is_some_and(|t| record.elapsed() >= t)
+                || opts.stop_at.is_some_and(|s| step >= s));
         let at_eval = step % opts.eval_every == 0 || step == opts.steps || out_of_time;
         if at_eval && !(opts.resume && step == start_step) {
             let losses = evals.losses(&run.model)?;

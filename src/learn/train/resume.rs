@@ -7,7 +7,10 @@ use crate::learn::checkpoint::{
     load_tensors, save_tensors, Checkpoint, CheckpointConfig, TrainSummary, CONFIG_FILE,
     OPTIMIZER_FILE,
 };
-use crate::learn::model::Gpt;
+use crate::learn::model::{Gpt, Positions};
+
+/// The learned position table's name.
+const POSITIONS: &str = "transformer.wpe.weight";
 use anyhow::{bail, ensure, Context, Result};
 use candle_core::{Device, Tensor};
 use std::collections::HashMap;
@@ -49,8 +52,19 @@ impl RunState {
                 let mut cfg = ckpt.config.model.clone();
                 cfg.dropout = opts.model.dropout;
                 let mut tensors = ckpt.model.tensors();
+                if opts.model.positions != cfg.positions {
+                    ensure!(
+                        opts.model.positions == Positions::Rotary,
+                        "a model with rotary positions cannot start one with learned positions"
+                    );
+                    // The blocks and the embedding carry over; attention learns distances anew.
+                    tensors.remove(POSITIONS);
+                    cfg.positions = Positions::Rotary;
+                }
                 if opts.model.context > cfg.context {
-                    tile_positions(&mut tensors, opts.model.context)?;
+                    if cfg.positions == Positions::Learned {
+                        tile_positions(&mut tensors, opts.model.context)?;
+                    }
                     cfg.context = opts.model.context;
                 }
                 Gpt::from_tensors(&cfg, &tensors, device)?
@@ -162,7 +176,7 @@ pub fn recorded_steps(config: &CheckpointConfig) -> Option<usize> {
 /// grew RoBERTa's): a later position starts out as the one a whole context earlier, which
 /// fine-tuning then tells apart, instead of as noise the trained layers never saw.
 fn tile_positions(tensors: &mut HashMap<String, Tensor>, context: usize) -> Result<()> {
-    let key = "transformer.wpe.weight";
+    let key = POSITIONS;
     let wpe = tensors
         .get(key)
         .with_context(|| format!("the weights lack {key}"))?;
@@ -190,6 +204,7 @@ mod tests {
             vocab: Vocab.len(),
             dropout: 0.0,
             bias: false,
+            positions: Default::default(),
         };
         o
     }

@@ -14,7 +14,8 @@
 
 use super::kernels::{self, AVec, Packed};
 use crate::learn::checkpoint::{load_tensors, CheckpointConfig, CONFIG_FILE, MODEL_FILE};
-use crate::learn::model::GptConfig;
+use crate::learn::model::{GptConfig, Positions};
+use crate::learn::rotary::Rotary;
 use crate::sample::NextWordModel;
 use anyhow::{bail, ensure, Context, Result};
 use candle_core::{DType, Device, Tensor};
@@ -194,7 +195,9 @@ struct Net {
     wte: AVec,
     /// The head (tied to `wte`), packed for the kernel.
     head: Packed,
-    wpe: Vec<f32>,
+    /// The learned positions, or the rotary table.
+    wpe: Option<Vec<f32>>,
+    rotary: Option<Rotary>,
     blocks: Vec<Block>,
     ln_f: Norm,
 }
@@ -214,40 +217,10 @@ fn f32_values(t: &Tensor) -> Result<Vec<f32>> {
         .to_vec1()?)
 }
 
-/// The tensors of a model of `config` with their shapes, named as nanoGPT's (as
-/// [`crate::learn::model::Gpt`] saves them; the head is tied to `transformer.wte`).
-fn expected_shapes(config: &GptConfig) -> Vec<(String, Vec<usize>)> {
-    let c = config.width;
-    let mut out = vec![
-        ("transformer.wte.weight".to_string(), vec![config.vocab, c]),
-        (
-            "transformer.wpe.weight".to_string(),
-            vec![config.context, c],
-        ),
-    ];
-    let mut add = |name: String, shape: Vec<usize>| {
-        if config.bias {
-            out.push((format!("{name}.bias"), vec![shape[0]]));
-        }
-        out.push((format!("{name}.weight"), shape));
-    };
-    for i in 0..config.layers {
-        let p = format!("transformer.h.{i}");
-        add(format!("{p}.ln_1"), vec![c]);
-        add(format!("{p}.attn.c_attn"), vec![3 * c, c]);
-        add(format!("{p}.attn.c_proj"), vec![c, c]);
-        add(format!("{p}.ln_2"), vec![c]);
-        add(format!("{p}.mlp.c_fc"), vec![4 * c, c]);
-        add(format!("{p}.mlp.c_proj"), vec![c, 4 * c]);
-    }
-    add("transformer.ln_f".to_string(), vec![c]);
-    out
-}
-
 /// Every tensor `config` asks for is there with its shape, and there is no other.
 fn check_shapes(config: &GptConfig, tensors: &HashMap<String, Tensor>) -> Result<()> {
     config.validate()?;
-    let expected = expected_shapes(config);
+    let expected = config.weight_shapes();
     for (name, shape) in &expected {
         let t = get(tensors, name)?;
         ensure!(
@@ -296,7 +269,12 @@ impl FastGpt {
         let net = Net {
             head,
             wte: AVec::from_slice(&wte),
-            wpe: f32_values(get(tensors, "transformer.wpe.weight")?)?,
+            wpe: match config.positions {
+                Positions::Learned => Some(f32_values(get(tensors, "transformer.wpe.weight")?)?),
+                Positions::Rotary => None,
+            },
+            rotary: (config.positions == Positions::Rotary)
+                .then(|| Rotary::new(config.context, config.width / config.heads)),
             ln_f: Norm::new(tensors, "transformer.ln_f")?,
             blocks,
             config,
@@ -438,15 +416,23 @@ impl FastGpt {
                 (id as usize) < self.net.config.vocab,
                 "id {id} past the vocabulary"
             );
-            let tok = &self.net.wte[id as usize * c..][..c];
-            let pos = &self.net.wpe[pos * c..][..c];
-            for (j, v) in self.x[i * c..][..c].iter_mut().enumerate() {
-                *v = tok[j] + pos[j];
+            let x = &mut self.x[i * c..][..c];
+            x.copy_from_slice(&self.net.wte[id as usize * c..][..c]);
+            if let Some(wpe) = &self.net.wpe {
+                kernels::axpy(x, 1.0, &wpe[pos * c..][..c]);
             }
         }
         for (l, b) in self.net.blocks.iter().enumerate() {
             b.ln_1.forward(&self.x, &mut self.h);
             b.c_attn.forward(&self.h, t, &mut self.qkv, kernel_rows)?;
+            if let Some(rotary) = &self.net.rotary {
+                for (i, &(_, pos)) in self.rows.iter().enumerate() {
+                    // The queries and keys: the first two thirds of the row, head after head.
+                    for head in self.qkv[i * 3 * c..][..2 * c].chunks_mut(hd) {
+                        rotary.rotate(head, pos);
+                    }
+                }
+            }
             // Head-major: one head's keys lie in one run, transposed (head width, position),
             // and its values in another (position, head width); see `kernels::attend`.
             let context = self.net.config.context;
@@ -698,6 +684,7 @@ mod tests {
             vocab: Vocab.len(),
             dropout: 0.0,
             bias: false,
+            positions: Default::default(),
         };
         let mut tensors = Gpt::new(&config, 1, &Device::Cpu).unwrap().tensors();
         edit(&mut tensors);

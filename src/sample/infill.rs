@@ -1,0 +1,198 @@
+//! Regenerating bars A to B of a piece in place: the notes before bar A and from bar B + 1 on
+//! stay note for note; the span between is cleared and filled anew.
+//!
+//! With a left-to-right model (every model so far) the fill is a continuation of the notes
+//! before the span, held inside it by the sampler (no new note before bar A, none sounding past
+//! bar B, the take ends at bar B's line), made as several takes at once; the takes are then
+//! ranked by how likely the model finds the bars that follow the span after each fill (as many
+//! words of them as half its context), so the fill that leads best into what comes next is
+//! first.
+
+use super::{generate_takes, Prompt, SampleOptions, TakesModel};
+use crate::music::notes::{
+    canonical_words, canonicalise, from_words, word_bars, Note, STEPS_PER_BAR,
+};
+use crate::music::words::{Vocab, Word};
+use anyhow::{bail, ensure, Context, Result};
+use std::ops::Range;
+use std::str::FromStr;
+use std::sync::atomic::AtomicBool;
+
+/// How a fill is made, for the screen and `--help` to say.
+pub const METHOD: &str = "left to right, ranked";
+
+/// Whole bars of 4/4 (16 sixteenths), counted from 1, both ends included: `5-8`, or `5` alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bars {
+    pub first: u32,
+    pub last: u32,
+}
+
+impl FromStr for Bars {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Bars, String> {
+        let number = |t: &str| {
+            t.trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|&n| n >= 1)
+                .ok_or_else(|| format!("'{t}' is not a bar number (bars count from 1)"))
+        };
+        let (first, last) = match s.split_once('-') {
+            Some((a, b)) => (number(a)?, number(b)?),
+            None => (number(s)?, number(s)?),
+        };
+        if first > last {
+            return Err(format!("bars {first}-{last} run backwards"));
+        }
+        Ok(Bars { first, last })
+    }
+}
+
+impl std::fmt::Display for Bars {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.first == self.last {
+            true => write!(f, "bar {}", self.first),
+            false => write!(f, "bars {}-{}", self.first, self.last),
+        }
+    }
+}
+
+impl Bars {
+    /// The grid steps the bars cover.
+    pub fn steps(&self) -> Range<u64> {
+        (self.first as u64 - 1) * STEPS_PER_BAR..self.last as u64 * STEPS_PER_BAR
+    }
+}
+
+/// One fill of a span: the whole piece with it, and how likely the model finds what follows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fill {
+    /// The whole piece, `START` ... `END`, with the new bars in place.
+    pub words: Vec<Word>,
+    /// The seed of the take that made the fill.
+    pub seed: u64,
+    /// Mean loss (nats/word) of the words after the span given everything before them; `None`
+    /// where nothing follows the span.
+    pub following_loss: Option<f64>,
+}
+
+/// The notes of `piece` starting before the span, and those starting after it.
+fn around(piece: &[Word], span: &Range<u64>) -> (Vec<Note>, Vec<Note>) {
+    let notes = from_words(piece).notes;
+    let before = notes.iter().filter(|n| n.onset < span.start).copied();
+    let after = notes.iter().filter(|n| n.onset >= span.end).copied();
+    (before.collect(), after.collect())
+}
+
+/// Regenerates `bars` of `piece` as `takes` fills, best first (see the module doc). `opts` gives
+/// the sampling settings and the seed of the first take (their `words`, `bars` and `fill` are
+/// replaced). The span must begin inside the piece; it may reach past its end.
+pub fn regenerate<M: TakesModel + ?Sized>(
+    model: &mut M,
+    piece: &[Word],
+    bars: Bars,
+    opts: &SampleOptions,
+    takes: usize,
+    stop: &AtomicBool,
+) -> Result<Vec<Fill>> {
+    check(piece, bars)?;
+    let span = bars.steps();
+    let (before, after) = around(piece, &span);
+    let mut prompt_words = canonical_words(&before);
+    prompt_words.pop(); // END: the fill goes on from here
+    let prompt = Prompt {
+        words: prompt_words,
+        title: None,
+    };
+    let opts = SampleOptions {
+        words: usize::MAX,
+        bars: None,
+        stop_at_end: false,
+        fill: Some(span.clone()),
+        ..opts.clone()
+    };
+    let made = generate_takes(model, &prompt, &opts, takes, stop, &mut |_, _| {})?;
+    let mut fills = Vec::with_capacity(made.len());
+    for g in made {
+        // The prompt's notes all start before the span, the new ones inside it.
+        let mut notes = from_words(&g.words).notes;
+        let inside = |n: &Note| n.onset + n.duration as u64 <= span.end;
+        ensure!(
+            notes.iter().all(|n| n.onset < span.start || inside(n)),
+            "a fill left its span"
+        );
+        notes.extend(&after);
+        canonicalise(&mut notes);
+        let words = canonical_words(&notes);
+        let following_loss = following_loss(model, &words, bars.last as u64)?;
+        fills.push(Fill {
+            words,
+            seed: g.options.seed,
+            following_loss,
+        });
+    }
+    // Best first; a fill with nothing after it keeps its take's place.
+    fills.sort_by(|a, b| {
+        let key = |f: &Fill| f.following_loss.unwrap_or(f64::INFINITY);
+        key(a).total_cmp(&key(b))
+    });
+    Ok(fills)
+}
+
+/// The mean loss of the words of `words` in the bars from `bar` (0-based) on, each predicted
+/// from the words before it, at most half the model's context of them; `None` if there are none.
+pub fn following_loss<M: TakesModel + ?Sized>(
+    model: &mut M,
+    words: &[Word],
+    bar: u64,
+) -> Result<Option<f64>> {
+    let ids = Vocab
+        .encode(words)
+        .context("canonical words always encode")?;
+    let bars = word_bars(words);
+    let Some(from) = bars.iter().position(|&b| b >= bar).filter(|&i| i > 0) else {
+        return Ok(None);
+    };
+    // The closing END is no music of the piece.
+    let end = ids.len() - (ids.last() == Some(&Vocab::END)) as usize;
+    let context = model.context();
+    let count = (end - from).min(context / 2);
+    if count == 0 {
+        return Ok(None);
+    }
+    let start = from.saturating_sub(context - count);
+    let vocab = model.vocab();
+    let mut logits = vec![0.0f32; vocab];
+    model.set_takes(1)?;
+    model.reset();
+    model.feed(&[&ids[start..from]], &mut logits)?;
+    let mut total = 0.0;
+    for i in from..from + count {
+        total += word_loss(&logits, ids[i]);
+        if i + 1 < from + count {
+            model.feed(&[&ids[i..i + 1]], &mut logits)?;
+        }
+    }
+    Ok(Some(total / count as f64))
+}
+
+/// Minus the log-probability of `id` under `logits`.
+fn word_loss(logits: &[f32], id: u16) -> f64 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let sum: f64 = logits.iter().map(|&l| (l as f64 - max).exp()).sum();
+    max + sum.ln() - logits[id as usize] as f64
+}
+
+/// Why a span cannot be regenerated, before any work: for the screen and the command line.
+pub fn check(piece: &[Word], bars: Bars) -> Result<()> {
+    let length = from_words(piece).end;
+    if bars.steps().start >= length {
+        bail!(
+            "{bars} start after the piece, which lasts {} bars",
+            length.div_ceil(STEPS_PER_BAR)
+        );
+    }
+    Ok(())
+}
