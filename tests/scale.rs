@@ -7,7 +7,7 @@ use nanotune::music::notes::{canon, from_words};
 use nanotune::music::scale::Scale;
 use nanotune::music::words::{Vocab, Word};
 use nanotune::sample::backend::{load_for, Weights};
-use nanotune::sample::{generate, prompt, Generation, NextWordModel, SampleOptions};
+use nanotune::sample::{generate, prompt, Generation, NextWordModel, Part, SampleOptions};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
@@ -252,4 +252,92 @@ fn every_new_pitch_of_the_shipped_model_is_in_the_range() {
         err.contains("no note of C major lies in the range C#4-C#4"),
         "{err}"
     );
+}
+
+/// `--polyphony K`: over 20 seeded pieces of the shipped model for each of K = 1, 2, 3, never more
+/// than K notes sound at once, and the pieces still move (notes, not one held chord); a
+/// continuation whose prompt holds more keeps them and adds none until they end.
+#[test]
+fn never_more_than_k_notes_sound_at_once() {
+    let mut model = shipped();
+    let most_at_once = |notes: &[nanotune::music::notes::Note]| {
+        let mut edges: Vec<(u64, i32)> = Vec::new();
+        for n in notes {
+            edges.push((n.onset, 1));
+            edges.push((n.onset + n.duration as u64, -1));
+        }
+        // Ends before starts at one step: a note ending where another starts is not beside it.
+        edges.sort();
+        let (mut now, mut most) = (0, 0);
+        for (_, d) in edges {
+            now += d;
+            most = most.max(now);
+        }
+        most
+    };
+    for k in 1..=3usize {
+        for seed in 0..20 {
+            let o = SampleOptions {
+                words: 200,
+                seed,
+                polyphony: Some(k),
+                ..SampleOptions::default()
+            };
+            let g = run(&mut model, &prompt::new_piece(), &o);
+            assert_whole(&g);
+            let notes = g.notes(Part::All);
+            assert!(notes.len() > 15, "K {k} seed {seed}: {} notes", notes.len());
+            assert!(most_at_once(&notes) <= k as i32, "K {k} seed {seed}");
+        }
+    }
+    // A prompt of a four-note chord held a bar: K = 2 adds nothing until it ends.
+    let chord = "START n72 d16 n67 d16 n64 d16 n60 d16";
+    let p = nanotune::sample::Prompt {
+        words: nanotune::music::words::parse_words(chord).0,
+        title: None,
+    };
+    let o = SampleOptions {
+        words: 100,
+        seed: 3,
+        polyphony: Some(2),
+        ..SampleOptions::default()
+    };
+    let g = run(&mut model, &p, &o);
+    let new = g.notes(Part::All).into_iter().skip(4);
+    assert!(new.clone().all(|n| n.onset >= 16), "a new note under the chord");
+    assert!(new.count() > 20);
+    let err = SampleOptions {
+        polyphony: Some(0),
+        ..SampleOptions::default()
+    };
+    assert!(err.validate().unwrap_err().to_string().contains("polyphony must be 1"));
+}
+
+/// `--density D`: over 20 seeded pieces of the shipped model for each of D = 1, 2, 4, 6, the mean
+/// notes per beat of the new music is within 20% of D.
+#[test]
+fn density_steers_the_notes_per_beat() {
+    let mut model = shipped();
+    for target in [1.0f32, 2.0, 4.0, 6.0] {
+        let mut densities = Vec::new();
+        for seed in 0..20 {
+            let o = SampleOptions {
+                words: 300,
+                seed,
+                density: Some(target),
+                ..SampleOptions::default()
+            };
+            let g = run(&mut model, &prompt::new_piece(), &o);
+            assert_whole(&g);
+            let notes = g.notes(Part::All);
+            let beats = g.steps(Part::All) as f64 / 4.0;
+            densities.push(notes.len() as f64 / beats.max(1.0));
+        }
+        let mean = densities.iter().sum::<f64>() / densities.len() as f64;
+        eprintln!("density {target}: mean {mean:.2} notes per beat, {densities:.1?}");
+        assert!(
+            (mean / target as f64 - 1.0).abs() <= 0.2,
+            "density {target}: mean {mean:.2}"
+        );
+    }
 }

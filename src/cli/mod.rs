@@ -101,6 +101,13 @@ pub struct SamplingArgs {
     /// the prompt left as it is.
     #[arg(long, value_name = "LOW-HIGH")]
     pub range: Option<crate::music::range::PitchRange>,
+    /// Never more than K new and old notes sounding at once (1: a single line).
+    #[arg(long, value_name = "K")]
+    pub polyphony: Option<usize>,
+    /// New music near D notes per beat (a steer: the model still chooses; the corpus averages
+    /// about 3).
+    #[arg(long, value_name = "D")]
+    pub density: Option<f32>,
 }
 
 impl SamplingArgs {
@@ -131,6 +138,8 @@ impl SamplingArgs {
             stop_at_end,
             scale: self.scale,
             range: self.range,
+            polyphony: self.polyphony,
+            density: self.density,
             bars,
             fill: None,
         };

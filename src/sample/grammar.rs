@@ -118,6 +118,11 @@ impl Grammar {
         below && self.ends[(pitch - MIN_PITCH) as usize] <= self.onset
     }
 
+    /// How many notes still sound at grid step `at` (struck before it, ending after it).
+    pub fn sounding(&self, at: u64) -> usize {
+        self.ends.iter().filter(|&&end| end > at).count()
+    }
+
     fn min_end(&self) -> u64 {
         self.ends.iter().copied().min().unwrap_or(0)
     }

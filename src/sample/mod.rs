@@ -24,6 +24,7 @@ pub mod backend;
 pub mod grammar;
 pub mod infill;
 pub mod prompt;
+mod steer;
 pub mod takes;
 
 pub use grammar::{Grammar, State};
@@ -107,6 +108,11 @@ pub struct SampleOptions {
     pub scale: Option<Scale>,
     /// Every new note inside this range (hard, like the scale lock; the prompt is left as it is).
     pub range: Option<PitchRange>,
+    /// Never more than this many notes sounding at once (hard: while that many sound, no new
+    /// note starts; 1 writes a single line). Notes of the prompt count while they sound.
+    pub polyphony: Option<usize>,
+    /// New music near this many notes per beat (soft: a steer, see `steer.rs`).
+    pub density: Option<f32>,
     /// Length in bars of 4/4 instead of words: the new part fills this many bars after the bar
     /// the prompt ends in, and the piece ends at that bar line (no note sounds past it).
     pub bars: Option<u32>,
@@ -129,6 +135,8 @@ impl Default for SampleOptions {
             stop_at_end: false,
             scale: None,
             range: None,
+            polyphony: None,
+            density: None,
             bars: None,
             fill: None,
         }
@@ -148,6 +156,16 @@ impl SampleOptions {
             self.temperature
         );
         ensure!(self.bars != Some(0), "a length in bars must be 1 or more");
+        if let Some(d) = self.density {
+            ensure!(
+                d.is_finite() && (0.1..=16.0).contains(&d),
+                "density must be 0.1 to 16 notes per beat, not {d}"
+            );
+        }
+        ensure!(
+            self.polyphony != Some(0),
+            "polyphony must be 1 or more: 0 notes at once is silence"
+        );
         if let Some(fill) = &self.fill {
             ensure!(fill.start < fill.end, "an empty span to fill");
         }
@@ -365,6 +383,21 @@ fn reaches(grammar: &Grammar, id: u16, floor: u64) -> bool {
         (State::ShiftDuration, Some(k)) => grammar.onset() + k as u64 >= floor || k == MAX_DURATION,
         (State::NoteDuration(_), _) => true,
         _ => Vocab.pitch(id).is_none(),
+    }
+}
+
+/// Whether word `id` keeps the notes sounding at once within `opts.polyphony`: a pitch only
+/// where fewer sound, and a shift only to where fewer will (or a whole 128 steps, after which
+/// nothing of before sounds), so a pitch can always follow it.
+fn within_polyphony(opts: &SampleOptions, grammar: &Grammar, id: u16) -> bool {
+    let Some(limit) = opts.polyphony else {
+        return true;
+    };
+    match (grammar.state(), Vocab.duration(id)) {
+        (State::ShiftDuration, Some(k)) => {
+            k == MAX_DURATION || grammar.sounding(grammar.onset() + k as u64) < limit
+        }
+        _ => Vocab.pitch(id).is_none() || grammar.sounding(grammar.onset()) < limit,
     }
 }
 

@@ -8,10 +8,11 @@
 //! all of them.
 
 use super::{
-    bar_line_after, fits_before, in_key, reaches, window_keep, Ended, Generation, Grammar, Picker,
+    bar_line_after, fits_before, in_key, reaches, window_keep, within_polyphony, Ended, Generation, Grammar, Picker,
     Prompt, Running, SampleOptions, State,
 };
 use crate::music::words::{Vocab, Word};
+use super::steer::Density;
 use anyhow::{bail, ensure, Result};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -130,6 +131,9 @@ struct Take {
     last_whole: Option<usize>,
     /// How it ended and when.
     ended: Option<(Ended, Duration)>,
+    /// The density steer, where asked for, and the logits it changes.
+    density: Option<Density>,
+    steered: Vec<f32>,
 }
 
 impl Take {
@@ -217,6 +221,8 @@ pub fn generate_takes<M: TakesModel + ?Sized>(
             };
             Take {
                 rng: StdRng::seed_from_u64(opts.seed),
+                density: opts.density.map(|d| Density::new(d, grammar.onset())),
+                steered: Vec::new(),
                 opts,
                 grammar: grammar.clone(),
                 history: history.clone(),
@@ -266,6 +272,9 @@ pub fn generate_takes<M: TakesModel + ?Sized>(
         for (k, t) in all.iter_mut().enumerate().filter(|(_, t)| t.is_active()) {
             let id = pick(t, &logits[k * vocab..][..vocab], line, &mut picker)?;
             t.grammar.push_id(id)?;
+            if let Some(d) = &mut t.density {
+                d.chose(id);
+            }
             t.history.push(id);
             t.sampled += 1;
             on_word(k, Vocab.word(id).expect("a vocabulary id"));
@@ -339,10 +348,20 @@ pub fn generate_takes<M: TakesModel + ?Sized>(
 /// The next word of take `t` from its `logits`, under the grammar, the scale lock and the
 /// length (see [`super::generate`]).
 fn pick(t: &mut Take, logits: &[f32], line: Option<u64>, picker: &mut Picker) -> Result<u16> {
+    let logits = match &t.density {
+        Some(d) => {
+            t.steered.clear();
+            t.steered.extend_from_slice(logits);
+            d.steer(&t.grammar, &mut t.steered);
+            &t.steered[..]
+        }
+        None => logits,
+    };
     let opts = &t.opts;
     let end_ok = opts.stop_at_end && t.made > 0;
     let g = &t.grammar;
     let in_key = |id: u16| in_key(opts, id);
+    let polyphony = |id: u16| within_polyphony(opts, g, id);
     // Near the limit, prefer a note to a shift (a shift needs four words before END).
     // (A piece that ends at a bar line has no length in words.)
     let avoid_shift = line.is_none()
@@ -350,11 +369,15 @@ fn pick(t: &mut Take, logits: &[f32], line: Option<u64>, picker: &mut Picker) ->
         && matches!(g.state(), State::Ready | State::Shifted(_))
         && Vocab::PITCH_IDS
             .clone()
-            .any(|id| g.allows(id, false) && in_key(id));
+            .any(|id| g.allows(id, false) && in_key(id) && polyphony(id));
     let fits = |id: u16| line.is_none_or(|line| fits_before(g, id, line));
     let reaches = |id: u16| opts.fill.as_ref().is_none_or(|f| reaches(g, id, f.start));
     let legal = |id: u16| {
-        g.allows(id, end_ok) && !(avoid_shift && id == Vocab::SEP) && fits(id) && reaches(id)
+        g.allows(id, end_ok)
+            && !(avoid_shift && id == Vocab::SEP)
+            && fits(id)
+            && reaches(id)
+            && polyphony(id)
     };
     let locked = picker.pick(logits, |id| legal(id) && in_key(id), opts, &mut t.rng);
     match locked.or_else(|| picker.pick(logits, legal, opts, &mut t.rng)) {

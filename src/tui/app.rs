@@ -314,6 +314,8 @@ impl App {
             },
             // Not on the screen yet (issue 34): the command line's --range only.
             range: None,
+            polyphony: None,
+            density: None,
             bars: self.controls.bars(),
             fill: None,
         }

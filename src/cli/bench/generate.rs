@@ -252,6 +252,7 @@ pub(super) fn bench_takes(
         words,
         takes,
     )?;
+    time_steering(&mut model, words)?;
     if compute.is_cuda() || rayon::current_num_threads() == 1 {
         return Ok(());
     }
@@ -263,6 +264,41 @@ pub(super) fn bench_takes(
         words,
         takes,
     )
+}
+
+/// One take of `words` words with the steering knobs off, and with all on (range C3-C6,
+/// polyphony 3, density 3), three times each in turn: what the knobs cost the sampler.
+fn time_steering(model: &mut dyn TakesModel, words: usize) -> Result<()> {
+    let off = SampleOptions {
+        words,
+        seed: 1,
+        ..SampleOptions::default()
+    };
+    let on = SampleOptions {
+        range: Some("C3-C6".parse().map_err(anyhow::Error::msg)?),
+        polyphony: Some(3),
+        density: Some(3.0),
+        ..off.clone()
+    };
+    let stop = AtomicBool::new(false);
+    let prompt = prompt::new_piece();
+    let mut rates = [Vec::new(), Vec::new()];
+    for _ in 0..3 {
+        for (i, opts) in [&off, &on].into_iter().enumerate() {
+            let (gens, wall, cpu) =
+                timed(|| generate_takes(model, &prompt, opts, 1, &stop, &mut |_, _| {}));
+            let made = gens?[0].sampled as f64;
+            rates[i].push((made / wall, made / cpu));
+        }
+    }
+    let best = |v: &[(f64, f64)]| v.iter().map(|r| r.1).fold(0.0, f64::max);
+    println!(
+        "steering, one take of {words} words, best of 3 by CPU time: knobs off {:.0} tokens/s, range C3-C6 + polyphony 3 + density 3 on {:.0} tokens/s ({:+.1}%)",
+        best(&rates[0]),
+        best(&rates[1]),
+        (best(&rates[1]) / best(&rates[0]) - 1.0) * 100.0
+    );
+    Ok(())
 }
 
 /// For each number of `takes`: `words` new words after START per take in one batch, after a
