@@ -304,13 +304,20 @@ fn never_more_than_k_notes_sound_at_once() {
     };
     let g = run(&mut model, &p, &o);
     let new = g.notes(Part::All).into_iter().skip(4);
-    assert!(new.clone().all(|n| n.onset >= 16), "a new note under the chord");
+    assert!(
+        new.clone().all(|n| n.onset >= 16),
+        "a new note under the chord"
+    );
     assert!(new.count() > 20);
     let err = SampleOptions {
         polyphony: Some(0),
         ..SampleOptions::default()
     };
-    assert!(err.validate().unwrap_err().to_string().contains("polyphony must be 1"));
+    assert!(err
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("polyphony must be 1"));
 }
 
 /// `--density D`: over 20 seeded pieces of the shipped model for each of D = 1, 2, 4, 6, the mean

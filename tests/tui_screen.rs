@@ -110,8 +110,12 @@ fn at_80x24_the_roll_has_most_of_the_width_and_everything_is_on_screen() {
                 w - roll_x
             );
         }
+        // Every control is on screen, or comes on it when selected (they scroll at 24 rows).
         for control in ControlId::ALL {
             let name = a.controls[control].name;
+            let mut b = a.clone();
+            b.selected_control = control;
+            let screen = text(&render(&b, w, h));
             assert!(
                 screen.contains(name),
                 "{name} missing at {w}x{h}:\n{screen}"
@@ -263,7 +267,9 @@ fn clicks_select_double_clicks_run_and_gauges_follow_the_mouse() {
     run_generation(&mut a, "START", "n60 d32 sepxx d32 n64 d32 END");
 
     // The gauge: its first column is the minimum, its last the maximum; a drag follows.
-    let y = areas.control_row(ControlId::Temperature);
+    let y = areas
+        .control_row(ControlId::Temperature, a.selected_control)
+        .unwrap();
     let (first, last) = (areas.gauge_x(), areas.gauge_x() + areas.gauge_width() - 1);
     click(&mut a, first, y, t0);
     assert_eq!(a.value(ControlId::Temperature), 0.05);
@@ -305,13 +311,21 @@ fn clicks_select_double_clicks_run_and_gauges_follow_the_mouse() {
     update(&mut a, Message::Mouse(drag, t0));
     assert_eq!(a.value(ControlId::Temperature), mid);
     // Volume by the mouse reaches the sound output as keys do.
-    let effects = click(&mut a, first, areas.control_row(ControlId::Volume), t0);
+    // Volume is shown once selected (the controls may scroll at this size).
+    a.selected_control = ControlId::Volume;
+    let volume = areas
+        .control_row(ControlId::Volume, ControlId::Volume)
+        .unwrap();
+    let effects = click(&mut a, first, volume, t0);
     assert_eq!(effects, vec![Effect::SetVolume(0.0)]);
     // The wheel over a control steps it.
+    a.selected_control = ControlId::Tokens;
     let wheel_up = mouse(
         MouseEventKind::ScrollUp,
         areas.controls.x + 2,
-        areas.control_row(ControlId::Tokens),
+        areas
+            .control_row(ControlId::Tokens, a.selected_control)
+            .unwrap(),
         KeyModifiers::NONE,
     );
     update(&mut a, Message::Mouse(wheel_up, t0));

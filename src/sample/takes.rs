@@ -7,12 +7,12 @@
 //! the CPU, [`super::backend::CachedTakes`] on a GPU), so each weight is read once per word for
 //! all of them.
 
+use super::steer::Density;
 use super::{
-    bar_line_after, fits_before, in_key, reaches, window_keep, within_polyphony, Ended, Generation, Grammar, Picker,
-    Prompt, Running, SampleOptions, State,
+    bar_line_after, fits_before, in_key, reaches, window_keep, within_polyphony, Ended, Generation,
+    Grammar, Picker, Prompt, Running, SampleOptions, State,
 };
 use crate::music::words::{Vocab, Word};
-use super::steer::Density;
 use anyhow::{bail, ensure, Result};
 use rand::rngs::StdRng;
 use rand::SeedableRng;

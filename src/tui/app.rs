@@ -312,10 +312,9 @@ impl App {
                 ScaleChoice::Key(s) => Some(s),
                 ScaleChoice::Off | ScaleChoice::MatchPrompt => None,
             },
-            // Not on the screen yet (issue 34): the command line's --range only.
-            range: None,
-            polyphony: None,
-            density: None,
+            range: self.controls.range(),
+            polyphony: self.controls.polyphony(),
+            density: self.controls.density(),
             bars: self.controls.bars(),
             fill: None,
         }

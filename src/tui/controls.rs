@@ -1,6 +1,8 @@
 //! The screen's adjustable settings: one [`Control`] per [`ControlId`], each a value in a range
-//! on a step grid. Most are drawn as gauges; Length, Scale and Seed show a word for some values
-//! ([`Controls::shown`]).
+//! on a step grid. Most are drawn as gauges; Length, Scale, Range, Polyphony, Density and Seed
+//! show a word for some values ([`Controls::shown`]).
+
+use crate::music::range::PitchRange;
 
 use crate::music::scale::Scale;
 use crate::music::words::Vocab;
@@ -122,19 +124,28 @@ pub enum ControlId {
     TopP,
     /// An index of [`ScaleChoice`].
     Scale,
+    /// 0 = off, else a two-octave window (see [`Controls::range`]).
+    Range,
+    /// Notes sounding at once at most; 0 = off.
+    Polyphony,
+    /// Notes per beat to steer toward; 0 = off.
+    Density,
     Bpm,
     Volume,
     Seed,
 }
 
 impl ControlId {
-    pub const ALL: [ControlId; 9] = [
+    pub const ALL: [ControlId; 12] = [
         ControlId::Temperature,
         ControlId::Tokens,
         ControlId::Length,
         ControlId::TopK,
         ControlId::TopP,
         ControlId::Scale,
+        ControlId::Range,
+        ControlId::Polyphony,
+        ControlId::Density,
         ControlId::Bpm,
         ControlId::Volume,
         ControlId::Seed,
@@ -168,6 +179,23 @@ impl ControlId {
                 // The big step moves by a whole tonic (its major and its minor).
                 Control::new("Scale", at.index() as f64, 0.0, max, 1.0, 2.0)
             }
+            ControlId::Range => {
+                let at = defaults
+                    .range
+                    .map_or(0.0, |r| Controls::range_index(r) as f64);
+                // The big step is an octave.
+                Control::new("Range", at, 0.0, RANGE_WINDOWS as f64, 1.0, 12.0)
+            }
+            ControlId::Polyphony => {
+                let k = defaults.polyphony.unwrap_or(0).min(8) as f64;
+                Control::new("Polyphony", k, 0.0, 8.0, 1.0, 2.0)
+            }
+            ControlId::Density => {
+                let d = defaults
+                    .density
+                    .map_or(0.0, |d| (f64::from(d) * 2.0).round() / 2.0);
+                Control::new("Density", d, 0.0, 8.0, 0.5, 2.0)
+            }
             ControlId::Bpm => Control::new("BPM", 120.0, 40.0, 240.0, 1.0, 10.0),
             ControlId::Volume => Control::new("Volume", 80.0, 0.0, 100.0, 5.0, 20.0),
             ControlId::Seed => {
@@ -190,9 +218,14 @@ impl ControlId {
 
     /// Whether the screen draws it as a gauge (a bar to click on); the others show a word.
     pub fn has_gauge(self) -> bool {
-        !matches!(self, ControlId::Scale | ControlId::Seed)
+        !matches!(self, ControlId::Scale | ControlId::Range | ControlId::Seed)
     }
 }
+
+/// The Range control's windows: two octaves whose lowest note runs from C1 (24) to C6 (84).
+const RANGE_LOWEST: u8 = 24;
+const RANGE_WINDOWS: u8 = 61;
+const RANGE_WIDTH: u8 = 24;
 
 /// Every control's value and range, indexed by [`ControlId`].
 #[derive(Clone, Debug, PartialEq)]
@@ -219,6 +252,39 @@ impl Controls {
         (bars > 0).then_some(bars)
     }
 
+    /// The Range control's window; `None` when off.
+    pub fn range(&self) -> Option<PitchRange> {
+        let i = self[ControlId::Range].value as u8;
+        (i > 0).then(|| {
+            let low = RANGE_LOWEST + i - 1;
+            PitchRange {
+                low,
+                high: low + RANGE_WIDTH,
+            }
+        })
+    }
+
+    /// The Range control's value for the window nearest `range` (its lowest note), 1 at least.
+    pub fn range_index(range: PitchRange) -> u8 {
+        range
+            .low
+            .clamp(RANGE_LOWEST, RANGE_LOWEST + RANGE_WINDOWS - 1)
+            - RANGE_LOWEST
+            + 1
+    }
+
+    /// The Polyphony control; `None` when off.
+    pub fn polyphony(&self) -> Option<usize> {
+        let k = self[ControlId::Polyphony].value as usize;
+        (k > 0).then_some(k)
+    }
+
+    /// The Density control in notes per beat; `None` when off.
+    pub fn density(&self) -> Option<f32> {
+        let d = self[ControlId::Density].value as f32;
+        (d > 0.0).then_some(d)
+    }
+
     /// The value of `id` as the screen writes it: a word where the number means one.
     pub fn shown(&self, id: ControlId) -> String {
         let c = &self[id];
@@ -228,6 +294,9 @@ impl Controls {
                 None => "off".into(),
                 Some(n) => format!("{n} bars"),
             },
+            ControlId::Range => self.range().map_or("off".into(), |r| r.to_string()),
+            ControlId::Polyphony if self.polyphony().is_none() => "off".into(),
+            ControlId::Density if self.density().is_none() => "off".into(),
             _ if c.step < 1.0 => format!("{:.2}", c.value),
             _ => format!("{:.0}", c.value),
         }

@@ -3,7 +3,8 @@
 //!
 //! From [`WIDE_WIDTH`] columns the controls show their ranges in a 44-column panel; below it
 //! (80x24, the usual terminal) they take one short line each in a 30-column panel, and the piano
-//! roll gets the rest: 50 of 80 columns.
+//! roll gets the rest: 50 of 80 columns. Where the controls do not all fit above the menu (24
+//! rows and fewer), their box shows the ones around the selected control and scrolls with it.
 
 use super::app::{Action, App};
 use super::controls::ControlId;
@@ -59,9 +60,12 @@ impl Areas {
         let controls = ControlId::ALL.len() as u16 + 2;
         // The menu's box with its line saying why an action is unavailable.
         let menu = Action::ALL.len() as u16 + 3;
-        let estimate = left.height >= controls + 1 + menu;
+        // The menu keeps its rows; the controls take what is left and scroll in it, below
+        // the line of the estimate where a control fits beside it.
+        let room = left.height.saturating_sub(menu).max(3);
+        let estimate = room >= 4;
         let [controls, menu] = Layout::vertical([
-            Constraint::Length(controls + u16::from(estimate)),
+            Constraint::Length((controls + u16::from(estimate)).min(room)),
             Constraint::Min(3),
         ])
         .areas(left);
@@ -86,9 +90,28 @@ impl Areas {
         }
     }
 
-    /// The row of control `id`.
-    pub fn control_row(&self, id: ControlId) -> u16 {
-        self.controls.y + 1 + id.position() as u16
+    /// The controls shown (indices into [`ControlId::ALL`]) while `selected` is selected: all
+    /// where they fit, else a window around it.
+    pub fn visible_controls(&self, selected: ControlId) -> std::ops::Range<usize> {
+        let n = ControlId::ALL.len();
+        let lines = self
+            .controls
+            .height
+            .saturating_sub(2 + u16::from(self.estimate));
+        let rows = (lines as usize).max(1);
+        if rows >= n {
+            return 0..n;
+        }
+        let first = selected.position().saturating_sub(rows / 2).min(n - rows);
+        first..first + rows
+    }
+
+    /// The row of control `id` while `selected` is selected, if it is shown.
+    pub fn control_row(&self, id: ControlId, selected: ControlId) -> Option<u16> {
+        let shown = self.visible_controls(selected);
+        shown
+            .contains(&id.position())
+            .then(|| self.controls.y + 1 + (id.position() - shown.start) as u16)
     }
 
     /// The first column of the controls' gauges.
@@ -96,12 +119,14 @@ impl Areas {
         self.controls.x + 1 + NAME_WIDTH + 1
     }
 
-    /// The control drawn on row `y`, if any.
-    pub fn control_at(&self, y: u16) -> Option<ControlId> {
+    /// The control drawn on row `y` while `selected` is selected, if any.
+    pub fn control_at(&self, y: u16, selected: ControlId) -> Option<ControlId> {
         let first = self.controls.y + 1;
+        let shown = self.visible_controls(selected);
         (y >= first && y < self.controls.bottom().saturating_sub(1))
-            .then(|| ControlId::ALL.get((y - first) as usize).copied())
-            .flatten()
+            .then(|| shown.start + (y - first) as usize)
+            .filter(|i| shown.contains(i))
+            .map(|i| ControlId::ALL[i])
     }
 
     /// The action drawn on row `y`, if any.
@@ -182,17 +207,31 @@ mod tests {
         let a = Areas::of(Rect::new(0, 0, 80, 24)).unwrap();
         assert!(!a.wide);
         assert!(a.roll.width * 10 >= 80 * 6, "roll {} of 80", a.roll.width);
-        assert!(a.estimate);
         assert_eq!(a.menu.height, Action::ALL.len() as u16 + 3);
+        // The controls scroll there: each is on screen, and on its row, when selected.
+        for id in ControlId::ALL {
+            let row = a.control_row(id, id).unwrap();
+            assert_eq!(a.control_at(row, id), Some(id));
+        }
+        let shown = a.visible_controls(ControlId::Temperature);
+        assert_eq!(shown.start, 0);
+        assert!(shown.len() >= 8, "{shown:?}");
+        let last = ControlId::ALL[ControlId::ALL.len() - 1];
+        assert_eq!(a.visible_controls(last).end, ControlId::ALL.len());
+        // From 30 rows every control has its own row, and the estimate its line as at 24.
+        assert!(a.estimate);
+        let a = Areas::of(Rect::new(0, 0, 80, 30)).unwrap();
+        assert!(a.estimate);
         for (i, id) in ControlId::ALL.into_iter().enumerate() {
-            assert_eq!(a.control_at(a.control_row(id)), Some(id));
-            assert_eq!(a.control_row(id), a.controls.y + 1 + i as u16);
+            let row = a.control_row(id, ControlId::Seed).unwrap();
+            assert_eq!(row, a.controls.y + 1 + i as u16);
+            assert_eq!(a.control_at(row, ControlId::Temperature), Some(id));
         }
         assert_eq!(a.action_at(a.menu.y + 1), Some(0));
         assert_eq!(a.action_at(a.menu.y), None, "the border");
         // At the smallest size every control and action still has its row.
         let a = Areas::of(Rect::new(0, 0, MIN_WIDTH, MIN_HEIGHT)).unwrap();
-        assert!(a.controls.height >= ControlId::ALL.len() as u16 + 2);
+        assert!(a.controls.height >= 3);
         assert!(a.menu.height >= Action::ALL.len() as u16 + 2);
         assert!(Areas::of(Rect::new(0, 0, MIN_WIDTH - 1, 40)).is_none());
         // Wide terminals keep the 44-column panel with ranges.

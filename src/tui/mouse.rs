@@ -77,7 +77,7 @@ fn click(app: &mut App, areas: &Areas, x: u16, y: u16, at: Instant) -> Vec<Effec
         return Vec::new();
     }
     if contains(areas.controls, x, y) {
-        let Some(id) = areas.control_at(y) else {
+        let Some(id) = areas.control_at(y, app.selected_control) else {
             return Vec::new();
         };
         app.focus = Focus::Controls;
@@ -154,7 +154,7 @@ fn wheel(app: &mut App, areas: &Areas, x: u16, y: u16, later: bool, zoom: bool) 
         return Vec::new();
     }
     if let Some(id) = contains(areas.controls, x, y)
-        .then(|| areas.control_at(y))
+        .then(|| areas.control_at(y, app.selected_control))
         .flatten()
     {
         app.focus = Focus::Controls;

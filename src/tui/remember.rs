@@ -20,8 +20,10 @@ fn field(s: &mut Settings, id: ControlId) -> Option<&mut Option<f64>> {
         ControlId::TopP => Some(&mut s.top_p),
         ControlId::Bpm => Some(&mut s.bpm),
         ControlId::Volume => Some(&mut s.volume),
-        // The scale is a name, not a number; a seed is per piece.
-        ControlId::Scale | ControlId::Seed => None,
+        ControlId::Polyphony => Some(&mut s.polyphony),
+        ControlId::Density => Some(&mut s.density),
+        // The scale and the range are names, not numbers; a seed is per piece.
+        ControlId::Scale | ControlId::Range | ControlId::Seed => None,
     }
 }
 
@@ -35,6 +37,7 @@ pub fn settings_of(app: &App) -> Settings {
         }
     }
     s.scale = Some(app.controls.scale().label());
+    s.range = Some(app.controls.shown(ControlId::Range));
     s.takes = Some(app.takes.count as f64);
     s
 }
@@ -56,6 +59,20 @@ pub fn apply(app: &mut App, s: &Settings) -> Option<String> {
         match ScaleChoice::parse(name) {
             Some(choice) => app.controls[ControlId::Scale].value = choice.index() as f64,
             None => note = Some(format!("settings: scale '{name}' is not a key, scale off")),
+        }
+    }
+    if let Some(text) = &s.range {
+        let control = &mut app.controls[ControlId::Range];
+        match text.trim() {
+            "off" => control.value = 0.0,
+            t => match t.parse::<crate::music::range::PitchRange>() {
+                Ok(r) => control.value = super::controls::Controls::range_index(r) as f64,
+                Err(_) => {
+                    note = Some(format!(
+                        "settings: range '{text}' is not a range of notes, range off"
+                    ))
+                }
+            },
         }
     }
     app.kept = s;

@@ -44,6 +44,14 @@ pub struct Settings {
     pub takes: Option<f64>,
     /// A key name (`G major`), `match prompt` or `off`.
     pub scale: Option<String>,
+    /// A range of notes (`C3-C5`) or `off`.
+    pub range: Option<String>,
+    /// Notes at once at most (0 = off).
+    #[serde(serialize_with = "number")]
+    pub polyphony: Option<f64>,
+    /// Notes per beat to steer toward (0 = off).
+    #[serde(serialize_with = "number")]
+    pub density: Option<f64>,
     /// `built-in` or `soundfont`.
     pub voice: Option<String>,
     pub soundfont: Option<PathBuf>,
@@ -60,7 +68,7 @@ fn number<S: serde::Serializer>(value: &Option<f64>, s: S) -> Result<S::Ok, S::E
     }
 }
 
-const KNOWN_KEYS: [&str; 13] = [
+const KNOWN_KEYS: [&str; 16] = [
     "temperature",
     "tokens",
     "top_k",
@@ -70,6 +78,9 @@ const KNOWN_KEYS: [&str; 13] = [
     "bars",
     "takes",
     "scale",
+    "range",
+    "polyphony",
+    "density",
     "voice",
     "soundfont",
     "checkpoint",

@@ -157,9 +157,11 @@ fn estimate(app: &App, wide: bool) -> String {
 
 fn draw_controls(app: &App, frame: &mut Frame, areas: &Areas) {
     let focused = app.focus == Focus::Controls;
-    let mut lines: Vec<Line> = ControlId::ALL
-        .into_iter()
-        .map(|id| control_line(app, id, areas, focused && id == app.selected_control))
+    let shown = areas.visible_controls(app.selected_control);
+    let hidden = ControlId::ALL.len() - shown.len();
+    let mut lines: Vec<Line> = ControlId::ALL[shown.clone()]
+        .iter()
+        .map(|&id| control_line(app, id, areas, focused && id == app.selected_control))
         .collect();
     if areas.estimate {
         lines.push(Line::styled(
@@ -172,10 +174,20 @@ fn draw_controls(app: &App, frame: &mut Frame, areas: &Areas) {
         (true, false) => " Controls (←/→) ",
         (false, _) => " Controls (Tab) ",
     };
-    let block = Block::default()
+    let mut block = Block::default()
         .borders(Borders::ALL)
         .title(title)
         .border_style(border(focused));
+    if hidden > 0 {
+        // Which way the others are: ↑/↓ (Up/Down) scroll to them.
+        let above = if shown.start > 0 { "↑" } else { " " };
+        let below = if shown.end < ControlId::ALL.len() {
+            "↓"
+        } else {
+            " "
+        };
+        block = block.title_bottom(format!(" {above}{below} {hidden} more "));
+    }
     frame.render_widget(Paragraph::new(lines).block(block), areas.controls);
 }
 
