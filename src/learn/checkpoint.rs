@@ -237,6 +237,26 @@ impl Songs {
 }
 
 /// A trained model read from a checkpoint folder.
+/// The one door into a checkpoint folder: `DIR/config.json` and the weights of
+/// `DIR/model.safetensors` on `device`, every tensor checked against the config's shape (an error
+/// names both files). Both the candle [`Gpt`] and the CPU decoder are built from what it reads.
+pub fn read_checkpoint(
+    dir: &Path,
+    device: &Device,
+) -> Result<(CheckpointConfig, HashMap<String, Tensor>)> {
+    let config = CheckpointConfig::load(dir)?;
+    let path = dir.join(MODEL_FILE);
+    let tensors = load_tensors(&path, device)?;
+    config.model.check_weights(&tensors).with_context(|| {
+        format!(
+            "{} does not match {}",
+            path.display(),
+            dir.join(CONFIG_FILE).display()
+        )
+    })?;
+    Ok((config, tensors))
+}
+
 pub struct Checkpoint {
     pub model: Gpt,
     pub config: CheckpointConfig,
@@ -246,16 +266,8 @@ impl Checkpoint {
     /// Reads `DIR/config.json` and `DIR/model.safetensors` onto `device`. A missing, truncated or
     /// mismatched file gives an error that names it.
     pub fn load(dir: &Path, device: &Device) -> Result<Checkpoint> {
-        let config = CheckpointConfig::load(dir)?;
-        let path = dir.join(MODEL_FILE);
-        let tensors = load_tensors(&path, device)?;
-        let model = Gpt::from_tensors(&config.model, &tensors, device).with_context(|| {
-            format!(
-                "{} does not match {}",
-                path.display(),
-                dir.join(CONFIG_FILE).display()
-            )
-        })?;
+        let (config, tensors) = read_checkpoint(dir, device)?;
+        let model = Gpt::from_tensors(&config.model, &tensors, device)?;
         Ok(Checkpoint { model, config })
     }
 

@@ -115,6 +115,31 @@ impl GptConfig {
         Ok(())
     }
 
+    /// Every tensor this shape asks for is in `tensors` with its shape, and there is no other:
+    /// the one check of a model's weights, whoever builds from them.
+    pub fn check_weights(&self, tensors: &HashMap<String, Tensor>) -> Result<()> {
+        self.validate()?;
+        let expected = self.weight_shapes();
+        for (name, shape) in &expected {
+            let t = tensors
+                .get(name)
+                .with_context(|| format!("the weights lack {name}"))?;
+            ensure!(
+                t.dims() == shape.as_slice(),
+                "{name} has shape {:?}, the model shape asks for {shape:?}",
+                t.dims()
+            );
+        }
+        let extra = tensors
+            .keys()
+            .filter(|k| !expected.iter().any(|(n, _)| n == *k))
+            .min();
+        if let Some(extra) = extra {
+            bail!("the weights hold {extra}, which the model shape has no place for");
+        }
+        Ok(())
+    }
+
     /// Every tensor of a model of this shape with its shape, named as nanoGPT's, in the order
     /// [`Gpt::params`] lists them (the head is tied to `transformer.wte`): the one table the
     /// model's builder, the CPU decoder's check and the tests read.
@@ -180,14 +205,10 @@ impl Builder<'_> {
                 Tensor::from_vec(values, shape, &self.device)?.to_dtype(self.dtype)?
             }
             Source::Load(tensors) => {
+                // Names and shapes were checked by `check_weights`.
                 let t = tensors
                     .get(&name)
                     .with_context(|| format!("the weights lack {name}"))?;
-                ensure!(
-                    t.dims() == shape,
-                    "{name} has shape {:?}, the config asks for {shape:?}",
-                    t.dims()
-                );
                 t.to_dtype(self.dtype)?.to_device(&self.device)?
             }
         };
@@ -262,19 +283,27 @@ struct Pass<'a> {
     start: usize,
     dropout: f64,
     matmul_dtype: DType,
-    /// candle-nn's fused LayerNorm and softmax, which have no backward: for generation, where a
-    /// word costs a few dozen small kernels on a GPU and each one saved counts.
-    fused: bool,
-    /// The fused CPU kernels with their own backward ([`crate::learn::fused`]): f32 on the CPU,
-    /// without a cache.
-    cpu_kernels: bool,
+    /// Which kernels the pass runs, chosen once.
+    kernels: Kernels,
+}
+
+/// The kernels of one forward pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kernels {
+    /// candle's primitives, every one with a backward pass: training off the CPU.
+    Plain,
+    /// candle-nn's fused LayerNorm, softmax and rope, which have no backward: generation with a
+    /// cache, where a word costs a few dozen small kernels on a GPU and each one saved counts.
+    Generation,
+    /// [`crate::learn::fused`]'s kernels with their own backward: f32 on the CPU, no cache.
+    Cpu,
 }
 
 impl Pass<'_> {
     /// Whether this pass runs the fused CPU kernels, which draw no dropout: where they are on and
     /// either the model has none or no generator draws it.
     fn fused_kernels(&self, dropout_drawn: bool) -> bool {
-        self.cpu_kernels && (self.dropout == 0.0 || !dropout_drawn)
+        self.kernels == Kernels::Cpu && (self.dropout == 0.0 || !dropout_drawn)
     }
 }
 
@@ -286,7 +315,7 @@ struct Linear {
 
 impl Linear {
     fn forward(&self, x: &Tensor, pass: &Pass) -> Result<Tensor> {
-        let y = match pass.cpu_kernels {
+        let y = match pass.kernels == Kernels::Cpu {
             true => fused::linear(x, &self.weight)?,
             false => {
                 let (out, inp) = self.weight.dims2()?;
@@ -314,14 +343,14 @@ struct LayerNorm {
 
 impl LayerNorm {
     fn forward(&self, x: &Tensor, pass: &Pass) -> Result<Tensor> {
-        if pass.cpu_kernels {
+        if pass.kernels == Kernels::Cpu {
             let y = fused::layer_norm(x, &self.weight, 1e-5)?;
             return Ok(match &self.bias {
                 Some(b) => y.broadcast_add(b)?,
                 None => y,
             });
         }
-        if pass.fused {
+        if pass.kernels == Kernels::Generation {
             return Ok(candle_nn::ops::layer_norm(
                 &x.contiguous()?,
                 &self.weight,
@@ -447,7 +476,7 @@ impl Attention {
         if let Some(r) = pass.rotary {
             let cos = r.cos.narrow(0, pass.start, t)?;
             let sin = r.sin.narrow(0, pass.start, t)?;
-            let turn = |x: &Tensor| match pass.fused {
+            let turn = |x: &Tensor| match pass.kernels == Kernels::Generation {
                 true => candle_nn::rotary_emb::rope(x, &cos, &sin),
                 false => rotate_plain(x, &cos, &sin),
             };
@@ -469,7 +498,7 @@ impl Attention {
             _ => att.broadcast_add(&pass.mask.narrow(0, pass.start, t)?.narrow(1, 0, tk)?)?,
         };
         let att = dropout(
-            &match pass.fused {
+            &match pass.kernels == Kernels::Generation {
                 true => candle_nn::ops::softmax_last_dim(&att)?,
                 false => softmax(&att)?,
             },
@@ -545,7 +574,7 @@ impl Block {
         )?;
         let x = (x + a)?;
         let h = self.c_fc.forward(&self.ln_2.forward(&x, pass)?, pass)?;
-        let h = match pass.cpu_kernels {
+        let h = match pass.kernels == Kernels::Cpu {
             true => fused::gelu(&h)?,
             false => h.gelu_erf()?,
         };
@@ -640,14 +669,8 @@ impl Gpt {
         tensors: &HashMap<String, Tensor>,
         device: &Device,
     ) -> Result<Gpt> {
-        let gpt = Self::build(config, Source::Load(tensors), device, DType::F32)?;
-        if let Some(extra) = tensors
-            .keys()
-            .find(|k| !gpt.params.iter().any(|(n, _)| n == *k))
-        {
-            bail!("the weights hold {extra}, which this model shape has no place for");
-        }
-        Ok(gpt)
+        config.check_weights(tensors)?;
+        Self::build(config, Source::Load(tensors), device, DType::F32)
     }
 
     fn build(config: &GptConfig, source: Source, device: &Device, dtype: DType) -> Result<Gpt> {
@@ -843,8 +866,11 @@ impl Gpt {
             start,
             dropout: self.config.dropout,
             matmul_dtype: self.matmul_dtype,
-            fused: cache.is_some(),
-            cpu_kernels: cache.is_none() && self.uses_cpu_kernels(),
+            kernels: match (cache.is_some(), self.uses_cpu_kernels()) {
+                (true, _) => Kernels::Generation,
+                (false, true) => Kernels::Cpu,
+                (false, false) => Kernels::Plain,
+            },
         };
         let tok = self
             .wte
@@ -862,7 +888,7 @@ impl Gpt {
         let x = self.ln_f.forward(&x, &pass)?;
         // The head is tied to the token embedding (nanoGPT's weight tying).
         let x = x.reshape((b * t, c))?;
-        let logits = match pass.cpu_kernels {
+        let logits = match pass.kernels == Kernels::Cpu {
             true => fused::linear(&x, &self.wte)?,
             false => matmul_t(&x, &self.wte, self.matmul_dtype)?,
         };

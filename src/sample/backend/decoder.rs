@@ -13,11 +13,11 @@
 //! checked by name and shape against the model's [`GptConfig`] first.
 
 use super::kernels::{self, AVec, Packed};
-use crate::learn::checkpoint::{load_tensors, CheckpointConfig, CONFIG_FILE, MODEL_FILE};
+use crate::learn::checkpoint::read_checkpoint;
 use crate::learn::model::{GptConfig, Positions};
 use crate::learn::rotary::Rotary;
 use crate::sample::NextWordModel;
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use std::collections::HashMap;
 use std::path::Path;
@@ -217,28 +217,6 @@ fn f32_values(t: &Tensor) -> Result<Vec<f32>> {
         .to_vec1()?)
 }
 
-/// Every tensor `config` asks for is there with its shape, and there is no other.
-fn check_shapes(config: &GptConfig, tensors: &HashMap<String, Tensor>) -> Result<()> {
-    config.validate()?;
-    let expected = config.weight_shapes();
-    for (name, shape) in &expected {
-        let t = get(tensors, name)?;
-        ensure!(
-            t.dims() == shape.as_slice(),
-            "{name} has shape {:?}, the model shape asks for {shape:?}",
-            t.dims()
-        );
-    }
-    let extra = tensors
-        .keys()
-        .filter(|k| !expected.iter().any(|(n, _)| n == *k))
-        .min();
-    if let Some(extra) = extra {
-        bail!("the weights hold {extra}, which the model shape has no place for");
-    }
-    Ok(())
-}
-
 impl FastGpt {
     /// A CPU decoder for a model of `config` from its named tensors (on any device, in any float
     /// type), checked by name and shape first.
@@ -247,7 +225,7 @@ impl FastGpt {
         tensors: &HashMap<String, Tensor>,
         weights: Weights,
     ) -> Result<FastGpt> {
-        check_shapes(config, tensors)?;
+        config.check_weights(tensors)?;
         let half = weights == Weights::F16;
         let config = config.clone();
         let blocks = (0..config.layers)
@@ -311,16 +289,8 @@ impl FastGpt {
     /// The model of a checkpoint folder: `config.json` for its shape, `model.safetensors` read
     /// straight into the decoder. An error names the file, and the tensor that does not fit.
     pub fn load(dir: &Path, weights: Weights) -> Result<FastGpt> {
-        let config = CheckpointConfig::load(dir)?.model;
-        let path = dir.join(MODEL_FILE);
-        let tensors = load_tensors(&path, &Device::Cpu)?;
-        FastGpt::from_tensors(&config, &tensors, weights).with_context(|| {
-            format!(
-                "{} does not match {}",
-                path.display(),
-                dir.join(CONFIG_FILE).display()
-            )
-        })
+        let (config, tensors) = read_checkpoint(dir, &Device::Cpu)?;
+        FastGpt::from_tensors(&config.model, &tensors, weights)
     }
 
     /// How the weights are kept (`F16` only where the CPU reads half floats).
@@ -638,7 +608,9 @@ impl FastGpt {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::learn::checkpoint::{find_in, save_tensors, Checkpoint, TrainSummary};
+    use crate::learn::checkpoint::{
+        find_in, save_tensors, Checkpoint, CheckpointConfig, TrainSummary, MODEL_FILE,
+    };
     use crate::learn::model::Gpt;
     use crate::music::words::{parse_words, Vocab};
     fn shipped() -> std::path::PathBuf {
