@@ -5,24 +5,19 @@
 
 mod common;
 
-use common::screen::{app, press, render, text};
+use common::screen::{app, drive, press, render, shipped_runtime, text};
 use crossterm::event::{KeyCode, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
-use nanotune::learn::checkpoint::locate;
 use nanotune::learn::dataset::Dataset;
-use nanotune::learn::device::Compute;
 use nanotune::music::notes::{from_words, Note};
 use nanotune::music::words::{Vocab, Word};
-use nanotune::sample::backend::{load_takes_for, Weights};
 use nanotune::sample::infill::Bars;
-use nanotune::sound::output::Output;
 use nanotune::tui::app::{update, App, Effect, GenState, Message, Piece};
 use nanotune::tui::layout::Areas;
 use nanotune::tui::roll::SELECTION_COLOR;
-use nanotune::tui::runtime::{Options, Runtime};
 use nanotune::tui::view::status_text;
 use ratatui::layout::Rect;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// A real piece with music in each of its first 12 bars' thirds: from the openings shipped
 /// beside the model (corpus pieces).
@@ -49,22 +44,6 @@ fn notes_outside(words: &[Word], bars: Bars) -> Vec<Note> {
         .collect()
 }
 
-fn drive(a: &mut App, runtime: &mut Runtime, effects: Vec<Effect>) {
-    for effect in effects {
-        for msg in runtime.carry_out(effect) {
-            update(a, msg);
-        }
-    }
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while a.is_generating() {
-        for msg in runtime.poll(false) {
-            update(a, msg);
-        }
-        assert!(Instant::now() < deadline, "the regeneration never ended");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 fn mouse(a: &mut App, kind: MouseEventKind, x: u16, y: u16) {
     let event = MouseEvent {
         kind,
@@ -77,15 +56,7 @@ fn mouse(a: &mut App, kind: MouseEventKind, x: u16, y: u16) {
 
 #[test]
 fn bars_selected_by_keys_are_regenerated_in_takes_and_undone() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = locate(Some(&root.join("checkpoints"))).unwrap();
-    let (model, _) = load_takes_for(&dir, &Compute::cpu(), Weights::default()).unwrap();
-    let mut runtime = Runtime::new(
-        Some(model),
-        Output::Silent("test".into()),
-        None,
-        Options::default(),
-    );
+    let mut runtime = shipped_runtime();
     let mut a = app();
     let original = real_piece();
     a.piece = Piece {
@@ -179,58 +150,25 @@ fn a_drag_on_the_roll_selects_bars_and_a_click_alone_does_not() {
     update(&mut a, Message::Resize(120, 36));
     let roll = Areas::of(Rect::new(0, 0, 120, 36)).unwrap().roll_notes();
     let y = roll.y + 5;
-    // Bar 2 starts 16 columns in at zoom 1; bar 3 at 32.
-    mouse(
-        &mut a,
+    // Bar 2 starts 16 columns in at zoom 1; bar 3 at 32. Each gesture: the button's event and
+    // the column in the roll.
+    let (down, drag, up) = (
         MouseEventKind::Down(MouseButton::Left),
-        roll.x + 20,
-        y,
-    );
-    mouse(
-        &mut a,
+        MouseEventKind::Drag(MouseButton::Left),
         MouseEventKind::Up(MouseButton::Left),
-        roll.x + 20,
-        y,
     );
+    let mut gestures = |a: &mut App, moves: &[(MouseEventKind, u16)]| {
+        for &(kind, col) in moves {
+            mouse(a, kind, roll.x + col, y);
+        }
+    };
+    gestures(&mut a, &[(down, 20), (up, 20)]);
     assert_eq!(a.selection, None, "a click moves the playhead only");
-    mouse(
-        &mut a,
-        MouseEventKind::Down(MouseButton::Left),
-        roll.x + 40,
-        y,
-    );
-    mouse(
-        &mut a,
-        MouseEventKind::Drag(MouseButton::Left),
-        roll.x + 30,
-        y,
-    );
-    mouse(
-        &mut a,
-        MouseEventKind::Drag(MouseButton::Left),
-        roll.x + 18,
-        y,
-    );
-    mouse(
-        &mut a,
-        MouseEventKind::Up(MouseButton::Left),
-        roll.x + 18,
-        y,
-    );
+    gestures(&mut a, &[(down, 40), (drag, 30), (drag, 18), (up, 18)]);
     assert_eq!(a.selection, Some(Bars { first: 2, last: 3 }));
     // A later drag elsewhere leaves the earlier selection be until it moves.
-    mouse(
-        &mut a,
-        MouseEventKind::Down(MouseButton::Left),
-        roll.x + 66,
-        y,
-    );
+    gestures(&mut a, &[(down, 66)]);
     assert_eq!(a.selection, Some(Bars { first: 2, last: 3 }));
-    mouse(
-        &mut a,
-        MouseEventKind::Drag(MouseButton::Left),
-        roll.x + 67,
-        y,
-    );
+    gestures(&mut a, &[(drag, 67)]);
     assert_eq!(a.selection, Some(Bars { first: 5, last: 5 }));
 }

@@ -4,19 +4,12 @@
 
 mod common;
 
-use common::screen::{app, press, render, text};
+use common::screen::{app, drive, press, render, shipped_runtime, text};
 use crossterm::event::KeyCode;
-use nanotune::learn::checkpoint::locate;
-use nanotune::learn::device::Compute;
 use nanotune::music::notes::from_words;
-use nanotune::sample::backend::{load_takes_for, Weights};
-use nanotune::sound::output::Output;
-use nanotune::tui::app::{update, App, ControlId, Effect, GenState, Piece};
+use nanotune::tui::app::{App, ControlId, Effect, GenState, Piece};
 use nanotune::tui::remember::{apply, settings_of};
-use nanotune::tui::runtime::{Options, Runtime};
 use nanotune::tui::saved::Settings;
-use std::path::Path;
-use std::time::{Duration, Instant};
 
 /// Tab to the controls, then down to `id` from Temperature.
 fn select(a: &mut App, id: ControlId) {
@@ -86,15 +79,7 @@ fn range_polyphony_and_density_are_set_shown_sent_and_kept() {
 
 #[test]
 fn a_generation_and_regenerated_bars_hold_the_knobs_on_the_shipped_model() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = locate(Some(&root.join("checkpoints"))).unwrap();
-    let (model, _) = load_takes_for(&dir, &Compute::cpu(), Weights::default()).unwrap();
-    let mut runtime = Runtime::new(
-        Some(model),
-        Output::Silent("test".into()),
-        None,
-        Options::default(),
-    );
+    let mut runtime = shipped_runtime();
     let mut a = app();
     a.controls[ControlId::Range].value = 37.0; // C4-C6
     a.controls[ControlId::Polyphony].value = 2.0;
@@ -102,21 +87,6 @@ fn a_generation_and_regenerated_bars_hold_the_knobs_on_the_shipped_model() {
     a.controls[ControlId::Tokens].value = 300.0;
     let range = a.controls.range().unwrap();
     assert_eq!(range.to_string(), "C4-C6");
-    let drive = |a: &mut App, runtime: &mut Runtime, effects: Vec<Effect>| {
-        for e in effects {
-            for m in runtime.carry_out(e) {
-                update(a, m);
-            }
-        }
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while a.is_generating() {
-            for m in runtime.poll(false) {
-                update(a, m);
-            }
-            assert!(Instant::now() < deadline);
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    };
     let effects = press(&mut a, &[KeyCode::Enter]);
     drive(&mut a, &mut runtime, effects);
     assert!(matches!(a.gen, GenState::Complete { .. }), "{:?}", a.gen);

@@ -5,6 +5,7 @@
 mod common;
 
 use common::recorder::Recorder;
+use common::screen::drive;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use nanotune::learn::checkpoint::locate;
 use nanotune::learn::device::Compute;
@@ -280,22 +281,6 @@ fn play_save_and_extend_act_on_the_chosen_take_and_undo_comes_back() {
     assert_eq!(a.piece.words, take3);
     assert_eq!(a.takes.made(), 1);
     assert!(!status_text(&a).contains("take "));
-}
-
-fn drive(a: &mut App, runtime: &mut Runtime, effects: Vec<Effect>) {
-    for effect in effects {
-        for msg in runtime.carry_out(effect) {
-            update(a, msg);
-        }
-    }
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while a.is_generating() {
-        for msg in runtime.poll(false) {
-            update(a, msg);
-        }
-        assert!(Instant::now() < deadline, "the generation never ended");
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 /// The runtime on the shipped model: 4 takes, each the one-take run of its seed; and one take is

@@ -44,3 +44,38 @@ pub fn text(buf: &Buffer) -> String {
         })
         .collect()
 }
+
+/// A runtime on the shipped model, on the CPU, without sound or a dataset.
+pub fn shipped_runtime() -> nanotune::tui::runtime::Runtime {
+    use nanotune::learn::checkpoint::locate;
+    use nanotune::learn::device::Compute;
+    use nanotune::sample::backend::{load_takes_for, Weights};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = locate(Some(&root.join("checkpoints"))).unwrap();
+    let (model, _) = load_takes_for(&dir, &Compute::cpu(), Weights::default()).unwrap();
+    nanotune::tui::runtime::Runtime::new(
+        Some(model),
+        nanotune::sound::output::Output::Silent("test".into()),
+        None,
+        nanotune::tui::runtime::Options::default(),
+    )
+}
+
+/// Carries out `effects` and feeds the runtime's messages back until the generation ends (at
+/// most two minutes), as the run loop does.
+pub fn drive(a: &mut App, runtime: &mut nanotune::tui::runtime::Runtime, effects: Vec<Effect>) {
+    use std::time::{Duration, Instant};
+    for effect in effects {
+        for msg in runtime.carry_out(effect) {
+            update(a, msg);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while a.is_generating() {
+        for msg in runtime.poll(false) {
+            update(a, msg);
+        }
+        assert!(Instant::now() < deadline, "the generation never ended");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
