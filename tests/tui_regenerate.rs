@@ -157,7 +157,7 @@ fn a_drag_on_the_roll_selects_bars_and_a_click_alone_does_not() {
         MouseEventKind::Drag(MouseButton::Left),
         MouseEventKind::Up(MouseButton::Left),
     );
-    let mut gestures = |a: &mut App, moves: &[(MouseEventKind, u16)]| {
+    let gestures = |a: &mut App, moves: &[(MouseEventKind, u16)]| {
         for &(kind, col) in moves {
             mouse(a, kind, roll.x + col, y);
         }
