@@ -10,23 +10,13 @@ the medians and the ratio nanotune / PyTorch. Needs a release build and a Python
 
   scripts/generate-side-by-side.py --python /root/torchenv/bin/python --checkpoint checkpoints/small
 """
-import argparse, json, os, re, statistics, subprocess, sys
+import json, os, re, statistics
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def run(cmd):
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} failed:\n{done.stdout}{done.stderr}")
-    return done.stdout
+from side_by_side import ROOT, parser, run
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--python", default="python3", help="a Python that can import torch")
-    p.add_argument("--nanotune", default=os.path.join(ROOT, "target/release/nanotune"))
-    p.add_argument("--reference", default=os.path.join(ROOT, "../shared/bench/torch_reference.py"))
+    p = parser(__doc__)
     p.add_argument("--checkpoint", default=os.path.join(ROOT, "checkpoints/small"))
     p.add_argument("--prompt-words", type=int, default=20)
     p.add_argument("--tokens", type=int, default=1000)

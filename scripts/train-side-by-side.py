@@ -9,33 +9,15 @@ torch (--python).
 
   scripts/train-side-by-side.py --python target/torchvenv/bin/python --presets small base
 """
-import argparse, json, os, statistics, subprocess, sys
+import os, statistics
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from side_by_side import last_json, parser, run
+
 SHAPES = {"small": (3, 6, 384), "base": (4, 8, 512)}
 
 
-def last_json(out, what):
-    for line in reversed(out.splitlines()):
-        if line.startswith("{"):
-            fields = json.loads(line)
-            if fields.get("what") == what:
-                return fields
-    sys.exit(f"no JSON line with what={what} in:\n{out}")
-
-
-def run(cmd):
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} failed:\n{done.stdout}{done.stderr}")
-    return done.stdout
-
-
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--python", default="python3", help="a Python that can import torch")
-    p.add_argument("--nanotune", default=os.path.join(ROOT, "target/release/nanotune"))
-    p.add_argument("--reference", default=os.path.join(ROOT, "../shared/bench/torch_reference.py"))
+    p = parser(__doc__)
     p.add_argument("--presets", nargs="+", default=["small", "base"], choices=list(SHAPES))
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--context", type=int, default=200)
