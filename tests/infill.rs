@@ -98,26 +98,22 @@ fn a_span_past_the_piece_or_backwards_is_refused_in_one_line() {
     assert!("0-3".parse::<Bars>().unwrap_err().contains("count from 1"));
     assert_eq!("7".parse::<Bars>().unwrap(), Bars { first: 7, last: 7 });
     let piece = nanotune::music::words::parse_words("START n60 d16 sepxx d16 n62 d16 END").0;
-    let err = regenerate(
-        &mut shipped(),
-        &piece,
-        Bars { first: 3, last: 4 },
-        &SampleOptions::default(),
-        1,
-        &AtomicBool::new(false),
-    )
-    .unwrap_err();
+    let fill = |first, last, takes| {
+        let stop = AtomicBool::new(false);
+        let opts = SampleOptions::default();
+        regenerate(
+            &mut shipped(),
+            &piece,
+            Bars { first, last },
+            &opts,
+            takes,
+            &stop,
+        )
+    };
+    let err = fill(3, 4, 1).unwrap_err();
     assert!(err.to_string().contains("lasts 2 bars"), "{err}");
     // Bars 2 to 4 of a two-bar piece: it grows, and bar 1 stays.
-    let fills = regenerate(
-        &mut shipped(),
-        &piece,
-        Bars { first: 2, last: 4 },
-        &SampleOptions::default(),
-        2,
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    let fills = fill(2, 4, 2).unwrap();
     for fill in fills {
         assert_in_place(&piece, &fill.words, Bars { first: 2, last: 4 });
         assert_eq!(fill.following_loss, None);

@@ -12,7 +12,7 @@ use crate::music::words::{words_to_string, Word};
 use crate::sample::backend::{load_takes_for, BoxedTakes, Weights};
 use crate::sample::infill;
 use crate::sample::{
-    duration_of, generate_takes, prompt, random_seed, Generation, Part, MAX_TAKES,
+    duration_of, generate_takes, prompt, random_seed, Generation, Part, SampleOptions, MAX_TAKES,
 };
 use crate::sound::format::Format;
 use crate::sound::voice::Voice;
@@ -125,7 +125,7 @@ pub fn run(args: GenerateArgs) -> Result<()> {
     let (mut model, label) = load_takes_for(&dir, &compute, weights)?;
     if let Some(file) = &args.infill {
         println!("checkpoint {} ({label})", dir.display());
-        return regenerate_bars(&mut model, file, seed, &args);
+        return regenerate_bars(&mut model, file, &opts, &args);
     }
     let prompt = match (&args.prompt, args.mode) {
         (Some(file), _) => prompt::continue_file(file, args.prompt_words)?,
@@ -202,16 +202,16 @@ pub fn run(args: GenerateArgs) -> Result<()> {
 fn regenerate_bars(
     model: &mut BoxedTakes,
     file: &Path,
-    seed: u64,
+    opts: &SampleOptions,
     args: &GenerateArgs,
 ) -> Result<()> {
     let Some(bars) = args.sampling.bars else {
         bail!("--infill needs --bars A-B: the bars to regenerate");
     };
-    let opts = args.sampling.options_with(seed, false, None)?;
     let piece = read_file(file)?;
+    // Refused before anything is printed (regenerate checks again before its work).
     infill::check(&piece, bars)?;
-    println!("seed {seed}");
+    println!("seed {}", opts.seed);
     println!(
         "regenerating {bars} of {} ({}: the model continues the bars before, and the takes are ranked by its loss on the bars after)",
         file.display(),
@@ -222,7 +222,7 @@ fn regenerate_bars(
         model,
         &piece,
         bars,
-        &opts,
+        opts,
         args.takes,
         &AtomicBool::new(false),
     )?;

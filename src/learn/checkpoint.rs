@@ -236,7 +236,6 @@ impl Songs {
     }
 }
 
-/// A trained model read from a checkpoint folder.
 /// The one door into a checkpoint folder: `DIR/config.json` and the weights of
 /// `DIR/model.safetensors` on `device`, every tensor checked against the config's shape (an error
 /// names both files). Both the candle [`Gpt`] and the CPU decoder are built from what it reads.
@@ -257,6 +256,7 @@ pub fn read_checkpoint(
     Ok((config, tensors))
 }
 
+/// A trained model read from a checkpoint folder.
 pub struct Checkpoint {
     pub model: Gpt,
     pub config: CheckpointConfig,

@@ -64,6 +64,9 @@ pub struct GptConfig {
     pub positions: Positions,
 }
 
+/// The learned position table's name (nanoGPT's), where a model has one.
+pub const POSITION_TABLE: &str = "transformer.wpe.weight";
+
 /// The named model sizes.
 pub const PRESETS: [&str; 2] = ["small", "base"];
 
@@ -147,7 +150,7 @@ impl GptConfig {
         let c = self.width;
         let mut out = vec![("transformer.wte.weight".to_string(), vec![self.vocab, c])];
         if self.positions == Positions::Learned {
-            out.push(("transformer.wpe.weight".to_string(), vec![self.context, c]));
+            out.push((POSITION_TABLE.to_string(), vec![self.context, c]));
         }
         let mut add = |name: String, shape: Vec<usize>| {
             out.push((format!("{name}.weight"), shape.clone()));
@@ -689,7 +692,7 @@ impl Gpt {
         )?;
         let wpe = match config.positions {
             Positions::Learned => Some(vb.var(
-                "transformer.wpe.weight".into(),
+                POSITION_TABLE.into(),
                 &[config.context, c],
                 Init::Normal(0.02),
             )?),

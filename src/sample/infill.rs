@@ -9,6 +9,7 @@
 //! first.
 
 use super::{generate_takes, Prompt, SampleOptions, TakesModel};
+use crate::learn::fused::log_sum_exp;
 use crate::music::notes::{
     canonical_words, canonicalise, from_words, word_bars, Note, STEPS_PER_BAR,
 };
@@ -78,14 +79,6 @@ pub struct Fill {
     pub following_loss: Option<f64>,
 }
 
-/// The notes of `piece` starting before the span, and those starting after it.
-fn around(piece: &[Word], span: &Range<u64>) -> (Vec<Note>, Vec<Note>) {
-    let notes = from_words(piece).notes;
-    let before = notes.iter().filter(|n| n.onset < span.start).copied();
-    let after = notes.iter().filter(|n| n.onset >= span.end).copied();
-    (before.collect(), after.collect())
-}
-
 /// Regenerates `bars` of `piece` as `takes` fills, best first (see the module doc). `opts` gives
 /// the sampling settings and the seed of the first take (their `words`, `bars` and `fill` are
 /// replaced). The span must begin inside the piece; it may reach past its end.
@@ -97,9 +90,24 @@ pub fn regenerate<M: TakesModel + ?Sized>(
     takes: usize,
     stop: &AtomicBool,
 ) -> Result<Vec<Fill>> {
-    check(piece, bars)?;
+    let decoded = from_words(piece);
+    starts_inside(decoded.end, bars)?;
     let span = bars.steps();
-    let (before, after) = around(piece, &span);
+    // The notes starting before the span, and those starting after it.
+    let (before, after): (Vec<Note>, Vec<Note>) = (
+        decoded
+            .notes
+            .iter()
+            .filter(|n| n.onset < span.start)
+            .copied()
+            .collect(),
+        decoded
+            .notes
+            .iter()
+            .filter(|n| n.onset >= span.end)
+            .copied()
+            .collect(),
+    );
     let mut prompt_words = canonical_words(&before);
     prompt_words.pop(); // END: the fill goes on from here
     let prompt = Prompt {
@@ -170,7 +178,8 @@ pub fn following_loss<M: TakesModel + ?Sized>(
     model.feed(&[&ids[start..from]], &mut logits)?;
     let mut total = 0.0;
     for i in from..from + count {
-        total += word_loss(&logits, ids[i]);
+        // Minus the log-probability of the word: the trainer's cross-entropy formula.
+        total += (log_sum_exp(&logits).0 - logits[ids[i] as usize]) as f64;
         if i + 1 < from + count {
             model.feed(&[&ids[i..i + 1]], &mut logits)?;
         }
@@ -178,16 +187,13 @@ pub fn following_loss<M: TakesModel + ?Sized>(
     Ok(Some(total / count as f64))
 }
 
-/// Minus the log-probability of `id` under `logits`.
-fn word_loss(logits: &[f32], id: u16) -> f64 {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-    let sum: f64 = logits.iter().map(|&l| (l as f64 - max).exp()).sum();
-    max + sum.ln() - logits[id as usize] as f64
-}
-
 /// Why a span cannot be regenerated, before any work: for the screen and the command line.
 pub fn check(piece: &[Word], bars: Bars) -> Result<()> {
-    let length = from_words(piece).end;
+    starts_inside(from_words(piece).end, bars)
+}
+
+/// The span must begin inside a piece `length` grid steps long.
+fn starts_inside(length: u64, bars: Bars) -> Result<()> {
     if bars.steps().start >= length {
         bail!(
             "{bars} start after the piece, which lasts {} bars",

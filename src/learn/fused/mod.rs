@@ -201,8 +201,9 @@ fn targets(storage: &CpuStorage, layout: &Layout, vocab: usize) -> Result<Vec<us
         .collect()
 }
 
-/// log(sum(exp(row))) and the row's max, computed stably.
-fn log_sum_exp(row: &[f32]) -> (f32, f32) {
+/// log(sum(exp(row))) and the row's max, computed stably (the cross-entropy's, and the
+/// infill ranking's).
+pub(crate) fn log_sum_exp(row: &[f32]) -> (f32, f32) {
     let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let sum: f32 = row.iter().map(|v| (v - max).exp()).sum();
     (sum.ln() + max, max)

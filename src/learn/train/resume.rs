@@ -7,10 +7,7 @@ use crate::learn::checkpoint::{
     load_tensors, save_tensors, Checkpoint, CheckpointConfig, TrainSummary, CONFIG_FILE,
     OPTIMIZER_FILE,
 };
-use crate::learn::model::{Gpt, Positions};
-
-/// The learned position table's name.
-const POSITIONS: &str = "transformer.wpe.weight";
+use crate::learn::model::{Gpt, Positions, POSITION_TABLE};
 use anyhow::{bail, ensure, Context, Result};
 use candle_core::{Device, Tensor};
 use std::collections::HashMap;
@@ -58,7 +55,7 @@ impl RunState {
                         "a model with rotary positions cannot start one with learned positions"
                     );
                     // The blocks and the embedding carry over; attention learns distances anew.
-                    tensors.remove(POSITIONS);
+                    tensors.remove(POSITION_TABLE);
                     cfg.positions = Positions::Rotary;
                 }
                 if opts.model.context > cfg.context {
@@ -176,7 +173,7 @@ pub fn recorded_steps(config: &CheckpointConfig) -> Option<usize> {
 /// grew RoBERTa's): a later position starts out as the one a whole context earlier, which
 /// fine-tuning then tells apart, instead of as noise the trained layers never saw.
 fn tile_positions(tensors: &mut HashMap<String, Tensor>, context: usize) -> Result<()> {
-    let key = POSITIONS;
+    let key = POSITION_TABLE;
     let wpe = tensors
         .get(key)
         .with_context(|| format!("the weights lack {key}"))?;

@@ -14,7 +14,7 @@
 
 use super::kernels::{self, AVec, Packed};
 use crate::learn::checkpoint::read_checkpoint;
-use crate::learn::model::{GptConfig, Positions};
+use crate::learn::model::{GptConfig, Positions, POSITION_TABLE};
 use crate::learn::rotary::Rotary;
 use crate::sample::NextWordModel;
 use anyhow::{ensure, Context, Result};
@@ -248,7 +248,7 @@ impl FastGpt {
             head,
             wte: AVec::from_slice(&wte),
             wpe: match config.positions {
-                Positions::Learned => Some(f32_values(get(tensors, "transformer.wpe.weight")?)?),
+                Positions::Learned => Some(f32_values(get(tensors, POSITION_TABLE)?)?),
                 Positions::Rotary => None,
             },
             rotary: (config.positions == Positions::Rotary)
