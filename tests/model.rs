@@ -11,7 +11,7 @@ use nanotune::learn::device::Compute;
 use nanotune::learn::model::{Gpt, GptConfig, KvCache, Positions};
 use nanotune::learn::train::{evaluate, train, AdamW, Augment, TrainOptions};
 use nanotune::music::words::Vocab;
-use nanotune::sample::backend::{CachedGpt, FastGpt, Weights};
+use nanotune::sample::backend::{CachedTakes, FastGpt, Weights};
 use nanotune::sample::{generate, prompt, NextWordModel};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -350,7 +350,7 @@ fn a_rotary_model_resumes_bit_identical_loads_and_generates() {
     };
     let stop = std::sync::atomic::AtomicBool::new(false);
     let mut fast = FastGpt::load(whole.path(), Weights::F32).unwrap();
-    let mut cached = CachedGpt::new(std::sync::Arc::new(ckpt.model));
+    let mut cached = CachedTakes::new(std::sync::Arc::new(ckpt.model));
     let mut words = Vec::new();
     for model in [&mut fast as &mut dyn NextWordModel, &mut cached] {
         let g = generate(model, &prompt::new_piece(), &o, &stop, &mut |_| {}).unwrap();

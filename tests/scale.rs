@@ -7,7 +7,9 @@ use nanotune::music::notes::{canon, from_words};
 use nanotune::music::scale::Scale;
 use nanotune::music::words::{Vocab, Word};
 use nanotune::sample::backend::{load_for, Weights};
-use nanotune::sample::{generate, prompt, Generation, NextWordModel, Part, SampleOptions};
+use nanotune::sample::{
+    generate, one_take, prompt, Generation, NextWordModel, Part, SampleOptions,
+};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
@@ -28,7 +30,10 @@ impl NextWordModel for HashModel {
     fn reset(&mut self) {
         self.fed = 0;
     }
-    fn feed(&mut self, ids: &[u16], logits: &mut [f32]) -> Result<()> {
+    fn feed(&mut self, ids: &[&[u16]], logits: &mut [f32]) -> Result<()> {
+        let Some(ids) = one_take(ids)? else {
+            return Ok(());
+        };
         self.fed += ids.len();
         self.last = *ids.last().unwrap();
         for (i, l) in logits.iter_mut().enumerate() {

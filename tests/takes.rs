@@ -7,10 +7,10 @@ use nanotune::learn::checkpoint::Checkpoint;
 use nanotune::music::notes::{canon, from_words};
 use nanotune::music::scale::Scale;
 use nanotune::music::words::{words_to_string, Vocab, Word};
-use nanotune::sample::backend::{CachedGpt, CachedTakes, FastGpt, FastTakes, Weights};
+use nanotune::sample::backend::{CachedTakes, FastGpt, FastTakes, Weights};
 use nanotune::sample::{
     generate, generate_takes, prompt, spawn_takes, take_seed, Ended, Generation, NextWordModel,
-    SampleOptions, TakesModel,
+    SampleOptions,
 };
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -34,7 +34,7 @@ fn opts(words: usize, seed: u64) -> SampleOptions {
     }
 }
 
-fn takes(model: &mut dyn TakesModel, o: &SampleOptions, n: usize) -> Vec<Generation> {
+fn takes(model: &mut dyn NextWordModel, o: &SampleOptions, n: usize) -> Vec<Generation> {
     let stop = AtomicBool::new(false);
     generate_takes(model, &prompt::new_piece(), o, n, &stop, &mut |_, _| {}).unwrap()
 }
@@ -241,9 +241,9 @@ fn candles_batched_forward_matches_one_take_at_a_time() {
     // One word more for takes 0 and 2 only (take 1 has ended).
     batched.feed(&[&[2], &[], &[160]], &mut logits).unwrap();
     for (k, ids) in [(0, [0, 40, 150, 2]), (2, [0, 2, 151, 160])] {
-        let mut one = CachedGpt::new(gpt.clone());
+        let mut one = CachedTakes::new(gpt.clone());
         let mut want = vec![0.0; vocab];
-        one.feed(&ids, &mut want).unwrap();
+        one.feed(&[&ids[..]], &mut want).unwrap();
         for (a, b) in logits[k * vocab..][..vocab].iter().zip(&want) {
             assert!((a - b).abs() < 1e-3, "take {k}: {a} vs {b}");
         }

@@ -9,7 +9,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use nanotune::learn::checkpoint::locate;
 use nanotune::learn::device::Compute;
 use nanotune::music::words::{parse_words, Word};
-use nanotune::sample::backend::{load_takes_for, Weights};
+use nanotune::sample::backend::{load_for, Weights};
 use nanotune::sample::Prompt;
 use nanotune::sound::output::Output;
 use nanotune::tui::app::{
@@ -473,7 +473,7 @@ fn choose(app: &mut App, action: Action) -> Vec<Effect> {
 fn the_runtime_continues_retries_and_extends_with_the_shipped_model() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = locate(Some(&root.join("checkpoints"))).unwrap();
-    let (model, _) = load_takes_for(&dir, &Compute::cpu(), Weights::default()).unwrap();
+    let (model, _) = load_for(&dir, &Compute::cpu(), Weights::default()).unwrap();
     let options = Options {
         prompt_words: 20,
         ..Options::default()

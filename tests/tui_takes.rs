@@ -11,7 +11,7 @@ use nanotune::learn::checkpoint::locate;
 use nanotune::learn::device::Compute;
 use nanotune::music::notes::from_words;
 use nanotune::music::words::{parse_words, Word};
-use nanotune::sample::backend::{load_for, load_takes_for, Weights};
+use nanotune::sample::backend::{load_for, Weights};
 use nanotune::sample::{generate, prompt, take_seed, Prompt, SampleOptions};
 use nanotune::sound::output::Output;
 use nanotune::sound::timed;
@@ -289,7 +289,7 @@ fn play_save_and_extend_act_on_the_chosen_take_and_undo_comes_back() {
 fn the_runtime_makes_n_takes_on_the_shipped_model() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = locate(Some(&root.join("checkpoints"))).unwrap();
-    let (model, _) = load_takes_for(&dir, &Compute::cpu(), Weights::default()).unwrap();
+    let (model, _) = load_for(&dir, &Compute::cpu(), Weights::default()).unwrap();
     let mut runtime = Runtime::new(
         Some(model),
         Output::Silent("test".into()),

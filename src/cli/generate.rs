@@ -9,7 +9,7 @@ use crate::music::midi::write_midi;
 use crate::music::notes::{canon, from_words};
 use crate::music::read::read_file;
 use crate::music::words::{words_to_string, Word};
-use crate::sample::backend::{load_takes_for, BoxedTakes, Weights};
+use crate::sample::backend::{load_for, BoxedModel, Weights};
 use crate::sample::infill;
 use crate::sample::{
     duration_of, generate_takes, prompt, random_seed, Generation, Part, SampleOptions, MAX_TAKES,
@@ -75,9 +75,10 @@ pub struct GenerateArgs {
     pub takes: usize,
     /// Regenerate --bars A-B of this MIDI or word file in place, keeping every note before
     /// and after them; with --takes N, N fills ranked by how well each leads into the bars
-    /// after it (the model's loss on them, printed), best first. Method: left to right, ranked
-    /// (a continuation of the bars before, held inside the span; every model so far reads left
-    /// to right).
+    /// after it (the model's loss on them, printed), best first. Method: a model trained to fill
+    /// the middle reads the bars on both sides first ("fill in the middle, ranked"); any other
+    /// continues the bars before, held inside the span ("left to right, ranked"). The first line
+    /// printed says which the model gets.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["prompt", "piece", "stop_at_end"])]
     pub infill: Option<PathBuf>,
     /// Let the model end the piece before --tokens words.
@@ -122,7 +123,7 @@ pub fn run(args: GenerateArgs) -> Result<()> {
     let weights = if args.f32 { Weights::F32 } else { Weights::F16 };
     let compute = Compute::select(args.device)?;
     eprintln!("{}", compute.describe());
-    let (mut model, label) = load_takes_for(&dir, &compute, weights)?;
+    let (mut model, label) = load_for(&dir, &compute, weights)?;
     if let Some(file) = &args.infill {
         println!("checkpoint {} ({label})", dir.display());
         return regenerate_bars(&mut model, file, &opts, &args);
@@ -200,7 +201,7 @@ pub fn run(args: GenerateArgs) -> Result<()> {
 
 /// `--infill FILE --bars A-B`: the fills of the span, best first, each written as a take.
 fn regenerate_bars(
-    model: &mut BoxedTakes,
+    model: &mut BoxedModel,
     file: &Path,
     opts: &SampleOptions,
     args: &GenerateArgs,
@@ -213,9 +214,9 @@ fn regenerate_bars(
     infill::check(&piece, bars)?;
     println!("seed {}", opts.seed);
     println!(
-        "regenerating {bars} of {} ({}: the model continues the bars before, and the takes are ranked by its loss on the bars after)",
+        "regenerating {bars} of {} ({}: the takes are ranked by the model's loss on the bars after)",
         file.display(),
-        infill::METHOD
+        infill::method(model.vocab())
     );
     let started = std::time::Instant::now();
     let fills = infill::regenerate(

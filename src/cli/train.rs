@@ -89,6 +89,11 @@ pub struct TrainArgs {
     /// Stretch factors, comma-separated [default: 0.5,0.75,1.5].
     #[arg(long, value_delimiter = ',')]
     pub stretches: Option<Vec<f64>>,
+    /// Share of windows laid out to fill the middle (prefix, suffix, then 1 to 8 bars between
+    /// them), so the model can regenerate bars with both sides in view [default: 0]. Above 0
+    /// the model has three more outputs, the fill markers (grown on a model without them).
+    #[arg(long)]
+    pub fill_share: Option<f64>,
     /// Continue the run in --out where it stopped, with its shape and --steps (give the other
     /// flags as before).
     #[arg(long, conflicts_with = "init_from")]
@@ -154,7 +159,8 @@ impl TrainArgs {
              eval_batches => o.eval_batches, weight_decay => o.weight_decay, seed => o.seed,
              transpose_prob => o.augment.transpose_prob,
              transpose_range => o.augment.transpose_range,
-             stretch_prob => o.augment.stretch_prob, stretches => o.augment.stretches);
+             stretch_prob => o.augment.stretch_prob, stretches => o.augment.stretches,
+             fill_share => o.augment.fill_share);
         if let Some(lr) = self.lr {
             o.lr = lr;
             o.min_lr = lr / 10.0;

@@ -63,11 +63,13 @@ pub struct CheckpointConfig {
 
 impl CheckpointConfig {
     pub fn new(model: GptConfig, training: TrainSummary) -> CheckpointConfig {
+        // Any other size gets no names, which `load` refuses.
+        let vocab = Vocab.model_words(model.vocab).unwrap_or_default();
         CheckpointConfig {
             format: FORMAT.into(),
             version: VERSION,
+            vocab,
             model,
-            vocab: Vocab.words(),
             training,
         }
     }
@@ -92,12 +94,14 @@ impl CheckpointConfig {
                 config.version
             );
         }
-        if config.vocab != Vocab.words() || config.model.vocab != Vocab.len() {
+        if Vocab.model_words(config.model.vocab).as_ref() != Some(&config.vocab) {
             bail!(
-                "{} was trained with another vocabulary ({} words, this nanotune has {})",
+                "{} was trained with another vocabulary ({} words, this nanotune has {} or {} with \
+                 the fill markers)",
                 path.display(),
                 config.vocab.len(),
-                Vocab.len()
+                Vocab.len(),
+                Vocab::WITH_FILL
             );
         }
         config

@@ -66,6 +66,8 @@ pub struct GptConfig {
 
 /// The learned position table's name (nanoGPT's), where a model has one.
 pub const POSITION_TABLE: &str = "transformer.wpe.weight";
+/// The token embedding's name (nanoGPT's): one row a word, also the output head.
+pub const TOKEN_TABLE: &str = "transformer.wte.weight";
 
 /// The named model sizes.
 pub const PRESETS: [&str; 2] = ["small", "base"];
@@ -148,7 +150,7 @@ impl GptConfig {
     /// model's builder, the CPU decoder's check and the tests read.
     pub fn weight_shapes(&self) -> Vec<(String, Vec<usize>)> {
         let c = self.width;
-        let mut out = vec![("transformer.wte.weight".to_string(), vec![self.vocab, c])];
+        let mut out = vec![(TOKEN_TABLE.to_string(), vec![self.vocab, c])];
         if self.positions == Positions::Learned {
             out.push((POSITION_TABLE.to_string(), vec![self.context, c]));
         }
@@ -685,11 +687,7 @@ impl Gpt {
             params: Vec::new(),
         };
         let c = config.width;
-        let wte = vb.var(
-            "transformer.wte.weight".into(),
-            &[config.vocab, c],
-            Init::Normal(0.02),
-        )?;
+        let wte = vb.var(TOKEN_TABLE.into(), &[config.vocab, c], Init::Normal(0.02))?;
         let wpe = match config.positions {
             Positions::Learned => Some(vb.var(
                 POSITION_TABLE.into(),

@@ -4,6 +4,7 @@
 
 pub mod analysis;
 pub mod augment;
+pub mod fill;
 pub mod midi;
 pub mod mutate;
 pub mod notes;

@@ -134,14 +134,22 @@ pub fn canonical_words(notes: &[Note]) -> Vec<Word> {
 
 /// Words of canonical notes without `START`/`END` (time starts at step 0).
 fn body_words(notes: &[Note]) -> Vec<Word> {
-    let mut words = Vec::with_capacity(notes.len() * 3);
-    let mut cursor = 0u64;
+    words_between(notes, 0, 0)
+}
+
+/// Words of canonical notes that start at or after grid step `origin`, read from there (the
+/// first word may be a shift from it), then a shift on to `until` where that lies after the last
+/// onset: a part of a piece with given ends, without `START`/`END`.
+pub fn words_between(notes: &[Note], origin: u64, until: u64) -> Vec<Word> {
+    let mut words = Vec::with_capacity(notes.len() * 3 + 2);
+    let mut cursor = origin;
     for n in notes {
         push_shift(&mut words, n.onset - cursor);
         cursor = n.onset;
         words.push(Word::Note(n.pitch));
         words.push(Word::Dur(n.duration));
     }
+    push_shift(&mut words, until.saturating_sub(cursor));
     words
 }
 

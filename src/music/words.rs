@@ -92,6 +92,10 @@ pub fn words_to_string(words: &[Word]) -> String {
 
 /// The fixed, ordered vocabulary: `START`, `END`, `sepxx`, then `n21`..`n108`, then
 /// `d1`..`d128`. Token ids never depend on data, so any checkpoint reads any dataset.
+///
+/// A model trained to fill the middle has three more outputs after these (`FILL_PRE`,
+/// `FILL_SUF`, `FILL_MID`, see [`crate::music::fill`]): markers of a training layout, never
+/// words of a piece, so [`Vocab::word`] has no word for them and every other id keeps its meaning.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Vocab;
 
@@ -108,9 +112,29 @@ impl Vocab {
     /// Ids of the duration words `d1`..=`d128`, shortest first.
     pub const DURATION_IDS: Range<u16> = FIRST_DUR_ID..VOCAB_LEN as u16;
 
+    /// Markers of the fill-in-the-middle layout: the prefix, the suffix and the middle follow.
+    pub const FILL_PRE: u16 = VOCAB_LEN as u16;
+    pub const FILL_SUF: u16 = VOCAB_LEN as u16 + 1;
+    pub const FILL_MID: u16 = VOCAB_LEN as u16 + 2;
+    /// Outputs of a model trained to fill the middle (222): the words and the three markers.
+    pub const WITH_FILL: usize = VOCAB_LEN + 3;
+    const FILL_NAMES: [&str; 3] = ["FILL_PRE", "FILL_SUF", "FILL_MID"];
+
     /// Number of words (219).
     pub const fn len(&self) -> usize {
         VOCAB_LEN
+    }
+
+    /// The names of a model's `outputs` in id order, as checkpoints record them: the words, and
+    /// the fill markers for a model that has them; `None` for any other size.
+    pub fn model_words(&self, outputs: usize) -> Option<Vec<String>> {
+        let mut words = self.words();
+        match outputs {
+            VOCAB_LEN => {}
+            Self::WITH_FILL => words.extend(Self::FILL_NAMES.map(String::from)),
+            _ => return None,
+        }
+        Some(words)
     }
 
     pub const fn is_empty(&self) -> bool {
@@ -211,6 +235,18 @@ mod tests {
         }
         assert_eq!(v.word(219), None);
         assert_eq!(v.id(Word::Note(20)), None);
+        // The fill markers come after every word and are no word of a piece.
+        let with_fill = v.model_words(Vocab::WITH_FILL).unwrap();
+        assert_eq!(with_fill[..219], words[..]);
+        assert_eq!(
+            with_fill[Vocab::FILL_PRE as usize..],
+            ["FILL_PRE", "FILL_SUF", "FILL_MID"]
+        );
+        for id in [Vocab::FILL_PRE, Vocab::FILL_SUF, Vocab::FILL_MID] {
+            assert_eq!(v.word(id), None);
+        }
+        assert_eq!(v.model_words(219), Some(words));
+        assert_eq!(v.model_words(220), None);
         assert_eq!(v.id(Word::Dur(129)), None);
     }
 

@@ -127,6 +127,14 @@ impl Grammar {
         self.ends.iter().copied().min().unwrap_or(0)
     }
 
+    /// Reads on as if a new part of the piece began where time stands: after a shift, another
+    /// shift may come (the middle of a fill layout starts afresh at the prefix's end).
+    pub fn begin_part(&mut self) {
+        if let State::Shifted(_) = self.state {
+            self.state = State::Ready;
+        }
+    }
+
     /// Whether some pitch is legal now (in `Ready` or `Shifted`).
     pub fn any_pitch(&self) -> bool {
         let mut pitch_ids = Vocab::PITCH_IDS;

@@ -1,17 +1,20 @@
 //! Regenerating bars A to B of a piece in place: the notes before bar A and from bar B + 1 on
-//! stay note for note; the span between is cleared and filled anew.
+//! stay note for note; the span between is cleared and filled anew, as several takes at once,
+//! held inside it by the sampler (no new note before bar A, none sounding past bar B, the take
+//! ends at bar B's line).
 //!
-//! With a left-to-right model (every model so far) the fill is a continuation of the notes
-//! before the span, held inside it by the sampler (no new note before bar A, none sounding past
-//! bar B, the take ends at bar B's line), made as several takes at once; the takes are then
-//! ranked by how likely the model finds the bars that follow the span after each fill (as many
-//! words of them as half its context), so the fill that leads best into what comes next is
-//! first.
+//! A model trained to fill the middle (its outputs include the fill markers) reads the bars on
+//! both sides first ([`crate::music::fill::lead`]) and writes the span natively; a left-to-right
+//! model continues the notes before the span. Either way the takes are then ranked by how likely
+//! the model finds the bars that follow the span after each fill (as many words of them as half
+//! its context), so the fill that leads best into what comes next is first.
 
-use super::{generate_takes, Prompt, SampleOptions, TakesModel};
+use super::takes::generate_after;
+use super::{NextWordModel, Prompt, SampleOptions};
 use crate::learn::fused::log_sum_exp;
+use crate::music::fill;
 use crate::music::notes::{
-    canonical_words, canonicalise, from_words, word_bars, Note, STEPS_PER_BAR,
+    canonical_words, canonicalise, from_words, word_bars, words_between, Note, STEPS_PER_BAR,
 };
 use crate::music::words::{Vocab, Word};
 use anyhow::{bail, ensure, Context, Result};
@@ -19,8 +22,21 @@ use std::ops::Range;
 use std::str::FromStr;
 use std::sync::atomic::AtomicBool;
 
-/// How a fill is made, for the screen and `--help` to say.
-pub const METHOD: &str = "left to right, ranked";
+/// How a model of `outputs` outputs fills a span, for the screen and the command line to say.
+pub fn method(outputs: usize) -> &'static str {
+    match native(outputs) {
+        true => "fill in the middle, ranked",
+        false => "left to right, ranked",
+    }
+}
+
+/// Whether a model of `outputs` outputs was trained to fill the middle.
+fn native(outputs: usize) -> bool {
+    outputs >= Vocab::WITH_FILL
+}
+
+/// Words a fill of one bar is given room for in the context, beyond the layout before it.
+const ROOM_PER_BAR: usize = 64;
 
 /// Whole bars of 4/4 (16 sixteenths), counted from 1, both ends included: `5-8`, or `5` alone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,7 +98,7 @@ pub struct Fill {
 /// Regenerates `bars` of `piece` as `takes` fills, best first (see the module doc). `opts` gives
 /// the sampling settings and the seed of the first take (their `words`, `bars` and `fill` are
 /// replaced). The span must begin inside the piece; it may reach past its end.
-pub fn regenerate<M: TakesModel + ?Sized>(
+pub fn regenerate<M: NextWordModel + ?Sized>(
     model: &mut M,
     piece: &[Word],
     bars: Bars,
@@ -93,23 +109,23 @@ pub fn regenerate<M: TakesModel + ?Sized>(
     let decoded = from_words(piece);
     starts_inside(decoded.end, bars)?;
     let span = bars.steps();
+    let mut notes = decoded.notes;
+    canonicalise(&mut notes);
     // The notes starting before the span, and those starting after it.
-    let (before, after): (Vec<Note>, Vec<Note>) = (
-        decoded
-            .notes
-            .iter()
-            .filter(|n| n.onset < span.start)
-            .copied()
-            .collect(),
-        decoded
-            .notes
-            .iter()
-            .filter(|n| n.onset >= span.end)
-            .copied()
-            .collect(),
-    );
+    let part = |keep: &dyn Fn(u64) -> bool| -> Vec<Note> {
+        notes.iter().filter(|n| keep(n.onset)).copied().collect()
+    };
+    let (before, after) = (part(&|t| t < span.start), part(&|t| t >= span.end));
     let mut prompt_words = canonical_words(&before);
     prompt_words.pop(); // END: the fill goes on from here
+    let lead = native(model.vocab()).then(|| {
+        // The layout's prefix ends at the span's start; the middle is read from there.
+        let cursor = before.last().map_or(0, |n| n.onset);
+        prompt_words.extend(words_between(&[], cursor, span.start));
+        let context = model.context();
+        let room = (ROOM_PER_BAR * (bars.last - bars.first + 1) as usize).min(context / 2);
+        fill::lead(&notes, span.clone(), context - room)
+    });
     let prompt = Prompt {
         words: prompt_words,
         title: None,
@@ -121,7 +137,15 @@ pub fn regenerate<M: TakesModel + ?Sized>(
         fill: Some(span.clone()),
         ..opts.clone()
     };
-    let made = generate_takes(model, &prompt, &opts, takes, stop, &mut |_, _| {})?;
+    let made = generate_after(
+        model,
+        &prompt,
+        lead.as_deref(),
+        &opts,
+        takes,
+        stop,
+        &mut |_, _| {},
+    )?;
     let mut fills = Vec::with_capacity(made.len());
     for g in made {
         // The prompt's notes all start before the span, the new ones inside it.
@@ -151,7 +175,7 @@ pub fn regenerate<M: TakesModel + ?Sized>(
 
 /// The mean loss of the words of `words` in the bars from `bar` (0-based) on, each predicted
 /// from the words before it, at most half the model's context of them; `None` if there are none.
-pub fn following_loss<M: TakesModel + ?Sized>(
+pub fn following_loss<M: NextWordModel + ?Sized>(
     model: &mut M,
     words: &[Word],
     bar: u64,

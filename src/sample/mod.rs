@@ -23,16 +23,15 @@
 pub mod backend;
 pub mod grammar;
 pub mod infill;
+mod model;
 pub mod prompt;
 mod steer;
 pub mod takes;
 
 pub use grammar::{Grammar, State};
+pub use model::{one_take, NextWordModel};
 pub use prompt::Prompt;
-use takes::One;
-pub use takes::{
-    check_takes, generate_takes, spawn_takes, take_seed, RunningTakes, TakesModel, MAX_TAKES,
-};
+pub use takes::{check_takes, generate_takes, spawn_takes, take_seed, RunningTakes, MAX_TAKES};
 
 use crate::music::notes::{
     canon, end_step, from_words, Note, QUARTERS_PER_BAR, STEPS_PER_BAR, STEPS_PER_QUARTER,
@@ -48,43 +47,6 @@ use std::sync::mpsc::{channel, Receiver};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
-
-/// A next-word model for batch-1 generation, with whatever cache it keeps inside.
-pub trait NextWordModel {
-    /// Longest sequence it reads at once (the positions its cache holds).
-    fn context(&self) -> usize;
-    /// Number of words (length of the logits).
-    fn vocab(&self) -> usize;
-    /// Forgets every word fed so far.
-    fn reset(&mut self);
-    /// Reads `ids` after those already fed (at most `context` in all since the last reset) and
-    /// writes the logits of the next word into `logits` (length `vocab`).
-    fn feed(&mut self, ids: &[u16], logits: &mut [f32]) -> Result<()>;
-    /// Whether the model takes one word at a time forever, sliding its window itself exactly as
-    /// the sampler would (reset, then the last [`window_keep`] words); otherwise the sampler
-    /// rebuilds the window when the context is full.
-    fn slides_itself(&self) -> bool {
-        false
-    }
-}
-
-impl<M: NextWordModel + ?Sized> NextWordModel for Box<M> {
-    fn context(&self) -> usize {
-        (**self).context()
-    }
-    fn vocab(&self) -> usize {
-        (**self).vocab()
-    }
-    fn reset(&mut self) {
-        (**self).reset()
-    }
-    fn feed(&mut self, ids: &[u16], logits: &mut [f32]) -> Result<()> {
-        (**self).feed(ids, logits)
-    }
-    fn slides_itself(&self) -> bool {
-        (**self).slides_itself()
-    }
-}
 
 /// How to sample. `Default` gives the documented defaults.
 #[derive(Clone, Debug, PartialEq)]
@@ -426,9 +388,7 @@ pub fn generate<M: NextWordModel + ?Sized>(
     stop: &AtomicBool,
     on_word: &mut dyn FnMut(Word),
 ) -> Result<Generation> {
-    let mut takes = generate_takes(&mut One(model), prompt, opts, 1, stop, &mut |_, w| {
-        on_word(w)
-    })?;
+    let mut takes = generate_takes(model, prompt, opts, 1, stop, &mut |_, w| on_word(w))?;
     Ok(takes.remove(0))
 }
 

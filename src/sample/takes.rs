@@ -3,14 +3,14 @@
 //! Every take starts from the same prompt with the same settings and its own seed
 //! ([`take_seed`]: take 1's is the run's seed, so one take is exactly [`super::generate`]), its
 //! own grammar state and its own end; a take that has ended waits for the others. A
-//! [`TakesModel`] reads one word of every take as one batch ([`super::backend::FastTakes`] on
+//! [`NextWordModel`] reads one word of every take as one batch ([`super::backend::FastTakes`] on
 //! the CPU, [`super::backend::CachedTakes`] on a GPU), so each weight is read once per word for
 //! all of them.
 
 use super::steer::Density;
 use super::{
     bar_line_after, fits_before, in_key, reaches, window_keep, within_polyphony, Ended, Generation,
-    Grammar, Picker, Prompt, Running, SampleOptions, State,
+    Grammar, NextWordModel, Picker, Prompt, Running, SampleOptions, State,
 };
 use crate::music::words::{Vocab, Word};
 use anyhow::{bail, ensure, Result};
@@ -39,84 +39,6 @@ pub fn take_seed(seed: u64, take: usize) -> u64 {
     }
     let bytes = [seed.to_le_bytes(), (take as u64).to_le_bytes()].concat();
     crate::learn::dataset::fnv1a64(&bytes) % 1_000_000_000
-}
-
-/// A next-word model for several sequences (takes) at once, each with its own cache.
-pub trait TakesModel {
-    /// Longest sequence it reads at once (the positions each cache holds).
-    fn context(&self) -> usize;
-    /// Number of words (length of one take's logits).
-    fn vocab(&self) -> usize;
-    /// Takes it decodes side by side.
-    fn takes(&self) -> usize;
-    /// Decodes `takes` sequences from now on, all empty.
-    fn set_takes(&mut self, takes: usize) -> Result<()>;
-    /// Forgets every word fed to every take.
-    fn reset(&mut self);
-    /// Reads `ids[k]` after the words already fed to take `k` and writes the logits of its next
-    /// word into `logits[k * vocab..][..vocab]`. A take with no words (it has ended) is skipped
-    /// and its logits are left as they are; the others all get the same number of words.
-    fn feed(&mut self, ids: &[&[u16]], logits: &mut [f32]) -> Result<()>;
-    /// As [`super::NextWordModel::slides_itself`], for every take.
-    fn slides_itself(&self) -> bool {
-        false
-    }
-}
-
-impl<M: TakesModel + ?Sized> TakesModel for Box<M> {
-    fn context(&self) -> usize {
-        (**self).context()
-    }
-    fn vocab(&self) -> usize {
-        (**self).vocab()
-    }
-    fn takes(&self) -> usize {
-        (**self).takes()
-    }
-    fn set_takes(&mut self, takes: usize) -> Result<()> {
-        (**self).set_takes(takes)
-    }
-    fn reset(&mut self) {
-        (**self).reset()
-    }
-    fn feed(&mut self, ids: &[&[u16]], logits: &mut [f32]) -> Result<()> {
-        (**self).feed(ids, logits)
-    }
-    fn slides_itself(&self) -> bool {
-        (**self).slides_itself()
-    }
-}
-
-/// A batch-1 model as a model of one take (what [`super::generate`] runs on).
-pub(super) struct One<'a, M: ?Sized>(pub(super) &'a mut M);
-
-impl<M: super::NextWordModel + ?Sized> TakesModel for One<'_, M> {
-    fn context(&self) -> usize {
-        self.0.context()
-    }
-    fn vocab(&self) -> usize {
-        self.0.vocab()
-    }
-    fn takes(&self) -> usize {
-        1
-    }
-    fn set_takes(&mut self, takes: usize) -> Result<()> {
-        ensure!(takes == 1, "this model decodes one take at a time");
-        Ok(())
-    }
-    fn reset(&mut self) {
-        self.0.reset()
-    }
-    fn feed(&mut self, ids: &[&[u16]], logits: &mut [f32]) -> Result<()> {
-        match ids {
-            [[]] => Ok(()),
-            [ids] => self.0.feed(ids, logits),
-            _ => bail!("words for {} takes, not 1", ids.len()),
-        }
-    }
-    fn slides_itself(&self) -> bool {
-        self.0.slides_itself()
-    }
 }
 
 /// One take while it is made.
@@ -150,7 +72,7 @@ impl Take {
 /// Feeds the end of every active take's history afresh (they are all the same length): at most
 /// `context` ids, or the last half of the context when the history is longer. Returns how many
 /// positions the model now holds.
-fn refill<M: TakesModel + ?Sized>(
+fn refill<M: NextWordModel + ?Sized>(
     model: &mut M,
     takes: &[Take],
     feeds: &[bool],
@@ -181,9 +103,25 @@ fn refill<M: TakesModel + ?Sized>(
 /// [`super::generate`] for each, with `on_word` called with the take (0-based) and each new
 /// word as it is made. Raising `stop` ends every take before its next word. Gives one
 /// [`Generation`] per take, in order; each one's options hold its own seed.
-pub fn generate_takes<M: TakesModel + ?Sized>(
+pub fn generate_takes<M: NextWordModel + ?Sized>(
     model: &mut M,
     prompt: &Prompt,
+    opts: &SampleOptions,
+    takes: usize,
+    stop: &AtomicBool,
+    on_word: &mut dyn FnMut(usize, Word),
+) -> Result<Vec<Generation>> {
+    generate_after(model, prompt, None, opts, takes, stop, on_word)
+}
+
+/// As [`generate_takes`], the model reading `lead` in place of the prompt's ids where given: a
+/// fill layout (`FILL_PRE` ... `FILL_MID`, see [`crate::music::fill`]) whose prefix the prompt
+/// is, ending with a shift to the span's start. The grammar follows the prompt; the new words
+/// start afresh there, as the layout's middle does.
+pub(super) fn generate_after<M: NextWordModel + ?Sized>(
+    model: &mut M,
+    prompt: &Prompt,
+    lead: Option<&[u16]>,
     opts: &SampleOptions,
     takes: usize,
     stop: &AtomicBool,
@@ -192,24 +130,32 @@ pub fn generate_takes<M: TakesModel + ?Sized>(
     let started = Instant::now();
     opts.validate()?;
     check_takes(takes)?;
+    let outputs = match lead {
+        Some(_) => Vocab::WITH_FILL,
+        None => Vocab.len(),
+    };
     ensure!(
-        model.vocab() == Vocab.len(),
-        "the model has {} words, the vocabulary {}",
+        model.vocab() >= outputs,
+        "the model has {} outputs, {} needed",
         model.vocab(),
-        Vocab.len()
+        outputs
     );
     ensure!(model.context() > 0, "the model has no context");
     ensure!(
         prompt.words.first() == Some(&Word::Start),
         "a prompt starts with START"
     );
-    let grammar = Grammar::from_words(&prompt.words)?;
+    let mut grammar = Grammar::from_words(&prompt.words)?;
     if grammar.state() == State::Done {
         bail!("the prompt is a whole piece (it ends with END): extend it instead");
     }
     let Some(mut history) = Vocab.encode(&prompt.words) else {
         bail!("the prompt holds words outside the vocabulary");
     };
+    if let Some(lead) = lead {
+        grammar.begin_part();
+        history = lead.to_vec();
+    }
     model.set_takes(takes)?;
     let prompt_len = history.len();
     history.reserve(opts.words + 4);
@@ -331,10 +277,12 @@ pub fn generate_takes<M: TakesModel + ?Sized>(
                     t.history.push(Vocab::END);
                 }
             }
-            let (words, _) = Vocab.decode(&t.history);
+            // The prompt's words, then the new ones (the model may have read a fill layout).
+            let mut words = prompt.words.clone();
+            words.extend(Vocab.decode(&t.history[prompt_len..]).0);
             Generation {
                 words,
-                prompt_len,
+                prompt_len: prompt.words.len(),
                 title: prompt.title.clone(),
                 options: t.opts,
                 ended,
@@ -392,7 +340,7 @@ pub type RunningTakes<M> = Running<M, (usize, Word), Vec<Generation>>;
 
 /// Runs [`generate_takes`] on a new thread, moving the model there (it comes back from
 /// [`Running::join`]).
-pub fn spawn_takes<M: TakesModel + Send + 'static>(
+pub fn spawn_takes<M: NextWordModel + Send + 'static>(
     model: M,
     prompt: Prompt,
     opts: SampleOptions,

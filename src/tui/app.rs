@@ -207,6 +207,8 @@ pub struct Environment {
     pub sound: Option<String>,
     /// Where the model runs, e.g. "cpu".
     pub device: String,
+    /// How the model regenerates bars ([`crate::sample::infill::method`]), if there is one.
+    pub fill_method: &'static str,
 }
 
 #[derive(Clone, Debug, PartialEq)]

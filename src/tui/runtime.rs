@@ -11,7 +11,7 @@ use crate::music::midi::write_midi;
 use crate::music::notes::from_words;
 use crate::music::scale::Scale;
 use crate::music::words::Word;
-use crate::sample::backend::{load_takes_for, BoxedTakes, Weights};
+use crate::sample::backend::{load_for, BoxedModel, Weights};
 use crate::sample::infill::{self, Bars};
 use crate::sample::{self, prompt, Prompt, Running, SampleOptions};
 use crate::sound::audio;
@@ -78,14 +78,14 @@ impl Made {
 
 /// A generation in flight and when it started.
 struct InFlight {
-    running: Running<BoxedTakes, (usize, Word), Made>,
+    running: Running<BoxedModel, (usize, Word), Made>,
     started: Instant,
 }
 
 /// The screen's side effects. The model lives here between generations and on the generation's
 /// thread during one; one model makes 1 to 8 takes (one take is exactly [`sample::generate`]).
 pub struct Runtime {
-    model: Option<BoxedTakes>,
+    model: Option<BoxedModel>,
     /// Where sound goes (silent: playing saves a WAV instead).
     sound: Output,
     /// The validation split "Continue song" draws from.
@@ -138,13 +138,14 @@ impl Runtime {
                 None => sound_about,
             }),
             device: compute.name(),
+            fill_method: model.as_ref().map_or("", |m| infill::method(m.vocab())),
         };
         Ok((Runtime::new(model, output, validation, options), env))
     }
 
     /// A runtime over what was found (see [`Runtime::open`]).
     pub fn new(
-        model: Option<BoxedTakes>,
+        model: Option<BoxedModel>,
         sound: Output,
         validation: Option<SplitData>,
         options: Options,
@@ -287,7 +288,7 @@ impl Runtime {
                     options.scale = scale;
                     started.push(Message::Toast(about));
                 }
-                let job = move |model: &mut BoxedTakes, stop: &_, send: &mut dyn FnMut(_)| {
+                let job = move |model: &mut BoxedModel, stop: &_, send: &mut dyn FnMut(_)| {
                     sample::generate_takes(model, &p, &options, takes, stop, &mut |k, w| {
                         send((k, w))
                     })
@@ -323,7 +324,7 @@ impl Runtime {
             words: words.clone(),
             title: None,
         };
-        let job = move |model: &mut BoxedTakes,
+        let job = move |model: &mut BoxedModel,
                         stop: &std::sync::atomic::AtomicBool,
                         _: &mut dyn FnMut((usize, Word))| {
             let fills = infill::regenerate(model, &words, bars, &options, takes, stop)?;
@@ -455,8 +456,8 @@ impl Drop for Runtime {
 }
 
 /// Loads the model in `dir` (found by [`locate`]), or says why it cannot.
-fn load_model(dir: &Path, compute: &Compute) -> std::result::Result<BoxedTakes, String> {
-    load_takes_for(dir, compute, Weights::default())
+fn load_model(dir: &Path, compute: &Compute) -> std::result::Result<BoxedModel, String> {
+    load_for(dir, compute, Weights::default())
         .map(|(m, _)| m)
         .map_err(|e| format!("could not load the model in {}: {e:#}", dir.display()))
 }

@@ -341,7 +341,7 @@ fn draw_progress(app: &App, frame: &mut Frame, area: Rect) {
             0.0,
             format!(
                 "regenerating {span} ({}), {:.1} s (Esc cancels)",
-                crate::sample::infill::METHOD,
+                app.env.fill_method,
                 elapsed.as_secs_f64()
             ),
         ),

@@ -49,10 +49,10 @@ pub fn text(buf: &Buffer) -> String {
 pub fn shipped_runtime() -> nanotune::tui::runtime::Runtime {
     use nanotune::learn::checkpoint::locate;
     use nanotune::learn::device::Compute;
-    use nanotune::sample::backend::{load_takes_for, Weights};
+    use nanotune::sample::backend::{load_for, Weights};
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = locate(Some(&root.join("checkpoints"))).unwrap();
-    let (model, _) = load_takes_for(&dir, &Compute::cpu(), Weights::default()).unwrap();
+    let (model, _) = load_for(&dir, &Compute::cpu(), Weights::default()).unwrap();
     nanotune::tui::runtime::Runtime::new(
         Some(model),
         nanotune::sound::output::Output::Silent("test".into()),

@@ -5,10 +5,8 @@ use crate::learn::device::Compute;
 use crate::learn::model::{Gpt, GptConfig};
 use crate::music::words::Vocab;
 use crate::sample::backend::kernels::{self, AVec};
-use crate::sample::backend::{load_takes_for, CachedGpt, FastGpt, FastTakes, UncachedGpt, Weights};
-use crate::sample::{
-    check_takes, generate, generate_takes, prompt, NextWordModel, SampleOptions, TakesModel,
-};
+use crate::sample::backend::{load_for, CachedTakes, FastGpt, FastTakes, UncachedGpt, Weights};
+use crate::sample::{check_takes, generate, generate_takes, prompt, NextWordModel, SampleOptions};
 use anyhow::Result;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -75,9 +73,9 @@ fn bench_gpu(
         println!("{json}");
         Ok(())
     };
-    run("cached", &mut CachedGpt::new(gpt.clone()))?;
+    run("cached", &mut CachedTakes::new(gpt.clone()))?;
     if gpt.dtype() != candle_core::DType::F32 {
-        run("cached f32", &mut CachedGpt::new(Arc::new(f32_gpt)))?;
+        run("cached f32", &mut CachedTakes::new(Arc::new(f32_gpt)))?;
     }
     if !skip_uncached {
         run("uncached", &mut UncachedGpt::new(gpt.clone()))?;
@@ -174,7 +172,7 @@ pub(super) fn bench(
         fast.reset();
         let (r, _, cpu) = timed(|| -> Result<()> {
             for &id in &ids {
-                fast.feed(&[id], &mut logits)?;
+                fast.feed(&[&[id]], &mut logits)?;
             }
             Ok(())
         });
@@ -182,7 +180,7 @@ pub(super) fn bench(
         let per_word = cpu / ids.len() as f64;
         fast.reset();
         let keep = crate::sample::window_keep(config.context);
-        let (r, rebuild_wall, rebuild) = timed(|| fast.feed(&ids[..keep], &mut logits));
+        let (r, rebuild_wall, rebuild) = timed(|| fast.feed(&[&ids[..keep]], &mut logits));
         r?;
         let passes = 50;
         let (_, _, products) = timed(|| (0..passes).for_each(|_| fast.weights_pass()));
@@ -207,7 +205,7 @@ pub(super) fn bench(
     let ceiling = ceiling32;
     run(
         "with cache, F32 (candle forward_cached)",
-        &mut CachedGpt::new(gpt.clone()),
+        &mut CachedTakes::new(gpt.clone()),
         ceiling,
     )?;
     if !skip_uncached {
@@ -245,7 +243,7 @@ pub(super) fn bench_takes(
         }
         return Ok(());
     };
-    let (mut model, label) = load_takes_for(dir, compute, Weights::F16)?;
+    let (mut model, label) = load_for(dir, compute, Weights::F16)?;
     time_takes(
         &mut model,
         &format!("{} ({label})", dir.display()),
@@ -268,7 +266,7 @@ pub(super) fn bench_takes(
 
 /// One take of `words` words with the steering knobs off, and with all on (range C3-C6,
 /// polyphony 3, density 3), three times each in turn: what the knobs cost the sampler.
-fn time_steering(model: &mut dyn TakesModel, words: usize) -> Result<()> {
+fn time_steering(model: &mut dyn NextWordModel, words: usize) -> Result<()> {
     let off = SampleOptions {
         words,
         seed: 1,
@@ -306,7 +304,7 @@ fn time_steering(model: &mut dyn TakesModel, words: usize) -> Result<()> {
 /// the CPU time is printed beside it). Tokens/s per take and in all, and the time against the
 /// first row's (one take's by default).
 fn time_takes(
-    model: &mut dyn TakesModel,
+    model: &mut dyn NextWordModel,
     label: &str,
     words: usize,
     takes: &[usize],
@@ -319,7 +317,7 @@ fn time_takes(
     };
     let prompt = prompt::new_piece();
     let stop = AtomicBool::new(false);
-    let run = |model: &mut dyn TakesModel, n: usize| {
+    let run = |model: &mut dyn NextWordModel, n: usize| {
         generate_takes(model, &prompt, &opts, n, &stop, &mut |_, _| {})
     };
     run(model, takes.first().copied().unwrap_or(1))?; // warm-up: allocations, caches

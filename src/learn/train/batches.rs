@@ -1,6 +1,7 @@
 //! Training batches: random windows of the prepared dataset, each inside one piece, transposed
 //! and stretched on line; and the seeds that make every draw repeatable.
 
+use super::fill_window::fill_window;
 use crate::learn::dataset::SplitData;
 use crate::music::augment::{stretch, transpose};
 use crate::music::words::Vocab;
@@ -21,6 +22,10 @@ pub struct Augment {
     pub stretch_prob: f64,
     /// Stretch factors, one drawn uniformly.
     pub stretches: Vec<f64>,
+    /// Share of windows laid out to fill the middle (see `fill_window`; never stretched,
+    /// so their bar lines stay the piece's). Needs a model with the fill markers.
+    #[serde(default)]
+    pub fill_share: f64,
 }
 
 impl Default for Augment {
@@ -31,6 +36,7 @@ impl Default for Augment {
             transpose_range: 5,
             stretch_prob: 0.5,
             stretches: vec![0.5, 0.75, 1.5],
+            fill_share: 0.0,
         }
     }
 }
@@ -43,6 +49,7 @@ impl Augment {
             transpose_range: 0,
             stretch_prob: 0.0,
             stretches: Vec::new(),
+            fill_share: 0.0,
         }
     }
 }
@@ -131,6 +138,12 @@ impl<'a> Windows<'a> {
         } else {
             1.0
         };
+        // Drawn only where asked for, so runs without it draw as they always did.
+        if augment.fill_share > 0.0 && rng.random_bool(augment.fill_share) {
+            if let Some(w) = fill_window(ids, start, self.len, semitones, rng) {
+                return w;
+            }
+        }
         if semitones == 0 && factor == 1.0 {
             return plain.to_vec();
         }

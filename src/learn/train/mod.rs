@@ -17,6 +17,7 @@
 mod batches;
 mod bench;
 mod eval;
+mod fill_window;
 mod optim;
 mod record;
 mod resume;

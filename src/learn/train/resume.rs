@@ -7,7 +7,8 @@ use crate::learn::checkpoint::{
     load_tensors, save_tensors, Checkpoint, CheckpointConfig, TrainSummary, CONFIG_FILE,
     OPTIMIZER_FILE,
 };
-use crate::learn::model::{Gpt, Positions, POSITION_TABLE};
+use crate::learn::model::{Gpt, GptConfig, Positions, POSITION_TABLE, TOKEN_TABLE};
+use crate::music::words::Vocab;
 use anyhow::{bail, ensure, Context, Result};
 use candle_core::{Device, Tensor};
 use std::collections::HashMap;
@@ -64,9 +65,18 @@ impl RunState {
                     }
                     cfg.context = opts.model.context;
                 }
+                if opts.augment.fill_share > 0.0 && cfg.vocab < Vocab::WITH_FILL {
+                    add_fill_markers(&mut tensors, &mut cfg, opts.seed, device)?;
+                }
                 Gpt::from_tensors(&cfg, &tensors, device)?
             }
-            None => Gpt::new(&opts.model, opts.seed, device)?,
+            None => {
+                let mut cfg = opts.model.clone();
+                if opts.augment.fill_share > 0.0 {
+                    cfg.vocab = Vocab::WITH_FILL;
+                }
+                Gpt::new(&cfg, opts.seed, device)?
+            }
         };
         Ok(RunState {
             opt: AdamW::new(model.params(), opts.weight_decay)?,
@@ -111,6 +121,12 @@ impl RunState {
     /// Reads what [`RunState::save`] wrote in `opts.out`, with the shape config.json gives.
     fn load(opts: &TrainOptions, device: &Device) -> Result<RunState> {
         let config = CheckpointConfig::load(&opts.out)?;
+        ensure!(
+            opts.augment.fill_share == 0.0 || config.model.vocab >= Vocab::WITH_FILL,
+            "the model in {} has no fill markers for --fill-share: start a new run from it with \
+             --init-from",
+            opts.out.display()
+        );
         let mut shape = config.model;
         shape.dropout = opts.model.dropout;
         let path = opts.out.join(OPTIMIZER_FILE);
@@ -167,6 +183,26 @@ impl RunState {
 pub fn recorded_steps(config: &CheckpointConfig) -> Option<usize> {
     let steps = config.training.options.get("steps")?.as_u64()?;
     usize::try_from(steps).ok().filter(|&s| s > 0)
+}
+
+/// Gives a model the three fill markers: rows of the token embedding (which is also the head)
+/// drawn as a fresh model of the grown shape draws them; every other weight stays.
+fn add_fill_markers(
+    tensors: &mut HashMap<String, Tensor>,
+    cfg: &mut GptConfig,
+    seed: u64,
+    device: &Device,
+) -> Result<()> {
+    let key = TOKEN_TABLE;
+    let wte = tensors
+        .get(key)
+        .with_context(|| format!("the weights lack {key}"))?;
+    cfg.vocab = Vocab::WITH_FILL;
+    let fresh = Gpt::new(cfg, seed, device)?.tensors();
+    let added = fresh[key].narrow(0, Vocab.len(), Vocab::WITH_FILL - Vocab.len())?;
+    let grown = Tensor::cat(&[wte, &added.to_dtype(wte.dtype())?], 0)?;
+    tensors.insert(key.to_string(), grown);
+    Ok(())
 }
 
 /// Grows the position table to `context` rows by repeating the learned ones (as Longformer

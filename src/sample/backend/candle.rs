@@ -1,24 +1,12 @@
 //! candle's own forward passes behind [`NextWordModel`]: the cached one that generation runs on a
-//! GPU, and the uncached one that `bench generate` and the tests compare against.
+//! GPU (its takes in one batch), and the uncached one that `bench generate` and the tests
+//! compare against.
 
 use crate::learn::model::{Gpt, KvCache};
-use crate::sample::{check_takes, NextWordModel, TakesModel};
+use crate::sample::{check_takes, one_take, NextWordModel};
 use anyhow::{ensure, Result};
 use candle_core::{Device, Tensor};
 use std::sync::Arc;
-
-/// candle's cached forward: [`Gpt::forward_cached`] with a [`KvCache`].
-pub struct CachedGpt {
-    model: Arc<Gpt>,
-    cache: KvCache,
-}
-
-impl CachedGpt {
-    pub fn new(model: Arc<Gpt>) -> CachedGpt {
-        let cache = KvCache::new(model.config());
-        CachedGpt { model, cache }
-    }
-}
 
 fn ids_tensor(ids: &[u16], device: &Device) -> Result<Tensor> {
     let n = ids.len();
@@ -31,23 +19,6 @@ fn copy_logits(t: &Tensor, logits: &mut [f32]) -> Result<()> {
     ensure!(v.len() == logits.len(), "logits of {} words", v.len());
     logits.copy_from_slice(&v);
     Ok(())
-}
-
-impl NextWordModel for CachedGpt {
-    fn context(&self) -> usize {
-        self.model.config().context
-    }
-    fn vocab(&self) -> usize {
-        self.model.config().vocab
-    }
-    fn reset(&mut self) {
-        self.cache.reset();
-    }
-    fn feed(&mut self, ids: &[u16], logits: &mut [f32]) -> Result<()> {
-        let t = ids_tensor(ids, self.model.device())?;
-        let out = self.model.forward_cached(&t, &mut self.cache)?;
-        copy_logits(&out, logits)
-    }
 }
 
 /// candle's cached forward for several takes: one [`KvCache`] whose batch rows are the takes,
@@ -70,7 +41,7 @@ impl CachedTakes {
     }
 }
 
-impl TakesModel for CachedTakes {
+impl NextWordModel for CachedTakes {
     fn context(&self) -> usize {
         self.model.config().context
     }
@@ -143,7 +114,10 @@ impl NextWordModel for UncachedGpt {
     fn reset(&mut self) {
         self.window.clear();
     }
-    fn feed(&mut self, ids: &[u16], logits: &mut [f32]) -> Result<()> {
+    fn feed(&mut self, ids: &[&[u16]], logits: &mut [f32]) -> Result<()> {
+        let Some(ids) = one_take(ids)? else {
+            return Ok(());
+        };
         self.window.extend_from_slice(ids);
         ensure!(
             self.window.len() <= self.context(),

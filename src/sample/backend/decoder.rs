@@ -14,9 +14,9 @@
 
 use super::kernels::{self, AVec, Packed};
 use crate::learn::checkpoint::read_checkpoint;
-use crate::learn::model::{GptConfig, Positions, POSITION_TABLE};
+use crate::learn::model::{GptConfig, Positions, POSITION_TABLE, TOKEN_TABLE};
 use crate::learn::rotary::Rotary;
-use crate::sample::NextWordModel;
+use crate::sample::{check_takes, NextWordModel};
 use anyhow::{ensure, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use std::collections::HashMap;
@@ -169,7 +169,7 @@ pub struct FastGpt {
     /// The weights, shared by the decoders of [`FastGpt::sibling`].
     net: Arc<Net>,
     /// Each take's main window and shadow window (see [`FastGpt`]'s `feed`): take `k`'s are
-    /// `caches[2 k]` and `caches[2 k + 1]`. One take unless [`FastGpt::set_takes`] asks for more.
+    /// `caches[2 k]` and `caches[2 k + 1]`. One take unless [`NextWordModel::set_takes`] asks for more.
     caches: Vec<Cache>,
     /// Which of its two caches is each take's main window (0 or 1).
     main: Vec<usize>,
@@ -241,7 +241,7 @@ impl FastGpt {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let wte = f32_values(get(tensors, "transformer.wte.weight")?)?;
+        let wte = f32_values(get(tensors, TOKEN_TABLE)?)?;
         // The embedding stays exact; the tied head may be rounded.
         let head = Packed::new(&mut wte.clone(), config.vocab, config.width, half);
         let net = Net {
@@ -349,7 +349,7 @@ impl FastGpt {
     }
 
     /// Decodes `takes` sequences side by side (each with its own two windows, empty).
-    pub(super) fn set_takes(&mut self, takes: usize) {
+    pub(super) fn resize_takes(&mut self, takes: usize) {
         let cache = Cache::new(&self.net.config);
         self.caches.resize(2 * takes, cache);
         self.main.resize(takes, 0);
@@ -529,6 +529,8 @@ impl FastGpt {
     }
 }
 
+/// Its takes decode side by side on the calling thread ([`FastGpt::feed_takes`]); one take is a
+/// batch of one.
 impl NextWordModel for FastGpt {
     fn context(&self) -> usize {
         self.net.config.context
@@ -536,6 +538,16 @@ impl NextWordModel for FastGpt {
 
     fn vocab(&self) -> usize {
         self.net.config.vocab
+    }
+
+    fn takes(&self) -> usize {
+        self.main.len()
+    }
+
+    fn set_takes(&mut self, takes: usize) -> Result<()> {
+        check_takes(takes)?;
+        self.resize_takes(takes);
+        Ok(())
     }
 
     fn reset(&mut self) {
@@ -546,16 +558,8 @@ impl NextWordModel for FastGpt {
         true
     }
 
-    /// One word: into the main window (and the shadow window from `shadow_from` on); when the
-    /// main window is full, the shadow takes over first. Several words (a prompt): into the main
-    /// window, which must hold them, and their tail into the shadow. (The first take's windows.)
-    fn feed(&mut self, ids: &[u16], logits: &mut [f32]) -> Result<()> {
-        ensure!(!ids.is_empty(), "no words to feed");
-        ensure!(logits.len() == self.net.config.vocab, "logits buffer size");
-        match ids {
-            [id] => self.step(&[(0, *id)], logits),
-            _ => self.feed_words(0, ids, logits),
-        }
+    fn feed(&mut self, ids: &[&[u16]], logits: &mut [f32]) -> Result<()> {
+        self.feed_takes(ids, logits)
     }
 }
 
@@ -563,12 +567,10 @@ impl NextWordModel for FastGpt {
 /// each weight is read once per word for all of them (the kernel's `matvec_many`), with one pair
 /// of windows per take. A prompt the same for every take runs once and is copied.
 impl FastGpt {
-    /// Takes decoded side by side.
-    pub(super) fn takes(&self) -> usize {
-        self.main.len()
-    }
-
-    /// Reads `ids[k]` after take `k`'s words (as [`TakesModel::feed`]).
+    /// Reads `ids[k]` after take `k`'s words (as [`NextWordModel::feed`]). One word: into the
+    /// main window (and the shadow window from `shadow_from` on); when the main window is full,
+    /// the shadow takes over first. Several words (a prompt): into the main window, which must
+    /// hold them, and their tail into the shadow.
     pub(super) fn feed_takes(&mut self, ids: &[&[u16]], logits: &mut [f32]) -> Result<()> {
         let (takes, vocab) = (self.takes(), self.net.config.vocab);
         ensure!(
@@ -637,7 +639,7 @@ mod tests {
             assert_eq!(fast.config(), gpt.config());
             let mut logits = vec![0.0; Vocab.len()];
             for (i, &id) in ids.iter().enumerate() {
-                fast.feed(&[id], &mut logits).unwrap();
+                fast.feed(&[&[id]], &mut logits).unwrap();
                 let want = full.get(i).unwrap().to_vec1::<f32>().unwrap();
                 for (a, b) in logits.iter().zip(&want) {
                     assert!((a - b).abs() < 1e-3, "{weights:?} at {i}: {a} vs {b}");

@@ -8,7 +8,7 @@
 //! takes are dealt (the products of a batch equal those of one row, see `kernels.rs`).
 
 use super::decoder::FastGpt;
-use crate::sample::{check_takes, TakesModel};
+use crate::sample::{check_takes, NextWordModel};
 use anyhow::{ensure, Result};
 
 pub struct FastTakes {
@@ -54,7 +54,7 @@ fn deal(takes: usize, parts: usize) -> Vec<usize> {
         .collect()
 }
 
-impl TakesModel for FastTakes {
+impl NextWordModel for FastTakes {
     fn context(&self) -> usize {
         self.parts[0].config().context
     }
@@ -76,7 +76,7 @@ impl TakesModel for FastTakes {
             self.parts.push(sibling);
         }
         for (part, &n) in self.parts.iter_mut().zip(&self.counts) {
-            part.set_takes(n);
+            part.resize_takes(n);
         }
         Ok(())
     }
