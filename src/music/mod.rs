@@ -8,6 +8,7 @@ pub mod fill;
 pub mod midi;
 pub mod mutate;
 pub mod notes;
+pub mod phrase;
 pub mod range;
 pub mod read;
 pub mod scale;
