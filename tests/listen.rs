@@ -3,10 +3,11 @@
 
 mod common;
 
-use nanotune::music::notes::Note;
+use common::listener::{small_piece, TestListener, CONFIRM};
+
 use nanotune::music::read::{piece_from_midi, ReadReport};
 use nanotune::sound::listen::protocol::{encode, Request, VERSION};
-use nanotune::sound::listen::{locate_listener_at, Address, Client, Listener, Log, Serving};
+use nanotune::sound::listen::{locate_listener_at, Address, Client, Listener};
 use nanotune::sound::output::Output;
 use nanotune::sound::piece::Piece;
 use nanotune::sound::playback::{Playback, SilentPlayback};
@@ -15,103 +16,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-const CONFIRM: Duration = Duration::from_secs(10);
-
-/// A listener in this process on a socket in a temporary folder, its log kept.
-struct TestListener {
-    // First, so it stops before its folder is removed.
-    serving: Option<Serving>,
-    dir: tempfile::TempDir,
-    socket: PathBuf,
-    saved: PathBuf,
-    log: Arc<Mutex<Vec<String>>>,
-    /// Log lines before this one have been matched by [`TestListener::logged`].
-    seen: Mutex<usize>,
-}
-
-impl TestListener {
-    fn start() -> TestListener {
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("l.sock");
-        let saved = dir.path().join("saved");
-        std::fs::create_dir(&saved).unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let sink: Log = {
-            let log = log.clone();
-            Arc::new(move |line: &str| log.lock().unwrap().push(line.to_string()))
-        };
-        let serving = Listener::bind(Some(&socket), None).unwrap().serve(
-            Box::new(SilentPlayback::new("test")),
-            Some(saved.clone()),
-            sink,
-        );
-        TestListener {
-            dir,
-            socket,
-            saved,
-            log,
-            seen: Mutex::new(0),
-            serving: Some(serving),
-        }
-    }
-
-    fn address(&self) -> Address {
-        Address::Unix(self.socket.clone())
-    }
-
-    fn client(&self) -> Client {
-        Client::connect(&self.address()).unwrap()
-    }
-
-    /// Waits for a log line containing `needle` after the last one matched; returns it.
-    fn logged(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let mut seen = self.seen.lock().unwrap();
-        loop {
-            let log = self.log.lock().unwrap();
-            if let Some(at) = (*seen..log.len()).find(|&i| log[i].contains(needle)) {
-                *seen = at + 1;
-                return log[at].clone();
-            }
-            drop(log);
-            assert!(
-                Instant::now() < deadline,
-                "no log line with {needle:?} in {:?}",
-                self.log.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// Sends a good piece on a new connection; it must arrive and be saved.
-    fn good_piece_arrives(&self, title: &str) -> PathBuf {
-        let mut client = self.client();
-        let piece = small_piece(title);
-        let id = client.send_piece(&piece).unwrap();
-        let received = client.wait_received(id, CONFIRM).unwrap();
-        assert_eq!(received.notes, piece.score.notes.len());
-        let saved = PathBuf::from(received.saved.expect("saved"));
-        let back = Piece::read_midi_file("x", &std::fs::read(&saved).unwrap()).unwrap();
-        assert_eq!(back.score.grid_notes(), piece.score.grid_notes());
-        drop(client);
-        self.logged("disconnected");
-        saved
-    }
-}
-
-fn small_piece(title: &str) -> Piece {
-    let notes: Vec<Note> = (0..24)
-        .map(|i| Note {
-            onset: i * 2,
-            pitch: 60 + (i % 12) as u8,
-            duration: 2,
-        })
-        .collect();
-    Piece::from_grid(title, &notes, 120.0)
-}
 
 fn words_of(path: &Path) -> Vec<nanotune::music::words::Word> {
     piece_from_midi(&std::fs::read(path).unwrap(), &mut ReadReport::default()).unwrap()
@@ -655,10 +561,19 @@ fn midi_out_ports_are_listed_and_a_missing_port_is_a_clear_error() {
     let listed = String::from_utf8_lossy(&list.stdout).into_owned();
     let listing_error = String::from_utf8_lossy(&list.stderr).into_owned();
     if list.status.success() {
-        // "0: Midi Through:Midi Through Port-0 14:0" or "no MIDI output ports".
+        // "MIDI output ports:", then "  0: Midi Through:Midi Through Port-0 14:0" or "  none";
+        // the same for input.
+        let headings: Vec<&str> = listed.lines().filter(|l| !l.starts_with("  ")).collect();
+        assert_eq!(
+            headings,
+            ["MIDI output ports:", "MIDI input ports:"],
+            "{listed}"
+        );
         assert!(
-            listed.lines().all(|l| l.split_once(": ").is_some())
-                || listed.trim() == "no MIDI output ports",
+            listed
+                .lines()
+                .filter(|l| l.starts_with("  "))
+                .all(|l| l.trim() == "none" || l.split_once(": ").is_some()),
             "{listed}"
         );
     } else {
@@ -684,8 +599,29 @@ fn midi_out_ports_are_listed_and_a_missing_port_is_a_clear_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
-        stderr.starts_with("error: no MIDI output port matches \"no-such-port-here\"")
+        stderr.starts_with("error: no MIDI port matches \"no-such-port-here\"")
             || stderr.starts_with("error: there are no MIDI output ports")
+            || stderr.starts_with("error: MIDI is not available here"),
+        "{stderr}"
+    );
+    assert!(!socket.exists(), "it stops before listening");
+    // The same for a keyboard to hear.
+    let out = nanotune(
+        &[
+            "listen".as_ref(),
+            "--socket".as_ref(),
+            socket.as_os_str(),
+            "--midi-in".as_ref(),
+            "no-such-keyboard".as_ref(),
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: no MIDI port matches \"no-such-keyboard\"")
+            || stderr.starts_with("error: there are no MIDI input ports")
             || stderr.starts_with("error: MIDI is not available here"),
         "{stderr}"
     );

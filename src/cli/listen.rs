@@ -1,9 +1,11 @@
 //! `nanotune listen`: on the machine with the speakers, play what nanotune on a server sends.
 
+use crate::music::midi::read_midi;
 use crate::music::notes::from_words;
 use crate::music::words::Word;
 use crate::sound::audio::Player;
-use crate::sound::listen::midi_out::{output_ports, MidiOutPlayback};
+use crate::sound::listen::keys::{input_ports, KeySettings, KeySource};
+use crate::sound::listen::midi_out::{choose_port, output_ports, MidiOutPlayback};
 use crate::sound::listen::{default_socket_path, Address, Client, Listener, Log};
 use crate::sound::piece::Piece;
 use crate::sound::playback::{CardPlayback, Playback, SilentPlayback};
@@ -36,9 +38,28 @@ pub struct ListenArgs {
     /// index in --list-midi-ports, or part of a name.
     #[arg(long, value_name = "PORT", num_args = 0..=1, default_missing_value = "")]
     pub midi_out: Option<String>,
-    /// List the MIDI output ports and exit.
+    /// List the MIDI output and input ports and exit.
     #[arg(long)]
     pub list_midi_ports: bool,
+    /// Hear a MIDI keyboard for "Answer what I play" on the screen: the first input port, or
+    /// PORT (a name, an index in --list-midi-ports, or part of a name). Each phrase played is
+    /// sent to the screen (and saved with --save-dir); its answer plays here.
+    #[arg(long, value_name = "PORT", num_args = 0..=1, default_missing_value = "", conflicts_with = "midi_in_file")]
+    pub midi_in: Option<String>,
+    /// Play this MIDI file in real time as if it came from a keyboard (to try "Answer what I
+    /// play" without one), at the screen's tempo, from when the screen starts listening.
+    #[arg(long, value_name = "FILE")]
+    pub midi_in_file: Option<PathBuf>,
+    /// Beats of silence (every key and the pedal up) that end a phrase.
+    #[arg(long, value_name = "BEATS", default_value_t = 2.0)]
+    pub phrase_gap: f64,
+    /// A phrase also ends when it fills this many bars.
+    #[arg(long, value_name = "N")]
+    pub phrase_bars: Option<u32>,
+    /// A bar of clicks here before the keys are heard; phrases are counted from its end, so
+    /// they keep their place in the bar.
+    #[arg(long)]
+    pub count_in: bool,
     /// Receive (and save) without playing, even where there is a sound card.
     #[arg(long, conflicts_with = "midi_out")]
     pub no_sound: bool,
@@ -50,15 +71,18 @@ pub struct ListenArgs {
 
 pub fn run(args: ListenArgs) -> Result<()> {
     if args.list_midi_ports {
-        let ports = output_ports()?;
-        if ports.is_empty() {
-            println!("no MIDI output ports");
-        }
-        for (i, name) in ports.iter().enumerate() {
-            println!("{i}: {name}");
+        for (kind, ports) in [("output", output_ports()?), ("input", input_ports()?)] {
+            println!("MIDI {kind} ports:");
+            if ports.is_empty() {
+                println!("  none");
+            }
+            for (i, name) in ports.iter().enumerate() {
+                println!("  {i}: {name}");
+            }
         }
         return Ok(());
     }
+    let keys = key_settings(&args)?;
     if let Some(dir) = &args.save_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -68,7 +92,11 @@ pub fn run(args: ListenArgs) -> Result<()> {
         .map(|d| d.canonicalize().unwrap_or_else(|_| d.clone()));
     let playback = open_playback(&args)?;
     let socket = args.socket.clone().unwrap_or_else(default_socket_path);
-    let listener = Listener::bind(Some(&socket), args.port)?;
+    let mut listener = Listener::bind(Some(&socket), args.port)?;
+    if let Some(keys) = keys {
+        println!("phrases from {}", describe_keys(&keys));
+        listener = listener.with_keys(keys);
+    }
     println!("listening on {} (mode 0600)", socket.display());
     if let Some(addr) = listener.tcp_address() {
         println!("listening on tcp {addr}");
@@ -88,6 +116,63 @@ pub fn run(args: ListenArgs) -> Result<()> {
     });
     listener.serve(playback, save_dir, log).wait();
     Ok(())
+}
+
+/// The keys phrases are caught from, as the flags say (`None` without `--midi-in` or
+/// `--midi-in-file`), checked before the listener starts.
+fn key_settings(args: &ListenArgs) -> Result<Option<KeySettings>> {
+    let source = match (&args.midi_in, &args.midi_in_file) {
+        (Some(port), _) => {
+            // Checked now, so a missing keyboard is said at the start.
+            let wanted = Some(port.clone()).filter(|p| !p.is_empty());
+            let ports = input_ports()?;
+            if ports.is_empty() {
+                bail!("there are no MIDI input ports (is the keyboard plugged in?)");
+            }
+            choose_port(&ports, wanted.as_deref())?;
+            KeySource::Port(wanted)
+        }
+        (None, Some(file)) => {
+            // Read now, so a bad file is said at the start, not when the screen asks.
+            let bytes =
+                std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            read_midi(&bytes).with_context(|| file.display().to_string())?;
+            KeySource::File(file.clone())
+        }
+        (None, None) => return Ok(None),
+    };
+    if !(args.phrase_gap.is_finite() && (0.25..=16.0).contains(&args.phrase_gap)) {
+        bail!("--phrase-gap must be 0.25 to 16 beats");
+    }
+    if args.phrase_bars == Some(0) {
+        bail!("--phrase-bars must be at least 1");
+    }
+    Ok(Some(KeySettings {
+        source,
+        gap_beats: args.phrase_gap,
+        max_bars: args.phrase_bars,
+        count_in: args.count_in,
+    }))
+}
+
+fn describe_keys(keys: &KeySettings) -> String {
+    let source = match &keys.source {
+        KeySource::Port(None) => "the first MIDI input port".to_string(),
+        KeySource::Port(Some(port)) => format!("MIDI input {port}"),
+        KeySource::File(file) => format!("{} played as a keyboard", file.display()),
+    };
+    let bars = keys
+        .max_bars
+        .map_or(String::new(), |n| format!(" or {n} bars"));
+    let count_in = if keys.count_in {
+        ", after a bar's count-in"
+    } else {
+        ""
+    };
+    format!(
+        "{source}, ended by {} beats of silence{bars}{count_in}, when the screen asks",
+        keys.gap_beats
+    )
 }
 
 /// Where the listener's sound goes. The synth voice is chosen here, the one place (a SoundFont

@@ -6,6 +6,7 @@
 //! where missing data fails the test so a green run always means the real data was checked.
 #![allow(dead_code)]
 
+pub mod listener;
 pub mod recorder;
 pub mod screen;
 

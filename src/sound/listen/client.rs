@@ -4,11 +4,13 @@
 
 use super::address::{default_socket_path, Address, Conn};
 use super::protocol::{check_piece, encode, printable, Decoder, Reply, Request, Status};
+use crate::music::notes::{canonicalise, Note};
 use crate::recover::lock;
 use crate::sound::piece::Piece;
 use crate::sound::playback::{clamp_volume, sounding_seconds, Clock, Playback};
 use crate::sound::timed::check_length;
 use anyhow::{anyhow, bail, Context, Result};
+use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -29,6 +31,18 @@ pub struct Received {
     pub notes: usize,
     /// Seconds it lasts.
     pub seconds: f64,
+    /// Where the listener saved it (a path on the listener's machine).
+    pub saved: Option<String>,
+    pub save_error: Option<String>,
+}
+
+/// A phrase played on the listener's keyboard, on the grid.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Heard {
+    /// Numbered from 1 for the connection.
+    pub number: u64,
+    /// Canonical notes from step 0.
+    pub notes: Vec<Note>,
     /// Where the listener saved it (a path on the listener's machine).
     pub saved: Option<String>,
     pub save_error: Option<String>,
@@ -68,6 +82,10 @@ struct State {
     /// Why the listener is no longer reachable.
     gone: Option<String>,
     closing: bool,
+    /// The answer to the last listen: where the keys come from, or why none are heard.
+    listening: Option<Result<String, String>>,
+    /// Phrases that arrived and were not yet taken, oldest first.
+    phrases: VecDeque<Heard>,
 }
 
 impl Client {
@@ -120,6 +138,8 @@ impl Client {
                 refused: Vec::new(),
                 gone: None,
                 closing: false,
+                listening: None,
+                phrases: VecDeque::new(),
             }),
             changed: Condvar::new(),
         });
@@ -188,14 +208,64 @@ impl Client {
 
     /// Waits until the listener confirms it has piece `id` (or is gone, or `timeout` passes).
     pub fn wait_received(&self, id: u64, timeout: Duration) -> Result<Received> {
+        self.wait(timeout, "confirmation of the piece", |state| {
+            if let Some(r) = state.received.iter().find(|r| r.id == id) {
+                return Some(Ok(r.clone()));
+            }
+            let refused = state.refused.iter().find(|(r, _)| *r == id);
+            refused.map(|(_, why)| Err(anyhow!("the listener refused the piece: {why}")))
+        })
+    }
+
+    /// Asks the listener to hear its keyboard at `bpm` and send each phrase played there
+    /// (`None`: stop); its answer comes in [`Client::listening`].
+    pub fn listen(&mut self, bpm: Option<f64>) {
+        self.request(Request::Listen { bpm }, |state| {
+            state.listening = None;
+            state.phrases.clear();
+        });
+    }
+
+    /// The listener's answer to the last [`Client::listen`], once it came: where the keys come
+    /// from, or why none can be heard.
+    pub fn listening(&self) -> Option<Result<String, String>> {
+        self.state().listening.clone()
+    }
+
+    /// The oldest phrase not yet taken.
+    pub fn next_phrase(&self) -> Option<Heard> {
+        self.state().phrases.pop_front()
+    }
+
+    /// Waits for [`Client::listening`] (or the listener to go, or `timeout`).
+    pub fn wait_listening(&self, timeout: Duration) -> Result<String> {
+        self.wait(timeout, "an answer to listen", |state| {
+            state
+                .listening
+                .clone()
+                .map(|r| r.map_err(|why| anyhow!(why)))
+        })
+    }
+
+    /// Waits for the next phrase (or the listener to go, or `timeout`).
+    pub fn wait_phrase(&self, timeout: Duration) -> Result<Heard> {
+        self.wait(timeout, "a phrase", |state| {
+            state.phrases.pop_front().map(Ok)
+        })
+    }
+
+    /// Waits until `ready` gives an answer from the shared view.
+    fn wait<T>(
+        &self,
+        timeout: Duration,
+        what: &str,
+        mut ready: impl FnMut(&mut State) -> Option<Result<T>>,
+    ) -> Result<T> {
         let deadline = Instant::now() + timeout;
         let mut state = self.state();
         loop {
-            if let Some(r) = state.received.iter().find(|r| r.id == id) {
-                return Ok(r.clone());
-            }
-            if let Some((_, why)) = state.refused.iter().find(|(r, _)| *r == id) {
-                bail!("the listener refused the piece: {why}");
+            if let Some(answer) = ready(&mut state) {
+                return answer;
             }
             if let Some(why) = &state.gone {
                 bail!("{why}");
@@ -203,7 +273,7 @@ impl Client {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 bail!(
-                    "the listener at {} did not confirm the piece within {:.1} s",
+                    "no {what} from the listener at {} within {:.1} s",
                     self.address,
                     timeout.as_secs_f64()
                 );
@@ -397,6 +467,34 @@ fn apply(shared: &Shared, reply: Reply, when: Instant) -> Option<String> {
         }
         Reply::Error { message } => Some(format!("the listener dropped us: {}", clean(&message))),
         Reply::Hello { .. } => None,
+        Reply::Listening { keys, error } => {
+            state.listening = match (keys, error) {
+                (Some(keys), _) => Some(Ok(clean(&keys))),
+                (None, Some(why)) => Some(Err(clean(&why))),
+                (None, None) => None,
+            };
+            None
+        }
+        Reply::Phrase {
+            number,
+            piece,
+            saved,
+            save_error,
+        } => {
+            let mut notes = piece.score.grid_notes();
+            canonicalise(&mut notes);
+            state.phrases.push_back(Heard {
+                number,
+                notes,
+                saved: saved.as_deref().map(clean),
+                save_error: save_error.as_deref().map(clean),
+            });
+            // A screen that stopped taking them keeps the latest few.
+            if state.phrases.len() > 16 {
+                state.phrases.pop_front();
+            }
+            None
+        }
     };
     shared.changed.notify_all();
     ended

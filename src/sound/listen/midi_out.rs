@@ -68,7 +68,7 @@ pub fn choose_port(names: &[String], wanted: Option<&str>) -> Result<usize> {
     }
     let all: Vec<usize> = (0..names.len()).collect();
     bail!(
-        "no MIDI output port matches {wanted:?}; the ports are: {}",
+        "no MIDI port matches {wanted:?}; the ports are: {}",
         list(names, &all)
     )
 }
@@ -323,10 +323,7 @@ mod tests {
         assert_eq!(choose_port(&names, Some("fluid")).unwrap(), 1);
         assert_eq!(choose_port(&names, Some("1")).unwrap(), 1);
         let err = choose_port(&names, Some("Yamaha")).unwrap_err().to_string();
-        assert!(
-            err.contains("no MIDI output port matches \"Yamaha\""),
-            "{err}"
-        );
+        assert!(err.contains("no MIDI port matches \"Yamaha\""), "{err}");
         assert!(err.contains("1: FLUID Synth"), "{err}");
         let err = choose_port(&names, Some(":")).unwrap_err().to_string();
         assert!(err.contains("2 MIDI ports match"), "{err}");

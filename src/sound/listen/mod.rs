@@ -32,6 +32,7 @@
 
 pub mod address;
 pub mod client;
+pub mod keys;
 pub mod midi_out;
 pub mod protocol;
 pub mod save;

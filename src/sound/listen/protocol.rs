@@ -24,8 +24,9 @@ use serde::{Deserialize, Serialize};
 /// The first bytes of every message.
 pub const MAGIC: [u8; 3] = *b"NTL";
 /// The version this build speaks; a message of another version is refused. Version 2 added
-/// [`Reply::Refused`] and the one timeline of seconds.
-pub const VERSION: u8 = 2;
+/// [`Reply::Refused`] and the one timeline of seconds; version 3 phrases played on the
+/// listener's keyboard ([`Request::Listen`], [`Reply::Listening`], [`Reply::Phrase`]).
+pub const VERSION: u8 = 3;
 /// Bytes before the body.
 pub const HEADER_BYTES: usize = 12;
 /// The largest body accepted (a piece of [`MAX_NOTES`] notes fits with room to spare).
@@ -62,7 +63,15 @@ pub enum Request {
     Seek {
         seconds: f64,
     },
+    /// Catch phrases played on the listener's keyboard at this tempo and send each one
+    /// ([`Reply::Phrase`]); `None` stops. Answered by [`Reply::Listening`].
+    Listen {
+        bpm: Option<f64>,
+    },
 }
+
+/// The tempos a phrase may be caught at (the screen's BPM control spans less).
+pub const LISTEN_BPM: std::ops::RangeInclusive<f64> = 20.0..=400.0;
 
 /// From the listener to the server side.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -92,6 +101,21 @@ pub enum Reply {
     Status(Status),
     /// Why the listener is dropping this connection.
     Error { message: String },
+    /// The answer to [`Request::Listen`]: where the keys come from, or why none can be heard.
+    Listening {
+        keys: Option<String>,
+        error: Option<String>,
+    },
+    /// A phrase played on the listener's keyboard, on the grid at the tempo asked for (a piece
+    /// at that tempo: its notes lie on sixteenths), numbered from 1 for the connection; where
+    /// the listener saved it, or why saving failed.
+    Phrase {
+        number: u64,
+        #[serde(with = "wire_piece")]
+        piece: Piece,
+        saved: Option<String>,
+        save_error: Option<String>,
+    },
 }
 
 /// What the listener is playing, by its own clock.
@@ -117,7 +141,10 @@ pub struct Status {
 pub enum ProtocolError {
     #[error("not a nanotune message: it starts with {0:02x?}, not \"NTL\"")]
     BadMagic(Vec<u8>),
-    #[error("protocol version {0}; this end speaks version {VERSION}")]
+    #[error(
+        "protocol version {0}; this end speaks version {VERSION} (run the same nanotune on both \
+         machines)"
+    )]
     WrongVersion(u8),
     #[error("a message of {0} bytes, over the {MAX_MESSAGE_BYTES}-byte limit")]
     TooLong(u64),
@@ -385,6 +412,39 @@ mod tests {
             volume: 0.8,
         });
         assert_eq!(decode_all::<Reply>(&encode(&status)).unwrap(), vec![status]);
+    }
+
+    #[test]
+    fn phrases_travel_as_checked_pieces() {
+        let phrase = Reply::Phrase {
+            number: 3,
+            piece: piece(),
+            saved: Some("/tmp/phrase-3.mid".into()),
+            save_error: None,
+        };
+        let got = decode_all::<Reply>(&encode(&phrase)).unwrap();
+        let Reply::Phrase {
+            number: 3,
+            piece: back,
+            ..
+        } = &got[0]
+        else {
+            panic!("{got:?}")
+        };
+        assert_eq!(back.score, piece().score);
+        let listen = Request::Listen { bpm: Some(96.0) };
+        assert_eq!(
+            decode_all::<Request>(&encode(&listen)).unwrap(),
+            vec![listen]
+        );
+        // A phrase with a note past the piece's limit is refused like a piece.
+        let body = br#"{"phrase":{"number":1,"piece":{"title":"x","tempo":[],"notes":[[0.0,1e12,60,90,1e12]]},"saved":null,"save_error":null}}"#;
+        let mut bytes = MAGIC.to_vec();
+        bytes.push(VERSION);
+        bytes.extend((body.len() as u64).to_be_bytes());
+        bytes.extend(body);
+        let err = decode_all::<Reply>(&bytes).unwrap_err();
+        assert!(matches!(err, ProtocolError::Malformed(_)), "{err:?}");
     }
 
     #[test]

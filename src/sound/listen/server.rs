@@ -5,9 +5,13 @@
 //! stopped and the locks recovered), and the busy slot is freed however a connection ends.
 
 use super::address::Conn;
-use super::protocol::{encode, Decoder, Reply, Request, Status, VERSION};
+use super::keys::{KeySettings, Keys};
+use super::protocol::{encode, Decoder, Reply, Request, Status, LISTEN_BPM, VERSION};
 use super::save::save_piece;
+use crate::music::notes::{Note, STEPS_PER_BAR, STEPS_PER_QUARTER};
+use crate::music::phrase::{Catcher, PhraseRules};
 use crate::recover::{lock, panic_text};
+use crate::sound::piece::Piece;
 use crate::sound::playback::Playback;
 use anyhow::{bail, Context, Result};
 use std::convert::Infallible;
@@ -25,6 +29,8 @@ use std::time::{Duration, Instant};
 
 /// How often a connection's loop wakes to report the clock while a piece plays.
 const TICK: Duration = Duration::from_millis(50);
+/// How often it wakes while keys are heard, to notice a phrase's end.
+const HEARING_TICK: Duration = Duration::from_millis(5);
 /// Status while a piece plays (the client interpolates between reports).
 const STATUS_PLAYING: Duration = Duration::from_millis(100);
 /// Status while idle: a heartbeat, so the client notices a dead link.
@@ -63,6 +69,7 @@ impl Drop for BoundSocket {
 pub struct Listener {
     socket: Option<BoundSocket>,
     tcp: Option<TcpListener>,
+    keys: Option<KeySettings>,
 }
 
 impl Listener {
@@ -80,7 +87,17 @@ impl Listener {
                     .with_context(|| format!("listening on 127.0.0.1:{port}"))
             })
             .transpose()?;
-        Ok(Listener { socket, tcp })
+        Ok(Listener {
+            socket,
+            tcp,
+            keys: None,
+        })
+    }
+
+    /// Hears these keys when a client asks ([`Request::Listen`]) and sends it their phrases.
+    pub fn with_keys(mut self, keys: KeySettings) -> Listener {
+        self.keys = Some(keys);
+        self
     }
 
     pub fn socket_path(&self) -> Option<&Path> {
@@ -110,6 +127,7 @@ impl Listener {
             clients: AtomicU64::new(0),
             pieces: AtomicU64::new(0),
             current: Mutex::new(None),
+            keys: self.keys,
         });
         let mut threads = Vec::new();
         if let Some(tcp) = self.tcp {
@@ -229,6 +247,16 @@ struct Server {
     pieces: AtomicU64,
     /// The piece playing: which client sent it, and its id there.
     current: Mutex<Option<(u64, u64)>>,
+    /// The keys phrases are caught from, if any.
+    keys: Option<KeySettings>,
+}
+
+/// Phrases being caught for a client: the keys heard, the catcher, and how many were sent.
+struct Hearing {
+    keys: Keys,
+    catcher: Catcher,
+    bpm: f64,
+    sent: u64,
 }
 
 impl Server {
@@ -300,9 +328,23 @@ impl Server {
         let mut last_bytes = Instant::now();
         let mut last_status = Instant::now();
         let mut was_playing = false;
+        let mut hearing: Option<Hearing> = None;
         loop {
             if self.stopping.load(Ordering::Acquire) {
                 return Err(Ended::Left("the listener is stopping".into()));
+            }
+            // While keys are heard, a phrase's end is noticed within a few milliseconds.
+            let tick = if hearing.is_some() {
+                HEARING_TICK
+            } else {
+                TICK
+            };
+            conn.set_read_timeout(Some(tick))
+                .map_err(|e| Ended::Dropped(e.to_string()))?;
+            if let Some(h) = &mut hearing {
+                for phrase in self.caught(h) {
+                    send(conn, &phrase)?;
+                }
             }
             match conn.read(&mut buf) {
                 Ok(0) if decoder.is_mid_message() => {
@@ -319,7 +361,11 @@ impl Server {
                             Err(e) => return Err(Ended::Dropped(e.to_string())),
                         };
                         handled += 1;
-                        if let Some(reply) = self.handle(request, number) {
+                        let reply = match request {
+                            Request::Listen { bpm } => Some(self.listen(bpm, &mut hearing)),
+                            request => self.handle(request, number),
+                        };
+                        if let Some(reply) = reply {
                             send(conn, &reply)?;
                         }
                         send(conn, &Reply::Status(self.status(number, handled)))?;
@@ -353,6 +399,118 @@ impl Server {
             }
             was_playing = status.playing;
         }
+    }
+
+    /// Starts hearing the keys at `bpm` (after a bar of clicks, with a count-in), or stops
+    /// with `None`; says where the keys come from, or why none can be heard.
+    fn listen(&self, bpm: Option<f64>, hearing: &mut Option<Hearing>) -> Reply {
+        *hearing = None;
+        let refuse = |error: String| Reply::Listening {
+            keys: None,
+            error: Some(error),
+        };
+        let Some(bpm) = bpm else {
+            return Reply::Listening {
+                keys: None,
+                error: None,
+            };
+        };
+        let Some(settings) = &self.keys else {
+            return refuse(
+                "this listener hears no keyboard: start it with --midi-in [PORT] or \
+                 --midi-in-file FILE"
+                    .into(),
+            );
+        };
+        if !(bpm.is_finite() && LISTEN_BPM.contains(&bpm)) {
+            return refuse(format!("{bpm} bpm is outside {LISTEN_BPM:?}"));
+        }
+        let bar = STEPS_PER_BAR as f64 / STEPS_PER_QUARTER as f64 * 60.0 / bpm;
+        let lead = if settings.count_in {
+            self.count_in(bpm);
+            bar
+        } else {
+            0.0
+        };
+        match settings.source.start(bpm, lead) {
+            Ok(keys) => {
+                (self.log)(&format!("hearing {} for phrases", keys.from));
+                let from = keys.from.clone();
+                *hearing = Some(Hearing {
+                    keys,
+                    catcher: Catcher::new(PhraseRules {
+                        bpm,
+                        gap_beats: settings.gap_beats,
+                        max_bars: settings.max_bars,
+                        origin: settings.count_in.then_some(lead),
+                    }),
+                    bpm,
+                    sent: 0,
+                });
+                Reply::Listening {
+                    keys: Some(from),
+                    error: None,
+                }
+            }
+            Err(e) => {
+                (self.log)(&format!("cannot hear the keys: {e:#}"));
+                refuse(format!("{e:#}"))
+            }
+        }
+    }
+
+    /// A bar of four clicks on the sound output (high, short notes).
+    fn count_in(&self, bpm: f64) {
+        let clicks: Vec<Note> = (0..4)
+            .map(|beat| Note {
+                onset: beat * STEPS_PER_QUARTER as u64,
+                pitch: if beat == 0 { 100 } else { 96 },
+                duration: 1,
+            })
+            .collect();
+        let click = Piece::from_grid("count-in", &clicks, bpm);
+        let mut playback = lock(&self.playback);
+        if let Err(e) = catch_unwind(AssertUnwindSafe(|| playback.play(&click))).unwrap_or(Ok(())) {
+            (self.log)(&format!("no count-in: {e:#}"));
+        }
+    }
+
+    /// The phrases the keys have ended since the last look, saved and ready to send.
+    fn caught(&self, h: &mut Hearing) -> Vec<Reply> {
+        let mut phrases = Vec::new();
+        for (at, event) in h.keys.arrived() {
+            phrases.extend(h.catcher.poll(at));
+            phrases.extend(h.catcher.push(at, event));
+        }
+        phrases.extend(h.catcher.poll(h.keys.now()));
+        phrases
+            .into_iter()
+            .map(|phrase| {
+                h.sent += 1;
+                let piece = Piece::from_grid(&format!("phrase {}", h.sent), &phrase.notes, h.bpm);
+                let (saved, save_error) = match &self.save_dir {
+                    None => (None, None),
+                    Some(dir) => match save_piece(dir, &piece) {
+                        Ok(path) => (Some(path.display().to_string()), None),
+                        Err(e) => (None, Some(format!("{e:#}"))),
+                    },
+                };
+                (self.log)(&format!(
+                    "phrase {}: {} notes{}",
+                    h.sent,
+                    phrase.notes.len(),
+                    saved
+                        .as_deref()
+                        .map_or(String::new(), |p| format!(", saved {p}"))
+                ));
+                Reply::Phrase {
+                    number: h.sent,
+                    piece,
+                    saved,
+                    save_error,
+                }
+            })
+            .collect()
     }
 
     /// Carries out one request; a reply beyond the status, if it has one. A panic inside the
@@ -425,6 +583,8 @@ impl Server {
             Request::Pause { paused } => playback.set_paused(paused),
             Request::Volume { volume } => playback.set_volume(volume),
             Request::Seek { seconds } => playback.seek(seconds.max(0.0)),
+            // Answered by the conversation, which holds what is heard.
+            Request::Listen { .. } => {}
         }
         None
     }
