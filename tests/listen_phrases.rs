@@ -5,85 +5,29 @@
 
 mod common;
 
-use common::listener::TestListener;
-use nanotune::music::notes::{canonicalise, from_words, Note, STEPS_PER_BAR};
+use common::listener::{keys, phrase_file, TestListener};
+use nanotune::music::notes::{from_words, Note};
 use nanotune::music::read::piece_from_midi;
-use nanotune::sound::listen::keys::{KeySettings, KeySource};
 use nanotune::sound::listen::protocol::{encode, Reply, MAGIC};
 use nanotune::sound::listen::Client;
-use nanotune::sound::piece::Piece;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::time::Duration;
 
-/// The notes of the committed example continuation (a real MIDI file), from its first bar
-/// with music on.
-fn example_notes() -> Vec<Note> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/examples/continuation.mid");
-    let words = piece_from_midi(&std::fs::read(path).unwrap(), &mut Default::default()).unwrap();
-    let notes = from_words(&words).notes;
-    let silence = notes[0].onset / STEPS_PER_BAR * STEPS_PER_BAR;
-    notes
-        .iter()
-        .map(|n| Note {
-            onset: n.onset - silence,
-            ..*n
-        })
-        .collect()
-}
-
-/// The notes starting in bars `first..=last` (counted from 1), moved to start at step 0.
-fn bars(notes: &[Note], first: u64, last: u64) -> Vec<Note> {
-    let span = (first - 1) * STEPS_PER_BAR..last * STEPS_PER_BAR;
-    let mut kept: Vec<Note> = notes
-        .iter()
-        .filter(|n| span.contains(&n.onset))
-        .copied()
-        .collect();
-    let start = kept.first().map_or(0, |n| n.onset);
-    for n in &mut kept {
-        n.onset -= start;
-    }
-    canonicalise(&mut kept);
-    kept
-}
-
-fn keys(file: &Path) -> KeySettings {
-    KeySettings {
-        source: KeySource::File(file.to_path_buf()),
-        gap_beats: 2.0,
-        max_bars: None,
-        count_in: false,
-    }
-}
-
 #[test]
 fn phrases_played_from_a_file_arrive_as_its_notes_and_are_saved() {
     // Two phrases of a real piece: its bars 1-2, then (after two bars of silence) bars 5-6.
-    let notes = example_notes();
-    let (first, second) = (bars(&notes, 1, 2), bars(&notes, 5, 6));
-    assert!(first.len() > 5 && second.len() > 5);
-    let mut played = first.clone();
-    let later = 4 * STEPS_PER_BAR;
-    played.extend(second.iter().map(|n| Note {
-        onset: n.onset + later,
-        ..*n
-    }));
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("phrases.mid");
-    let bytes = Piece::from_grid("two phrases", &played, 120.0)
-        .to_midi_file()
-        .unwrap();
-    std::fs::write(&file, bytes).unwrap();
-
+    let (file, phrases) = phrase_file(dir.path(), &[(1, 2), (5, 6)]);
+    let (first, second) = (&phrases[0], &phrases[1]);
     let listener = TestListener::start_with(Some(keys(&file)));
     let mut client = listener.client();
     // Fast, to keep the test short: six bars at 400 bpm are 3.6 s.
     client.listen(Some(400.0));
     let from = client.wait_listening(Duration::from_secs(5)).unwrap();
     assert!(from.contains("phrases.mid"), "{from}");
-    for want in [&first, &second] {
+    for want in [first, second] {
         let heard = client.wait_phrase(Duration::from_secs(15)).unwrap();
         // Moved to its first note: the grid counts from it.
         let start = heard.notes[0].onset;

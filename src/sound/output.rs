@@ -70,6 +70,14 @@ impl Output {
         }
     }
 
+    /// The listener, where sound goes to one.
+    pub fn listener(&mut self) -> Option<&mut Client> {
+        match self {
+            Output::Listener(client) => Some(client),
+            _ => None,
+        }
+    }
+
     pub fn is_listener(&self) -> bool {
         matches!(self, Output::Listener(_))
     }

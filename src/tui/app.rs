@@ -2,6 +2,7 @@
 //! the [`App`] and returns [`Effect`]s for the runtime to carry out (start a generation, play,
 //! save). No terminal, thread or model is touched here, so key sequences can be tested directly.
 
+use super::answer::{self, Answering};
 pub use super::controls::{Control, ControlId, Controls, ScaleChoice};
 use super::keys::{Command, Keymap};
 use super::saved::Settings;
@@ -28,16 +29,19 @@ pub enum Action {
     ContinueFile,
     Extend,
     Undo,
+    /// Phrases played on the laptop's keyboard, answered one after another.
+    Answer,
 }
 
 impl Action {
-    pub const ALL: [Action; 6] = [
+    pub const ALL: [Action; 7] = [
         Action::NewPiece,
         Action::ContinueSong,
         Action::Retry,
         Action::ContinueFile,
         Action::Extend,
         Action::Undo,
+        Action::Answer,
     ];
 
     pub fn label(self) -> &'static str {
@@ -48,6 +52,7 @@ impl Action {
             Action::ContinueFile => "Continue file",
             Action::Extend => "Extend",
             Action::Undo => "Undo last change",
+            Action::Answer => "Answer what I play",
         }
     }
 }
@@ -108,6 +113,9 @@ pub enum Effect {
     /// Play with the built-in voice (`None`) or a SoundFont: this file, or the first one found
     /// (`Some(None)`). Takes effect at the next play; nothing is regenerated.
     SetVoice(Option<Option<PathBuf>>),
+    /// Ask the listener to hear its keyboard at this tempo and send the phrases played there
+    /// (`None`: stop).
+    Listen(Option<f64>),
     Quit,
 }
 
@@ -144,6 +152,10 @@ pub enum Message {
     Toast(String),
     /// The voice that plays now: a SoundFont file, or `None` for the built-in voice.
     Voice(Option<PathBuf>),
+    /// The listener's answer to [`Effect::Listen`]: where the keys come from, or why none.
+    Listening(Result<String, String>),
+    /// A phrase played on the laptop's keyboard, as a prompt.
+    Phrase(Prompt),
 }
 
 /// The piece on screen: prompt words then new words.
@@ -259,6 +271,8 @@ pub struct App {
     pub kept: Settings,
     /// The SoundFont playing, or `None` for the built-in voice.
     pub soundfont: Option<PathBuf>,
+    /// "Answer what I play": whether phrases are awaited, and one waiting its turn.
+    pub answering: Answering,
     pub quit: bool,
 }
 
@@ -293,6 +307,7 @@ impl App {
             dragging: None,
             kept: Settings::default(),
             soundfont: None,
+            answering: Answering::default(),
             quit: false,
         }
     }
@@ -448,6 +463,8 @@ pub fn update(app: &mut App, msg: Message) -> Vec<Effect> {
                 Some(bars) => bars.steps().start.saturating_sub(STEPS_PER_BAR),
                 None => new_part_scroll(app),
             };
+            let answered =
+                error.is_none() && !cancelled && app.running_action == Some(Action::Answer);
             app.gen = match error {
                 Some(e) => GenState::Failed(e),
                 None => GenState::Complete {
@@ -458,6 +475,9 @@ pub fn update(app: &mut App, msg: Message) -> Vec<Effect> {
                     regenerated,
                 },
             };
+            if answered && app.answering.on {
+                return answer::made(app);
+            }
             Vec::new()
         }
         Message::Tick(since_start) => {
@@ -490,6 +510,11 @@ pub fn update(app: &mut App, msg: Message) -> Vec<Effect> {
             app.soundfont = soundfont;
             Vec::new()
         }
+        Message::Listening(keys) => {
+            answer::listening(app, keys);
+            Vec::new()
+        }
+        Message::Phrase(prompt) => answer::phrase(app, prompt),
     }
 }
 
@@ -573,6 +598,8 @@ fn run_command(app: &mut App, command: Command, key: &KeyEvent) -> Vec<Effect> {
         Command::Cancel => {
             if app.is_generating() {
                 vec![Effect::Cancel]
+            } else if app.answering.on {
+                answer::stop(app)
             } else {
                 app.toast = None;
                 app.selection = None;
@@ -732,10 +759,11 @@ pub(super) fn choose(app: &mut App, action: Action) -> Vec<Effect> {
             app.toast = Some("undid the last change".into());
             Vec::new()
         }
+        Action::Answer => answer::choose(app),
     }
 }
 
-fn start(app: &mut App, action: Action, prompt: PromptSource) -> Vec<Effect> {
+pub(super) fn start(app: &mut App, action: Action, prompt: PromptSource) -> Vec<Effect> {
     let mut effects = begin_run(app);
     let options = app.options();
     app.running_action = Some(action);

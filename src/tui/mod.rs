@@ -4,6 +4,7 @@
 //! the effects (model, sound, files), [`run`] is the terminal loop between them, and [`saved`]
 //! keeps the settings and the last piece between runs ([`remember`] says when).
 
+pub mod answer;
 pub mod app;
 pub mod controls;
 pub mod keys;

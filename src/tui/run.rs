@@ -137,7 +137,7 @@ pub fn run(mut options: Options, persist: Persist) -> Result<()> {
 
 /// Updates the app with each message in turn and carries out every effect, the effects of the
 /// messages those effects answer with included, until the queue is empty.
-fn deliver(app: &mut App, runtime: &mut Runtime, messages: Vec<Message>) {
+pub fn deliver(app: &mut App, runtime: &mut Runtime, messages: Vec<Message>) {
     let mut queue = VecDeque::from(messages);
     while let Some(message) = queue.pop_front() {
         for effect in update(app, message) {

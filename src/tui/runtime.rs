@@ -8,7 +8,7 @@ use crate::learn::checkpoint::{locate, Songs};
 use crate::learn::dataset::{Dataset, SplitData};
 use crate::learn::device::{Compute, DeviceChoice};
 use crate::music::midi::write_midi;
-use crate::music::notes::from_words;
+use crate::music::notes::{canonical_words, from_words};
 use crate::music::scale::Scale;
 use crate::music::words::Word;
 use crate::sample::backend::{load_for, BoxedModel, Weights};
@@ -96,7 +96,13 @@ pub struct Runtime {
     saved: usize,
     /// The voice that plays and renders WAVs.
     voice: Voice,
+    /// A listen was asked for and the listener has not answered yet.
+    awaiting_keys: bool,
 }
+
+/// Why "Answer what I play" cannot start without a listener.
+const NO_LISTENER: &str = "Answer what I play needs the listener on the laptop with a keyboard: \
+`nanotune listen --midi-in` there, and this screen started over `ssh -R` (see the README)";
 
 impl Runtime {
     /// Finds the model, the dataset and the sound card (printing nothing: the screen is not open
@@ -158,6 +164,7 @@ impl Runtime {
             in_flight: None,
             saved: 0,
             voice: Voice::Builtin,
+            awaiting_keys: false,
         }
     }
 
@@ -181,6 +188,7 @@ impl Runtime {
         if let Some(change) = self.sound.check() {
             messages.push(Message::Toast(change));
         }
+        messages.extend(self.heard());
         if let (Some(p), true) = (self.sound.playback_ref(), playing) {
             let at = p.is_playing().then(|| p.position_seconds());
             messages.push(Message::PlayPosition(at));
@@ -265,6 +273,7 @@ impl Runtime {
                 vec![toast_saved(done, &path, "saved")]
             }
             Effect::SetVoice(choice) => self.set_voice(choice),
+            Effect::Listen(bpm) => self.listen(bpm),
             // The app has stopped its loop already; there is nothing left to do outside it.
             Effect::Quit => Vec::new(),
         }
@@ -392,6 +401,48 @@ impl Runtime {
                 ]
             }
         }
+    }
+
+    /// Asks the listener to hear its keyboard at `bpm` (`None`: stop); without a listener,
+    /// says how to have one.
+    fn listen(&mut self, bpm: Option<f64>) -> Vec<Message> {
+        self.awaiting_keys = bpm.is_some();
+        match self.sound.listener() {
+            Some(client) => {
+                client.listen(bpm);
+                Vec::new()
+            }
+            None if bpm.is_some() => {
+                self.awaiting_keys = false;
+                vec![Message::Listening(Err(NO_LISTENER.into()))]
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// What the listener's keyboard brought since the last look: its answer to a listen, and
+    /// the phrases played, each as a prompt.
+    fn heard(&mut self) -> Vec<Message> {
+        let awaiting = self.awaiting_keys;
+        let Some(client) = self.sound.listener() else {
+            return Vec::new();
+        };
+        let mut messages = Vec::new();
+        if awaiting {
+            if let Some(keys) = client.listening() {
+                self.awaiting_keys = false;
+                messages.push(Message::Listening(keys));
+            }
+        }
+        while let Some(heard) = client.next_phrase() {
+            let mut words = canonical_words(&heard.notes);
+            words.pop(); // END: the answer goes on from here
+            messages.push(Message::Phrase(Prompt {
+                words,
+                title: Some(format!("phrase {}", heard.number)),
+            }));
+        }
+        messages
     }
 
     /// Loads the voice `choice` names (see [`Effect::SetVoice`]) for the next play and WAV. A

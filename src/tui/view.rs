@@ -369,7 +369,15 @@ fn draw_progress(app: &App, frame: &mut Frame, area: Rect) {
                 ),
             }
         }
+        GenState::Complete { .. } if app.answering.on => (
+            1.0,
+            "answered: play the next phrase on the laptop (Esc stops)".to_string(),
+        ),
         GenState::Complete { .. } => (1.0, "done".to_string()),
+        _ if app.answering.on => (
+            0.0,
+            "waiting for a phrase from the laptop's keyboard (Esc stops)".to_string(),
+        ),
         _ => (0.0, String::new()),
     };
     let gauge = Gauge::default()

@@ -1,12 +1,13 @@
 //! A listener in the test's own process, on a socket in a temporary folder, its log kept: both
 //! ends of the socket in one test.
 
-use nanotune::music::notes::Note;
-use nanotune::sound::listen::keys::KeySettings;
+use nanotune::music::notes::{canonicalise, from_words, Note, STEPS_PER_BAR};
+use nanotune::music::read::piece_from_midi;
+use nanotune::sound::listen::keys::{KeySettings, KeySource};
 use nanotune::sound::listen::{Address, Client, Listener, Log, Serving};
 use nanotune::sound::piece::Piece;
 use nanotune::sound::playback::SilentPlayback;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -112,4 +113,70 @@ pub fn small_piece(title: &str) -> Piece {
         })
         .collect();
     Piece::from_grid(title, &notes, 120.0)
+}
+
+/// The notes of the committed example continuation (a real MIDI file), from its first bar
+/// with music on.
+pub fn example_notes() -> Vec<Note> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/examples/continuation.mid");
+    let words = piece_from_midi(&std::fs::read(path).unwrap(), &mut Default::default()).unwrap();
+    let notes = from_words(&words).notes;
+    let silence = notes[0].onset / STEPS_PER_BAR * STEPS_PER_BAR;
+    notes
+        .iter()
+        .map(|n| Note {
+            onset: n.onset - silence,
+            ..*n
+        })
+        .collect()
+}
+
+/// The notes starting in bars `first..=last` (counted from 1), moved to start at step 0.
+pub fn bars(notes: &[Note], first: u64, last: u64) -> Vec<Note> {
+    let span = (first - 1) * STEPS_PER_BAR..last * STEPS_PER_BAR;
+    let mut kept: Vec<Note> = notes
+        .iter()
+        .filter(|n| span.contains(&n.onset))
+        .copied()
+        .collect();
+    let start = kept.first().map_or(0, |n| n.onset);
+    for n in &mut kept {
+        n.onset -= start;
+    }
+    canonicalise(&mut kept);
+    kept
+}
+
+/// A MIDI file (at 120 bpm) in `dir` holding the example's `spans` of bars (counted from its
+/// first bar with music) one after another, each two bars after the last: phrases a keyboard
+/// plays. Gives its path and each phrase's notes from step 0.
+pub fn phrase_file(dir: &Path, spans: &[(u64, u64)]) -> (PathBuf, Vec<Vec<Note>>) {
+    let notes = example_notes();
+    let phrases: Vec<Vec<Note>> = spans.iter().map(|&(a, b)| bars(&notes, a, b)).collect();
+    let mut played = Vec::new();
+    let mut at = 0;
+    for (phrase, &(a, b)) in phrases.iter().zip(spans) {
+        assert!(phrase.len() > 5, "bars {a}-{b} hold {} notes", phrase.len());
+        played.extend(phrase.iter().map(|n| Note {
+            onset: n.onset + at,
+            ..*n
+        }));
+        at += (b - a + 3) * STEPS_PER_BAR;
+    }
+    let file = dir.join("phrases.mid");
+    let bytes = Piece::from_grid("phrases", &played, 120.0)
+        .to_midi_file()
+        .unwrap();
+    std::fs::write(&file, bytes).unwrap();
+    (file, phrases)
+}
+
+/// Keys from `file` played as a keyboard, phrases ended by two beats of silence.
+pub fn keys(file: &Path) -> KeySettings {
+    KeySettings {
+        source: KeySource::File(file.to_path_buf()),
+        gap_beats: 2.0,
+        max_bars: None,
+        count_in: false,
+    }
 }

@@ -47,18 +47,7 @@ pub fn text(buf: &Buffer) -> String {
 
 /// A runtime on the shipped model, on the CPU, without sound or a dataset.
 pub fn shipped_runtime() -> nanotune::tui::runtime::Runtime {
-    use nanotune::learn::checkpoint::locate;
-    use nanotune::learn::device::Compute;
-    use nanotune::sample::backend::{load_for, Weights};
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = locate(Some(&root.join("checkpoints"))).unwrap();
-    let (model, _) = load_for(&dir, &Compute::cpu(), Weights::default()).unwrap();
-    nanotune::tui::runtime::Runtime::new(
-        Some(model),
-        nanotune::sound::output::Output::Silent("test".into()),
-        None,
-        nanotune::tui::runtime::Options::default(),
-    )
+    shipped_runtime_to(nanotune::sound::output::Output::Silent("test".into()))
 }
 
 /// Carries out `effects` and feeds the runtime's messages back until the generation ends (at
@@ -77,5 +66,46 @@ pub fn drive(a: &mut App, runtime: &mut nanotune::tui::runtime::Runtime, effects
         }
         assert!(Instant::now() < deadline, "the generation never ended");
         std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The shipped model on the CPU, with sound going to `output` (a listener, say).
+pub fn shipped_runtime_to(
+    output: nanotune::sound::output::Output,
+) -> nanotune::tui::runtime::Runtime {
+    use nanotune::learn::checkpoint::locate;
+    use nanotune::learn::device::Compute;
+    use nanotune::sample::backend::{load_for, Weights};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = locate(Some(&root.join("checkpoints"))).unwrap();
+    let (model, _) = load_for(&dir, &Compute::cpu(), Weights::default()).unwrap();
+    nanotune::tui::runtime::Runtime::new(
+        Some(model),
+        output,
+        None,
+        nanotune::tui::runtime::Options::default(),
+    )
+}
+
+/// Runs the screen's loop without a terminal (the runtime's messages delivered, every effect
+/// carried out, as `run` does) until `done` holds, at most `limit`.
+pub fn run_until(
+    a: &mut App,
+    runtime: &mut nanotune::tui::runtime::Runtime,
+    limit: std::time::Duration,
+    done: impl Fn(&App) -> bool,
+) {
+    use nanotune::tui::run::deliver;
+    let deadline = std::time::Instant::now() + limit;
+    while !done(a) {
+        let messages = runtime.poll(a.playing.is_some());
+        deliver(a, runtime, messages);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not done within {limit:?}: {:?}, toast {:?}",
+            a.gen,
+            a.toast
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }

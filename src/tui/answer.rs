@@ -1,0 +1,83 @@
+//! "Answer what I play": the listener on the laptop hears its keyboard; each phrase played
+//! there becomes the prompt, the model continues it with the screen's settings, and the answer
+//! plays on the laptop; then the screen waits for the next phrase, until Esc.
+
+use super::app::{play_from, start, Action, App, ControlId, Effect, PromptSource};
+use crate::music::notes::from_words;
+use crate::sample::Prompt;
+
+/// Where answering stands.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Answering {
+    /// Phrases are being waited for (from choosing the action until Esc or a refusal).
+    pub on: bool,
+    /// The latest phrase that arrived while an answer was being made: answered next.
+    pub pending: Option<Prompt>,
+}
+
+/// The menu action: start waiting for phrases, or stop.
+pub(super) fn choose(app: &mut App) -> Vec<Effect> {
+    if app.answering.on {
+        return stop(app);
+    }
+    app.answering.on = true;
+    app.toast = Some("asking the listener to hear its keyboard...".into());
+    vec![Effect::Listen(Some(app.value(ControlId::Bpm)))]
+}
+
+/// Esc while no generation runs: stop waiting for phrases.
+pub(super) fn stop(app: &mut App) -> Vec<Effect> {
+    app.answering = Answering::default();
+    app.toast = Some("stopped answering".into());
+    vec![Effect::Listen(None)]
+}
+
+/// The listener's answer: where the keys come from, or why none can be heard.
+pub(super) fn listening(app: &mut App, keys: Result<String, String>) {
+    if !app.answering.on {
+        return;
+    }
+    match keys {
+        Ok(from) => {
+            app.toast = Some(format!(
+                "play a phrase ({from}): the answer plays there; Esc stops"
+            ))
+        }
+        Err(why) => {
+            app.answering = Answering::default();
+            app.toast = Some(why);
+        }
+    }
+}
+
+/// A phrase arrived: answered now, or after the answer being made.
+pub(super) fn phrase(app: &mut App, prompt: Prompt) -> Vec<Effect> {
+    if !app.answering.on {
+        return Vec::new();
+    }
+    if app.is_generating() {
+        app.answering.pending = Some(prompt);
+        return Vec::new();
+    }
+    start(app, Action::Answer, PromptSource::Given(prompt))
+}
+
+/// An answer was made: it plays from its first note, and a phrase that came meanwhile is
+/// answered next.
+pub(super) fn made(app: &mut App) -> Vec<Effect> {
+    let prompt_notes = from_words(&app.piece.words[..app.piece.prompt_len])
+        .notes
+        .len();
+    let first_new = from_words(&app.piece.words)
+        .notes
+        .get(prompt_notes)
+        .map(|n| n.onset);
+    let mut effects = match first_new {
+        Some(step) => play_from(app, step as f64 * app.seconds_per_step()),
+        None => Vec::new(),
+    };
+    if let Some(next) = app.answering.pending.take() {
+        effects.extend(start(app, Action::Answer, PromptSource::Given(next)));
+    }
+    effects
+}
