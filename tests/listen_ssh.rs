@@ -17,16 +17,25 @@ const SSHD: &str = "/usr/sbin/sshd";
 struct Rig {
     sshd: Option<Child>,
     listen: Option<Child>,
+    /// An ssh session holding the forward open, where one is.
+    ssh: Option<Child>,
     authorized_keys: PathBuf,
     /// Whether authorized_keys was there before (if not, it goes again).
     keys_existed: bool,
     key_line: String,
     server_socket: PathBuf,
+    /// The test's folder: keys, sshd's config and log, the laptop's socket.
+    dir: tempfile::TempDir,
+    port: u16,
+    /// This machine's user, whom the sshd lets in with the test's key.
+    user: String,
+    /// The "server" user's name as nanotune sees it there (unique to this run).
+    server_user: String,
 }
 
 impl Drop for Rig {
     fn drop(&mut self) {
-        for child in [self.sshd.as_mut(), self.listen.as_mut()]
+        for child in [self.ssh.as_mut(), self.sshd.as_mut(), self.listen.as_mut()]
             .into_iter()
             .flatten()
         {
@@ -106,133 +115,169 @@ fn words(path: &Path) -> Vec<nanotune::music::words::Word> {
     piece_from_midi(&std::fs::read(path).unwrap(), &mut ReadReport::default()).unwrap()
 }
 
+impl Rig {
+    /// An sshd of the test's own on 127.0.0.1 that lets this user in with a key of the test's;
+    /// `None` (the test skipped) where OpenSSH is missing outside CI.
+    fn start() -> Option<Rig> {
+        if tool_missing(SSHD) || tool_missing("ssh") || tool_missing("ssh-keygen") {
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for key in ["hostkey", "userkey"] {
+            run(Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", ""])
+                .arg("-f")
+                .arg(d.join(key)));
+        }
+        let user = String::from_utf8(run(Command::new("id").arg("-un")).stdout)
+            .unwrap()
+            .trim()
+            .to_string();
+        let home = PathBuf::from(std::env::var("HOME").unwrap());
+        let ssh_dir = home.join(".ssh");
+        std::fs::create_dir_all(&ssh_dir).unwrap();
+        // The default socket path (/tmp/nanotune-$USER.sock) there is this test's own.
+        let server_user = format!("ntssh{}{}", std::process::id(), free_port());
+        let server_socket = PathBuf::from(format!("/tmp/nanotune-{server_user}.sock"));
+        let mut rig = Rig {
+            sshd: None,
+            listen: None,
+            ssh: None,
+            authorized_keys: ssh_dir.join("authorized_keys"),
+            keys_existed: ssh_dir.join("authorized_keys").exists(),
+            key_line: std::fs::read_to_string(d.join("userkey.pub")).unwrap(),
+            server_socket,
+            port: free_port(),
+            user,
+            server_user,
+            dir,
+        };
+        {
+            use std::io::Write;
+            let mut keys = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&rig.authorized_keys)
+                .unwrap();
+            writeln!(keys, "{}", rig.key_line.trim()).unwrap();
+        }
+        let _ = std::fs::create_dir_all("/run/sshd");
+        let d = rig.dir.path().to_path_buf();
+        let config = d.join("sshd_config");
+        std::fs::write(
+            &config,
+            format!(
+                "Port {}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}\n\
+                 PermitRootLogin prohibit-password\nPasswordAuthentication no\nUsePAM no\n\
+                 AllowStreamLocalForwarding yes\nStreamLocalBindUnlink yes\n",
+                rig.port,
+                d.join("hostkey").display(),
+                d.join("sshd.pid").display()
+            ),
+        )
+        .unwrap();
+        rig.sshd = Some(
+            Command::new(SSHD)
+                .arg("-D")
+                .arg("-f")
+                .arg(&config)
+                .arg("-E")
+                .arg(d.join("sshd.log"))
+                .spawn()
+                .unwrap(),
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", rig.port)).is_err() {
+            assert!(Instant::now() < deadline, "sshd did not start: {}", log(&d));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(rig)
+    }
+
+    /// The README's ssh command from the laptop: the server's default socket forwarded back to
+    /// `laptop_socket`, running `remote` there.
+    fn ssh(&self, laptop_socket: &Path, remote: &str) -> Command {
+        let mut ssh = Command::new("ssh");
+        ssh.arg("-i")
+            .arg(self.dir.path().join("userkey"))
+            .args(["-p", &self.port.to_string()])
+            .args([
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+            ])
+            .args(["-o", "BatchMode=yes", "-o", "LogLevel=ERROR"])
+            .args([
+                "-o",
+                "ExitOnForwardFailure=yes",
+                "-o",
+                "StreamLocalBindUnlink=yes",
+            ])
+            .arg("-R")
+            .arg(format!(
+                "{}:{}",
+                self.server_socket.display(),
+                laptop_socket.display()
+            ))
+            .arg(format!("{}@127.0.0.1", self.user))
+            .arg(remote);
+        ssh
+    }
+
+    /// `nanotune listen` on the laptop end with `args`, saving into the test's `saved`; its
+    /// output lines.
+    fn listen(
+        &mut self,
+        args: &[&std::ffi::OsStr],
+    ) -> std::io::Lines<std::io::BufReader<std::process::ChildStdout>> {
+        let d = self.dir.path();
+        let mut listen = Command::new(env!("CARGO_BIN_EXE_nanotune"))
+            .arg("listen")
+            .arg("--socket")
+            .arg(d.join("laptop.sock"))
+            .arg("--save-dir")
+            .arg(d.join("saved"))
+            .arg("--no-sound")
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(listen.stdout.take().unwrap()).lines();
+        self.listen = Some(listen);
+        let first = lines.next().unwrap().unwrap();
+        assert!(first.starts_with("listening on"), "{first}");
+        lines
+    }
+}
+
 #[test]
 fn the_readme_ssh_recipe_carries_pieces_to_the_listener() {
-    if tool_missing(SSHD) || tool_missing("ssh") || tool_missing("ssh-keygen") {
+    let Some(mut rig) = Rig::start() else {
         return;
-    }
+    };
     let Some(midi) = common::debian_midi_dir() else {
         return;
     };
     let files: Vec<PathBuf> = common::midi_files(&midi).into_iter().take(2).collect();
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    for key in ["hostkey", "userkey"] {
-        run(Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", ""])
-            .arg("-f")
-            .arg(d.join(key)));
-    }
-    let user = String::from_utf8(run(Command::new("id").arg("-un")).stdout)
-        .unwrap()
-        .trim()
-        .to_string();
-    let home = PathBuf::from(std::env::var("HOME").unwrap());
-    let ssh_dir = home.join(".ssh");
-    std::fs::create_dir_all(&ssh_dir).unwrap();
-    // The "server" user's name as nanotune sees it there, unique to this run, so the default
-    // socket path (/tmp/nanotune-$USER.sock) is this test's own.
-    let server_user = format!("ntssh{}", std::process::id());
-    let server_socket = PathBuf::from(format!("/tmp/nanotune-{server_user}.sock"));
-    let mut rig = Rig {
-        sshd: None,
-        listen: None,
-        authorized_keys: ssh_dir.join("authorized_keys"),
-        keys_existed: ssh_dir.join("authorized_keys").exists(),
-        key_line: std::fs::read_to_string(d.join("userkey.pub")).unwrap(),
-        server_socket: server_socket.clone(),
-    };
-    {
-        use std::io::Write;
-        let mut keys = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&rig.authorized_keys)
-            .unwrap();
-        writeln!(keys, "{}", rig.key_line.trim()).unwrap();
-    }
-    let _ = std::fs::create_dir_all("/run/sshd");
-    let port = free_port();
-    let config = d.join("sshd_config");
-    std::fs::write(
-        &config,
-        format!(
-            "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}\n\
-             PermitRootLogin prohibit-password\nPasswordAuthentication no\nUsePAM no\n\
-             AllowStreamLocalForwarding yes\nStreamLocalBindUnlink yes\n",
-            d.join("hostkey").display(),
-            d.join("sshd.pid").display()
-        ),
-    )
-    .unwrap();
-    rig.sshd = Some(
-        Command::new(SSHD)
-            .arg("-D")
-            .arg("-f")
-            .arg(&config)
-            .arg("-E")
-            .arg(d.join("sshd.log"))
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "sshd did not start: {}", log(d));
-        std::thread::sleep(Duration::from_millis(50));
-    }
-
+    let d = rig.dir.path().to_path_buf();
     // The laptop end.
     let laptop_socket = d.join("laptop.sock");
     let saved = d.join("saved");
-    let mut listen = Command::new(env!("CARGO_BIN_EXE_nanotune"))
-        .arg("listen")
-        .arg("--socket")
-        .arg(&laptop_socket)
-        .arg("--save-dir")
-        .arg(&saved)
-        .arg("--no-sound")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(listen.stdout.take().unwrap()).lines();
-    rig.listen = Some(listen);
-    let first = lines.next().unwrap().unwrap();
-    assert!(first.starts_with("listening on"), "{first}");
+    let mut lines = rig.listen(&[]);
 
     // The recipe's ssh command, twice: the second replaces the socket the first left behind.
     for file in &files {
         let remote = format!(
-            "stat -c %a {sock} && USER={server_user} {bin} play {file}",
-            sock = server_socket.display(),
+            "stat -c %a {sock} && USER={user} {bin} play {file}",
+            sock = rig.server_socket.display(),
+            user = rig.server_user,
             bin = env!("CARGO_BIN_EXE_nanotune"),
             file = file.display()
         );
         let out = run_for(
-            Command::new("ssh")
-                .arg("-i")
-                .arg(d.join("userkey"))
-                .args(["-p", &port.to_string()])
-                .args([
-                    "-o",
-                    "StrictHostKeyChecking=no",
-                    "-o",
-                    "UserKnownHostsFile=/dev/null",
-                ])
-                .args(["-o", "BatchMode=yes", "-o", "LogLevel=ERROR"])
-                .args([
-                    "-o",
-                    "ExitOnForwardFailure=yes",
-                    "-o",
-                    "StreamLocalBindUnlink=yes",
-                ])
-                .arg("-R")
-                .arg(format!(
-                    "{}:{}",
-                    server_socket.display(),
-                    laptop_socket.display()
-                ))
-                .arg(format!("{user}@127.0.0.1"))
-                .arg(remote),
+            &mut rig.ssh(&laptop_socket, &remote),
             Duration::from_secs(60),
         );
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -240,13 +285,13 @@ fn the_readme_ssh_recipe_carries_pieces_to_the_listener() {
             out.status.success(),
             "ssh: {stdout}{}\nsshd: {}",
             String::from_utf8_lossy(&out.stderr),
-            log(d)
+            log(&d)
         );
         // sshd made the forwarded socket private to the user.
         assert!(stdout.starts_with("600\n"), "{stdout}");
         assert!(stdout.contains("sent "), "{stdout}");
         assert!(
-            stdout.contains(&format!("listener at {}", server_socket.display())),
+            stdout.contains(&format!("listener at {}", rig.server_socket.display())),
             "found at the default path: {stdout}"
         );
         assert!(stdout.contains("saved there as"), "{stdout}");
@@ -266,4 +311,89 @@ fn the_readme_ssh_recipe_carries_pieces_to_the_listener() {
 
 fn log(d: &Path) -> String {
     std::fs::read_to_string(d.join("sshd.log")).unwrap_or_default()
+}
+
+#[test]
+fn a_phrase_played_on_the_laptop_crosses_ssh_and_its_answer_comes_back() {
+    use common::listener::phrase_file;
+    use common::screen::{app, press, run_until, shipped_runtime_to};
+    use nanotune::music::notes::from_words;
+    use nanotune::sound::listen::{Address, Client};
+    use nanotune::sound::output::Output;
+    use nanotune::tui::app::{Action, ControlId, Focus, GenState};
+    use nanotune::tui::run::deliver;
+
+    let Some(mut rig) = Rig::start() else {
+        return;
+    };
+    let d = rig.dir.path().to_path_buf();
+    // The laptop: a listener hearing a real file's bars as its keyboard.
+    let (file, phrases) = phrase_file(&d, &[(1, 2)]);
+    let lines = rig.listen(&["--midi-in-file".as_ref(), file.as_os_str()]);
+    let said: Vec<String> = lines.take(4).map_while(Result::ok).collect();
+    assert!(
+        said.iter().any(|l| l.starts_with("phrases from")),
+        "{said:?}"
+    );
+    // The README's ssh command, held open while the screen on the "server" works.
+    let session = rig
+        .ssh(&d.join("laptop.sock"), "sleep 120")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    rig.ssh = Some(session);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !rig.server_socket.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "no forwarded socket: {}",
+            log(&d)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The screen on the server end, its sound to the listener through the forward.
+    let client = Client::connect(&Address::Unix(rig.server_socket.clone())).unwrap();
+    let mut runtime = shipped_runtime_to(Output::Listener(client));
+    let mut a = app();
+    a.controls[ControlId::Bpm].value = 240.0;
+    a.controls[ControlId::Tokens].value = 80.0;
+    a.focus = Focus::Menu;
+    a.selected_action = Action::ALL
+        .iter()
+        .position(|&x| x == Action::Answer)
+        .unwrap();
+    for effect in press(&mut a, &[crossterm::event::KeyCode::Enter]) {
+        let messages = runtime.carry_out(effect);
+        deliver(&mut a, &mut runtime, messages);
+    }
+    run_until(&mut a, &mut runtime, Duration::from_secs(60), |a| {
+        matches!(a.gen, GenState::Complete { .. }) && a.playing.is_some()
+    });
+    assert_eq!(
+        from_words(&a.piece.words[..a.piece.prompt_len]).notes,
+        phrases[0]
+    );
+    // The listener saved the phrase as the file's notes on the grid, and the answer.
+    let saved = d.join("saved");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let answer = loop {
+        let names: Vec<String> = std::fs::read_dir(&saved)
+            .map(|r| {
+                r.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(name) = names.iter().find(|n| n.starts_with("phrase 1 continued")) {
+            break saved.join(name);
+        }
+        assert!(Instant::now() < deadline, "no answer saved: {names:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let phrase_notes = from_words(&words(&saved.join("phrase 1.mid"))).notes;
+    assert_eq!(phrase_notes, phrases[0]);
+    assert_eq!(
+        from_words(&words(&answer)).notes,
+        from_words(&a.piece.words).notes
+    );
 }

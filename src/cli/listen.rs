@@ -93,8 +93,8 @@ pub fn run(args: ListenArgs) -> Result<()> {
     let playback = open_playback(&args)?;
     let socket = args.socket.clone().unwrap_or_else(default_socket_path);
     let mut listener = Listener::bind(Some(&socket), args.port)?;
+    let hears = keys.as_ref().map(describe_keys);
     if let Some(keys) = keys {
-        println!("phrases from {}", describe_keys(&keys));
         listener = listener.with_keys(keys);
     }
     println!("listening on {} (mode 0600)", socket.display());
@@ -104,6 +104,9 @@ pub fn run(args: ListenArgs) -> Result<()> {
     println!("{}", playback.describe());
     if let Some(dir) = &save_dir {
         println!("saving pieces in {}", dir.display());
+    }
+    if let Some(hears) = hears {
+        println!("phrases from {hears}");
     }
     println!(
         "now, from here: ssh -o ExitOnForwardFailure=yes -R /tmp/nanotune-LOGIN.sock:{} SERVER \
