@@ -1,5 +1,6 @@
 //! `nanotune bench ...`: benchmarks that print figures (generation's in `bench/generate.rs`).
 
+mod answer;
 mod generate;
 mod infill;
 mod mutate;
@@ -109,6 +110,27 @@ pub enum BenchCommand {
         #[arg(long)]
         save_dir: Option<PathBuf>,
     },
+    /// Milliseconds from the end of a phrase played on the laptop to its answer there: the
+    /// screen's answer loop on the checkpoint, a listener in this process playing two-bar
+    /// phrases of --file as its keyboard (or --listener, started with --midi-in-file); the
+    /// listener times each answer on its own clock. Prints each and the median and p95.
+    Answer {
+        #[arg(long, default_value_t = 8)]
+        phrases: usize,
+        /// Words of each answer.
+        #[arg(long, default_value_t = 64)]
+        words: usize,
+        #[arg(long, default_value_t = 120.0)]
+        bpm: f64,
+        #[arg(long, help = crate::learn::checkpoint::CHECKPOINT_HELP)]
+        checkpoint: Option<PathBuf>,
+        /// A running listener to answer instead (a socket path or HOST:PORT).
+        #[arg(long)]
+        listener: Option<String>,
+        /// The real MIDI file whose bars the in-process listener plays.
+        #[arg(long, default_value = "docs/examples/continuation.mid")]
+        file: PathBuf,
+    },
     /// Regenerating bars 5-8 of 12-bar excerpts of PIECES validation pieces: the loss of bars
     /// 9-12 after the best fill, after the original bars and after a plain continuation of bars
     /// 1-4, and the seconds a fill of --takes takes.
@@ -186,6 +208,21 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             takes,
             seed,
         } => infill::bench_infill(&data, checkpoint.as_deref(), pieces, takes, seed),
+        BenchCommand::Answer {
+            phrases,
+            words,
+            bpm,
+            checkpoint,
+            listener,
+            file,
+        } => answer::bench_answer(&answer::AnswerBench {
+            phrases,
+            words,
+            bpm,
+            checkpoint: checkpoint.as_deref(),
+            listener: listener.as_deref(),
+            file: &file,
+        }),
         BenchCommand::Prepare { source } => bench_prepare(&source),
         BenchCommand::Mutate {
             dir,

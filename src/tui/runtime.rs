@@ -168,6 +168,11 @@ impl Runtime {
         }
     }
 
+    /// The listener sound goes to, if it goes to one.
+    pub fn listener(&mut self) -> Option<&mut crate::sound::listen::Client> {
+        self.sound.listener()
+    }
+
     pub fn set_volume(&mut self, volume: f32) {
         if let Some(p) = self.sound.playback() {
             p.set_volume(volume);

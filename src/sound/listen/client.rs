@@ -34,6 +34,8 @@ pub struct Received {
     /// Where the listener saved it (a path on the listener's machine).
     pub saved: Option<String>,
     pub save_error: Option<String>,
+    /// For an answer: how long after the listener sent its phrase the answer arrived there.
+    pub after_phrase: Option<Duration>,
 }
 
 /// A phrase played on the listener's keyboard, on the grid.
@@ -230,6 +232,18 @@ impl Client {
     /// from, or why none can be heard.
     pub fn listening(&self) -> Option<Result<String, String>> {
         self.state().listening.clone()
+    }
+
+    /// How long after its phrase the latest answer reached the listener, once (see
+    /// [`Received::after_phrase`]).
+    pub fn take_answer_time(&self) -> Option<Duration> {
+        let mut state = self.state();
+        let answer = state
+            .received
+            .iter_mut()
+            .rev()
+            .find(|r| r.after_phrase.is_some())?;
+        answer.after_phrase.take()
     }
 
     /// The oldest phrase not yet taken.
@@ -440,6 +454,7 @@ fn apply(shared: &Shared, reply: Reply, when: Instant) -> Option<String> {
             seconds,
             saved,
             save_error,
+            after_phrase_ms,
         } => {
             state.received.push(Received {
                 id,
@@ -447,6 +462,9 @@ fn apply(shared: &Shared, reply: Reply, when: Instant) -> Option<String> {
                 seconds,
                 saved: saved.as_deref().map(clean),
                 save_error: save_error.as_deref().map(clean),
+                after_phrase: after_phrase_ms
+                    .filter(|ms| ms.is_finite() && *ms >= 0.0)
+                    .map(|ms| Duration::from_secs_f64(ms.min(1e9) / 1e3)),
             });
             // Only the latest confirmations are ever waited for.
             if state.received.len() > 16 {

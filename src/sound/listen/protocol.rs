@@ -93,6 +93,9 @@ pub enum Reply {
         seconds: f64,
         saved: Option<String>,
         save_error: Option<String>,
+        /// Milliseconds since the listener sent its last phrase, for the first piece after one
+        /// (the answer): the loop's latency as the laptop hears it.
+        after_phrase_ms: Option<f64>,
     },
     /// The piece `id` cannot play there (longer than a piece may last, or its playback failed):
     /// it was dropped, and the listener goes on.

@@ -257,6 +257,8 @@ struct Hearing {
     catcher: Catcher,
     bpm: f64,
     sent: u64,
+    /// When the last phrase was sent, until a piece (its answer) arrives.
+    last_sent: Option<Instant>,
 }
 
 impl Server {
@@ -361,10 +363,18 @@ impl Server {
                             Err(e) => return Err(Ended::Dropped(e.to_string())),
                         };
                         handled += 1;
-                        let reply = match request {
+                        let mut reply = match request {
                             Request::Listen { bpm } => Some(self.listen(bpm, &mut hearing)),
                             request => self.handle(request, number),
                         };
+                        // The first piece after a phrase is its answer: how long it took.
+                        if let Some(Reply::Received {
+                            after_phrase_ms, ..
+                        }) = &mut reply
+                        {
+                            let sent = hearing.as_mut().and_then(|h| h.last_sent.take());
+                            *after_phrase_ms = sent.map(|t| t.elapsed().as_secs_f64() * 1e3);
+                        }
                         if let Some(reply) = reply {
                             send(conn, &reply)?;
                         }
@@ -446,6 +456,7 @@ impl Server {
                     }),
                     bpm,
                     sent: 0,
+                    last_sent: None,
                 });
                 Reply::Listening {
                     keys: Some(from),
@@ -503,6 +514,7 @@ impl Server {
                         .as_deref()
                         .map_or(String::new(), |p| format!(", saved {p}"))
                 ));
+                h.last_sent = Some(Instant::now());
                 Reply::Phrase {
                     number: h.sent,
                     piece,
@@ -577,6 +589,7 @@ impl Server {
                     seconds,
                     saved,
                     save_error,
+                    after_phrase_ms: None,
                 });
             }
             Request::Stop => playback.stop(),

@@ -1,0 +1,181 @@
+//! `nanotune bench answer`: how long after a phrase ends on the laptop its answer is there. The
+//! screen's own loop (its runtime and update, as `run` drives them, on the checkpoint) answers
+//! phrases from a listener: one in this process hearing a real file's bars as its keyboard, or a
+//! running one (`--listener`, e.g. through `ssh -R`, started with `--midi-in-file`). The listener
+//! times each answer on its own clock, from sending the phrase (the gap of silence that ends it
+//! already past) to the answer arriving, so the figure holds both ways across the link.
+
+use crate::learn::checkpoint::locate;
+use crate::learn::device::Compute;
+use crate::music::midi::read_midi;
+use crate::music::notes::{Note, STEPS_PER_BAR};
+use crate::sample::backend::{load_for, Weights};
+use crate::sound::listen::keys::{KeySettings, KeySource};
+use crate::sound::listen::{locate_listener_at, Listener};
+use crate::sound::output::Output;
+use crate::sound::piece::Piece;
+use crate::sound::playback::SilentPlayback;
+use crate::tui::app::{update, Action, App, ControlId, Environment, Focus, GenState, Message};
+use crate::tui::run::deliver;
+use crate::tui::runtime::{Options, Runtime};
+use anyhow::{bail, Context, Result};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The bench's settings.
+pub struct AnswerBench<'a> {
+    pub phrases: usize,
+    /// Words of each answer (the screen's Tokens).
+    pub words: usize,
+    pub bpm: f64,
+    pub checkpoint: Option<&'a Path>,
+    pub listener: Option<&'a str>,
+    /// The real MIDI file whose bars the in-process listener plays as phrases.
+    pub file: &'a Path,
+}
+
+pub fn bench_answer(b: &AnswerBench) -> Result<()> {
+    let dir = locate(b.checkpoint)?;
+    let (model, label) = load_for(&dir, &Compute::cpu(), Weights::default())?;
+    // The in-process listener's socket and phrase file, removed at the end.
+    let folder = std::env::temp_dir().join(format!("nanotune-bench-answer-{}", std::process::id()));
+    // In this process: a listener hearing two-bar phrases of the file, two bars apart.
+    let (client, serving, where_) = match b.listener {
+        Some(address) => {
+            let client = locate_listener_at(Some(address), None, Path::new(""))?
+                .context("no listener answered")?;
+            (client, None, format!("the listener at {address}"))
+        }
+        None => {
+            std::fs::create_dir_all(&folder)?;
+            let phrases = phrase_file(b.file, b.phrases, &folder.join("phrases.mid"))?;
+            let socket = folder.join("bench.sock");
+            let serving = Listener::bind(Some(&socket), None)?
+                .with_keys(KeySettings {
+                    source: KeySource::File(phrases),
+                    gap_beats: 2.0,
+                    max_bars: None,
+                    count_in: false,
+                })
+                .serve(
+                    Box::new(SilentPlayback::new("bench")),
+                    None,
+                    Arc::new(|_: &str| {}),
+                );
+            let client =
+                locate_listener_at(Some(&socket.display().to_string()), None, Path::new(""))?
+                    .context("the bench's own listener did not answer")?;
+            (
+                client,
+                Some(serving),
+                "a listener in this process (Unix socket)".into(),
+            )
+        }
+    };
+    let mut runtime = Runtime::new(
+        Some(model),
+        Output::Listener(client),
+        None,
+        Options::default(),
+    );
+    let mut app = App::new(
+        Environment {
+            device: "cpu".into(),
+            ..Environment::default()
+        },
+        1,
+    );
+    app.controls[ControlId::Bpm].value = b.bpm;
+    app.controls[ControlId::Tokens].value = b.words as f64;
+    app.focus = Focus::Menu;
+    app.selected_action = Action::ALL
+        .iter()
+        .position(|&a| a == Action::Answer)
+        .expect("the menu has it");
+    let enter = KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE);
+    for effect in update(&mut app, Message::Key(enter)) {
+        let messages = runtime.carry_out(effect);
+        deliver(&mut app, &mut runtime, messages);
+    }
+    println!(
+        "answer latency: {} phrases, {}-word answers at {} bpm, {label}; {where_}",
+        b.phrases, b.words, b.bpm
+    );
+    let mut latencies = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60 + b.phrases as u64 * 30);
+    while latencies.len() < b.phrases {
+        if Instant::now() > deadline {
+            bail!("only {} answers arrived in time", latencies.len());
+        }
+        if !app.answering.on {
+            bail!(
+                "the screen stopped answering: {}",
+                app.toast.clone().unwrap_or_default()
+            );
+        }
+        let messages = runtime.poll(app.playing.is_some());
+        deliver(&mut app, &mut runtime, messages);
+        let arrived = runtime.listener().and_then(|c| c.take_answer_time());
+        if let Some(after) = arrived {
+            let made = match app.gen {
+                GenState::Complete { took, .. } => took,
+                _ => Duration::ZERO,
+            };
+            println!(
+                "phrase {}: {} words made in {:.0} ms; the answer reached the listener {:.0} ms \
+                 after it sent the phrase",
+                latencies.len() + 1,
+                app.piece.words.len() - app.piece.prompt_len,
+                made.as_secs_f64() * 1e3,
+                after.as_secs_f64() * 1e3
+            );
+            latencies.push(after.as_secs_f64() * 1e3);
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    latencies.sort_by(f64::total_cmp);
+    let p95 =
+        latencies[((latencies.len() as f64 * 0.95).ceil() as usize).clamp(1, latencies.len()) - 1];
+    println!(
+        "median {:.0} ms, p95 {:.0} ms from the phrase's end (after its gap of silence) to its \
+         answer at the listener (goal 250 ms plus the link's round trip)",
+        latencies[latencies.len() / 2],
+        p95
+    );
+    drop(runtime);
+    drop(serving);
+    let _ = std::fs::remove_dir_all(&folder);
+    Ok(())
+}
+
+/// Writes `phrases` two-bar phrases of the MIDI file `from` (its bars 1-2, 5-6, ... from its
+/// first bar with music), two bars apart, into `to`.
+fn phrase_file(from: &Path, phrases: usize, to: &Path) -> Result<std::path::PathBuf> {
+    let bytes = std::fs::read(from).with_context(|| format!("reading {}", from.display()))?;
+    let mut notes = read_midi(&bytes)?.grid_notes();
+    crate::music::notes::canonicalise(&mut notes);
+    let Some(first) = notes
+        .first()
+        .map(|n| n.onset / STEPS_PER_BAR * STEPS_PER_BAR)
+    else {
+        bail!("{} holds no notes", from.display());
+    };
+    let played: Vec<Note> = notes
+        .iter()
+        .filter(|n| {
+            let bar = (n.onset - first) / STEPS_PER_BAR;
+            bar % 4 < 2 && bar < 4 * phrases as u64
+        })
+        .map(|n| Note {
+            onset: n.onset - first,
+            ..*n
+        })
+        .collect();
+    std::fs::write(
+        to,
+        Piece::from_grid("phrases", &played, 120.0).to_midi_file()?,
+    )?;
+    Ok(to.to_path_buf())
+}
