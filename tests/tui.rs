@@ -272,6 +272,7 @@ fn gauges_show_their_values_and_ranges() {
         "New piece",
         "Continue song",
         "Undo last change",
+        "Answer what I play",
         "Ready",
     ] {
         assert!(
