@@ -81,14 +81,6 @@ fn example_piece() -> Vec<Word> {
     piece_from_midi(&std::fs::read(path).unwrap(), &mut Default::default()).unwrap()
 }
 
-fn notes_in(words: &[Word], steps: std::ops::Range<u64>) -> Vec<Note> {
-    let notes = from_words(words).notes;
-    notes
-        .into_iter()
-        .filter(|n| steps.contains(&n.onset))
-        .collect()
-}
-
 #[test]
 fn a_model_with_the_markers_reads_both_sides_before_it_fills() {
     let piece = example_piece();
@@ -104,14 +96,14 @@ fn a_model_with_the_markers_reads_both_sides_before_it_fills() {
         assert_eq!(fills.len(), 2);
         for fill in &fills {
             assert_eq!(
-                notes_in(&fill.words, 0..span.start),
-                notes_in(&piece, 0..span.start)
+                common::notes_in(&fill.words, 0..span.start),
+                common::notes_in(&piece, 0..span.start)
             );
             assert_eq!(
-                notes_in(&fill.words, span.end..u64::MAX),
-                notes_in(&piece, span.end..u64::MAX)
+                common::notes_in(&fill.words, span.end..u64::MAX),
+                common::notes_in(&piece, span.end..u64::MAX)
             );
-            for n in notes_in(&fill.words, span.clone()) {
+            for n in common::notes_in(&fill.words, span.clone()) {
                 assert!(n.onset + n.duration as u64 <= span.end, "{n:?}");
             }
         }
@@ -135,52 +127,35 @@ fn a_model_with_the_markers_reads_both_sides_before_it_fills() {
         let suffix = Vocab
             .decode(&lead[at(Vocab::FILL_SUF) + 1..at(Vocab::FILL_MID)])
             .0;
-        let moved: Vec<Note> = notes_in(&suffix, 0..u64::MAX)
+        let moved: Vec<Note> = common::notes_in(&suffix, 0..u64::MAX)
             .into_iter()
             .map(|n| Note {
                 onset: n.onset + span.start,
                 ..n
             })
             .collect();
-        let after = notes_in(&piece, span.end..u64::MAX);
+        let after = common::notes_in(&piece, span.end..u64::MAX);
         assert!(!moved.is_empty());
         assert_eq!(moved[..], after[..moved.len()]);
         // The prefix ends at bar 3's start.
         let prefix = Vocab.decode(&lead[1..at(Vocab::FILL_SUF)]).0;
         assert_eq!(prefix[0], Word::Start);
-        assert_eq!(from_words(&prefix).notes, notes_in(&piece, 0..span.start));
+        assert_eq!(
+            from_words(&prefix).notes,
+            common::notes_in(&piece, 0..span.start)
+        );
     }
 }
 
 #[test]
 fn fill_training_grows_the_markers_and_lowers_the_loss_on_real_pieces() {
-    let Some(archive) = common::corpus_archive() else {
+    let Some((tmp, data)) = common::corpus_dataset(40) else {
         return;
     };
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    common::corpus_slice(&archive, 40).save(&data).unwrap();
     let bin = env!("CARGO_BIN_EXE_nanotune");
     let train = |out: &Path, extra: &[&str]| {
-        let tiny = [
-            "--layers",
-            "1",
-            "--heads",
-            "2",
-            "--width",
-            "32",
-            "--context",
-            "128",
-            "--batch",
-            "8",
-            "--eval-every",
-            "10",
-            "--eval-batches",
-            "1",
-            "--lr",
-            "3e-3",
-            "-q",
-        ];
+        let tiny = "--layers 1 --heads 2 --width 32 --context 128 --batch 8 --eval-every 10 \
+                    --eval-batches 1 --lr 3e-3 -q";
         let o = Command::new(bin)
             .args([
                 "train",
@@ -189,7 +164,7 @@ fn fill_training_grows_the_markers_and_lowers_the_loss_on_real_pieces() {
                 "--out",
                 out.to_str().unwrap(),
             ])
-            .args(tiny)
+            .args(tiny.split_whitespace())
             .args(extra)
             .output()
             .unwrap();
@@ -233,12 +208,7 @@ fn fill_training_grows_the_markers_and_lowers_the_loss_on_real_pieces() {
     assert_eq!(rows(&after), [Vocab::WITH_FILL, 32]);
     // Trained on laid-out windows only (share 1), it still learns the pieces' music: the
     // plain val loss the run logs falls.
-    let log = std::fs::read_to_string(filled.join("log.csv")).unwrap();
-    let val: Vec<f64> = log
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').nth(2).unwrap().parse().unwrap())
-        .collect();
+    let val = common::logged_val_losses(&filled);
     let (first, last) = (val[0], *val.last().unwrap());
     assert!(last < first - 0.1, "{val:?}");
 }

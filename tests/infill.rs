@@ -5,7 +5,6 @@
 
 mod common;
 
-use nanotune::music::notes::{from_words, Note};
 use nanotune::music::words::{Vocab, Word};
 use nanotune::sample::backend::{FastGpt, FastTakes, Weights};
 use nanotune::sample::infill::{regenerate, Bars};
@@ -19,29 +18,20 @@ fn shipped() -> FastTakes {
     FastTakes::new(FastGpt::load(&dir, Weights::default()).unwrap())
 }
 
-/// The notes of `words` that start in `steps`.
-fn notes_in(words: &[Word], steps: std::ops::Range<u64>) -> Vec<Note> {
-    let notes = from_words(words).notes;
-    notes
-        .into_iter()
-        .filter(|n| steps.contains(&n.onset))
-        .collect()
-}
-
 /// Asserts that `fill` keeps `piece` outside `bars` and puts its new notes inside them.
 fn assert_in_place(piece: &[Word], fill: &[Word], bars: Bars) {
     let span = bars.steps();
     assert_eq!(
-        notes_in(fill, 0..span.start),
-        notes_in(piece, 0..span.start),
+        common::notes_in(fill, 0..span.start),
+        common::notes_in(piece, 0..span.start),
         "before"
     );
     assert_eq!(
-        notes_in(fill, span.end..u64::MAX),
-        notes_in(piece, span.end..u64::MAX),
+        common::notes_in(fill, span.end..u64::MAX),
+        common::notes_in(piece, span.end..u64::MAX),
         "after"
     );
-    for n in notes_in(fill, span.clone()) {
+    for n in common::notes_in(fill, span.clone()) {
         assert!(
             n.onset + n.duration as u64 <= span.end,
             "{n:?} sounds past {bars}"
@@ -64,7 +54,10 @@ fn regenerated_bars_keep_every_other_note_of_real_pieces() {
         let (piece, _) = Vocab.decode(data.train.piece(i));
         // Pieces with music before, in and after the span.
         let spans = [0..64, 64..128, 128..192];
-        if spans.iter().any(|s| notes_in(&piece, s.clone()).is_empty()) {
+        if spans
+            .iter()
+            .any(|s| common::notes_in(&piece, s.clone()).is_empty())
+        {
             continue;
         }
         let opts = SampleOptions {
@@ -82,7 +75,8 @@ fn regenerated_bars_keep_every_other_note_of_real_pieces() {
         for fill in &fills {
             assert_in_place(&piece, &fill.words, bars);
         }
-        differ += (notes_in(&fills[0].words, 64..128) != notes_in(&piece, 64..128)) as usize;
+        differ += (common::notes_in(&fills[0].words, 64..128) != common::notes_in(&piece, 64..128))
+            as usize;
         checked += 1;
         if checked == 12 {
             break;

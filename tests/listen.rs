@@ -584,48 +584,36 @@ fn midi_out_ports_are_listed_and_a_missing_port_is_a_clear_error() {
         );
         assert_eq!(listing_error.lines().count(), 1);
     }
+    // A port that is not there, to send to or to hear: one line, and no listening.
     let socket = dir.path().join("midi.sock");
-    let out = nanotune(
-        &[
+    for (flag, port) in [
+        ("--midi-out", "no-such-port-here"),
+        ("--midi-in", "no-such-keyboard"),
+    ] {
+        let args = [
             "listen".as_ref(),
             "--socket".as_ref(),
             socket.as_os_str(),
-            "--midi-out".as_ref(),
-            "no-such-port-here".as_ref(),
-        ],
-        None,
-    );
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(
-        stderr.starts_with("error: no MIDI port matches \"no-such-port-here\"")
-            || stderr.starts_with("error: there are no MIDI output ports")
-            || stderr.starts_with("error: MIDI is not available here"),
-        "{stderr}"
-    );
-    assert!(!socket.exists(), "it stops before listening");
-    // The same for a keyboard to hear.
-    let out = nanotune(
-        &[
-            "listen".as_ref(),
-            "--socket".as_ref(),
-            socket.as_os_str(),
-            "--midi-in".as_ref(),
-            "no-such-keyboard".as_ref(),
-        ],
-        None,
-    );
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(
-        stderr.starts_with("error: no MIDI port matches \"no-such-keyboard\"")
-            || stderr.starts_with("error: there are no MIDI input ports")
-            || stderr.starts_with("error: MIDI is not available here"),
-        "{stderr}"
-    );
-    assert!(!socket.exists(), "it stops before listening");
+            flag.as_ref(),
+            port.as_ref(),
+        ];
+        let out = nanotune(&args, None);
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        let kind = if flag == "--midi-out" {
+            "output"
+        } else {
+            "input"
+        };
+        assert!(
+            stderr.starts_with(&format!("error: no MIDI port matches \"{port}\""))
+                || stderr.starts_with(&format!("error: there are no MIDI {kind} ports"))
+                || stderr.starts_with("error: MIDI is not available here"),
+            "{stderr}"
+        );
+        assert!(!socket.exists(), "it stops before listening");
+    }
 }
 
 #[test]

@@ -561,12 +561,9 @@ fn checkpoint_round_trips_and_damage_is_named() {
 
 #[test]
 fn validation_loss_falls_on_real_music() {
-    let Some(archive) = common::corpus_archive() else {
+    let Some((tmp, data)) = common::corpus_dataset(200) else {
         return;
     };
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    common::corpus_slice(&archive, 200).save(&data).unwrap();
     let out = tmp.path().join("ckpt");
     let mut o = TrainOptions::new("small", &data, &out).unwrap();
     o.model = GptConfig {
@@ -587,12 +584,7 @@ fn validation_loss_falls_on_real_music() {
     o.eval_batches = 4;
     let started = std::time::Instant::now();
     train(&o, &Compute::cpu()).unwrap();
-    let log = std::fs::read_to_string(out.join("log.csv")).unwrap();
-    let val: Vec<f64> = log
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').nth(2).unwrap().parse().unwrap())
-        .collect();
+    let val = common::logged_val_losses(&out);
     eprintln!(
         "validation losses {val:?} in {:.1} s",
         started.elapsed().as_secs_f64()

@@ -58,12 +58,9 @@ fn compare(args: &[&std::ffi::OsStr]) -> String {
 /// corpus reads as tonal music, and the new pieces it saved are real MIDI files.
 #[test]
 fn compare_reports_the_shipped_model_beside_the_corpus() {
-    let Some(archive) = common::corpus_archive() else {
+    let Some((tmp, data)) = common::corpus_dataset(60) else {
         return;
     };
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    common::corpus_slice(&archive, 60).save(&data).unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("checkpoints");
     let new = tmp.path().join("new");
     let stdout = compare(&[

@@ -142,6 +142,37 @@ pub fn corpus_slice(archive: &Path, n: usize) -> Dataset {
     ds
 }
 
+/// The first `n` pieces of the seed corpus saved as a prepared dataset in a temporary folder
+/// (kept while the folder lives); `None` where the corpus cannot be had.
+pub fn corpus_dataset(n: usize) -> Option<(tempfile::TempDir, PathBuf)> {
+    let archive = corpus_archive()?;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    corpus_slice(&archive, n).save(&data).unwrap();
+    Some((tmp, data))
+}
+
+/// The validation losses a training run logged in `dir/log.csv`, in order.
+pub fn logged_val_losses(dir: &Path) -> Vec<f64> {
+    let log = std::fs::read_to_string(dir.join("log.csv")).unwrap();
+    log.lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(2).unwrap().parse().unwrap())
+        .collect()
+}
+
+/// The notes of `words` that start in `steps`.
+pub fn notes_in(
+    words: &[nanotune::music::words::Word],
+    steps: std::ops::Range<u64>,
+) -> Vec<nanotune::music::notes::Note> {
+    let notes = nanotune::music::notes::from_words(words).notes;
+    notes
+        .into_iter()
+        .filter(|n| steps.contains(&n.onset))
+        .collect()
+}
+
 /// Where Debian's timgm6mb-soundfont package puts its General MIDI SoundFont.
 pub const GM_SOUNDFONT: &str = "/usr/share/sounds/sf2/TimGM6mb.sf2";
 

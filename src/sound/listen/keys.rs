@@ -145,12 +145,7 @@ fn midi_in() -> Result<MidiInput> {
 
 /// The names of the MIDI input ports, in midir's order.
 pub fn input_ports() -> Result<Vec<String>> {
-    let midi = midi_in()?;
-    Ok(midi
-        .ports()
-        .iter()
-        .map(|p| midi.port_name(p).unwrap_or_else(|_| "(unnamed)".into()))
-        .collect())
+    Ok(super::midi_out::port_names(&midi_in()?))
 }
 
 /// Opens the input port `wanted` names (as [`super::midi_out::choose_port`] picks), sending

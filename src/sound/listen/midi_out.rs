@@ -28,12 +28,15 @@ fn midi() -> Result<MidiOutput> {
 
 /// The names of the MIDI output ports, in midir's order.
 pub fn output_ports() -> Result<Vec<String>> {
-    let midi = midi()?;
-    Ok(midi
-        .ports()
+    Ok(port_names(&midi()?))
+}
+
+/// The names of a MIDI input's or output's ports, in midir's order.
+pub fn port_names<M: midir::MidiIO>(midi: &M) -> Vec<String> {
+    midi.ports()
         .iter()
         .map(|p| midi.port_name(p).unwrap_or_else(|_| "(unnamed)".into()))
-        .collect())
+        .collect()
 }
 
 /// Picks a port: the first without `wanted`; else the one named exactly, else the one at that
