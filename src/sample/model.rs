@@ -27,6 +27,12 @@ pub trait NextWordModel {
     /// A take with no words (it has ended) is skipped and its logits are left as they are; the
     /// others all get the same number of words.
     fn feed(&mut self, ids: &[&[u16]], logits: &mut [f32]) -> Result<()>;
+    /// The sampler's promise that no take will hold more than `positions` words from the next
+    /// reset on (the window never slides when that is within the context), or `usize::MAX`
+    /// where it cannot say: a model that prepares each word for a slide may skip that work.
+    fn expect_at_most(&mut self, positions: usize) {
+        let _ = positions;
+    }
     /// Whether the model takes one word at a time forever, sliding its window itself exactly as
     /// the sampler would (reset, then the last [`super::window_keep`] words); otherwise the
     /// sampler rebuilds the window when the context is full.
@@ -53,6 +59,9 @@ impl<M: NextWordModel + ?Sized> NextWordModel for Box<M> {
     }
     fn feed(&mut self, ids: &[&[u16]], logits: &mut [f32]) -> Result<()> {
         (**self).feed(ids, logits)
+    }
+    fn expect_at_most(&mut self, positions: usize) {
+        (**self).expect_at_most(positions)
     }
     fn slides_itself(&self) -> bool {
         (**self).slides_itself()

@@ -158,6 +158,13 @@ pub(super) fn generate_after<M: NextWordModel + ?Sized>(
     }
     model.set_takes(takes)?;
     let prompt_len = history.len();
+    // A take ends at most three words past its length (a note finished) and `END` is not fed;
+    // a length in bars or a fill has no bound in words.
+    let bound = match (opts.bars, &opts.fill) {
+        (None, None) => prompt_len.saturating_add(opts.words).saturating_add(4),
+        _ => usize::MAX,
+    };
+    model.expect_at_most(bound);
     history.reserve(opts.words + 4);
     let mut all: Vec<Take> = (0..takes)
         .map(|k| {

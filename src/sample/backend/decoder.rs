@@ -187,6 +187,8 @@ pub struct FastGpt {
     a: AVec,
     f: AVec,
     scores: Vec<f32>,
+    /// The sampler has promised the window will not slide: no shadow is kept.
+    no_slide: bool,
 }
 
 /// A model's weights as the decoder reads them.
@@ -276,6 +278,7 @@ impl FastGpt {
             a: AVec::default(),
             f: AVec::default(),
             scores: vec![0.0; net.config.context],
+            no_slide: false,
             net,
         }
     }
@@ -365,8 +368,12 @@ impl FastGpt {
         self.len() == 0
     }
 
-    /// Main-window positions from which words also go into the shadow window.
+    /// Main-window positions from which words also go into the shadow window (none where the
+    /// sampler has promised the window will not slide).
     fn shadow_from(&self) -> usize {
+        if self.no_slide {
+            return usize::MAX;
+        }
         let context = self.net.config.context;
         context + 1 - crate::sample::window_keep(context)
     }
@@ -473,6 +480,10 @@ impl FastGpt {
         ids.clear();
         for &(k, id) in words {
             if self.len_of(k) == context {
+                ensure!(
+                    !self.no_slide,
+                    "the window is full though the sampler said it would not slide"
+                );
                 self.main[k] = 1 - self.main[k];
                 self.caches[2 * k + 1 - self.main[k]].len = 0;
             }
@@ -556,6 +567,10 @@ impl NextWordModel for FastGpt {
 
     fn slides_itself(&self) -> bool {
         true
+    }
+
+    fn expect_at_most(&mut self, positions: usize) {
+        self.no_slide = positions <= self.net.config.context;
     }
 
     fn feed(&mut self, ids: &[&[u16]], logits: &mut [f32]) -> Result<()> {

@@ -89,6 +89,12 @@ impl NextWordModel for FastTakes {
         true
     }
 
+    fn expect_at_most(&mut self, positions: usize) {
+        for part in &mut self.parts {
+            part.expect_at_most(positions);
+        }
+    }
+
     fn feed(&mut self, ids: &[&[u16]], logits: &mut [f32]) -> Result<()> {
         let (takes, vocab) = (self.takes(), self.vocab());
         ensure!(
