@@ -115,7 +115,7 @@ pub enum BenchCommand {
     /// phrases of --file as its keyboard (or --listener, started with --midi-in-file); the
     /// listener times each answer on its own clock. Prints each and the median and p95.
     Answer {
-        #[arg(long, default_value_t = 8)]
+        #[arg(long, default_value_t = 6)]
         phrases: usize,
         /// Words of each answer.
         #[arg(long, default_value_t = 64)]

@@ -50,7 +50,14 @@ pub fn bench_answer(b: &AnswerBench) -> Result<()> {
         }
         None => {
             std::fs::create_dir_all(&folder)?;
-            let phrases = phrase_file(b.file, b.phrases, &folder.join("phrases.mid"))?;
+            let (phrases, held) = phrase_file(b.file, b.phrases, &folder.join("phrases.mid"))?;
+            if held < b.phrases {
+                bail!(
+                    "{} holds {held} two-bar phrases with music, not {}: ask for fewer",
+                    b.file.display(),
+                    b.phrases
+                );
+            }
             let socket = folder.join("bench.sock");
             let serving = Listener::bind(Some(&socket), None)?
                 .with_keys(KeySettings {
@@ -151,8 +158,9 @@ pub fn bench_answer(b: &AnswerBench) -> Result<()> {
 }
 
 /// Writes `phrases` two-bar phrases of the MIDI file `from` (its bars 1-2, 5-6, ... from its
-/// first bar with music), two bars apart, into `to`.
-fn phrase_file(from: &Path, phrases: usize, to: &Path) -> Result<std::path::PathBuf> {
+/// first bar with music), two bars apart, into `to`; gives its path and how many of the
+/// phrases hold notes.
+fn phrase_file(from: &Path, phrases: usize, to: &Path) -> Result<(std::path::PathBuf, usize)> {
     let bytes = std::fs::read(from).with_context(|| format!("reading {}", from.display()))?;
     let mut notes = read_midi(&bytes)?.grid_notes();
     crate::music::notes::canonicalise(&mut notes);
@@ -173,9 +181,14 @@ fn phrase_file(from: &Path, phrases: usize, to: &Path) -> Result<std::path::Path
             ..*n
         })
         .collect();
+    let held = played
+        .iter()
+        .map(|n| n.onset / (4 * STEPS_PER_BAR))
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
     std::fs::write(
         to,
         Piece::from_grid("phrases", &played, 120.0).to_midi_file()?,
     )?;
-    Ok(to.to_path_buf())
+    Ok((to.to_path_buf(), held))
 }
