@@ -31,6 +31,8 @@ struct Rig {
     user: String,
     /// The "server" user's name as nanotune sees it there (unique to this run).
     server_user: String,
+    /// This rig's turn, held until it is taken down (after its key is out: dropped last).
+    _turn: std::sync::MutexGuard<'static, ()>,
 }
 
 impl Drop for Rig {
@@ -115,6 +117,9 @@ fn words(path: &Path) -> Vec<nanotune::music::words::Word> {
     piece_from_midi(&std::fs::read(path).unwrap(), &mut ReadReport::default()).unwrap()
 }
 
+/// One rig at a time: each adds its key to, and takes it out of, the one authorized_keys.
+static ONE_RIG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 impl Rig {
     /// An sshd of the test's own on 127.0.0.1 that lets this user in with a key of the test's;
     /// `None` (the test skipped) where OpenSSH is missing outside CI.
@@ -122,6 +127,9 @@ impl Rig {
         if tool_missing(SSHD) || tool_missing("ssh") || tool_missing("ssh-keygen") {
             return None;
         }
+        let turn = ONE_RIG
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         for key in ["hostkey", "userkey"] {
@@ -152,6 +160,7 @@ impl Rig {
             user,
             server_user,
             dir,
+            _turn: turn,
         };
         {
             use std::io::Write;
