@@ -192,6 +192,11 @@ fn parse_counts(text: &str) -> Result<Counts, String> {
         .map(Counts)
 }
 
+/// The `q` quantile of sorted figures (0.5 the median), the nearest one.
+pub(crate) fn quantile(sorted: &[f64], q: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
 pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Tui {

@@ -4,8 +4,8 @@ use crate::music::midi::read_midi;
 use crate::music::notes::from_words;
 use crate::music::words::Word;
 use crate::sound::audio::Player;
-use crate::sound::listen::keys::{input_ports, KeySettings, KeySource};
-use crate::sound::listen::midi_out::{choose_port, output_ports, MidiOutPlayback};
+use crate::sound::listen::keys::{choose_input, input_ports, KeySettings, KeySource};
+use crate::sound::listen::midi_out::{output_ports, MidiOutPlayback};
 use crate::sound::listen::{default_socket_path, Address, Client, Listener, Log};
 use crate::sound::piece::Piece;
 use crate::sound::playback::{CardPlayback, Playback, SilentPlayback};
@@ -128,11 +128,7 @@ fn key_settings(args: &ListenArgs) -> Result<Option<KeySettings>> {
         (Some(port), _) => {
             // Checked now, so a missing keyboard is said at the start.
             let wanted = Some(port.clone()).filter(|p| !p.is_empty());
-            let ports = input_ports()?;
-            if ports.is_empty() {
-                bail!("there are no MIDI input ports (is the keyboard plugged in?)");
-            }
-            choose_port(&ports, wanted.as_deref())?;
+            choose_input(wanted.as_deref())?;
             KeySource::Port(wanted)
         }
         (None, Some(file)) => {
@@ -252,7 +248,7 @@ pub fn bench(
         }
     }
     times.sort_by(f64::total_cmp);
-    let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+    let at = |q: f64| super::bench::quantile(&times, q);
     println!(
         "listen over {address}: median {:.2} ms, p95 {:.2} ms, max {:.2} ms from space to the listener having the piece ({} sends)",
         at(0.5),

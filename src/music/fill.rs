@@ -18,7 +18,7 @@ use crate::music::words::{Vocab, Word};
 use std::ops::Range;
 
 /// The notes before `span`, in it, and after it (by onset), each in the order given.
-fn split(notes: &[Note], span: &Range<u64>) -> [Vec<Note>; 3] {
+pub fn split(notes: &[Note], span: &Range<u64>) -> [Vec<Note>; 3] {
     let part = |keep: &dyn Fn(u64) -> bool| -> Vec<Note> {
         notes.iter().filter(|n| keep(n.onset)).copied().collect()
     };
@@ -30,7 +30,7 @@ fn split(notes: &[Note], span: &Range<u64>) -> [Vec<Note>; 3] {
 }
 
 /// The prefix: `START` where the music begins the piece, the notes, a shift on to `at`.
-fn prefix_words(before: &[Note], starts_piece: bool, at: u64) -> Vec<Word> {
+pub fn prefix_words(before: &[Note], starts_piece: bool, at: u64) -> Vec<Word> {
     let mut words = Vec::with_capacity(before.len() * 2 + 3);
     if starts_piece {
         words.push(Word::Start);
@@ -86,15 +86,15 @@ fn laid_out(prefix: &[u16], suffix: &[u16], middle: &[u16]) -> Vec<u16> {
     out
 }
 
-/// What a fill model reads before it writes the middle of `span` in a whole piece whose canonical
-/// notes (times from its start) are `notes`: `FILL_PRE` ... `FILL_MID`, at most `budget` ids
-/// (at least 8). Where the piece is longer, the suffix keeps its start (at least a third of the
-/// budget, more where the prefix is short) and the prefix its end, from a note on.
-pub fn lead(notes: &[Note], span: Range<u64>, budget: usize) -> Vec<u16> {
-    let [before, _, after] = split(notes, &span);
+/// What a fill model reads before it writes the middle of a span starting at `at` in a whole
+/// piece, from its canonical notes ([`split`]) `before` and `after` the span (times from its
+/// start): `FILL_PRE` ... `FILL_MID`, at most `budget` ids (at least 8). Where the piece is
+/// longer, the suffix keeps its start (at least a third of the budget, more where the prefix is
+/// short) and the prefix its end, from a note on.
+pub fn lead(before: &[Note], after: &[Note], at: u64, budget: usize) -> Vec<u16> {
     let ids = |words: &[Word]| Vocab.encode(words).expect("canonical notes encode");
-    let prefix = ids(&prefix_words(&before, true, span.start));
-    let mut suffix = ids(&suffix_words(&after, span.start, true));
+    let prefix = ids(&prefix_words(before, true, at));
+    let mut suffix = ids(&suffix_words(after, at, true));
     let room = budget.max(8) - 3;
     suffix.truncate((room / 3).max(room.saturating_sub(prefix.len())));
     // A suffix cut short ends with a whole word pair, not a pitch without its length.
@@ -161,7 +161,8 @@ mod tests {
         let n = notes(FOUR_BARS);
         // Bar 3 (steps 32..48): the note at 32.
         let span = 2 * STEPS_PER_BAR..3 * STEPS_PER_BAR;
-        let whole = lead(&n, span.clone(), 1000);
+        let [before, _, after] = split(&n, &span);
+        let whole = lead(&before, &after, span.start, 1000);
         assert_eq!(
             text(&whole),
             "FILL_PRE START n60 d4 sepxx d4 n61 d4 sepxx d4 n62 d4 sepxx d4 n63 d4 sepxx d8 \
@@ -171,7 +172,7 @@ mod tests {
                 .collect::<Vec<_>>()
                 .join(" ")
         );
-        let short = lead(&n, span, 12);
+        let short = lead(&before, &after, span.start, 12);
         assert_eq!(
             text(&short),
             "FILL_PRE n66 d4 sepxx d4 FILL_SUF sepxx d20 FILL_MID"

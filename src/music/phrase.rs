@@ -40,6 +40,11 @@ impl PhraseRules {
     fn steps_per_second(&self) -> f64 {
         self.bpm / 60.0 * STEPS_PER_QUARTER as f64
     }
+
+    /// Seconds a bar of 4/4 lasts at the tempo.
+    pub fn bar_seconds(&self) -> f64 {
+        STEPS_PER_BAR as f64 / self.steps_per_second()
+    }
 }
 
 /// A phrase caught: canonical grid notes from step 0, and when it began and ended (seconds on
@@ -130,13 +135,12 @@ impl Catcher {
     /// Seconds where the bar count is reached, once a phrase has begun.
     fn limit(&self) -> Option<f64> {
         let bars = self.rules.max_bars?;
-        let seconds = (bars as u64 * STEPS_PER_BAR) as f64 / self.rules.steps_per_second();
-        Some(self.origin? + seconds)
+        Some(self.origin? + bars as f64 * self.rules.bar_seconds())
     }
 
     /// The count-in's bar line at or before `at` (bars of 4/4 from `origin`).
     fn bar_line(&self, origin: f64, at: f64) -> f64 {
-        let bar = STEPS_PER_BAR as f64 / self.rules.steps_per_second();
+        let bar = self.rules.bar_seconds();
         // Half a sixteenth early still counts as on the bar line.
         let half_step = 0.5 / self.rules.steps_per_second();
         origin + ((at - origin + half_step) / bar).floor().max(0.0) * bar

@@ -10,11 +10,11 @@
 //! its context), so the fill that leads best into what comes next is first.
 
 use super::takes::generate_after;
-use super::{NextWordModel, Prompt, SampleOptions};
+use super::{prompt, NextWordModel, Prompt, SampleOptions};
 use crate::learn::fused::log_sum_exp;
 use crate::music::fill;
 use crate::music::notes::{
-    canonical_words, canonicalise, from_words, word_bars, words_between, Note, STEPS_PER_BAR,
+    canonical_words, canonicalise, from_words, word_bars, Note, STEPS_PER_BAR,
 };
 use crate::music::words::{Vocab, Word};
 use anyhow::{bail, ensure, Context, Result};
@@ -112,24 +112,19 @@ pub fn regenerate<M: NextWordModel + ?Sized>(
     let mut notes = decoded.notes;
     canonicalise(&mut notes);
     // The notes starting before the span, and those starting after it.
-    let part = |keep: &dyn Fn(u64) -> bool| -> Vec<Note> {
-        notes.iter().filter(|n| keep(n.onset)).copied().collect()
-    };
-    let (before, after) = (part(&|t| t < span.start), part(&|t| t >= span.end));
-    let mut prompt_words = canonical_words(&before);
-    prompt_words.pop(); // END: the fill goes on from here
+    let [before, _, after] = fill::split(&notes, &span);
     let lead = native(model.vocab()).then(|| {
-        // The layout's prefix ends at the span's start; the middle is read from there.
-        let cursor = before.last().map_or(0, |n| n.onset);
-        prompt_words.extend(words_between(&[], cursor, span.start));
         let context = model.context();
         let room = (ROOM_PER_BAR * (bars.last - bars.first + 1) as usize).min(context / 2);
-        fill::lead(&notes, span.clone(), context - room)
+        fill::lead(&before, &after, span.start, context - room)
     });
-    let prompt = Prompt {
-        words: prompt_words,
-        title: None,
+    let words = match lead {
+        // The layout's prefix, which ends at the span's start: the middle is read from there.
+        Some(_) => fill::prefix_words(&before, true, span.start),
+        // The notes before the span: the fill goes on from them.
+        None => prompt::extend(&canonical_words(&before), None).words,
     };
+    let prompt = Prompt { words, title: None };
     let opts = SampleOptions {
         words: usize::MAX,
         bars: None,

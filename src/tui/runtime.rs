@@ -440,12 +440,9 @@ impl Runtime {
             }
         }
         while let Some(heard) = client.next_phrase() {
-            let mut words = canonical_words(&heard.notes);
-            words.pop(); // END: the answer goes on from here
-            messages.push(Message::Phrase(Prompt {
-                words,
-                title: Some(format!("phrase {}", heard.number)),
-            }));
+            let title = Some(format!("phrase {}", heard.number));
+            let phrase = prompt::extend(&canonical_words(&heard.notes), title);
+            messages.push(Message::Phrase(phrase));
         }
         messages
     }

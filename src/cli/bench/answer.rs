@@ -5,13 +5,14 @@
 //! times each answer on its own clock, from sending the phrase (the gap of silence that ends it
 //! already past) to the answer arriving, so the figure holds both ways across the link.
 
+use super::quantile;
 use crate::learn::checkpoint::locate;
 use crate::learn::device::Compute;
 use crate::music::midi::read_midi;
 use crate::music::notes::{Note, STEPS_PER_BAR};
 use crate::sample::backend::{load_for, Weights};
 use crate::sound::listen::keys::{KeySettings, KeySource};
-use crate::sound::listen::{locate_listener_at, Listener};
+use crate::sound::listen::{Address, Client, Listener};
 use crate::sound::output::Output;
 use crate::sound::piece::Piece;
 use crate::sound::playback::SilentPlayback;
@@ -44,13 +45,12 @@ pub fn bench_answer(b: &AnswerBench) -> Result<()> {
     // In this process: a listener hearing two-bar phrases of the file, two bars apart.
     let (client, serving, where_) = match b.listener {
         Some(address) => {
-            let client = locate_listener_at(Some(address), None, Path::new(""))?
-                .context("no listener answered")?;
+            let client = Client::connect(&Address::parse(address)?)
+                .with_context(|| format!("no listener answers at {address}"))?;
             (client, None, format!("the listener at {address}"))
         }
         None => {
-            std::fs::create_dir_all(&folder)?;
-            let (phrases, held) = phrase_file(b.file, b.phrases, &folder.join("phrases.mid"))?;
+            let (played, held) = phrases(b.file, b.phrases)?;
             if held < b.phrases {
                 bail!(
                     "{} holds {held} two-bar phrases with music, not {}: ask for fewer",
@@ -58,6 +58,12 @@ pub fn bench_answer(b: &AnswerBench) -> Result<()> {
                     b.phrases
                 );
             }
+            std::fs::create_dir_all(&folder)?;
+            let phrases = folder.join("phrases.mid");
+            std::fs::write(
+                &phrases,
+                Piece::from_grid("phrases", &played, 120.0).to_midi_file()?,
+            )?;
             let socket = folder.join("bench.sock");
             let serving = Listener::bind(Some(&socket), None)?
                 .with_keys(KeySettings {
@@ -71,9 +77,7 @@ pub fn bench_answer(b: &AnswerBench) -> Result<()> {
                     None,
                     Arc::new(|_: &str| {}),
                 );
-            let client =
-                locate_listener_at(Some(&socket.display().to_string()), None, Path::new(""))?
-                    .context("the bench's own listener did not answer")?;
+            let client = Client::connect(&Address::Unix(socket))?;
             (
                 client,
                 Some(serving),
@@ -143,13 +147,11 @@ pub fn bench_answer(b: &AnswerBench) -> Result<()> {
         std::thread::sleep(Duration::from_millis(1));
     }
     latencies.sort_by(f64::total_cmp);
-    let p95 =
-        latencies[((latencies.len() as f64 * 0.95).ceil() as usize).clamp(1, latencies.len()) - 1];
     println!(
         "median {:.0} ms, p95 {:.0} ms from the phrase's end (after its gap of silence) to its \
          answer at the listener (goal 250 ms plus the link's round trip)",
-        latencies[latencies.len() / 2],
-        p95
+        quantile(&latencies, 0.5),
+        quantile(&latencies, 0.95)
     );
     drop(runtime);
     drop(serving);
@@ -157,10 +159,9 @@ pub fn bench_answer(b: &AnswerBench) -> Result<()> {
     Ok(())
 }
 
-/// Writes `phrases` two-bar phrases of the MIDI file `from` (its bars 1-2, 5-6, ... from its
-/// first bar with music), two bars apart, into `to`; gives its path and how many of the
-/// phrases hold notes.
-fn phrase_file(from: &Path, phrases: usize, to: &Path) -> Result<(std::path::PathBuf, usize)> {
+/// `phrases` two-bar phrases of the MIDI file `from` (its bars 1-2, 5-6, ... from its first
+/// bar with music), two bars apart, from step 0; and how many of them hold notes.
+fn phrases(from: &Path, phrases: usize) -> Result<(Vec<Note>, usize)> {
     let bytes = std::fs::read(from).with_context(|| format!("reading {}", from.display()))?;
     let mut notes = read_midi(&bytes)?.grid_notes();
     crate::music::notes::canonicalise(&mut notes);
@@ -186,9 +187,5 @@ fn phrase_file(from: &Path, phrases: usize, to: &Path) -> Result<(std::path::Pat
         .map(|n| n.onset / (4 * STEPS_PER_BAR))
         .collect::<std::collections::BTreeSet<_>>()
         .len();
-    std::fs::write(
-        to,
-        Piece::from_grid("phrases", &played, 120.0).to_midi_file()?,
-    )?;
-    Ok((to.to_path_buf(), held))
+    Ok((played, held))
 }

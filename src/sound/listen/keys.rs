@@ -148,18 +148,25 @@ pub fn input_ports() -> Result<Vec<String>> {
     Ok(super::midi_out::port_names(&midi_in()?))
 }
 
-/// Opens the input port `wanted` names (as [`super::midi_out::choose_port`] picks), sending
-/// its key events stamped on `clock`.
+/// The input port `wanted` names (as [`super::midi_out::choose_port`] picks): its index and
+/// name; an error says why there is none.
+pub fn choose_input(wanted: Option<&str>) -> Result<(usize, String)> {
+    let mut names = input_ports()?;
+    if names.is_empty() {
+        bail!("there are no MIDI input ports (is the keyboard plugged in?)");
+    }
+    let index = super::midi_out::choose_port(&names, wanted)?;
+    Ok((index, names.swap_remove(index)))
+}
+
+/// Opens the input port `wanted` names ([`choose_input`]), sending its key events stamped on
+/// `clock`.
 fn open_port(
     wanted: Option<&str>,
     clock: Instant,
     tx: Sender<(f64, KeyEvent)>,
 ) -> Result<(MidiInputConnection<()>, String)> {
-    let names = input_ports()?;
-    if names.is_empty() {
-        bail!("there are no MIDI input ports (is the keyboard plugged in?)");
-    }
-    let index = super::midi_out::choose_port(&names, wanted)?;
+    let (index, name) = choose_input(wanted)?;
     let midi = midi_in()?;
     let ports = midi.ports();
     let port = ports
@@ -176,8 +183,8 @@ fn open_port(
             },
             (),
         )
-        .map_err(|e| anyhow!("cannot open MIDI input {}: {e}", names[index]))?;
-    Ok((connection, names[index].clone()))
+        .map_err(|e| anyhow!("cannot open MIDI input {name}: {e}"))?;
+    Ok((connection, name))
 }
 
 /// A key event from a MIDI message's bytes: a key down or up (a note-on of velocity 0 is up),

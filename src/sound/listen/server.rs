@@ -8,7 +8,7 @@ use super::address::Conn;
 use super::keys::{KeySettings, Keys};
 use super::protocol::{encode, Decoder, Reply, Request, Status, LISTEN_BPM, VERSION};
 use super::save::save_piece;
-use crate::music::notes::{Note, STEPS_PER_BAR, STEPS_PER_QUARTER};
+use crate::music::notes::{Note, STEPS_PER_QUARTER};
 use crate::music::phrase::{Catcher, PhraseRules};
 use crate::recover::{lock, panic_text};
 use crate::sound::piece::Piece;
@@ -435,10 +435,16 @@ impl Server {
         if !(bpm.is_finite() && LISTEN_BPM.contains(&bpm)) {
             return refuse(format!("{bpm} bpm is outside {LISTEN_BPM:?}"));
         }
-        let bar = STEPS_PER_BAR as f64 / STEPS_PER_QUARTER as f64 * 60.0 / bpm;
+        let mut rules = PhraseRules {
+            bpm,
+            gap_beats: settings.gap_beats,
+            max_bars: settings.max_bars,
+            origin: None,
+        };
         let lead = if settings.count_in {
             self.count_in(bpm);
-            bar
+            rules.origin = Some(rules.bar_seconds());
+            rules.bar_seconds()
         } else {
             0.0
         };
@@ -448,12 +454,7 @@ impl Server {
                 let from = keys.from.clone();
                 *hearing = Some(Hearing {
                     keys,
-                    catcher: Catcher::new(PhraseRules {
-                        bpm,
-                        gap_beats: settings.gap_beats,
-                        max_bars: settings.max_bars,
-                        origin: settings.count_in.then_some(lead),
-                    }),
+                    catcher: Catcher::new(rules),
                     bpm,
                     sent: 0,
                     last_sent: None,
@@ -499,21 +500,8 @@ impl Server {
             .map(|phrase| {
                 h.sent += 1;
                 let piece = Piece::from_grid(&format!("phrase {}", h.sent), &phrase.notes, h.bpm);
-                let (saved, save_error) = match &self.save_dir {
-                    None => (None, None),
-                    Some(dir) => match save_piece(dir, &piece) {
-                        Ok(path) => (Some(path.display().to_string()), None),
-                        Err(e) => (None, Some(format!("{e:#}"))),
-                    },
-                };
-                (self.log)(&format!(
-                    "phrase {}: {} notes{}",
-                    h.sent,
-                    phrase.notes.len(),
-                    saved
-                        .as_deref()
-                        .map_or(String::new(), |p| format!(", saved {p}"))
-                ));
+                (self.log)(&format!("phrase {}: {} notes", h.sent, phrase.notes.len()));
+                let (saved, save_error) = self.save(&format!("phrase {}", h.sent), &piece);
                 h.last_sent = Some(Instant::now());
                 Reply::Phrase {
                     number: h.sent,
@@ -523,6 +511,24 @@ impl Server {
                 }
             })
             .collect()
+    }
+
+    /// Saves `piece` in the save folder, if there is one, and logs it as `what`: where it was
+    /// saved, or why not.
+    fn save(&self, what: &str, piece: &Piece) -> (Option<String>, Option<String>) {
+        let Some(dir) = &self.save_dir else {
+            return (None, None);
+        };
+        match save_piece(dir, piece) {
+            Ok(path) => {
+                (self.log)(&format!("{what}: saved {}", path.display()));
+                (Some(path.display().to_string()), None)
+            }
+            Err(e) => {
+                (self.log)(&format!("{what}: not saved: {e:#}"));
+                (None, Some(format!("{e:#}")))
+            }
+        }
     }
 
     /// Carries out one request; a reply beyond the status, if it has one. A panic inside the
@@ -570,19 +576,7 @@ impl Server {
                     "piece {n}: \"{}\", {notes} notes, {seconds:.1} s",
                     piece.title
                 ));
-                let (saved, save_error) = match &self.save_dir {
-                    None => (None, None),
-                    Some(dir) => match save_piece(dir, &piece) {
-                        Ok(path) => {
-                            (self.log)(&format!("piece {n}: saved {}", path.display()));
-                            (Some(path.display().to_string()), None)
-                        }
-                        Err(e) => {
-                            (self.log)(&format!("piece {n}: not saved: {e:#}"));
-                            (None, Some(format!("{e:#}")))
-                        }
-                    },
-                };
+                let (saved, save_error) = self.save(&format!("piece {n}"), &piece);
                 return Some(Reply::Received {
                     id,
                     notes,
