@@ -94,6 +94,11 @@ pub struct TrainArgs {
     /// the model has three more outputs, the fill markers (grown on a model without them).
     #[arg(long)]
     pub fill_share: Option<f64>,
+    /// Share of windows that start at the START of a piece drawn uniformly, running on into the
+    /// next pieces where it is short [default: 0]: the openings a new piece is made of, which
+    /// windows drawn uniformly over the words rarely start at (and never for short pieces).
+    #[arg(long)]
+    pub opening_share: Option<f64>,
     /// Continue the run in --out where it stopped, with its shape and --steps (give the other
     /// flags as before).
     #[arg(long, conflicts_with = "init_from")]
@@ -160,7 +165,8 @@ impl TrainArgs {
              transpose_prob => o.augment.transpose_prob,
              transpose_range => o.augment.transpose_range,
              stretch_prob => o.augment.stretch_prob, stretches => o.augment.stretches,
-             fill_share => o.augment.fill_share);
+             fill_share => o.augment.fill_share,
+             opening_share => o.augment.opening_share);
         if let Some(lr) = self.lr {
             o.lr = lr;
             o.min_lr = lr / 10.0;

@@ -26,6 +26,12 @@ pub struct Augment {
     /// so their bar lines stay the piece's). Needs a model with the fill markers.
     #[serde(default)]
     pub fill_share: f64,
+    /// Share of windows that start at the START of a piece drawn uniformly (running on into the
+    /// pieces after it where it is short). Uniform windows start a piece once in thousands at a
+    /// context of 1,024, so the model meets few openings and those only of long pieces; a new
+    /// piece is all opening.
+    #[serde(default)]
+    pub opening_share: f64,
 }
 
 impl Default for Augment {
@@ -37,6 +43,7 @@ impl Default for Augment {
             stretch_prob: 0.5,
             stretches: vec![0.5, 0.75, 1.5],
             fill_share: 0.0,
+            opening_share: 0.0,
         }
     }
 }
@@ -50,6 +57,7 @@ impl Augment {
             stretch_prob: 0.0,
             stretches: Vec::new(),
             fill_share: 0.0,
+            opening_share: 0.0,
         }
     }
 }
@@ -79,12 +87,15 @@ pub(super) fn derive_seed(seed: u64, stream: Stream, step: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Windows of `context + 1` words that lie inside one piece, drawn uniformly over all positions.
+/// Windows of `context + 1` words that lie inside one piece, drawn uniformly over all positions;
+/// or, for [`Augment::opening_share`], from the START of a piece drawn uniformly.
 pub(super) struct Windows<'a> {
     split: &'a SplitData,
     len: usize,
     /// (piece index, cumulative count of window starts up to and including it).
     cumulative: Vec<(usize, u64)>,
+    /// Where each piece with a whole window from its START (in the split's tokens) begins.
+    openings: Vec<usize>,
 }
 
 impl<'a> Windows<'a> {
@@ -98,10 +109,17 @@ impl<'a> Windows<'a> {
                 cumulative.push((i, total));
             }
         }
+        let openings = split
+            .pieces
+            .iter()
+            .map(|p| p.offset)
+            .filter(|&at| at + len <= split.tokens.len())
+            .collect();
         Windows {
             split,
             len,
             cumulative,
+            openings,
         }
     }
 
@@ -120,8 +138,17 @@ impl<'a> Windows<'a> {
 
     /// One window, augmented as `augment` says (kept plain when augmenting leaves it too short).
     fn window(&self, rng: &mut StdRng, augment: &Augment) -> Vec<u16> {
-        let (piece, start) = self.sample(rng);
-        let ids = self.split.piece(piece);
+        // Drawn only where asked for, so runs without it draw as they always did.
+        let opening = augment.opening_share > 0.0
+            && !self.openings.is_empty()
+            && rng.random_bool(augment.opening_share);
+        let (ids, start) = if opening {
+            let at = self.openings[rng.random_range(0..self.openings.len())];
+            (&self.split.tokens[at..], 0)
+        } else {
+            let (piece, start) = self.sample(rng);
+            (self.split.piece(piece), start)
+        };
         let plain = &ids[start..start + self.len];
         let semitones = if augment.transpose_range > 0 && rng.random_bool(augment.transpose_prob) {
             let s = rng.random_range(1..=augment.transpose_range);
@@ -138,8 +165,8 @@ impl<'a> Windows<'a> {
         } else {
             1.0
         };
-        // Drawn only where asked for, so runs without it draw as they always did.
-        if augment.fill_share > 0.0 && rng.random_bool(augment.fill_share) {
+        // A fill window lies inside one piece, so an opening is never one.
+        if !opening && augment.fill_share > 0.0 && rng.random_bool(augment.fill_share) {
             if let Some(w) = fill_window(ids, start, self.len, semitones, rng) {
                 return w;
             }
@@ -281,6 +308,48 @@ pub(super) mod tests {
             n += 1;
         }
         assert!(changed > n / 2, "only {changed} of {n} windows augmented");
+    }
+
+    #[test]
+    fn opening_windows_start_at_a_piece_drawn_uniformly_and_run_on_past_short_ones() {
+        // Three pieces that open differently: the example, then START and 19 of its later
+        // words, then START and 179 more.
+        let ids = example_piece();
+        let mut split = SplitData::default();
+        split.push("whole", &ids);
+        split.push("short", &[&ids[..1], &ids[301..320]].concat());
+        split.push("long", &[&ids[..1], &ids[401..580]].concat());
+        let windows = Windows::new(&split, 65);
+        let only_openings = Augment {
+            opening_share: 1.0,
+            ..Augment::none()
+        };
+        let mut rng = StdRng::seed_from_u64(3);
+        let mut firsts = [0usize; 3];
+        for _ in 0..300 {
+            let w = windows.window(&mut rng, &only_openings);
+            assert_eq!(w.len(), 65);
+            let piece = (0..3)
+                .find(|&p| split.tokens[split.pieces[p].offset..].starts_with(&w))
+                .expect("an opening window is the split's words from a piece's START");
+            assert_eq!(w[0], 0, "START");
+            firsts[piece] += 1;
+        }
+        // The 20-word piece, which holds no window of its own, opens its share of them (and
+        // runs on into the next piece); each piece about a third, whatever its length.
+        assert!(firsts.iter().all(|&n| (70..130).contains(&n)), "{firsts:?}");
+        // The same draws where no opening is asked for: runs without the share are unchanged.
+        let draw = |augment: &Augment| {
+            let mut rng = StdRng::seed_from_u64(9);
+            (0..20)
+                .map(|_| windows.window(&mut rng, augment))
+                .collect::<Vec<_>>()
+        };
+        let unasked = Augment {
+            opening_share: 0.0,
+            ..Augment::default()
+        };
+        assert_eq!(draw(&unasked), draw(&Augment::default()));
     }
 
     #[test]

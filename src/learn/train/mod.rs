@@ -139,8 +139,15 @@ impl TrainOptions {
         );
         let a = &self.augment;
         ensure!(
-            (0.0..=1.0).contains(&a.transpose_prob) && (0.0..=1.0).contains(&a.stretch_prob),
-            "augmentation probabilities must lie in [0, 1]"
+            [
+                a.transpose_prob,
+                a.stretch_prob,
+                a.fill_share,
+                a.opening_share
+            ]
+            .iter()
+            .all(|p| (0.0..=1.0).contains(p)),
+            "augmentation probabilities and shares must lie in [0, 1]"
         );
         ensure!(
             a.transpose_range >= 0,
