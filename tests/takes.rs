@@ -6,7 +6,7 @@
 use nanotune::learn::checkpoint::Checkpoint;
 use nanotune::music::notes::{canon, from_words};
 use nanotune::music::scale::Scale;
-use nanotune::music::words::{words_to_string, Vocab, Word};
+use nanotune::music::words::{words_to_string, Word};
 use nanotune::sample::backend::{CachedTakes, FastGpt, FastTakes, Weights};
 use nanotune::sample::{
     generate, generate_takes, prompt, spawn_takes, take_seed, Ended, Generation, NextWordModel,
@@ -130,6 +130,45 @@ fn takes_dealt_to_threads_are_the_takes_of_one_batch() {
 }
 
 #[test]
+fn one_take_on_two_cores_is_the_one_core_take_to_the_bit() {
+    // Past the context, so the window slides (its shadow rows make products of two rows), after
+    // a prompt of 150 words (the prompt path): the same words whether each word's products and
+    // heads are split over two cores or not.
+    let context = fast().config().context;
+    let stop = AtomicBool::new(false);
+    let first = generate(
+        &mut fast(),
+        &prompt::new_piece(),
+        &opts(150, 5),
+        &stop,
+        &mut |_| {},
+    );
+    let prompt = nanotune::sample::Prompt {
+        words: first.unwrap().words.split_last().unwrap().1.to_vec(),
+        ..prompt::new_piece()
+    };
+    let o = opts(context + context / 4 + 50, 6);
+    let run = |threads: usize| {
+        let mut model = FastTakes::with_threads(fast(), threads);
+        let g = generate(&mut model, &prompt, &o, &stop, &mut |_| {}).unwrap();
+        (g.words, model.model().on_two_cores())
+    };
+    let (one_core, split) = run(1);
+    assert!(!split, "one thread asked for: one core");
+    let (two_cores, split) = run(2);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(split, cores > 1, "{cores} cores");
+    assert!(one_core.len() > prompt.words.len() + context);
+    assert_eq!(two_cores, one_core);
+    // Two takes on two threads: each has a core, neither splits.
+    let mut model = FastTakes::with_threads(fast(), 2);
+    model.set_takes(2).unwrap();
+    assert!(!model.model().on_two_cores());
+    model.set_takes(1).unwrap();
+    assert_eq!(model.model().on_two_cores(), cores > 1);
+}
+
+#[test]
 fn a_take_that_ends_first_waits_and_the_others_are_unchanged() {
     // In bars the takes end after different numbers of words; with the model free to end, some
     // end on END. Each is still exactly its batch-1 run.
@@ -234,7 +273,7 @@ fn candles_batched_forward_matches_one_take_at_a_time() {
     );
     let mut batched = CachedTakes::new(gpt.clone());
     batched.set_takes(3).unwrap();
-    let vocab = Vocab.len();
+    let vocab = gpt.config().vocab;
     let words: [&[u16]; 3] = [&[0, 40, 150], &[0, 60, 152], &[0, 2, 151]];
     let mut logits = vec![0.0; 3 * vocab];
     batched.feed(&words, &mut logits).unwrap();

@@ -12,7 +12,8 @@
 //! It loads straight from the checkpoint's tensors ([`FastGpt::load`], [`FastGpt::from_tensors`]),
 //! checked by name and shape against the model's [`GptConfig`] first.
 
-use super::kernels::{self, AVec, Packed};
+use super::core_pair::CorePair;
+use super::kernels::{self, AVec, Packed, Rows};
 use crate::learn::checkpoint::read_checkpoint;
 use crate::learn::model::{GptConfig, Positions, POSITION_TABLE, TOKEN_TABLE};
 use crate::learn::rotary::Rotary;
@@ -68,11 +69,24 @@ impl Linear {
 
     /// `rows` inputs of `inp` in `x` into `rows` outputs of `out` in `y`: up to `kernel_rows`
     /// rows through the kernel, reading the weights once for all of them (the words of one step:
-    /// every take's, in its main and shadow windows), more through candle's matmul.
-    fn forward(&self, x: &[f32], rows: usize, y: &mut AVec, kernel_rows: usize) -> Result<()> {
+    /// every take's, in its main and shadow windows), with `pair` half the weights on each core;
+    /// more through candle's matmul.
+    fn forward(
+        &self,
+        x: &[f32],
+        rows: usize,
+        y: &mut AVec,
+        kernel_rows: usize,
+        pair: Option<(&CorePair, &mut Spare)>,
+    ) -> Result<()> {
         y.resize(rows * self.out);
         if rows <= kernel_rows {
-            self.w.matvec_many(x, rows, y);
+            match (pair, self.w.halves()) {
+                (Some((pair, spare)), Some(halves)) => {
+                    split_product(pair, halves, x, rows, y, spare)
+                }
+                _ => self.w.matvec_many(x, rows, y),
+            }
         } else {
             let xt = Tensor::from_slice(&x[..rows * self.inp], (rows, self.inp), &Device::Cpu)?;
             let out = xt
@@ -91,6 +105,43 @@ impl Linear {
 
     fn bytes(&self) -> usize {
         self.w.bytes() + 4 * self.b.as_ref().map_or(0, Vec::len)
+    }
+}
+
+/// Scratch for the two halves of a product of several rows, kept from word to word.
+#[derive(Default)]
+struct Spare {
+    top: AVec,
+    bottom: AVec,
+}
+
+/// `ys = W xs` for `k` inputs, the top rows of `W` on this core and the bottom ones on the
+/// pair's: each output is exactly what one core gives.
+fn split_product(
+    pair: &CorePair,
+    (top, bottom): (Rows<'_>, Rows<'_>),
+    xs: &[f32],
+    k: usize,
+    ys: &mut [f32],
+    spare: &mut Spare,
+) {
+    let (a, b) = (top.rows(), bottom.rows());
+    if k == 1 {
+        let (ya, yb) = ys.split_at_mut(a);
+        pair.join(|| top.matvec(xs, ya), || bottom.matvec(xs, yb));
+        return;
+    }
+    // Each output's rows lie in two runs: the halves go to scratch, then into place.
+    spare.top.resize(k * a);
+    spare.bottom.resize(k * b);
+    let (ta, tb) = (&mut spare.top, &mut spare.bottom);
+    pair.join(
+        || top.matvec_many(xs, k, ta),
+        || bottom.matvec_many(xs, k, tb),
+    );
+    for (i, y) in ys.chunks_exact_mut(a + b).enumerate() {
+        y[..a].copy_from_slice(&ta[i * a..][..a]);
+        y[a..].copy_from_slice(&tb[i * b..][..b]);
     }
 }
 
@@ -135,21 +186,27 @@ struct Block {
 }
 
 /// Keys and values of the positions fed so far, per layer: keys `(heads, head width, context)`
-/// (transposed, for [`kernels::attend`]), values `(heads, context, head width)`.
+/// (transposed, for [`kernels::attend`]), values `(heads, context, head width)`. In half floats
+/// where the weights are (two to a slot, see [`kernels::attend_half`]): at a context of 1,024 the
+/// cache is a third of what a word reads.
 #[derive(Clone)]
 struct Cache {
     keys: Vec<AVec>,
     values: Vec<AVec>,
     len: usize,
+    half: bool,
 }
 
 impl Cache {
-    fn new(config: &GptConfig) -> Cache {
-        let layer = AVec::zeros(config.context * config.width);
+    fn new(config: &GptConfig, half: bool) -> Cache {
+        let floats = config.context * config.width;
+        // Halves two to a slot, and a register of them to spare past the keys' last row.
+        let layer = AVec::zeros(if half { floats.div_ceil(2) + 8 } else { floats });
         Cache {
             keys: vec![layer.clone(); config.layers],
             values: vec![layer; config.layers],
             len: 0,
+            half,
         }
     }
 }
@@ -187,8 +244,15 @@ pub struct FastGpt {
     a: AVec,
     f: AVec,
     scores: Vec<f32>,
+    /// A key in half floats, before it goes into its column of the cache.
+    halves: Vec<u16>,
+    /// The second core's scratch: attention scores and product halves.
+    scores2: Vec<f32>,
+    spare: Spare,
     /// The sampler has promised the window will not slide: no shadow is kept.
     no_slide: bool,
+    /// Half of each product and of the heads on a second core (one take only).
+    pair: Option<CorePair>,
 }
 
 /// A model's weights as the decoder reads them.
@@ -264,7 +328,7 @@ impl FastGpt {
 
     /// A decoder with no words fed, over `net`.
     fn over(net: Arc<Net>) -> FastGpt {
-        let cache = Cache::new(&net.config);
+        let cache = Cache::new(&net.config, net.head.is_half() && kernels::half_cache());
         FastGpt {
             caches: vec![cache.clone(), cache],
             main: vec![0],
@@ -278,7 +342,11 @@ impl FastGpt {
             a: AVec::default(),
             f: AVec::default(),
             scores: vec![0.0; net.config.context],
+            halves: Vec::new(),
+            scores2: vec![0.0; net.config.context],
+            spare: Spare::default(),
             no_slide: false,
+            pair: None,
             net,
         }
     }
@@ -294,6 +362,24 @@ impl FastGpt {
     pub fn load(dir: &Path, weights: Weights) -> Result<FastGpt> {
         let (config, tensors) = read_checkpoint(dir, &Device::Cpu)?;
         FastGpt::from_tensors(&config.model, &tensors, weights)
+    }
+
+    /// With `on`, each word's products and heads are split over this core and a second one (a
+    /// helper thread, started here where the machine has two cores or more); off, one core does
+    /// all. The words are the same to the bit either way. For one take: takes on several threads
+    /// keep the cores busy already.
+    pub(crate) fn use_second_core(&mut self, on: bool) {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if !on || cores < 2 {
+            self.pair = None;
+        } else if self.pair.is_none() {
+            self.pair = CorePair::start();
+        }
+    }
+
+    /// Whether each word is split over two cores (see [`FastGpt::use_second_core`]).
+    pub fn on_two_cores(&self) -> bool {
+        self.pair.is_some()
     }
 
     /// How the weights are kept (`F16` only where the CPU reads half floats).
@@ -353,7 +439,10 @@ impl FastGpt {
 
     /// Decodes `takes` sequences side by side (each with its own two windows, empty).
     pub(super) fn resize_takes(&mut self, takes: usize) {
-        let cache = Cache::new(&self.net.config);
+        let cache = Cache::new(
+            &self.net.config,
+            self.net.head.is_half() && kernels::half_cache(),
+        );
         self.caches.resize(2 * takes, cache);
         self.main.resize(takes, 0);
         self.reset_all();
@@ -401,7 +490,9 @@ impl FastGpt {
         }
         for (l, b) in self.net.blocks.iter().enumerate() {
             b.ln_1.forward(&self.x, &mut self.h);
-            b.c_attn.forward(&self.h, t, &mut self.qkv, kernel_rows)?;
+            let pair = self.pair.as_ref().map(|p| (p, &mut self.spare));
+            b.c_attn
+                .forward(&self.h, t, &mut self.qkv, kernel_rows, pair)?;
             if let Some(rotary) = &self.net.rotary {
                 for (i, &(_, pos)) in self.rows.iter().enumerate() {
                     // The queries and keys: the first two thirds of the row, head after head.
@@ -417,41 +508,81 @@ impl FastGpt {
                 let row = &self.qkv[i * 3 * c..][..3 * c];
                 let cache = &mut self.caches[w];
                 for h in 0..heads {
-                    let keys = &mut cache.keys[l][h * context * hd..][..context * hd];
-                    for (d, k) in row[c + h * hd..][..hd].iter().enumerate() {
-                        keys[d * context + pos] = *k;
+                    let (key, value) = (&row[c + h * hd..][..hd], &row[2 * c + h * hd..][..hd]);
+                    let (first, at) = (h * context * hd, (h * context + pos) * hd);
+                    if cache.half {
+                        self.halves.resize(hd, 0);
+                        kernels::to_halves(key, &mut self.halves);
+                        let keys = &mut cache.keys[l].halves_mut()[first..][..context * hd];
+                        for (d, k) in self.halves.iter().enumerate() {
+                            keys[d * context + pos] = *k;
+                        }
+                        kernels::to_halves(value, &mut cache.values[l].halves_mut()[at..at + hd]);
+                    } else {
+                        let keys = &mut cache.keys[l][first..][..context * hd];
+                        for (d, k) in key.iter().enumerate() {
+                            keys[d * context + pos] = *k;
+                        }
+                        cache.values[l][at..at + hd].copy_from_slice(value);
                     }
-                    let at = (h * context + pos) * hd;
-                    cache.values[l][at..at + hd].copy_from_slice(&row[2 * c + h * hd..][..hd]);
                 }
             }
             self.y.resize(t * c);
             self.y.fill(0.0);
-            for (i, &(w, pos)) in self.rows.iter().enumerate() {
-                let (keys, values) = (&self.caches[w].keys[l], &self.caches[w].values[l]);
-                for h in 0..heads {
+            // One task a (row, head), in the order of their outputs in `y`.
+            let (rows, caches, qkv) = (&self.rows, &self.caches, &self.qkv);
+            let attend = |tasks: std::ops::Range<usize>, scores: &mut [f32], y: &mut [f32]| {
+                for (task, out) in tasks.zip(y.chunks_exact_mut(hd)) {
+                    let (i, h) = (task / heads, task % heads);
+                    let (w, pos) = rows[i];
+                    let (cache, q) = (&caches[w], &qkv[i * 3 * c + h * hd..][..hd]);
                     let run = h * context * hd..(h + 1) * context * hd;
-                    let head = kernels::Head {
-                        keys: &keys[run.clone()],
-                        values: &values[run],
-                        stride: context,
-                        scale,
-                    };
-                    kernels::attend(
-                        &self.qkv[i * 3 * c + h * hd..][..hd],
-                        head,
-                        &mut self.scores[..pos + 1],
-                        &mut self.y[i * c + h * hd..][..hd],
+                    let scores = &mut scores[..pos + 1];
+                    if cache.half {
+                        let head = kernels::HalfHead {
+                            // On to the buffer's end: the last row is read in whole registers.
+                            keys: &cache.keys[l].halves()[run.start..],
+                            values: &cache.values[l].halves()[run],
+                            stride: context,
+                            scale,
+                        };
+                        kernels::attend_half(q, head, scores, out);
+                    } else {
+                        let head = kernels::Head {
+                            keys: &cache.keys[l][run.clone()],
+                            values: &cache.values[l][run],
+                            stride: context,
+                            scale,
+                        };
+                        kernels::attend(q, head, scores, out);
+                    }
+                }
+            };
+            let tasks = t * heads;
+            match &self.pair {
+                Some(pair) if tasks > 1 => {
+                    let half = tasks / 2;
+                    let (ya, yb) = self.y.split_at_mut(half * hd);
+                    let (mine, theirs) = (&mut self.scores, &mut self.scores2);
+                    pair.join(
+                        || attend(0..half, mine, ya),
+                        || attend(half..tasks, theirs, yb),
                     );
                 }
+                _ => attend(0..tasks, &mut self.scores, &mut self.y),
             }
-            b.c_proj.forward(&self.y, t, &mut self.a, kernel_rows)?;
+            let pair = self.pair.as_ref().map(|p| (p, &mut self.spare));
+            b.c_proj
+                .forward(&self.y, t, &mut self.a, kernel_rows, pair)?;
             kernels::axpy(&mut self.x, 1.0, &self.a);
             b.ln_2.forward(&self.x, &mut self.h);
-            b.c_fc.forward(&self.h, t, &mut self.f, kernel_rows)?;
+            let pair = self.pair.as_ref().map(|p| (p, &mut self.spare));
+            b.c_fc.forward(&self.h, t, &mut self.f, kernel_rows, pair)?;
             // The trainer's own GELU (one formula for both).
             crate::learn::fused::gelu_in_place(&mut self.f);
-            b.mlp_proj.forward(&self.f, t, &mut self.a, kernel_rows)?;
+            let pair = self.pair.as_ref().map(|p| (p, &mut self.spare));
+            b.mlp_proj
+                .forward(&self.f, t, &mut self.a, kernel_rows, pair)?;
             kernels::axpy(&mut self.x, 1.0, &self.a);
         }
         let (k, vocab) = (self.outs.len(), self.net.config.vocab);
@@ -461,9 +592,20 @@ impl FastGpt {
         }
         self.net.ln_f.forward(&self.a, &mut self.h);
         self.f.resize(k * vocab);
-        self.net
-            .head
-            .matvec_many(&self.h, k, &mut self.f[..k * vocab]);
+        match (&self.pair, self.net.head.halves()) {
+            (Some(pair), Some(halves)) => split_product(
+                pair,
+                halves,
+                &self.h,
+                k,
+                &mut self.f[..k * vocab],
+                &mut self.spare,
+            ),
+            _ => self
+                .net
+                .head
+                .matvec_many(&self.h, k, &mut self.f[..k * vocab]),
+        }
         for (i, &(_, take)) in self.outs.iter().enumerate() {
             logits[take * vocab..][..vocab].copy_from_slice(&self.f[i * vocab..][..vocab]);
         }
@@ -629,7 +771,7 @@ mod tests {
         find_in, save_tensors, Checkpoint, CheckpointConfig, TrainSummary, MODEL_FILE,
     };
     use crate::learn::model::Gpt;
-    use crate::music::words::{parse_words, Vocab};
+    use crate::music::words::Vocab;
     fn shipped() -> std::path::PathBuf {
         find_in(&Path::new(env!("CARGO_MANIFEST_DIR")).join("checkpoints"))
             .expect("a model ships in checkpoints/")
@@ -637,11 +779,18 @@ mod tests {
 
     #[test]
     fn the_shipped_checkpoint_loads_straight_into_the_decoder() {
-        // Its weights are stored in f16; read into the decoder they give candle's logits.
+        // Its weights are stored in f16; read into the decoder they give candle's logits, over
+        // 300 words of a real piece: exactly with f32 keys and values, within the rounding of
+        // half floats with the half-float cache (F16).
         let dir = shipped();
         let gpt = Checkpoint::load(&dir, &Device::Cpu).unwrap().model;
-        let words = parse_words("START n72 d4 n64 d4 n60 d8 sepxx d4 n67 d4 sepxx d4 n65 d2").0;
-        let ids = Vocab.encode(&words).unwrap();
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/docs/examples/continuation.mid"
+        );
+        let bytes = std::fs::read(path).unwrap();
+        let words = crate::music::read::piece_from_midi(&bytes, &mut Default::default()).unwrap();
+        let ids = Vocab.encode(&words[..300]).unwrap();
         let t = Tensor::from_vec(
             ids.iter().map(|&i| i as u32).collect::<Vec<_>>(),
             (1, ids.len()),
@@ -652,14 +801,26 @@ mod tests {
         for weights in [Weights::F32, Weights::F16] {
             let mut fast = FastGpt::load(&dir, weights).unwrap();
             assert_eq!(fast.config(), gpt.config());
-            let mut logits = vec![0.0; Vocab.len()];
+            let mut logits = vec![0.0; gpt.config().vocab];
+            let (mut worst, mut sum) = (0f32, 0f64);
             for (i, &id) in ids.iter().enumerate() {
                 fast.feed(&[&[id]], &mut logits).unwrap();
                 let want = full.get(i).unwrap().to_vec1::<f32>().unwrap();
                 for (a, b) in logits.iter().zip(&want) {
-                    assert!((a - b).abs() < 1e-3, "{weights:?} at {i}: {a} vs {b}");
+                    worst = worst.max((a - b).abs());
+                    sum += (a - b).abs() as f64;
                 }
             }
+            let mean = sum / (ids.len() * logits.len()) as f64;
+            eprintln!("{weights:?}: largest difference {worst}, mean {mean}");
+            let (largest, average) = match weights {
+                Weights::F32 => (1e-3, 1e-4),
+                Weights::F16 => (2e-2, 2e-3),
+            };
+            assert!(
+                worst < largest && mean < average,
+                "{weights:?}: {worst}, {mean}"
+            );
         }
     }
 

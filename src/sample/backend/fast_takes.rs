@@ -29,7 +29,8 @@ impl FastTakes {
 
     /// Takes on `model` over at most `threads` threads (1: every take in one batch on the
     /// calling thread).
-    pub fn with_threads(model: FastGpt, threads: usize) -> FastTakes {
+    pub fn with_threads(mut model: FastGpt, threads: usize) -> FastTakes {
+        model.use_second_core(threads > 1);
         FastTakes {
             parts: vec![model],
             counts: vec![1],
@@ -78,6 +79,9 @@ impl NextWordModel for FastTakes {
         for (part, &n) in self.parts.iter_mut().zip(&self.counts) {
             part.resize_takes(n);
         }
+        // One take has the cores to itself: it splits its words over two.
+        let alone = self.counts == [1] && self.threads > 1;
+        self.parts[0].use_second_core(alone);
         Ok(())
     }
 

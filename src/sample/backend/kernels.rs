@@ -43,6 +43,19 @@ impl AVec {
     }
 }
 
+impl AVec {
+    /// The buffer's bytes as half floats (two to a float slot).
+    pub(crate) fn halves(&self) -> &[u16] {
+        // SAFETY: `lanes` holds at least `len` initialised floats, `2 len` halves' worth.
+        unsafe { std::slice::from_raw_parts(self.lanes.as_ptr() as *const u16, 2 * self.len) }
+    }
+
+    pub(crate) fn halves_mut(&mut self) -> &mut [u16] {
+        // SAFETY: as above, and `self` is borrowed mutably.
+        unsafe { std::slice::from_raw_parts_mut(self.lanes.as_mut_ptr() as *mut u16, 2 * self.len) }
+    }
+}
+
 impl std::ops::Deref for AVec {
     type Target = [f32];
     fn deref(&self) -> &[f32] {
@@ -106,29 +119,50 @@ impl Packed {
 
     /// `y = W x` (`y` has `rows` entries).
     pub(crate) fn matvec(&self, x: &[f32], y: &mut [f32]) {
-        assert!(y.len() == self.rows && x.len() >= self.inp);
-        if self.packed {
-            matvec_packed(&self.data, self.half, self.inp, &x[..self.inp], y);
-        } else {
-            matvec(&self.data, self.inp, x, y);
-        }
+        self.all().matvec(x, y);
     }
 
     /// `k` products reading `W` once: `xs` holds `k` inputs of `inp` one after the other, `ys`
     /// gets their `k` outputs of `rows` one after the other. Each output is exactly what
     /// [`Packed::matvec`] gives for its input.
     pub(crate) fn matvec_many(&self, xs: &[f32], k: usize, ys: &mut [f32]) {
-        assert!(xs.len() >= k * self.inp && ys.len() == k * self.rows);
-        let xs = &xs[..k * self.inp];
-        if k > 1 && self.packed && matvec_many_packed(&self.data, self.half, self.inp, xs, ys) {
-            return;
+        self.all().matvec_many(xs, k, ys);
+    }
+
+    /// Every row.
+    fn all(&self) -> Rows<'_> {
+        Rows {
+            data: &self.data,
+            rows: self.rows,
+            inp: self.inp,
+            packed: self.packed,
+            half: self.half,
         }
-        for (x, y) in xs
-            .chunks_exact(self.inp)
-            .zip(ys.chunks_exact_mut(self.rows))
-        {
-            self.matvec(x, y);
+    }
+
+    /// The rows in two halves (at a block of 4), for two cores: each gives exactly the outputs
+    /// of its rows that the whole gives. `None` for a matrix too small to split or not packed.
+    pub(crate) fn halves(&self) -> Option<(Rows<'_>, Rows<'_>)> {
+        let blocks = self.rows.div_ceil(4);
+        if !self.packed || blocks < 2 {
+            return None;
         }
+        let top = 4 * (blocks / 2);
+        let floats_per_row = if self.half { self.inp / 2 } else { self.inp };
+        let (a, b) = self.data.split_at(top * floats_per_row);
+        let all = self.all();
+        Some((
+            Rows {
+                data: a,
+                rows: top,
+                ..all
+            },
+            Rows {
+                data: b,
+                rows: self.rows - top,
+                ..all
+            },
+        ))
     }
 
     /// Bytes read per product.
@@ -142,6 +176,47 @@ impl Packed {
 
     pub(crate) fn is_half(&self) -> bool {
         self.half
+    }
+}
+
+/// Some of a [`Packed`] matrix's rows (from a block of 4 on), read as the whole is.
+#[derive(Clone, Copy)]
+pub(crate) struct Rows<'a> {
+    data: &'a [f32],
+    rows: usize,
+    inp: usize,
+    packed: bool,
+    half: bool,
+}
+
+impl Rows<'_> {
+    pub(crate) fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// As [`Packed::matvec`], for these rows.
+    pub(crate) fn matvec(&self, x: &[f32], y: &mut [f32]) {
+        assert!(y.len() == self.rows && x.len() >= self.inp);
+        if self.packed {
+            matvec_packed(self.data, self.half, self.inp, &x[..self.inp], y);
+        } else {
+            matvec(self.data, self.inp, x, y);
+        }
+    }
+
+    /// As [`Packed::matvec_many`], for these rows.
+    pub(crate) fn matvec_many(&self, xs: &[f32], k: usize, ys: &mut [f32]) {
+        assert!(xs.len() >= k * self.inp && ys.len() == k * self.rows);
+        let xs = &xs[..k * self.inp];
+        if k > 1 && self.packed && matvec_many_packed(self.data, self.half, self.inp, xs, ys) {
+            return;
+        }
+        for (x, y) in xs
+            .chunks_exact(self.inp)
+            .zip(ys.chunks_exact_mut(self.rows))
+        {
+            self.matvec(x, y);
+        }
     }
 }
 
@@ -318,6 +393,60 @@ pub(crate) fn attend(q: &[f32], head: Head<'_>, scores: &mut [f32], out: &mut [f
 }
 
 /// [`attend`]'s plain loops.
+/// One head's cached keys and values as half floats, laid out as [`Head`]'s; the keys' rows
+/// are read whole registers (16 halves) at a time, so `keys` runs at least that far past the
+/// last position of its last row.
+#[derive(Clone, Copy)]
+pub(crate) struct HalfHead<'a> {
+    pub keys: &'a [u16],
+    pub values: &'a [u16],
+    pub stride: usize,
+    pub scale: f32,
+}
+
+/// Whether this CPU keeps a key/value cache in half floats ([`attend_half`]): AVX2, FMA, F16C.
+pub(crate) fn half_cache() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return simd_half();
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// [`attend`] over half-float keys and values (half the bytes to read at a long context).
+/// Only where [`half_cache`] holds.
+pub(crate) fn attend_half(q: &[f32], head: HalfHead<'_>, scores: &mut [f32], out: &mut [f32]) {
+    let (hd, n) = (q.len(), scores.len());
+    assert!(
+        n <= head.stride
+            && head.keys.len() >= (hd.max(1) - 1) * head.stride + n.next_multiple_of(16)
+            && head.values.len() >= n * hd
+            && out.len() == hd
+    );
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: each body runs only where the CPU has its features (checked first); the
+        // lengths are checked above.
+        let done = (simd512() && unsafe { avx512::attend_half(q, head, scores, out) })
+            || (simd_half() && unsafe { avx::attend_half(q, head, scores, out) });
+        if done {
+            return;
+        }
+    }
+    panic!("a half-float cache on a CPU without F16C, or a head width not a multiple of 8");
+}
+
+/// `src` rounded to half floats into `dst` (only where [`half_cache`] holds).
+pub(crate) fn to_halves(src: &[f32], dst: &mut [u16]) {
+    assert_eq!(src.len(), dst.len());
+    #[cfg(target_arch = "x86_64")]
+    if simd_half() {
+        // SAFETY: the CPU has AVX2 and F16C.
+        unsafe { avx::narrow_into(src, dst) };
+        return;
+    }
+    panic!("half floats on a CPU without F16C");
+}
+
 fn plain_attend(q: &[f32], head: Head<'_>, scores: &mut [f32], out: &mut [f32]) {
     let (keys, values, stride, scale) = (head.keys, head.values, head.stride, head.scale);
     let (hd, n) = (q.len(), scores.len());
@@ -539,6 +668,68 @@ mod tests {
                 }
                 if simd512() && unsafe { avx512::attend(&q, head, &mut scores, &mut out) } {
                     close("avx512", n, &out, &want);
+                }
+            }
+        }
+    }
+
+    /// A half float's value, by its definition (normal and subnormal numbers).
+    fn half_value(h: u16) -> f32 {
+        let (sign, exp, mant) = (h >> 15, ((h >> 10) & 31) as i32, (h & 1023) as f32);
+        let magnitude = match exp {
+            0 => mant / 1024.0 * 2f32.powi(-14),
+            _ => (1.0 + mant / 1024.0) * 2f32.powi(exp - 15),
+        };
+        if sign == 1 {
+            -magnitude
+        } else {
+            magnitude
+        }
+    }
+
+    #[test]
+    fn attention_over_half_floats_is_attention_over_their_values() {
+        if !half_cache() {
+            return;
+        }
+        let (hd, stride) = (64, 40);
+        let q = values(hd, 40);
+        let (keys, vals) = (values(hd * stride, 41), values(stride * hd, 42));
+        // Halves, the keys with a register to spare past their last row.
+        let mut key_halves = vec![0u16; hd * stride + 16];
+        to_halves(&keys, &mut key_halves[..hd * stride]);
+        let mut value_halves = vec![0u16; stride * hd];
+        to_halves(&vals, &mut value_halves);
+        let rounded = |h: &[u16]| h.iter().map(|&h| half_value(h)).collect::<Vec<f32>>();
+        let (rk, rv) = (rounded(&key_halves), rounded(&value_halves));
+        for (x, r) in keys.iter().zip(&rk) {
+            assert!((x - r).abs() <= x.abs() / 1024.0, "{x} rounded to {r}");
+        }
+        for n in [1, 7, 8, 15, 16, 17, 33, 40] {
+            let (mut want, mut got) = (vec![0.0; hd], vec![0.0; hd]);
+            let mut scores = vec![0.0; n];
+            let exact = Head {
+                keys: &rk,
+                values: &rv,
+                stride,
+                scale: 0.125,
+            };
+            plain_attend(&q, exact, &mut scores, &mut want);
+            let half = HalfHead {
+                keys: &key_halves,
+                values: &value_halves,
+                stride,
+                scale: 0.125,
+            };
+            attend_half(&q, half, &mut scores, &mut got);
+            for (g, w) in got.iter().zip(&want) {
+                assert!((g - w).abs() < 1e-5, "{n} positions: {g} vs {w}");
+            }
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the CPU has AVX2, FMA and F16C (`half_cache`).
+            if unsafe { avx::attend_half(&q, half, &mut scores, &mut got) } {
+                for (g, w) in got.iter().zip(&want) {
+                    assert!((g - w).abs() < 1e-5, "avx2, {n} positions: {g} vs {w}");
                 }
             }
         }

@@ -14,6 +14,7 @@
 //! [`FastTakes`] on the CPU, [`CachedTakes`] on a GPU.
 
 mod candle;
+mod core_pair;
 mod decoder;
 mod fast_takes;
 pub(crate) mod kernels;
@@ -47,8 +48,10 @@ pub fn load_for(dir: &Path, compute: &Compute, weights: Weights) -> Result<(Boxe
     }
     let model = FastTakes::new(FastGpt::load(dir, weights)?);
     let label = format!(
-        "nanotune decoder on the cpu, {:?} weights, takes dealt to up to {} threads",
+        "nanotune decoder on the cpu, {:?} weights, one take on {} core{}, takes dealt to up to {} threads",
         model.model().weights(),
+        if model.model().on_two_cores() { 2 } else { 1 },
+        if model.model().on_two_cores() { "s" } else { "" },
         rayon::current_num_threads()
     );
     Ok((Box::new(model), label))

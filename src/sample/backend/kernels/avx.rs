@@ -5,7 +5,7 @@
 //! `_mm256_loadu_ps`: with debug assertions on (our dev profile) that one copies through the
 //! stack with a check on every call, four times slower.
 
-use super::Head;
+use super::{HalfHead, Head};
 use std::arch::x86_64::*;
 
 /// A SIMD register type: every bit pattern is a valid value.
@@ -333,6 +333,74 @@ pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) -> bool {
     let av = _mm256_set1_ps(a);
     for (y, x) in y.iter_mut().zip(x) {
         *y = _mm256_fmadd_ps(av, *x, *y);
+    }
+    true
+}
+
+/// `x` rounded to the nearest half float.
+#[target_feature(enable = "avx2,f16c")]
+pub fn narrow(x: f32) -> u16 {
+    _mm_extract_epi16::<0>(_mm_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(_mm_set1_ps(x))) as u16
+}
+
+/// `src` rounded to half floats into `dst` (as long).
+#[target_feature(enable = "avx2,f16c")]
+pub fn narrow_into(src: &[f32], dst: &mut [u16]) {
+    let (mut s, mut d) = (src.chunks_exact(8), dst.chunks_exact_mut(8));
+    for (s, d) in (&mut s).zip(&mut d) {
+        // SAFETY: `s` holds 8 floats and `d` room for 8 halves.
+        unsafe {
+            let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(_mm256_loadu_ps(s.as_ptr()));
+            _mm_storeu_si128(d.as_mut_ptr() as *mut __m128i, h);
+        }
+    }
+    for (x, h) in s.remainder().iter().zip(d.into_remainder()) {
+        *h = narrow(*x);
+    }
+}
+
+/// [`super::attend_half`] (its lengths checked there), 8 positions a step, each register of
+/// half floats widened as it is read; `false` when the head width is not whole registers.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub fn attend_half(q: &[f32], head: HalfHead<'_>, scores: &mut [f32], out: &mut [f32]) -> bool {
+    let (keys, values, stride, scale) = (head.keys, head.values, head.stride, head.scale);
+    let (hd, n) = (q.len(), scores.len());
+    if !hd.is_multiple_of(8) || n == 0 {
+        return false;
+    }
+    let kp = keys.as_ptr();
+    for j in (0..n).step_by(8) {
+        let mut acc = _mm256_setzero_ps();
+        for (d, &qd) in q.iter().enumerate() {
+            // SAFETY: `d * stride + j + 8 <= keys.len()` (checked by the caller).
+            let k = unsafe { _mm_loadu_si128(kp.add(d * stride + j) as *const __m128i) };
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(qd), _mm256_cvtph_ps(k), acc);
+        }
+        let mut s = [0.0f32; 8];
+        // SAFETY: `s` holds 8 floats.
+        unsafe { _mm256_storeu_ps(s.as_mut_ptr(), _mm256_mul_ps(acc, _mm256_set1_ps(scale))) };
+        let live = (n - j).min(8);
+        scores[j..j + live].copy_from_slice(&s[..live]);
+    }
+    let max = scores.iter().fold(f32::NEG_INFINITY, |m, s| m.max(*s));
+    let mut sum = 0.0;
+    for s in scores.iter_mut() {
+        *s = (*s - max).exp();
+        sum += *s;
+    }
+    let Some(out) = lanes_mut(out) else {
+        return false;
+    };
+    out.fill(_mm256_setzero_ps());
+    let inv = 1.0 / sum;
+    for (j, s) in scores.iter().enumerate() {
+        let p = _mm256_set1_ps(s * inv);
+        for (r, o) in out.iter_mut().enumerate() {
+            // SAFETY: `j * hd + 8 r + 8 <= n hd <= values.len()`.
+            let v =
+                unsafe { _mm_loadu_si128(values.as_ptr().add(j * hd + 8 * r) as *const __m128i) };
+            *o = _mm256_fmadd_ps(p, _mm256_cvtph_ps(v), *o);
+        }
     }
     true
 }
