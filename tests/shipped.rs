@@ -317,3 +317,29 @@ fn score_finds_a_real_piece_less_surprising_than_its_bars_shuffled() {
     );
     assert!(real < mixed, "real {real} against shuffled {mixed}");
 }
+
+/// A new piece of so many bars opens with its first note: the shipped model learnt openings from
+/// a corpus whose pieces often open with bars of silence, and the sampler does not let it spend
+/// the bars asked for on them.
+#[test]
+fn new_pieces_in_bars_open_with_a_note_not_with_silence() {
+    use nanotune::music::words::Word;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("checkpoints");
+    let dir = find_in(&root).expect("a model ships in checkpoints/");
+    let mut model = FastGpt::load(&dir, Weights::default()).unwrap();
+    for seed in 0..30 {
+        let opts = SampleOptions {
+            bars: Some(1),
+            seed,
+            temperature: 1.0,
+            ..SampleOptions::default()
+        };
+        let stop = AtomicBool::new(false);
+        let g = generate(&mut model, &prompt::new_piece(), &opts, &stop, &mut |_| {}).unwrap();
+        assert!(
+            matches!(g.words[1], Word::Note(_)),
+            "seed {seed}: {:?}",
+            &g.words[..3]
+        );
+    }
+}

@@ -325,11 +325,17 @@ fn pick(t: &mut Take, logits: &[f32], line: Option<u64>, picker: &mut Picker) ->
         && Vocab::PITCH_IDS
             .clone()
             .any(|id| g.allows(id, false) && in_key(id) && polyphony(id));
+    // A new piece of so many bars opens with its first note (a fill may begin in silence):
+    // more than half of the corpus's pieces open with a bar or more of silence, which a model
+    // that has learnt openings plays back, and here it would take the bars asked for. (Without a
+    // length in bars the model opens as it likes: forbidding the rest made its pieces busier, as
+    // the corpus's pieces that open on a note are the busier ones.)
+    let opening = line.is_some() && opts.fill.is_none() && t.history == [Vocab::START];
     let fits = |id: u16| line.is_none_or(|line| fits_before(g, id, line));
     let reaches = |id: u16| opts.fill.as_ref().is_none_or(|f| reaches(g, id, f.start));
     let legal = |id: u16| {
         g.allows(id, end_ok)
-            && !(avoid_shift && id == Vocab::SEP)
+            && !((avoid_shift || opening) && id == Vocab::SEP)
             && fits(id)
             && reaches(id)
             && polyphony(id)
