@@ -303,6 +303,17 @@ pub fn attend(q: &[f32], head: Head<'_>, scores: &mut [f32], out: &mut [f32]) ->
     for s in scores.iter() {
         max = max.max(*s);
     }
+    // SAFETY: `j * hd + 8 r + 8 <= n hd <= values.len()` for every position `j` and register `r`.
+    weigh(scores, max, out, |at| unsafe {
+        _mm256_loadu_ps(values.as_ptr().add(at))
+    })
+}
+
+/// The scores' softmax (`max` the largest), then `out` = the values weighted by it; `value(at)`
+/// reads the 8 value entries from entry `at` (position `j`'s register `r` at `j hd + 8 r`) as f32.
+#[target_feature(enable = "avx2,fma")]
+fn weigh(scores: &mut [f32], max: f32, out: &mut [f32], value: impl Fn(usize) -> __m256) -> bool {
+    let hd = out.len();
     let mut sum = 0.0;
     for s in scores.iter_mut() {
         *s = (*s - max).exp();
@@ -316,9 +327,7 @@ pub fn attend(q: &[f32], head: Head<'_>, scores: &mut [f32], out: &mut [f32]) ->
     for (j, s) in scores.iter().enumerate() {
         let p = _mm256_set1_ps(s * inv);
         for (r, o) in out.iter_mut().enumerate() {
-            // SAFETY: `j * hd + 8 r + 8 <= n hd <= values.len()`.
-            let v = unsafe { _mm256_loadu_ps(values.as_ptr().add(j * hd + 8 * r)) };
-            *o = _mm256_fmadd_ps(p, v, *o);
+            *o = _mm256_fmadd_ps(p, value(j * hd + 8 * r), *o);
         }
     }
     true
@@ -383,24 +392,9 @@ pub fn attend_half(q: &[f32], head: HalfHead<'_>, scores: &mut [f32], out: &mut 
         scores[j..j + live].copy_from_slice(&s[..live]);
     }
     let max = scores.iter().fold(f32::NEG_INFINITY, |m, s| m.max(*s));
-    let mut sum = 0.0;
-    for s in scores.iter_mut() {
-        *s = (*s - max).exp();
-        sum += *s;
-    }
-    let Some(out) = lanes_mut(out) else {
-        return false;
-    };
-    out.fill(_mm256_setzero_ps());
-    let inv = 1.0 / sum;
-    for (j, s) in scores.iter().enumerate() {
-        let p = _mm256_set1_ps(s * inv);
-        for (r, o) in out.iter_mut().enumerate() {
-            // SAFETY: `j * hd + 8 r + 8 <= n hd <= values.len()`.
-            let v =
-                unsafe { _mm_loadu_si128(values.as_ptr().add(j * hd + 8 * r) as *const __m128i) };
-            *o = _mm256_fmadd_ps(p, _mm256_cvtph_ps(v), *o);
-        }
-    }
-    true
+    let vp = values.as_ptr();
+    // SAFETY: `j * hd + 8 r + 8 <= n hd <= values.len()` for every position `j` and register `r`.
+    weigh(scores, max, out, |at| unsafe {
+        _mm256_cvtph_ps(_mm_loadu_si128(vp.add(at) as *const __m128i))
+    })
 }

@@ -177,120 +177,111 @@ packed_products!(
     group_half
 );
 
-/// [`super::attend`] (its lengths checked there), 16 positions a register, the last ones
-/// masked, the exponentials by the trainer's [`exp_neg`]; `false` when the head width is not whole registers.
-#[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-pub fn attend(q: &[f32], head: Head<'_>, scores: &mut [f32], out: &mut [f32]) -> bool {
-    let (keys, values, stride, scale) = (head.keys, head.values, head.stride, head.scale);
-    let (hd, n) = (q.len(), scores.len());
-    if !hd.is_multiple_of(16) || n == 0 {
-        return false;
-    }
-    let mask = |j: usize| -> __mmask16 { (((1u32 << (n - j).min(16)) - 1) & 0xffff) as u16 };
-    let (kp, sp) = (keys.as_ptr(), scores.as_mut_ptr());
-    let mut maxv = _mm512_set1_ps(f32::NEG_INFINITY);
-    for j in (0..n).step_by(16) {
-        let m = mask(j);
-        let mut acc = _mm512_setzero_ps();
-        for (d, &qd) in q.iter().enumerate() {
-            // SAFETY: the lanes of `m` lie below `d * stride + n <= keys.len()`.
-            let k = unsafe { _mm512_maskz_loadu_ps(m, kp.add(d * stride + j)) };
-            acc = _mm512_fmadd_ps(_mm512_set1_ps(qd), k, acc);
-        }
-        let s = _mm512_mul_ps(acc, _mm512_set1_ps(scale));
-        maxv = _mm512_mask_max_ps(maxv, m, maxv, s);
-        // SAFETY: the lanes of `m` lie below `n = scores.len()`.
-        unsafe { _mm512_mask_storeu_ps(sp.add(j), m, s) };
-    }
-    let max = _mm512_set1_ps(_mm512_reduce_max_ps(maxv));
-    let mut sumv = _mm512_setzero_ps();
-    for j in (0..n).step_by(16) {
-        let m = mask(j);
-        // SAFETY: as above.
-        let s = unsafe { _mm512_maskz_loadu_ps(m, sp.add(j)) };
-        let e = _mm512_maskz_mov_ps(m, exp_neg(_mm512_sub_ps(s, max)));
-        sumv = _mm512_add_ps(sumv, e);
-        // SAFETY: as above.
-        unsafe { _mm512_mask_storeu_ps(sp.add(j), m, e) };
-    }
-    let inv = 1.0 / _mm512_reduce_add_ps(sumv);
-    let vp = values.as_ptr();
-    // The output in pieces of up to 4 registers, each summed over every position.
-    for first in (0..hd / 16).step_by(4) {
-        let regs = (hd / 16 - first).min(4);
-        let mut acc = [_mm512_setzero_ps(); 4];
-        for (j, s) in scores.iter().enumerate() {
-            let p = _mm512_set1_ps(s * inv);
-            for (r, a) in acc.iter_mut().enumerate().take(regs) {
-                // SAFETY: `j * hd + 16 (first + r) + 16 <= n hd <= values.len()`.
-                let v = unsafe { _mm512_loadu_ps(vp.add(j * hd + 16 * (first + r))) };
-                *a = _mm512_fmadd_ps(p, v, *a);
-            }
-        }
-        for (r, a) in acc.iter().enumerate().take(regs) {
-            // SAFETY: `16 (first + r) + 16 <= hd = out.len()`.
-            unsafe { _mm512_storeu_ps(out.as_mut_ptr().add(16 * (first + r)), *a) };
-        }
-    }
-    true
+/// 16 keys from `p`, the lanes of `m` only.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn keys_f32(p: *const f32, m: __mmask16) -> __m512 {
+    _mm512_maskz_loadu_ps(m, p)
 }
 
-/// [`super::attend_half`] (its lengths checked there): [`attend`] over keys and values kept as
-/// half floats, each register of 16 widened as it is read. The keys are read whole registers at a
-/// time past the last position (the cache rows are padded); those lanes are masked out.
-#[target_feature(enable = "avx512f,avx512vl,avx2,fma,f16c")]
-pub fn attend_half(q: &[f32], head: HalfHead<'_>, scores: &mut [f32], out: &mut [f32]) -> bool {
-    let (keys, values, stride, scale) = (head.keys, head.values, head.stride, head.scale);
-    let (hd, n) = (q.len(), scores.len());
-    if !hd.is_multiple_of(16) || n == 0 {
-        return false;
-    }
-    let mask = |j: usize| -> __mmask16 { (((1u32 << (n - j).min(16)) - 1) & 0xffff) as u16 };
-    let (kp, sp) = (keys.as_ptr(), scores.as_mut_ptr());
-    let mut maxv = _mm512_set1_ps(f32::NEG_INFINITY);
-    for j in (0..n).step_by(16) {
-        let m = mask(j);
-        let mut acc = _mm512_setzero_ps();
-        for (d, &qd) in q.iter().enumerate() {
-            // SAFETY: `d * stride + j + 16 <= keys.len()` (checked by the caller).
-            let k = unsafe { _mm256_loadu_si256(kp.add(d * stride + j) as *const __m256i) };
-            acc = _mm512_fmadd_ps(_mm512_set1_ps(qd), _mm512_cvtph_ps(k), acc);
-        }
-        let s = _mm512_mul_ps(acc, _mm512_set1_ps(scale));
-        maxv = _mm512_mask_max_ps(maxv, m, maxv, s);
-        // SAFETY: the lanes of `m` lie below `n = scores.len()`.
-        unsafe { _mm512_mask_storeu_ps(sp.add(j), m, s) };
-    }
-    let max = _mm512_set1_ps(_mm512_reduce_max_ps(maxv));
-    let mut sumv = _mm512_setzero_ps();
-    for j in (0..n).step_by(16) {
-        let m = mask(j);
-        // SAFETY: as above.
-        let s = unsafe { _mm512_maskz_loadu_ps(m, sp.add(j)) };
-        let e = _mm512_maskz_mov_ps(m, exp_neg(_mm512_sub_ps(s, max)));
-        sumv = _mm512_add_ps(sumv, e);
-        // SAFETY: as above.
-        unsafe { _mm512_mask_storeu_ps(sp.add(j), m, e) };
-    }
-    let inv = 1.0 / _mm512_reduce_add_ps(sumv);
-    let vp = values.as_ptr();
-    for first in (0..hd / 16).step_by(4) {
-        let regs = (hd / 16 - first).min(4);
-        let mut acc = [_mm512_setzero_ps(); 4];
-        for (j, s) in scores.iter().enumerate() {
-            let p = _mm512_set1_ps(s * inv);
-            for (r, a) in acc.iter_mut().enumerate().take(regs) {
-                // SAFETY: `j * hd + 16 (first + r) + 16 <= n hd <= values.len()`.
-                let v = unsafe {
-                    _mm256_loadu_si256(vp.add(j * hd + 16 * (first + r)) as *const __m256i)
-                };
-                *a = _mm512_fmadd_ps(p, _mm512_cvtph_ps(v), *a);
-            }
-        }
-        for (r, a) in acc.iter().enumerate().take(regs) {
-            // SAFETY: `16 (first + r) + 16 <= hd = out.len()`.
-            unsafe { _mm512_storeu_ps(out.as_mut_ptr().add(16 * (first + r)), *a) };
-        }
-    }
-    true
+/// 16 half-float keys from `p`, widened: a whole register, as the rows are padded (the lanes
+/// past the last position are masked out afterwards).
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn keys_half(p: *const u16, _m: __mmask16) -> __m512 {
+    _mm512_cvtph_ps(_mm256_loadu_si256(p as *const __m256i))
 }
+
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn values_f32(p: *const f32) -> __m512 {
+    _mm512_loadu_ps(p)
+}
+
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn values_half(p: *const u16) -> __m512 {
+    _mm512_cvtph_ps(_mm256_loadu_si256(p as *const __m256i))
+}
+
+/// Attention for one query over one head's cache as stored (`$keys` and `$values` read 16 of
+/// them as f32): 16 positions a register, the last ones masked, the exponentials by the
+/// trainer's [`exp_neg`]; `false` when the head width is not whole registers.
+macro_rules! attention {
+    ($(#[$doc:meta])* $features:literal, $name:ident, $head:ident, $keys:ident, $values:ident) => {
+        $(#[$doc])*
+        #[target_feature(enable = $features)]
+        pub fn $name(q: &[f32], head: $head<'_>, scores: &mut [f32], out: &mut [f32]) -> bool {
+            let (keys, values, stride, scale) = (head.keys, head.values, head.stride, head.scale);
+            let (hd, n) = (q.len(), scores.len());
+            if !hd.is_multiple_of(16) || n == 0 {
+                return false;
+            }
+            let mask = |j: usize| -> __mmask16 { (((1u32 << (n - j).min(16)) - 1) & 0xffff) as u16 };
+            let (kp, sp) = (keys.as_ptr(), scores.as_mut_ptr());
+            let mut maxv = _mm512_set1_ps(f32::NEG_INFINITY);
+            for j in (0..n).step_by(16) {
+                let m = mask(j);
+                let mut acc = _mm512_setzero_ps();
+                for (d, &qd) in q.iter().enumerate() {
+                    // SAFETY: the lanes of `m` lie below `d * stride + n <= keys.len()`, and a
+                    // whole register of halves lies inside the padded rows (checked by the caller).
+                    let k = unsafe { $keys(kp.add(d * stride + j), m) };
+                    acc = _mm512_fmadd_ps(_mm512_set1_ps(qd), k, acc);
+                }
+                let s = _mm512_mul_ps(acc, _mm512_set1_ps(scale));
+                maxv = _mm512_mask_max_ps(maxv, m, maxv, s);
+                // SAFETY: the lanes of `m` lie below `n = scores.len()`.
+                unsafe { _mm512_mask_storeu_ps(sp.add(j), m, s) };
+            }
+            let max = _mm512_set1_ps(_mm512_reduce_max_ps(maxv));
+            let mut sumv = _mm512_setzero_ps();
+            for j in (0..n).step_by(16) {
+                let m = mask(j);
+                // SAFETY: as above.
+                let s = unsafe { _mm512_maskz_loadu_ps(m, sp.add(j)) };
+                let e = _mm512_maskz_mov_ps(m, exp_neg(_mm512_sub_ps(s, max)));
+                sumv = _mm512_add_ps(sumv, e);
+                // SAFETY: as above.
+                unsafe { _mm512_mask_storeu_ps(sp.add(j), m, e) };
+            }
+            let inv = 1.0 / _mm512_reduce_add_ps(sumv);
+            let vp = values.as_ptr();
+            // The output in pieces of up to 4 registers, each summed over every position.
+            for first in (0..hd / 16).step_by(4) {
+                let regs = (hd / 16 - first).min(4);
+                let mut acc = [_mm512_setzero_ps(); 4];
+                for (j, s) in scores.iter().enumerate() {
+                    let p = _mm512_set1_ps(s * inv);
+                    for (r, a) in acc.iter_mut().enumerate().take(regs) {
+                        // SAFETY: `j * hd + 16 (first + r) + 16 <= n hd <= values.len()`.
+                        let v = unsafe { $values(vp.add(j * hd + 16 * (first + r))) };
+                        *a = _mm512_fmadd_ps(p, v, *a);
+                    }
+                }
+                for (r, a) in acc.iter().enumerate().take(regs) {
+                    // SAFETY: `16 (first + r) + 16 <= hd = out.len()`.
+                    unsafe { _mm512_storeu_ps(out.as_mut_ptr().add(16 * (first + r)), *a) };
+                }
+            }
+            true
+        }
+    };
+}
+
+attention!(
+    /// [`super::attend`] (its lengths checked there), over f32 keys and values.
+    "avx512f,avx512vl,avx2,fma",
+    attend,
+    Head,
+    keys_f32,
+    values_f32
+);
+attention!(
+    /// [`super::attend_half`] (its lengths checked there), over half floats.
+    "avx512f,avx512vl,avx2,fma,f16c",
+    attend_half,
+    HalfHead,
+    keys_half,
+    values_half
+);
