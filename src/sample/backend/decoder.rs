@@ -13,7 +13,7 @@
 //! checked by name and shape against the model's [`GptConfig`] first.
 
 use super::core_pair::CorePair;
-use super::kernels::{self, AVec, Packed, Rows};
+use super::kernels::{self, AVec, Packed};
 use crate::learn::checkpoint::read_checkpoint;
 use crate::learn::model::{GptConfig, Positions, POSITION_TABLE, TOKEN_TABLE};
 use crate::learn::rotary::Rotary;
@@ -77,16 +77,12 @@ impl Linear {
         rows: usize,
         y: &mut AVec,
         kernel_rows: usize,
-        pair: Option<(&CorePair, &mut Spare)>,
+        pair: Option<&CorePair>,
+        spare: &mut Spare,
     ) -> Result<()> {
         y.resize(rows * self.out);
         if rows <= kernel_rows {
-            match (pair, self.w.halves()) {
-                (Some((pair, spare)), Some(halves)) => {
-                    split_product(pair, halves, x, rows, y, spare)
-                }
-                _ => self.w.matvec_many(x, rows, y),
-            }
+            product(&self.w, x, rows, y, pair, spare);
         } else {
             let xt = Tensor::from_slice(&x[..rows * self.inp], (rows, self.inp), &Device::Cpu)?;
             let out = xt
@@ -115,16 +111,19 @@ struct Spare {
     bottom: AVec,
 }
 
-/// `ys = W xs` for `k` inputs, the top rows of `W` on this core and the bottom ones on the
-/// pair's: each output is exactly what one core gives.
-fn split_product(
-    pair: &CorePair,
-    (top, bottom): (Rows<'_>, Rows<'_>),
+/// `ys = W xs` for `k` inputs: with `pair`, the top rows of `W` on this core and the bottom
+/// ones on the pair's, each output exactly what one core gives.
+fn product(
+    w: &Packed,
     xs: &[f32],
     k: usize,
     ys: &mut [f32],
+    pair: Option<&CorePair>,
     spare: &mut Spare,
 ) {
+    let (Some(pair), Some((top, bottom))) = (pair, w.row_halves()) else {
+        return w.matvec_many(xs, k, ys);
+    };
     let (a, b) = (top.rows(), bottom.rows());
     if k == 1 {
         let (ya, yb) = ys.split_at_mut(a);
@@ -211,6 +210,13 @@ impl Cache {
     }
 }
 
+/// Writes `key` as column `pos` of one head's transposed keys (`(head width, context)`).
+fn put_column<T: Copy>(keys: &mut [T], context: usize, pos: usize, key: &[T]) {
+    for (d, k) in key.iter().enumerate() {
+        keys[d * context + pos] = *k;
+    }
+}
+
 /// A prompt of more words than this goes through candle's matmul (faster for many rows).
 const PROMPT_KERNEL_ROWS: usize = 2;
 
@@ -266,6 +272,13 @@ struct Net {
     rotary: Option<Rotary>,
     blocks: Vec<Block>,
     ln_f: Norm,
+}
+
+impl Net {
+    /// A window's cache with no words, in half floats where the weights are and the CPU can.
+    fn empty_cache(&self) -> Cache {
+        Cache::new(&self.config, self.head.is_half() && kernels::half_cache())
+    }
 }
 
 fn get<'a>(tensors: &'a HashMap<String, Tensor>, name: &str) -> Result<&'a Tensor> {
@@ -328,7 +341,7 @@ impl FastGpt {
 
     /// A decoder with no words fed, over `net`.
     fn over(net: Arc<Net>) -> FastGpt {
-        let cache = Cache::new(&net.config, net.head.is_half() && kernels::half_cache());
+        let cache = net.empty_cache();
         FastGpt {
             caches: vec![cache.clone(), cache],
             main: vec![0],
@@ -439,10 +452,7 @@ impl FastGpt {
 
     /// Decodes `takes` sequences side by side (each with its own two windows, empty).
     pub(super) fn resize_takes(&mut self, takes: usize) {
-        let cache = Cache::new(
-            &self.net.config,
-            self.net.head.is_half() && kernels::half_cache(),
-        );
+        let cache = self.net.empty_cache();
         self.caches.resize(2 * takes, cache);
         self.main.resize(takes, 0);
         self.reset_all();
@@ -490,9 +500,10 @@ impl FastGpt {
         }
         for (l, b) in self.net.blocks.iter().enumerate() {
             b.ln_1.forward(&self.x, &mut self.h);
-            let pair = self.pair.as_ref().map(|p| (p, &mut self.spare));
+            let pair = self.pair.as_ref();
+            let spare = &mut self.spare;
             b.c_attn
-                .forward(&self.h, t, &mut self.qkv, kernel_rows, pair)?;
+                .forward(&self.h, t, &mut self.qkv, kernel_rows, pair, spare)?;
             if let Some(rotary) = &self.net.rotary {
                 for (i, &(_, pos)) in self.rows.iter().enumerate() {
                     // The queries and keys: the first two thirds of the row, head after head.
@@ -513,16 +524,11 @@ impl FastGpt {
                     if cache.half {
                         self.halves.resize(hd, 0);
                         kernels::to_halves(key, &mut self.halves);
-                        let keys = &mut cache.keys[l].halves_mut()[first..][..context * hd];
-                        for (d, k) in self.halves.iter().enumerate() {
-                            keys[d * context + pos] = *k;
-                        }
+                        let keys = &mut cache.keys[l].halves_mut()[first..];
+                        put_column(keys, context, pos, &self.halves);
                         kernels::to_halves(value, &mut cache.values[l].halves_mut()[at..at + hd]);
                     } else {
-                        let keys = &mut cache.keys[l][first..][..context * hd];
-                        for (d, k) in key.iter().enumerate() {
-                            keys[d * context + pos] = *k;
-                        }
+                        put_column(&mut cache.keys[l][first..], context, pos, key);
                         cache.values[l][at..at + hd].copy_from_slice(value);
                     }
                 }
@@ -571,18 +577,17 @@ impl FastGpt {
                 }
                 _ => attend(0..tasks, &mut self.scores, &mut self.y),
             }
-            let pair = self.pair.as_ref().map(|p| (p, &mut self.spare));
+            let spare = &mut self.spare;
             b.c_proj
-                .forward(&self.y, t, &mut self.a, kernel_rows, pair)?;
+                .forward(&self.y, t, &mut self.a, kernel_rows, pair, spare)?;
             kernels::axpy(&mut self.x, 1.0, &self.a);
             b.ln_2.forward(&self.x, &mut self.h);
-            let pair = self.pair.as_ref().map(|p| (p, &mut self.spare));
-            b.c_fc.forward(&self.h, t, &mut self.f, kernel_rows, pair)?;
+            b.c_fc
+                .forward(&self.h, t, &mut self.f, kernel_rows, pair, spare)?;
             // The trainer's own GELU (one formula for both).
             crate::learn::fused::gelu_in_place(&mut self.f);
-            let pair = self.pair.as_ref().map(|p| (p, &mut self.spare));
             b.mlp_proj
-                .forward(&self.f, t, &mut self.a, kernel_rows, pair)?;
+                .forward(&self.f, t, &mut self.a, kernel_rows, pair, spare)?;
             kernels::axpy(&mut self.x, 1.0, &self.a);
         }
         let (k, vocab) = (self.outs.len(), self.net.config.vocab);
@@ -592,20 +597,14 @@ impl FastGpt {
         }
         self.net.ln_f.forward(&self.a, &mut self.h);
         self.f.resize(k * vocab);
-        match (&self.pair, self.net.head.halves()) {
-            (Some(pair), Some(halves)) => split_product(
-                pair,
-                halves,
-                &self.h,
-                k,
-                &mut self.f[..k * vocab],
-                &mut self.spare,
-            ),
-            _ => self
-                .net
-                .head
-                .matvec_many(&self.h, k, &mut self.f[..k * vocab]),
-        }
+        product(
+            &self.net.head,
+            &self.h,
+            k,
+            &mut self.f[..k * vocab],
+            self.pair.as_ref(),
+            &mut self.spare,
+        );
         for (i, &(_, take)) in self.outs.iter().enumerate() {
             logits[take * vocab..][..vocab].copy_from_slice(&self.f[i * vocab..][..vocab]);
         }

@@ -41,9 +41,7 @@ impl AVec {
         self.lanes.resize(n.div_ceil(16), Lane::default());
         self.len = n;
     }
-}
 
-impl AVec {
     /// The buffer's bytes as half floats (two to a float slot).
     pub(crate) fn halves(&self) -> &[u16] {
         // SAFETY: `lanes` holds at least `len` initialised floats, `2 len` halves' worth.
@@ -142,7 +140,7 @@ impl Packed {
 
     /// The rows in two halves (at a block of 4), for two cores: each gives exactly the outputs
     /// of its rows that the whole gives. `None` for a matrix too small to split or not packed.
-    pub(crate) fn halves(&self) -> Option<(Rows<'_>, Rows<'_>)> {
+    pub(crate) fn row_halves(&self) -> Option<(Rows<'_>, Rows<'_>)> {
         let blocks = self.rows.div_ceil(4);
         if !self.packed || blocks < 2 {
             return None;
@@ -392,7 +390,6 @@ pub(crate) fn attend(q: &[f32], head: Head<'_>, scores: &mut [f32], out: &mut [f
     plain_attend(q, head, scores, out);
 }
 
-/// [`attend`]'s plain loops.
 /// One head's cached keys and values as half floats, laid out as [`Head`]'s; the keys' rows
 /// are read whole registers (16 halves) at a time, so `keys` runs at least that far past the
 /// last position of its last row.
@@ -449,6 +446,7 @@ pub(crate) fn to_halves(src: &[f32], dst: &mut [u16]) {
     panic!("half floats on a CPU without F16C");
 }
 
+/// [`attend`]'s plain loops.
 fn plain_attend(q: &[f32], head: Head<'_>, scores: &mut [f32], out: &mut [f32]) {
     let (keys, values, stride, scale) = (head.keys, head.values, head.stride, head.scale);
     let (hd, n) = (q.len(), scores.len());
