@@ -48,4 +48,9 @@ CARGO_TARGET_DIR=$target cargo build --release --features cuda
 mkdir -p gpu
 strip -o gpu/nanotune "$target/release/nanotune"
 xz -T0 -6 -f gpu/nanotune
+# The binary links ALSA (for the speakers, through cpal), which a GPU server may lack: the H200
+# machine had no libasound.so.2 on 2026-12-04, and the binary would not start. Carry this one;
+# scripts/gpu-env.sh puts gpu/ on the library path where it finds it.
+cp -L "$(ldconfig -p | awk '/libasound.so.2 .*x86-64/ { print $NF; exit }')" gpu/ ||
+  echo "no libasound.so.2 here to carry: install libasound2 on the GPU machine" >&2
 echo "built $target/release/nanotune; stripped and compressed: gpu/nanotune.xz ($(du -k gpu/nanotune.xz | cut -f1) kB)"

@@ -9,7 +9,7 @@ use nanotune::learn::checkpoint::{Checkpoint, MODEL_FILE, OPTIMIZER_FILE};
 use nanotune::learn::dataset::{Dataset, Split};
 use nanotune::learn::device::Compute;
 use nanotune::learn::model::{Gpt, GptConfig, KvCache, Positions};
-use nanotune::learn::train::{evaluate, train, AdamW, Augment, TrainOptions};
+use nanotune::learn::train::{evaluate, train, AdamW, Augment, OptimizerKind, TrainOptions};
 use nanotune::music::words::Vocab;
 use nanotune::sample::backend::{CachedTakes, FastGpt, Weights};
 use nanotune::sample::{generate, prompt, NextWordModel};
@@ -319,7 +319,10 @@ fn resume_tensors(dir: &Path) -> Vec<(String, Vec<f32>)> {
     let mut v: Vec<(String, Vec<f32>)> = t
         .into_iter()
         .filter(|(n, _)| n != "step" && n != "best_val_loss")
-        .map(|(n, t)| (n, t.flatten_all().unwrap().to_vec1::<f32>().unwrap()))
+        .map(|(n, t)| {
+            let t = t.to_dtype(DType::F32).unwrap(); // the average's count is an integer
+            (n, t.flatten_all().unwrap().to_vec1::<f32>().unwrap())
+        })
         .collect();
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v
@@ -327,12 +330,52 @@ fn resume_tensors(dir: &Path) -> Vec<(String, Vec<f32>)> {
 
 #[test]
 fn resume_after_a_kill_or_a_time_limit_equals_an_uninterrupted_run() {
-    resume_equals_an_uninterrupted_run(Positions::Learned);
+    resume_equals_an_uninterrupted_run(Positions::Learned, |_| {});
+}
+
+/// Muon and the weights' average: a run lowers the loss, resumes to the same bits (Muon's
+/// momentum and the average are in the resume state), and keeps the average as its model.
+#[test]
+fn a_muon_run_with_averaged_weights_learns_resumes_bit_identical_and_keeps_the_average() {
+    let whole = resume_equals_an_uninterrupted_run(Positions::Rotary, |o| {
+        o.optimizer = OptimizerKind::Muon;
+        o.muon_lr = 0.02;
+        o.ema = 0.9;
+    });
+    let log = std::fs::read_to_string(whole.path().join("log.csv")).unwrap();
+    let val: Vec<f64> = log
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(2).unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        val.last().unwrap() < &(val[0] - 0.3),
+        "the loss did not fall: {val:?}"
+    );
+    // The kept model (the best, at the last step here) is the average, not the raw weights.
+    let ckpt = Checkpoint::load(whole.path(), &Device::Cpu).unwrap();
+    assert_eq!(ckpt.config.training.best_step, 20, "{log}");
+    let kept =
+        nanotune::learn::checkpoint::load_tensors(&whole.path().join(MODEL_FILE), &Device::Cpu)
+            .unwrap();
+    let state =
+        nanotune::learn::checkpoint::load_tensors(&whole.path().join(OPTIMIZER_FILE), &Device::Cpu)
+            .unwrap();
+    let name = "transformer.h.0.attn.c_attn.weight";
+    let values = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    assert_eq!(
+        values(&kept[name]),
+        values(&state[&format!("average.{name}")])
+    );
+    assert_ne!(
+        values(&kept[name]),
+        values(&state[&format!("param.{name}")])
+    );
 }
 
 #[test]
 fn a_rotary_model_resumes_bit_identical_loads_and_generates() {
-    let whole = resume_equals_an_uninterrupted_run(Positions::Rotary);
+    let whole = resume_equals_an_uninterrupted_run(Positions::Rotary, |_| {});
     let ckpt = Checkpoint::load(whole.path(), &Device::Cpu).unwrap();
     assert_eq!(ckpt.config.model.positions, Positions::Rotary);
     let names: Vec<&str> = ckpt
@@ -360,15 +403,20 @@ fn a_rotary_model_resumes_bit_identical_loads_and_generates() {
     assert_eq!(words[0], words[1]);
 }
 
-/// Trains a tiny model with `positions` 20 steps in one go, then in parts (a kill, resumed) and
-/// in time slots of one step: the resume state is the same bits; the folder of the first run.
-fn resume_equals_an_uninterrupted_run(positions: Positions) -> tempfile::TempDir {
+/// Trains a tiny model with `positions` (and the options `tweak` sets) 20 steps in one go, then
+/// in parts (a kill, resumed) and in time slots of one step: the resume state is the same bits;
+/// the folder of the first run.
+fn resume_equals_an_uninterrupted_run(
+    positions: Positions,
+    tweak: fn(&mut TrainOptions),
+) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     synthetic_dataset(&data, 30);
     let tiny_options = |data: &Path, out: &Path, steps: usize| {
         let mut o = tiny_options(data, out, steps);
         o.model.positions = positions;
+        tweak(&mut o);
         o
     };
     let whole = tmp.path().join("whole");

@@ -7,6 +7,7 @@ mod mutate;
 
 use crate::learn::corpus::{build_dataset, load};
 use crate::learn::device::{Compute, DeviceChoice};
+use crate::learn::train::OptimizerKind;
 use crate::music::read::{piece_from_midi, ReadReport};
 use anyhow::{bail, Result};
 use clap::Subcommand;
@@ -93,6 +94,9 @@ pub enum BenchCommand {
         /// each operation alone on its shapes, forward and backward.
         #[arg(long)]
         profile: bool,
+        /// adamw, or muon for the blocks' matrices (as `train --optimizer`).
+        #[arg(long, value_enum, default_value = "adamw")]
+        optimizer: OptimizerKind,
     },
     /// Milliseconds from space on the server to the listener having the piece: a dense random
     /// piece of WORDS words turned into notes, sent over a Unix socket to a listener (one in
@@ -249,8 +253,10 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             steps,
             device,
             profile,
+            optimizer,
         } => {
             let bench = train::TrainBench {
+                optimizer,
                 preset: &preset,
                 batch,
                 context,

@@ -58,7 +58,8 @@ pub struct CompareArgs {
     pub seed: u64,
     #[command(flatten)]
     pub sampling: SamplingArgs,
-    /// Where to compute: auto, cpu, cuda or cuda:N.
+    /// Where the model computes: auto, cpu, cuda or cuda:N (auto = the CPU decoder, which writes
+    /// one word at a time faster than a GPU does; cuda for the GPU's batched takes).
     #[arg(long, default_value = "auto")]
     pub device: DeviceChoice,
     /// Folder to write the new pieces into as MIDI (new-01.mid, ...), to listen to them.
@@ -213,7 +214,7 @@ fn midi_pieces(dir: &std::path::Path) -> Result<Pieces> {
 /// `--save` asks, with their lengths in words and a line that says what made them.
 fn generate_pieces(args: &CompareArgs, opts: &SampleOptions) -> Result<Pieces> {
     let dir = locate(args.checkpoint.as_deref())?;
-    let compute = Compute::select(args.device)?;
+    let compute = Compute::for_generation(args.device)?;
     eprintln!("{}", compute.describe());
     let (mut model, label) = load_for(&dir, &compute, Weights::default())?;
     if let Some(save) = &args.save {

@@ -101,8 +101,8 @@ pub struct GenerateArgs {
     /// to f16: half the memory traffic, about twice the speed). CPU only.
     #[arg(long)]
     pub f32: bool,
-    /// Where to compute: auto, cpu, cuda or cuda:N (auto = CUDA where this binary has it and a
-    /// GPU answers).
+    /// Where the model computes: auto, cpu, cuda or cuda:N (auto = the CPU decoder, which writes
+    /// one word at a time faster than a GPU does; cuda for the GPU's batched takes).
     #[arg(long, default_value = "auto")]
     pub device: DeviceChoice,
 }
@@ -121,7 +121,7 @@ pub fn run(args: GenerateArgs) -> Result<()> {
     }
     let dir = locate(args.checkpoint.as_deref())?;
     let weights = if args.f32 { Weights::F32 } else { Weights::F16 };
-    let compute = Compute::select(args.device)?;
+    let compute = Compute::for_generation(args.device)?;
     eprintln!("{}", compute.describe());
     let (mut model, label) = load_for(&dir, &compute, weights)?;
     if let Some(file) = &args.infill {

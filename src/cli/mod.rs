@@ -46,8 +46,8 @@ pub struct ScreenArgs {
     /// whole note (0 = the whole piece).
     #[arg(long, default_value_t = crate::sample::prompt::DEFAULT_PROMPT_WORDS)]
     pub prompt_words: usize,
-    /// Where the model computes: auto, cpu, cuda or cuda:N (auto = CUDA where this binary has
-    /// it and a GPU answers).
+    /// Where the model computes: auto, cpu, cuda or cuda:N (auto = the CPU decoder, which writes
+    /// one word at a time faster than a GPU does; cuda for the GPU's batched takes).
     #[arg(long, default_value = "auto")]
     pub device: crate::learn::device::DeviceChoice,
     /// The settings file to read and write [default: settings.toml in the user's config

@@ -3,7 +3,7 @@
 use crate::learn::checkpoint::CheckpointConfig;
 use crate::learn::device::{Compute, DeviceChoice};
 use crate::learn::model::{GptConfig, Positions};
-use crate::learn::train::{recorded_steps, train, TrainOptions};
+use crate::learn::train::{recorded_steps, train, OptimizerKind, TrainOptions};
 use anyhow::{ensure, Context, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -74,6 +74,18 @@ pub struct TrainArgs {
     /// AdamW weight decay on matrices and embeddings [default: 0.1].
     #[arg(long)]
     pub weight_decay: Option<f64>,
+    /// What moves the blocks' weight matrices: adamw, or muon (orthogonalised momentum, the
+    /// optimiser of the modded-nanoGPT records) at --muon-lr [default: adamw]. Embeddings,
+    /// gains and biases always take AdamW at --lr.
+    #[arg(long, value_enum)]
+    pub optimizer: Option<OptimizerKind>,
+    /// Muon's peak rate, scaled by the schedule as --lr is [default: 0.02].
+    #[arg(long)]
+    pub muon_lr: Option<f64>,
+    /// Keep a moving average of the weights with this decay per step (e.g. 0.99) and evaluate
+    /// and save the average instead of the raw weights [default: 0, none].
+    #[arg(long)]
+    pub ema: Option<f64>,
     /// Seed of the initial weights, batches and dropout [default: 1337].
     #[arg(long)]
     pub seed: Option<u64>,
@@ -162,6 +174,7 @@ impl TrainArgs {
              dropout => o.model.dropout, batch => o.batch,
              accum => o.accum, steps => o.steps, eval_every => o.eval_every,
              eval_batches => o.eval_batches, weight_decay => o.weight_decay, seed => o.seed,
+             optimizer => o.optimizer, muon_lr => o.muon_lr, ema => o.ema,
              transpose_prob => o.augment.transpose_prob,
              transpose_range => o.augment.transpose_range,
              stretch_prob => o.augment.stretch_prob, stretches => o.augment.stretches,

@@ -89,6 +89,23 @@ impl Compute {
         }
     }
 
+    /// Where to generate: as [`Compute::select`], except that `auto` takes the CPU even where a
+    /// GPU answers. One word at a time is a chain of small kernels on a GPU: on an H200 candle's
+    /// cached forward wrote 1,230 words/s at batch 1 where the CPU decoder writes 3,314 on two
+    /// cores (docs/gpu.md, 2026-12-04). `--device cuda` still takes the GPU.
+    pub fn for_generation(choice: DeviceChoice) -> Result<Compute> {
+        match choice {
+            DeviceChoice::Auto => Ok(Compute {
+                fallback: Some(
+                    "one word at a time the CPU decoder out-runs a GPU; --device cuda takes one"
+                        .into(),
+                ),
+                ..Compute::cpu()
+            }),
+            chosen => Compute::select(chosen),
+        }
+    }
+
     pub fn is_cuda(&self) -> bool {
         self.device.is_cuda()
     }
@@ -163,6 +180,17 @@ mod tests {
     }
 
     #[test]
+    fn generation_on_auto_takes_the_cpu_decoder_and_says_so() {
+        let auto = Compute::for_generation(DeviceChoice::Auto).unwrap();
+        assert!(!auto.is_cuda());
+        assert!(
+            auto.describe().contains("--device cuda takes one"),
+            "{}",
+            auto.describe()
+        );
+    }
+
+    #[test]
     fn parses_every_form_and_refuses_others() {
         assert_eq!("auto".parse(), Ok(DeviceChoice::Auto));
         assert_eq!("cpu".parse(), Ok(DeviceChoice::Cpu));
@@ -191,6 +219,12 @@ mod tests {
         );
         let cpu = Compute::select(DeviceChoice::Cpu).unwrap();
         assert_eq!(cpu.describe(), "device: cpu (f32 matrix products)");
+        assert_eq!(
+            Compute::for_generation(DeviceChoice::Cpu)
+                .unwrap()
+                .describe(),
+            "device: cpu (f32 matrix products)"
+        );
         let err = Compute::select(DeviceChoice::Cuda(0)).unwrap_err();
         let err = format!("{err:#}");
         assert!(

@@ -117,7 +117,7 @@ impl Runtime {
             _ => None,
         };
         let sound_about = output.describe();
-        let compute = Compute::select(options.device)?;
+        let compute = Compute::for_generation(options.device)?;
         let located = locate(options.checkpoint.as_deref()).map_err(|e| format!("{e:#}"));
         let (model, model_error) = match located.clone().and_then(|d| load_model(&d, &compute)) {
             Ok(m) => (Some(m), None),

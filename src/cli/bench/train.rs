@@ -3,7 +3,7 @@
 
 use crate::learn::device::Compute;
 use crate::learn::model::{Gpt, GptConfig};
-use crate::learn::train::{bench, profile, OpTime, StepTimes};
+use crate::learn::train::{bench, profile, OpTime, OptimizerKind, StepTimes};
 use crate::music::words::Vocab;
 use anyhow::{bail, Result};
 
@@ -14,6 +14,7 @@ pub struct TrainBench<'a> {
     pub context: usize,
     pub steps: usize,
     pub profile: bool,
+    pub optimizer: OptimizerKind,
 }
 
 pub fn run(b: &TrainBench, compute: &Compute) -> Result<()> {
@@ -23,16 +24,18 @@ pub fn run(b: &TrainBench, compute: &Compute) -> Result<()> {
         bail!("--profile times the CPU kernels: add --device cpu");
     }
     let params = Gpt::new(&config, 0, &candle_core::Device::Cpu)?.num_params();
-    let times = bench(&config, b.batch, b.steps, compute, true)?;
+    let times = bench(&config, b.batch, b.steps, compute, true, b.optimizer)?;
     let (preset, batch, context, steps) = (b.preset, b.batch, b.context, b.steps);
+    let optimizer = format!("{:?}", b.optimizer).to_lowercase();
     println!(
-        "train {preset} ({params} parameters), batch {batch} x context {context}, {steps} steps on {}: {:.0} tokens/s ({} CPU threads)",
+        "train {preset} ({params} parameters), batch {batch} x context {context}, {optimizer}, {steps} steps on {}: {:.0} tokens/s ({} CPU threads); optimiser {:.1} ms a step",
         compute.name(),
         times.tokens_per_s,
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        times.optimiser_ms
     );
     if b.profile {
-        let plain = bench(&config, batch, steps, compute, false)?;
+        let plain = bench(&config, batch, steps, compute, false, b.optimizer)?;
         print_profile(&times, &plain, &profile(&config, batch, steps.clamp(2, 5))?);
     }
     // The fields of torch_reference.py, with its FLOP count, for a side-by-side table.
@@ -42,7 +45,7 @@ pub fn run(b: &TrainBench, compute: &Compute) -> Result<()> {
         "what": "train", "impl": "nanotune", "preset": preset, "device": compute.name(),
         "params": params,
         "dtype": format!("{:?}", compute.matmul_dtype).to_lowercase(), "batch": batch,
-        "context": context, "tokens_per_s": tokens_per_s.round(),
+        "context": context, "optimizer": optimizer, "tokens_per_s": tokens_per_s.round(),
         "step_ms": (1e5 * (batch * context) as f64 / tokens_per_s).round() / 100.0,
         "model_tflops": (tokens_per_s * flops_per_token as f64 / 1e10).round() / 100.0,
     });
@@ -51,7 +54,7 @@ pub fn run(b: &TrainBench, compute: &Compute) -> Result<()> {
 }
 
 fn print_profile(fused: &StepTimes, plain: &StepTimes, ops: &[OpTime]) {
-    println!("\nA step, phase by phase (ms): forward, backward, clipping + AdamW = total");
+    println!("\nA step, phase by phase (ms): forward, backward, clipping + optimiser = total");
     for (name, t) in [("fused CPU kernels", fused), ("plain candle ops", plain)] {
         let total = t.forward_ms + t.backward_ms + t.optimiser_ms;
         println!(

@@ -2,7 +2,7 @@
 //! time of each phase) and `bench train --profile` (each operation of a step alone on its real
 //! shapes, forward and backward, with the plain candle ops and with the fused CPU kernels).
 
-use super::optim::{gradients, AdamW};
+use super::optim::{gradients, AdamW, Optimizer, OptimizerKind};
 use crate::learn::device::Compute;
 use crate::learn::fused::{self, plain};
 use crate::learn::model::{Gpt, GptConfig};
@@ -19,12 +19,12 @@ pub struct StepTimes {
     /// The loss (the whole forward pass).
     pub forward_ms: f64,
     pub backward_ms: f64,
-    /// Clipping and AdamW.
+    /// Clipping and the optimiser.
     pub optimiser_ms: f64,
 }
 
-/// Training speed of `steps` full steps (forward, backward, clipping, AdamW) on random tokens,
-/// after two warm-up steps; with the fused CPU kernels where `cpu_kernels` (see
+/// Training speed of `steps` full steps (forward, backward, clipping, the `optimizer`) on random
+/// tokens, after two warm-up steps; with the fused CPU kernels where `cpu_kernels` (see
 /// [`Gpt::set_cpu_kernels`]).
 pub fn bench(
     config: &GptConfig,
@@ -32,6 +32,7 @@ pub fn bench(
     steps: usize,
     compute: &Compute,
     cpu_kernels: bool,
+    optimizer: OptimizerKind,
 ) -> Result<StepTimes> {
     let device = &compute.device;
     if device.is_cpu() {
@@ -40,7 +41,7 @@ pub fn bench(
     let mut model = Gpt::new(config, 0, device)?;
     model.set_matmul_dtype(compute.matmul_dtype);
     model.set_cpu_kernels(cpu_kernels);
-    let mut opt = AdamW::new(model.params(), 0.1)?;
+    let mut opt = Optimizer::new(model.params(), optimizer, 0.1, 20.0)?;
     let mut rng = StdRng::seed_from_u64(0);
     let ctx = config.context;
     // Seconds of each phase: forward, backward, optimiser.

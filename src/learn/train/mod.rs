@@ -14,10 +14,12 @@
 //! clipping, AdamW, the learning rate), `eval` (the losses) and `record` (the checkpoint's
 //! files, log.csv and the progress bar).
 
+mod average;
 mod batches;
 mod bench;
 mod eval;
 mod fill_window;
+mod muon;
 mod optim;
 mod record;
 mod resume;
@@ -25,7 +27,7 @@ mod resume;
 pub use batches::Augment;
 pub use bench::{bench, profile, OpTime, StepTimes};
 pub use eval::{evaluate, piece_losses, Evaluation};
-pub use optim::{clip_gradients, AdamW};
+pub use optim::{clip_gradients, AdamW, Optimizer, OptimizerKind};
 pub use resume::recorded_steps;
 
 use crate::learn::dataset::Dataset;
@@ -68,6 +70,16 @@ pub struct TrainOptions {
     pub eval_batches: usize,
     pub weight_decay: f64,
     pub grad_clip: f64,
+    /// What moves the blocks' matrices: AdamW, or Muon at `muon_lr`.
+    #[serde(default)]
+    pub optimizer: OptimizerKind,
+    /// Muon's peak rate (the schedule scales it as it scales `lr`).
+    #[serde(default = "default_muon_lr")]
+    pub muon_lr: f64,
+    /// Decay of the weights' moving average, evaluated and kept instead of the raw weights
+    /// (0 = no average).
+    #[serde(default)]
+    pub ema: f64,
     pub seed: u64,
     pub augment: Augment,
     /// Continue the run in `out` where it stopped.
@@ -110,6 +122,9 @@ impl TrainOptions {
             eval_batches: 8,
             weight_decay: 0.1,
             grad_clip: 1.0,
+            optimizer: OptimizerKind::Adamw,
+            muon_lr: default_muon_lr(),
+            ema: 0.0,
             seed: 1337,
             augment: Augment::default(),
             resume: false,
@@ -132,6 +147,11 @@ impl TrainOptions {
         ensure!(
             self.lr > 0.0 && self.min_lr >= 0.0,
             "learning rates must be positive"
+        );
+        ensure!(self.muon_lr > 0.0, "--muon-lr must be positive");
+        ensure!(
+            (0.0..1.0).contains(&self.ema),
+            "--ema must lie in [0, 1): the decay of the weights' average"
         );
         ensure!(
             !(self.resume && self.init_from.is_some()),
@@ -159,6 +179,11 @@ impl TrainOptions {
         );
         self.model.validate()
     }
+}
+
+/// Muon's usual peak rate (modded-nanoGPT's).
+fn default_muon_lr() -> f64 {
+    0.02
 }
 
 /// What a run reached.
@@ -229,15 +254,27 @@ pub fn train(opts: &TrainOptions, compute: &Compute) -> Result<TrainReport> {
                 || opts.stop_at.is_some_and(|s| step >= s));
         let at_eval = step % opts.eval_every == 0 || step == opts.steps || out_of_time;
         if at_eval && !(opts.resume && step == start_step) {
-            let losses = evals.losses(&run.model)?;
+            let averaged = match &run.average {
+                Some(avg) => {
+                    let mut m = avg.model(&cfg, run.model.params(), device)?;
+                    m.set_matmul_dtype(compute.matmul_dtype);
+                    Some(m)
+                }
+                None => None,
+            };
+            let losses = evals.losses(averaged.as_ref().unwrap_or(&run.model))?;
             (last_train, last_val) = (losses.train, losses.val);
             let best = run.evaluated(losses.train, losses.val, step as u64 * tokens_per_step);
-            record.evaluation(&run, losses, best, opts.lr_at(step))?;
+            let kept = averaged.as_ref().unwrap_or(&run.model);
+            record.evaluation(&run, kept, losses, best, opts.lr_at(step))?;
         }
         if step >= opts.steps || out_of_time || opts.stop_before == Some(step) {
             break;
         }
         let loss = train_step(&run.model, &mut run.opt, &train_windows, opts, step, device)?;
+        if let Some(avg) = &mut run.average {
+            avg.update(run.model.params())?;
+        }
         run.step += 1;
         record.stepped(run.step, &loss)?;
     }
@@ -251,11 +288,11 @@ pub fn train(opts: &TrainOptions, compute: &Compute) -> Result<TrainReport> {
     })
 }
 
-/// One optimiser step: `accum` micro-batches forward and backward, clipped, AdamW. Returns the
+/// One optimiser step: `accum` micro-batches forward and backward, clipped, AdamW (or Muon). Returns the
 /// mean training loss of the step, still on the device (reading it is a sync).
 fn train_step(
     model: &Gpt,
-    opt: &mut AdamW,
+    opt: &mut Optimizer,
     windows: &Windows,
     opts: &TrainOptions,
     step: usize,

@@ -1,9 +1,23 @@
-//! The optimiser: gradients of the loss, clipped to a global norm, AdamW, and the learning rate
-//! of each step (linear warm-up, then cosine decay), as nanoGPT's train.py sets them up.
+//! The optimiser: gradients of the loss, clipped to a global norm, AdamW (or Muon for the blocks'
+//! matrices, [`super::muon`]), and the learning rate of each step (linear warm-up, then cosine
+//! decay), as nanoGPT's train.py sets them up.
 
+use super::muon::{is_muon_param, Muon};
 use super::TrainOptions;
 use anyhow::{ensure, Result};
 use candle_core::{DType, Device, Shape, Tensor, Var};
+use serde::{Deserialize, Serialize};
+
+/// What moves the blocks' weight matrices (everything else always takes AdamW).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// AdamW for every parameter (nanoGPT's).
+    #[default]
+    Adamw,
+    /// Muon for the blocks' matrices at `--muon-lr`, AdamW for the rest.
+    Muon,
+}
 
 impl TrainOptions {
     /// The warm-up in steps: as given, or min(1000, steps / 10).
@@ -246,6 +260,151 @@ impl AdamW {
         self.m = flatten(m)?.to_dtype(DType::F32)?;
         self.v = flatten(v)?.to_dtype(DType::F32)?;
         Ok(())
+    }
+}
+
+/// Where a parameter's state lives: at this index of AdamW's parameters or of Muon's.
+#[derive(Clone, Copy)]
+enum Slot {
+    Adam(usize),
+    Muon(usize),
+}
+
+/// A run's optimiser: AdamW alone, or Muon for the blocks' matrices with AdamW for the rest.
+/// Its state reads and writes per parameter of the model ([`Optimizer::moments`]), so the
+/// resume file has one layout for both (Muon's momentum in the first moment, zeros in the
+/// second).
+pub struct Optimizer {
+    adam: AdamW,
+    adam_params: Vec<(String, Var)>,
+    muon: Option<Muon>,
+    muon_params: Vec<Var>,
+    /// Muon's rate over AdamW's: the schedule scales both alike.
+    muon_ratio: f64,
+    weight_decay: f64,
+    slots: Vec<Slot>,
+}
+
+impl Optimizer {
+    /// The optimiser `opts` asks for, over the model's `params`.
+    pub fn for_run(params: &[(String, Var)], opts: &TrainOptions) -> Result<Optimizer> {
+        let muon_ratio = opts.muon_lr / opts.lr;
+        Self::new(params, opts.optimizer, opts.weight_decay, muon_ratio)
+    }
+
+    /// `kind` over the model's `params`, Muon's rate `muon_ratio` times AdamW's.
+    pub fn new(
+        params: &[(String, Var)],
+        kind: OptimizerKind,
+        weight_decay: f64,
+        muon_ratio: f64,
+    ) -> Result<Optimizer> {
+        let muon = kind == OptimizerKind::Muon;
+        let (mut adam_params, mut muon_params, mut slots) = (Vec::new(), Vec::new(), Vec::new());
+        for (name, var) in params {
+            if muon && is_muon_param(name, var) {
+                slots.push(Slot::Muon(muon_params.len()));
+                muon_params.push(var.clone());
+            } else {
+                slots.push(Slot::Adam(adam_params.len()));
+                adam_params.push((name.clone(), var.clone()));
+            }
+        }
+        let adam = AdamW::new(&adam_params, weight_decay)?;
+        let muon = match muon {
+            true => Some(Muon::new(&muon_params.iter().collect::<Vec<_>>())?),
+            false => None,
+        };
+        Ok(Optimizer {
+            adam,
+            adam_params,
+            muon,
+            muon_params,
+            muon_ratio,
+            weight_decay,
+            slots,
+        })
+    }
+
+    /// Steps taken so far.
+    pub fn step(&self) -> usize {
+        self.adam.step
+    }
+
+    pub fn set_step(&mut self, step: usize) {
+        self.adam.step = step;
+    }
+
+    /// One update of every parameter of the model (`params`, as given to [`Optimizer::new`])
+    /// from its gradient at AdamW's rate `lr`, the gradients first clipped to a global norm of
+    /// `max_norm`; returns the norm before clipping, on the device.
+    pub fn clipped_update(
+        &mut self,
+        params: &[(String, Var)],
+        grads: &[Tensor],
+        max_norm: f64,
+        lr: f64,
+    ) -> Result<Tensor> {
+        ensure!(
+            params.len() == self.slots.len() && grads.len() == params.len(),
+            "the optimiser was made for other parameters"
+        );
+        let Some(muon) = &mut self.muon else {
+            return self.adam.clipped_update(params, grads, max_norm, lr);
+        };
+        let mut grads = grads.to_vec();
+        let norm = clip_gradients(&mut grads, max_norm)?;
+        let (mut adam_grads, mut muon_grads) = (Vec::new(), Vec::new());
+        for (slot, g) in self.slots.iter().zip(&grads) {
+            match slot {
+                Slot::Adam(_) => adam_grads.push(g.clone()),
+                Slot::Muon(_) => muon_grads.push(g),
+            }
+        }
+        // Already clipped: AdamW's own clipping must leave them as they are.
+        self.adam
+            .clipped_update(&self.adam_params, &adam_grads, f64::INFINITY, lr)?;
+        let muon_params: Vec<&Var> = self.muon_params.iter().collect();
+        // The matrices decay as much per step as they would under AdamW.
+        let keep = 1.0 - lr * self.weight_decay;
+        muon.update(&muon_params, &muon_grads, lr * self.muon_ratio, keep)?;
+        Ok(norm)
+    }
+
+    /// The state of the model's parameter `i`, in its shape: AdamW's two moments, or Muon's
+    /// momentum and zeros.
+    pub(super) fn moments(&self, i: usize, shape: &Shape) -> Result<(Tensor, Tensor)> {
+        match (self.slots[i], &self.muon) {
+            (Slot::Adam(j), _) => self.adam.moments(j, shape),
+            (Slot::Muon(j), Some(muon)) => {
+                let m = muon.buffers[j].reshape(shape)?;
+                Ok((m.clone(), m.zeros_like()?))
+            }
+            (Slot::Muon(_), None) => unreachable!("Muon slots exist only with Muon"),
+        }
+    }
+
+    /// Sets every parameter's state (in the model's order), as [`Optimizer::moments`] gives it.
+    pub(super) fn set_moments(&mut self, m: &[Tensor], v: &[Tensor]) -> Result<()> {
+        ensure!(
+            m.len() == self.slots.len() && v.len() == self.slots.len(),
+            "moments for {} and {} parameters, not {}",
+            m.len(),
+            v.len(),
+            self.slots.len()
+        );
+        let (mut am, mut av) = (Vec::new(), Vec::new());
+        for (i, slot) in self.slots.iter().enumerate() {
+            match (slot, &mut self.muon) {
+                (Slot::Adam(_), _) => {
+                    am.push(m[i].clone());
+                    av.push(v[i].clone());
+                }
+                (Slot::Muon(j), Some(muon)) => muon.buffers[*j] = m[i].to_dtype(DType::F32)?,
+                (Slot::Muon(_), None) => unreachable!("Muon slots exist only with Muon"),
+            }
+        }
+        self.adam.set_moments(&am, &av)
     }
 }
 

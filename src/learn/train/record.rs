@@ -6,6 +6,7 @@ use super::resume::RunState;
 use super::TrainOptions;
 use crate::fsutil::write_atomic;
 use crate::learn::checkpoint::{save_tensors, CheckpointConfig, LOG_FILE, MODEL_FILE, STATE_FILE};
+use crate::learn::model::Gpt;
 use anyhow::{Context, Result};
 use candle_core::Tensor;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -96,9 +97,18 @@ impl Recorder {
 
     /// Saves the checkpoint after an evaluation at `run.step`: the weights when `best`, then
     /// config.json, the resume state, train_state.json and a line of log.csv.
-    pub fn evaluation(&self, run: &RunState, losses: Losses, best: bool, lr: f64) -> Result<()> {
+    /// Records an evaluation of `kept` (the run's model, or its weights' average), saving it as
+    /// the best weights when `best`.
+    pub fn evaluation(
+        &self,
+        run: &RunState,
+        kept: &Gpt,
+        losses: Losses,
+        best: bool,
+        lr: f64,
+    ) -> Result<()> {
         if best {
-            save_tensors(&self.out.join(MODEL_FILE), &run.model.tensors())?;
+            save_tensors(&self.out.join(MODEL_FILE), &kept.tensors())?;
         }
         CheckpointConfig::new(run.model.config().clone(), run.summary.clone()).save(&self.out)?;
         run.save(&self.out)?;

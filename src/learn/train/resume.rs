@@ -1,7 +1,8 @@
 //! Where a run stands, and where it starts: a fresh model, the weights of `--init-from`, or the
 //! resume state a stopped run left in its checkpoint's optimizer.safetensors.
 
-use super::optim::AdamW;
+use super::average::WeightAverage;
+use super::optim::Optimizer;
 use super::TrainOptions;
 use crate::learn::checkpoint::{
     load_tensors, save_tensors, Checkpoint, CheckpointConfig, TrainSummary, CONFIG_FILE,
@@ -14,11 +15,13 @@ use candle_core::{Device, Tensor};
 use std::collections::HashMap;
 use std::path::Path;
 
-/// A run's state: what the resume file keeps (the current weights, AdamW's moments, the step,
-/// the best validation loss) and the summary config.json reports.
+/// A run's state: what the resume file keeps (the current weights, the optimiser's moments, the
+/// weights' average, the step, the best validation loss) and the summary config.json reports.
 pub(super) struct RunState {
     pub model: Gpt,
-    pub opt: AdamW,
+    pub opt: Optimizer,
+    /// With `--ema`: the weights' moving average, which evaluations measure.
+    pub average: Option<WeightAverage>,
     /// Optimiser steps done.
     pub step: usize,
     /// The best validation loss so far (infinite before the first evaluation).
@@ -78,8 +81,13 @@ impl RunState {
                 Gpt::new(&cfg, opts.seed, device)?
             }
         };
+        let average = match opts.ema > 0.0 {
+            true => Some(WeightAverage::new(model.params(), opts.ema)?),
+            false => None,
+        };
         Ok(RunState {
-            opt: AdamW::new(model.params(), opts.weight_decay)?,
+            opt: Optimizer::for_run(model.params(), opts)?,
+            average,
             model,
             step: 0,
             best: f64::INFINITY,
@@ -113,6 +121,13 @@ impl RunState {
             t.insert(format!("m.{name}"), m);
             t.insert(format!("v.{name}"), v);
         }
+        if let Some(avg) = &self.average {
+            for ((name, _), a) in self.model.params().iter().zip(avg.tensors()) {
+                t.insert(format!("{AVERAGE_PREFIX}{name}"), a.clone());
+            }
+            let updates = Tensor::new(&[avg.updates as i64], device)?;
+            t.insert(AVERAGE_UPDATES.into(), updates);
+        }
         t.insert("step".into(), Tensor::new(&[self.step as i64], device)?);
         t.insert("best_val_loss".into(), Tensor::new(&[self.best], device)?);
         save_tensors(&dir.join(OPTIMIZER_FILE), &t)
@@ -141,22 +156,23 @@ impl RunState {
             .to_vec1::<f64>()
             .with_context(|| bad("best_val_loss"))?;
         ensure!(step.len() == 1 && best.len() == 1, bad("step"));
+        let avg_updates = t.remove(AVERAGE_UPDATES);
         let mut weights = HashMap::new();
+        let mut averaged = HashMap::new();
         let mut moments = HashMap::new();
         for (name, tensor) in t {
-            match name.strip_prefix("param.") {
-                Some(n) => {
-                    weights.insert(n.to_string(), tensor);
-                }
-                None => {
-                    moments.insert(name, tensor);
-                }
+            if let Some(n) = name.strip_prefix("param.") {
+                weights.insert(n.to_string(), tensor);
+            } else if let Some(n) = name.strip_prefix(AVERAGE_PREFIX) {
+                averaged.insert(n.to_string(), tensor);
+            } else {
+                moments.insert(name, tensor);
             }
         }
         let model = Gpt::from_tensors(&shape, &weights, device).with_context(|| {
             format!("{} does not match the checkpoint's config", path.display())
         })?;
-        let mut opt = AdamW::new(model.params(), opts.weight_decay)?;
+        let mut opt = Optimizer::for_run(model.params(), opts)?;
         let (mut m, mut v) = (Vec::new(), Vec::new());
         for (name, var) in model.params() {
             for (kind, list) in [("m", &mut m), ("v", &mut v)] {
@@ -167,16 +183,37 @@ impl RunState {
             }
         }
         opt.set_moments(&m, &v)?;
-        opt.step = step[0] as usize;
+        opt.set_step(step[0] as usize);
+        let average = match (opts.ema > 0.0, avg_updates) {
+            (false, _) => None,
+            // A run that kept no average starts one at its current weights.
+            (true, None) => Some(WeightAverage::new(model.params(), opts.ema)?),
+            (true, Some(updates)) => {
+                let updates = updates.to_vec1::<i64>().with_context(|| bad("average"))?;
+                let mut tensors = Vec::new();
+                for (name, var) in model.params() {
+                    let a = averaged.remove(name).with_context(|| bad("average"))?;
+                    ensure!(a.dims() == var.dims(), bad("average"));
+                    tensors.push(a.to_dtype(candle_core::DType::F32)?);
+                }
+                let n = updates.first().copied().unwrap_or(0).max(0) as usize;
+                Some(WeightAverage::from_tensors(tensors, opts.ema, n))
+            }
+        };
         Ok(RunState {
             model,
             opt,
+            average,
             step: step[0] as usize,
             best: best[0],
             summary: config.training,
         })
     }
 }
+
+/// The resume file's names for the weights' average and its count of updates.
+const AVERAGE_PREFIX: &str = "average.";
+const AVERAGE_UPDATES: &str = "average_updates";
 
 /// The optimiser steps a checkpoint's run was set to reach (the `steps` of the training options
 /// its config.json records), so that a resumed run goes on to its own end.
@@ -259,6 +296,9 @@ mod tests {
             run.opt
                 .clipped_update(run.model.params(), &grads, 1.0, 1e-2)
                 .unwrap();
+            if let Some(avg) = &mut run.average {
+                avg.update(run.model.params()).unwrap();
+            }
             run.step += 1;
         }
         run
@@ -267,7 +307,21 @@ mod tests {
     #[test]
     fn the_resume_state_reads_back_as_it_was_saved() {
         let tmp = tempfile::tempdir().unwrap();
-        let opts = options(tmp.path());
+        resume_state_reads_back(&options(tmp.path()));
+    }
+
+    #[test]
+    fn muons_momentum_and_the_weights_average_read_back_as_saved() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut opts = options(tmp.path());
+        opts.optimizer = super::super::OptimizerKind::Muon;
+        opts.ema = 0.9;
+        resume_state_reads_back(&opts);
+    }
+
+    fn resume_state_reads_back(opts: &TrainOptions) {
+        let tmp = opts.out.clone();
+        let opts = opts.clone();
         let mut run = stepped(&opts);
         assert!(run.evaluated(5.2, 5.3, 48));
         assert!(!run.evaluated(5.0, 5.4, 48), "a worse loss is not kept");
@@ -276,15 +330,15 @@ mod tests {
             (3, Some(5.3))
         );
         CheckpointConfig::new(run.model.config().clone(), run.summary.clone())
-            .save(tmp.path())
+            .save(&tmp)
             .unwrap();
-        run.save(tmp.path()).unwrap();
+        run.save(&tmp).unwrap();
 
         let mut again = opts.clone();
         again.resume = true;
         again.model.dropout = 0.2;
         let back = RunState::start(&again, &Device::Cpu).unwrap();
-        assert_eq!((back.step, back.opt.step, back.best), (3, 3, 5.3));
+        assert_eq!((back.step, back.opt.step(), back.best), (3, 3, 5.3));
         assert_eq!(back.summary, run.summary);
         assert_eq!(back.model.config().dropout, 0.2, "the dropout is the run's");
         for (i, ((name, a), (_, b))) in run
@@ -300,11 +354,27 @@ mod tests {
             assert!(values(&ma).iter().any(|&m| m != 0.0), "{name}: no moment");
             assert_eq!((values(&ma), values(&va)), (values(&mb), values(&vb)));
         }
+        match (&run.average, &back.average) {
+            (None, None) => assert_eq!(opts.ema, 0.0),
+            (Some(a), Some(b)) => {
+                assert_eq!((a.updates, b.updates), (3, 3));
+                for (x, y) in a.tensors().iter().zip(b.tensors()) {
+                    assert_eq!(values(x), values(y));
+                }
+                let raw = values(run.model.params()[1].1.as_tensor());
+                assert_ne!(
+                    values(&a.tensors()[1]),
+                    raw,
+                    "the average is not the weights"
+                );
+            }
+            _ => panic!("the average did not read back"),
+        }
 
         // Without --resume the folder is refused; a folder without a checkpoint cannot resume.
         let err = RunState::start(&opts, &Device::Cpu).err().unwrap();
         assert!(err.to_string().contains("add --resume"), "{err}");
-        let mut elsewhere = options(&tmp.path().join("empty"));
+        let mut elsewhere = options(&tmp.join("empty"));
         elsewhere.resume = true;
         let err = format!(
             "{:#}",
