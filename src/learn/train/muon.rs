@@ -99,8 +99,8 @@ mod tests {
     use super::*;
     use candle_core::Device;
 
-    /// The singular values of `m`'s Gram matrix's eigenvalues, as the diagonal after the
-    /// iteration: here simply m m^T, which is the identity times s^2 for an orthogonal m.
+    /// m m^T: for a wide m with orthonormal rows, the identity; its diagonal holds the squared
+    /// singular values where the rows are orthogonal.
     fn gram(m: &Tensor) -> Vec<Vec<f32>> {
         m.matmul(&m.t().unwrap()).unwrap().to_vec2().unwrap()
     }

@@ -277,7 +277,8 @@ enum Slot {
 pub struct Optimizer {
     adam: AdamW,
     adam_params: Vec<(String, Var)>,
-    muon: Option<Muon>,
+    /// Muon's state: empty under AdamW alone.
+    muon: Muon,
     muon_params: Vec<Var>,
     /// Muon's rate over AdamW's: the schedule scales both alike.
     muon_ratio: f64,
@@ -311,10 +312,7 @@ impl Optimizer {
             }
         }
         let adam = AdamW::new(&adam_params, weight_decay)?;
-        let muon = match muon {
-            true => Some(Muon::new(&muon_params.iter().collect::<Vec<_>>())?),
-            false => None,
-        };
+        let muon = Muon::new(&muon_params.iter().collect::<Vec<_>>())?;
         Ok(Optimizer {
             adam,
             adam_params,
@@ -349,9 +347,9 @@ impl Optimizer {
             params.len() == self.slots.len() && grads.len() == params.len(),
             "the optimiser was made for other parameters"
         );
-        let Some(muon) = &mut self.muon else {
+        if self.muon_params.is_empty() {
             return self.adam.clipped_update(params, grads, max_norm, lr);
-        };
+        }
         let mut grads = grads.to_vec();
         let norm = clip_gradients(&mut grads, max_norm)?;
         let (mut adam_grads, mut muon_grads) = (Vec::new(), Vec::new());
@@ -367,20 +365,20 @@ impl Optimizer {
         let muon_params: Vec<&Var> = self.muon_params.iter().collect();
         // The matrices decay as much per step as they would under AdamW.
         let keep = 1.0 - lr * self.weight_decay;
-        muon.update(&muon_params, &muon_grads, lr * self.muon_ratio, keep)?;
+        self.muon
+            .update(&muon_params, &muon_grads, lr * self.muon_ratio, keep)?;
         Ok(norm)
     }
 
     /// The state of the model's parameter `i`, in its shape: AdamW's two moments, or Muon's
     /// momentum and zeros.
     pub(super) fn moments(&self, i: usize, shape: &Shape) -> Result<(Tensor, Tensor)> {
-        match (self.slots[i], &self.muon) {
-            (Slot::Adam(j), _) => self.adam.moments(j, shape),
-            (Slot::Muon(j), Some(muon)) => {
-                let m = muon.buffers[j].reshape(shape)?;
+        match self.slots[i] {
+            Slot::Adam(j) => self.adam.moments(j, shape),
+            Slot::Muon(j) => {
+                let m = self.muon.buffers[j].reshape(shape)?;
                 Ok((m.clone(), m.zeros_like()?))
             }
-            (Slot::Muon(_), None) => unreachable!("Muon slots exist only with Muon"),
         }
     }
 
@@ -395,13 +393,12 @@ impl Optimizer {
         );
         let (mut am, mut av) = (Vec::new(), Vec::new());
         for (i, slot) in self.slots.iter().enumerate() {
-            match (slot, &mut self.muon) {
-                (Slot::Adam(_), _) => {
+            match slot {
+                Slot::Adam(_) => {
                     am.push(m[i].clone());
                     av.push(v[i].clone());
                 }
-                (Slot::Muon(j), Some(muon)) => muon.buffers[*j] = m[i].to_dtype(DType::F32)?,
-                (Slot::Muon(_), None) => unreachable!("Muon slots exist only with Muon"),
+                Slot::Muon(j) => self.muon.buffers[*j] = m[i].to_dtype(DType::F32)?,
             }
         }
         self.adam.set_moments(&am, &av)
