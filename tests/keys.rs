@@ -44,7 +44,7 @@ fn a_keymap_moves_play_to_p_and_help_to_f1_and_the_help_shows_them() {
         .lines()
         .find(|l| l.contains("play / stop"))
         .unwrap_or_else(|| panic!("no play row:\n{screen}"));
-    assert!(play.contains(" p  play / stop"), "{screen}");
+    assert!(play.contains(" p / a  play / stop"), "{screen}");
     assert!(!screen.contains("space"), "{screen}");
     assert!(screen.contains(" f1  this help"), "{screen}");
     update(&mut a, key(KeyCode::F(1)));

@@ -109,6 +109,77 @@ fn the_playhead_follows_the_listeners_clock() {
     assert_eq!(client.failure(), None);
 }
 
+/// A real file sent while it is "made", in parts: it begins playing at the first part, grows,
+/// and is saved whole, the same words as the file; a part that reaches back before the point
+/// where the piece was whole is refused; a sender that leaves mid-piece leaves what came saved.
+#[test]
+fn a_piece_sent_as_it_is_made_plays_from_its_first_part_and_is_saved_whole() {
+    let listener = TestListener::start();
+    let mut client = listener.client();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/examples/new-piece.mid");
+    let piece = Piece::read_midi_file("made", &std::fs::read(&path).unwrap()).unwrap();
+    let last = piece.score.notes.last().unwrap().start;
+    assert!(piece.score.notes.len() > 100 && last > 16.0, "{last}");
+    // As a generation would hand it over: whole up to a point, later notes not there yet.
+    let so_far = |until: f64| {
+        piece.with_notes(
+            piece
+                .score
+                .notes
+                .iter()
+                .filter(|n| n.start <= until)
+                .copied()
+                .collect(),
+        )
+    };
+    let id = client.begin_piece(&so_far(2.0), 2.0).unwrap();
+    listener.logged("\"made\" begins as it is made");
+    std::thread::sleep(Duration::from_millis(150));
+    assert!(client.is_playing());
+    let at = client.position_seconds();
+    assert!(at > 0.05, "it plays before it is whole: {at}");
+    for settled in [5.5, 9.0, 13.25] {
+        client.grow_piece(&so_far(settled), Some(settled)).unwrap();
+    }
+    client.grow_piece(&piece, None).unwrap();
+    let received = client.wait_received(id, CONFIRM).unwrap();
+    assert_eq!(received.notes, piece.score.notes.len());
+    let saved = PathBuf::from(received.saved.unwrap());
+    assert_eq!(words_of(&saved), words_of(&path));
+    assert!(client.is_playing());
+
+    // A sender that leaves mid-piece: what came is played and saved, cut off.
+    client.begin_piece(&so_far(3.0), 3.0).unwrap();
+    client.grow_piece(&so_far(7.0), Some(7.0)).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    drop(client);
+    let line = listener.logged("(cut off: its sender left): saved");
+    let saved = line.rsplit("saved ").next().unwrap();
+    let kept = Piece::read_midi_file("x", &std::fs::read(saved).unwrap()).unwrap();
+    let sent = piece.score.notes.iter().filter(|n| n.start < 7.0).count();
+    assert_eq!(kept.score.notes.len(), sent);
+
+    // A part with a note before where the piece was whole: refused, and the listener goes on.
+    let begin = encode(&Request::Begin {
+        id: 9,
+        piece: so_far(4.0),
+        settled: 4.0,
+    });
+    let sneaked = encode(&Request::More {
+        id: 9,
+        part: piece.with_notes(piece.score.notes[..3].to_vec()),
+        settled: Some(5.0),
+    });
+    let answer = send_raw(&listener.socket, &[begin, sneaked].concat());
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.contains("came after the piece was whole to 4"),
+        "{answer}"
+    );
+    listener.logged("refused \"made\" cannot play");
+    listener.good_piece_arrives("after a piece cut off");
+}
+
 #[test]
 fn a_listener_that_goes_away_is_noticed_and_the_output_falls_back() {
     let mut listener = TestListener::start();

@@ -211,6 +211,50 @@ fn ten_note_chord_struck_three_times_at_full_velocity_never_clips() {
     }
 }
 
+/// A piece rendered while it is made (its notes in parts, each part after the point where the
+/// piece was whole) sounds through the SoundFont as the whole piece does.
+#[test]
+fn a_piece_made_in_parts_sounds_as_the_whole_through_the_soundfont() {
+    let Some(voice) = gm_voice() else {
+        return;
+    };
+    let notes: Vec<TimedNote> = (0..30)
+        .map(|i| {
+            note(
+                i as f64 * 0.13,
+                0.4,
+                48 + (i * 5 % 31) as u8,
+                50 + 2 * i as u8,
+            )
+        })
+        .collect();
+    let format = Format::STEREO_44K;
+    let whole = voice.render(&notes, format).unwrap();
+    let part = |from: f64, to: f64| -> Vec<TimedNote> {
+        let mut part: Vec<TimedNote> = notes.to_vec();
+        part.retain(|n| n.start >= from && n.start < to);
+        part
+    };
+    let mut renderer = voice
+        .renderer(&part(0.0, 1.0), format)
+        .unwrap()
+        .hold_at(1.0);
+    let mut got = Vec::new();
+    let mut buf = vec![0.0f32; 2 * 512];
+    let mut drain = |r: &mut nanotune::sound::renderer::Renderer, got: &mut Vec<f32>| {
+        while let n @ 1.. = r.fill(&mut buf) {
+            got.extend_from_slice(&buf[..2 * n]);
+        }
+    };
+    drain(&mut renderer, &mut got);
+    renderer.append(&part(1.0, 2.2), Some(2.2)).unwrap();
+    drain(&mut renderer, &mut got);
+    renderer.append(&part(2.2, f64::INFINITY), None).unwrap();
+    drain(&mut renderer, &mut got);
+    assert_eq!(got.len(), whole.len());
+    assert_eq!(got, whole);
+}
+
 #[test]
 fn the_soundfont_wav_file_is_its_rendering_streamed() {
     let Some(voice) = gm_voice() else {

@@ -273,7 +273,7 @@ fn keys_toml_beside_the_config_file_rebinds_play() {
         .lines()
         .find(|l| l.contains("play / stop"))
         .unwrap_or_else(|| panic!("no play row:\n{screen}"));
-    assert!(play.contains(" p  play / stop"), "{screen}");
+    assert!(play.contains(" p / a  play / stop"), "{screen}");
     tmux.keys(&["Escape"]);
     let start = Instant::now();
     while tmux.screen().contains("Keys (Esc or q closes)") {

@@ -33,7 +33,10 @@ fn app() -> App {
         device: "cpu".into(),
         ..Environment::default()
     };
-    App::new(env, 42)
+    let mut app = App::new(env, 42);
+    // Pieces wait for space: these tests play takes by hand.
+    app.play_while_made = false;
+    app
 }
 
 fn press(app: &mut App, keys: &[KeyCode]) -> Vec<Effect> {

@@ -134,6 +134,10 @@ pub enum BenchCommand {
         /// The real MIDI file whose bars the in-process listener plays.
         #[arg(long, default_value = "docs/examples/continuation.mid")]
         file: PathBuf,
+        /// Send each answer once it is whole, as before pieces played while they were made
+        /// (the screen's `a`), to compare.
+        #[arg(long)]
+        once_whole: bool,
     },
     /// Regenerating bars 5-8 of 12-bar excerpts of PIECES validation pieces: the loss of bars
     /// 9-12 after the best fill, after the original bars and after a plain continuation of bars
@@ -224,7 +228,9 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             checkpoint,
             listener,
             file,
+            once_whole,
         } => answer::bench_answer(&answer::AnswerBench {
+            once_whole,
             phrases,
             words,
             bpm,

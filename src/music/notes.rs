@@ -171,6 +171,9 @@ pub struct Decoded {
     pub skipped: usize,
     /// Step after the last word: the cursor, or the end of the last note if later.
     pub end: u64,
+    /// Where the last time shift left the cursor: the words read so far hold every note that
+    /// starts before it, however the piece goes on.
+    pub cursor: u64,
 }
 
 /// Reads words into notes: `n<p> d<k>` places a note at the cursor, `sepxx d<k>` moves the
@@ -203,6 +206,7 @@ pub fn from_words(words: &[Word]) -> Decoded {
         }
     }
     out.end = out.end.max(cursor);
+    out.cursor = cursor;
     out
 }
 

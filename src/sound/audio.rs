@@ -21,11 +21,13 @@
 
 use crate::sound::format::Format;
 use crate::sound::renderer::Renderer;
+use crate::sound::timed::check_length;
 use crate::sound::timed::TimedNote;
 use crate::sound::voice::Voice;
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{FromSample, SizedSample};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -162,6 +164,10 @@ struct Shared {
     total: AtomicU64,
     /// The worker has written the whole piece.
     rendered: AtomicBool,
+    /// The piece is still being made: more of it may come ([`Player::extend`]).
+    open: AtomicBool,
+    /// The worker has written all that is made of the piece so far and waits for more.
+    waiting: AtomicBool,
     /// A session is loaded (play called, stop not).
     active: AtomicBool,
     paused: AtomicBool,
@@ -190,6 +196,8 @@ impl Shared {
             read: AtomicU64::new(0),
             total: AtomicU64::new(0),
             rendered: AtomicBool::new(false),
+            open: AtomicBool::new(false),
+            waiting: AtomicBool::new(false),
             active: AtomicBool::new(false),
             paused: AtomicBool::new(false),
             started: AtomicBool::new(false),
@@ -220,7 +228,10 @@ impl Shared {
         if !self.started.load(Ordering::Relaxed) {
             let total = self.total.load(Ordering::Relaxed);
             let prebuffer = (PREBUFFER_SECONDS * self.sample_rate as f64) as u64;
-            if written - read >= prebuffer.min(total) || self.rendered.load(Ordering::Acquire) {
+            // All of it, or all that is made of it so far, counts as a full prebuffer.
+            let all_there =
+                self.rendered.load(Ordering::Acquire) || self.waiting.load(Ordering::Acquire);
+            if written - read >= prebuffer.min(total) || all_there {
                 self.started.store(true, Ordering::Relaxed);
             } else {
                 out.fill(silence);
@@ -325,7 +336,21 @@ pub struct Player {
     device: String,
     format: Format,
     voice: Voice,
-    worker: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
+    worker: Option<Worker>,
+}
+
+/// The render worker of the piece playing: how to cancel it, and how to hand it more of a piece
+/// still being made.
+struct Worker {
+    cancel: Arc<AtomicBool>,
+    more: Sender<More>,
+    handle: JoinHandle<()>,
+}
+
+/// More of a piece being made: its notes, and where it is now whole (`None`: all of it is in).
+struct More {
+    notes: Vec<TimedNote>,
+    settled: Option<f64>,
 }
 
 impl Player {
@@ -389,12 +414,38 @@ impl Player {
         Ok(())
     }
 
+    /// Starts a piece still being made: `notes` are all of it before `settled` seconds, and the
+    /// rest comes with [`Player::extend`]. It sounds once the first second is there (or all of
+    /// it); where more is late, playback waits for it rather than skip it.
+    pub fn play_open(&mut self, notes: &[TimedNote], settled: f64) -> anyhow::Result<()> {
+        self.stop();
+        let renderer = self.voice.renderer(notes, self.format)?.hold_at(settled);
+        self.worker = Some(start_session(&self.shared, renderer));
+        Ok(())
+    }
+
+    /// More of the piece started by [`Player::play_open`]: notes starting at or after the last
+    /// settled point, and where it is whole now (`None`: it is all here). An error, and no
+    /// change, for notes that would make it longer than a piece may last.
+    pub fn extend(&mut self, notes: &[TimedNote], settled: Option<f64>) -> anyhow::Result<()> {
+        check_length(notes)?;
+        if let Some(worker) = &self.worker {
+            let more = More {
+                notes: notes.to_vec(),
+                settled,
+            };
+            // A worker that has ended has nothing left to extend.
+            let _ = worker.more.send(more);
+        }
+        Ok(())
+    }
+
     /// Stops the sound and forgets the piece.
     pub fn stop(&mut self) {
         self.shared.active.store(false, Ordering::Release);
-        if let Some((cancel, handle)) = self.worker.take() {
-            cancel.store(true, Ordering::Relaxed);
-            let _ = handle.join();
+        if let Some(worker) = self.worker.take() {
+            worker.cancel.store(true, Ordering::Relaxed);
+            let _ = worker.handle.join();
         }
     }
 
@@ -445,6 +496,7 @@ impl Player {
         s.active.load(Ordering::Acquire)
             && !s.failed.load(Ordering::Relaxed)
             && (s.reset_done.load(Ordering::Acquire) != s.reset_asked.load(Ordering::Acquire)
+                || s.open.load(Ordering::Acquire)
                 || s.read.load(Ordering::Acquire) < s.total.load(Ordering::Relaxed))
     }
 
@@ -462,28 +514,42 @@ impl Drop for Player {
 
 /// Loads a new piece: asks the callback to reset the ring, and starts the render worker (no
 /// worker may be running).
-fn start_session(shared: &Arc<Shared>, renderer: Renderer) -> (Arc<AtomicBool>, JoinHandle<()>) {
+fn start_session(shared: &Arc<Shared>, renderer: Renderer) -> Worker {
     shared
         .total
         .store(renderer.total_frames(), Ordering::Relaxed);
     shared.rendered.store(false, Ordering::Relaxed);
+    shared.open.store(!renderer.is_whole(), Ordering::Release);
+    shared.waiting.store(false, Ordering::Release);
     shared.paused.store(false, Ordering::Relaxed);
     let ticket = shared.reset_asked.fetch_add(1, Ordering::AcqRel) + 1;
     shared.active.store(true, Ordering::Release);
     let cancel = Arc::new(AtomicBool::new(false));
+    let (more, arrives) = channel();
     let handle = {
         let shared = shared.clone();
         let cancel = cancel.clone();
         std::thread::Builder::new()
             .name("nanotune-render".into())
-            .spawn(move || render_worker(&shared, renderer, ticket, &cancel))
+            .spawn(move || render_worker(&shared, renderer, ticket, &cancel, &arrives))
             .expect("spawning the render thread")
     };
-    (cancel, handle)
+    Worker {
+        cancel,
+        more,
+        handle,
+    }
 }
 
-/// Renders into the ring as fast as there is room, until the piece is done or cancelled.
-fn render_worker(shared: &Shared, mut renderer: Renderer, ticket: u64, cancel: &AtomicBool) {
+/// Renders into the ring as fast as there is room, until the piece is done or cancelled; a
+/// piece still being made is rendered as far as it is whole, then waits for more.
+fn render_worker(
+    shared: &Shared,
+    mut renderer: Renderer,
+    ticket: u64,
+    cancel: &AtomicBool,
+    arrives: &Receiver<More>,
+) {
     // Wait for the callback to reset the ring for this session.
     while shared.reset_done.load(Ordering::Acquire) != ticket {
         if cancel.load(Ordering::Relaxed) {
@@ -491,13 +557,38 @@ fn render_worker(shared: &Shared, mut renderer: Renderer, ticket: u64, cancel: &
         }
         std::thread::sleep(Duration::from_millis(2));
     }
+    let grow = |renderer: &mut Renderer, more: More| {
+        // Checked by `Player::extend` already: an error here changes nothing.
+        let _ = renderer.append(&more.notes, more.settled);
+        shared
+            .total
+            .store(renderer.total_frames(), Ordering::Relaxed);
+        shared.open.store(!renderer.is_whole(), Ordering::Release);
+        shared.waiting.store(false, Ordering::Release);
+    };
     let channels = shared.channels;
     let mut block = vec![0.0f32; 1024 * channels];
     let mut written = 0u64;
     loop {
+        for more in arrives.try_iter() {
+            grow(&mut renderer, more);
+        }
         let n = renderer.fill(&mut block);
         if n == 0 {
-            break;
+            if renderer.is_whole() {
+                break;
+            }
+            shared.waiting.store(true, Ordering::Release);
+            match arrives.recv_timeout(Duration::from_millis(5)) {
+                Ok(more) => grow(&mut renderer, more),
+                Err(RecvTimeoutError::Timeout) => {}
+                // The player is gone: nothing more will come.
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            if cancel.load(Ordering::Relaxed) {
+                return;
+            }
+            continue;
         }
         // Wait for room.
         while written + n as u64 > shared.read.load(Ordering::Acquire) + shared.capacity {
@@ -556,7 +647,7 @@ mod tests {
         ];
         let expected = render(&notes, format).unwrap();
         let shared = Arc::new(Shared::new(format));
-        let (_cancel, worker) = start_session(&shared, Renderer::new(&notes, format).unwrap());
+        let worker = start_session(&shared, Renderer::new(&notes, format).unwrap()).handle;
         let mut got = Vec::new();
         // Until the prebuffer fills, silence and no progress.
         while !shared.started.load(Ordering::Relaxed) {
@@ -586,7 +677,7 @@ mod tests {
 
         // A second piece at half volume on a mono device.
         shared.volume.store(0.5f32.to_bits(), Ordering::Relaxed);
-        let (_cancel, worker) = start_session(&shared, Renderer::new(&notes[..1], format).unwrap());
+        let worker = start_session(&shared, Renderer::new(&notes[..1], format).unwrap()).handle;
         // The first period resets the ring (silence); the worker then renders it all.
         assert!(pull(&shared, 1, 1).iter().all(|&s| s == 0.0));
         worker.join().unwrap();
@@ -596,5 +687,64 @@ mod tests {
             let mono = 0.5 * (expected[2 * i] + expected[2 * i + 1]);
             assert!((s - 0.5 * mono).abs() < 1e-6);
         }
+    }
+
+    #[test]
+    fn a_piece_being_made_plays_as_it_comes_and_waits_for_more() {
+        let format = Format::STEREO_44K;
+        let notes: Vec<TimedNote> = (0..12)
+            .map(|i| TimedNote::new(i as f64 * 0.2, 0.3, 60 + i as u8, 90))
+            .collect();
+        let expected = render(&notes, format).unwrap();
+        let shared = Arc::new(Shared::new(format));
+        // The first second of it is made.
+        let first: Vec<TimedNote> = notes.iter().filter(|n| n.start < 1.0).copied().collect();
+        let renderer = Renderer::new(&first, format).unwrap().hold_at(1.0);
+        let worker = start_session(&shared, renderer);
+        assert!(shared.open.load(Ordering::Acquire));
+        let mut got = Vec::new();
+        // One period; only the frames that moved the playhead are the piece's (the rest is
+        // silence while it waits). Returns whether it moved.
+        let play = |got: &mut Vec<f32>| {
+            let before = shared.read.load(Ordering::Relaxed) as usize;
+            let out = pull(&shared, 1, 2);
+            let moved = shared.read.load(Ordering::Relaxed) as usize - before;
+            got.extend_from_slice(&out[..2 * moved]);
+            std::thread::sleep(Duration::from_micros(200));
+            moved > 0
+        };
+        // It plays up to where it is made, then holds: silence, and the playhead waits.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            assert!(std::time::Instant::now() < deadline, "it never held");
+            let waiting = shared.waiting.load(Ordering::Acquire);
+            if !play(&mut got) && waiting && shared.started.load(Ordering::Relaxed) {
+                break;
+            }
+        }
+        let held = shared.read.load(Ordering::Relaxed);
+        assert!(held > 40_000, "it played what was made: {held}");
+        let waiting = pull(&shared, 20, 2);
+        assert!(waiting.iter().all(|&s| s == 0.0));
+        assert_eq!(shared.read.load(Ordering::Relaxed), held);
+        assert!(held < 44_100, "not past the second made: {held}");
+        // The rest comes: it plays on from where it held, to the end.
+        let rest: Vec<TimedNote> = notes.iter().filter(|n| n.start >= 1.0).copied().collect();
+        worker
+            .more
+            .send(More {
+                notes: rest,
+                settled: None,
+            })
+            .unwrap();
+        while shared.read.load(Ordering::Relaxed) < shared.total.load(Ordering::Relaxed)
+            || shared.open.load(Ordering::Acquire)
+        {
+            assert!(std::time::Instant::now() < deadline, "it never ended");
+            play(&mut got);
+        }
+        worker.handle.join().unwrap();
+        assert_eq!(got.len(), expected.len());
+        assert_eq!(got, expected, "no sample lost or added where it waited");
     }
 }

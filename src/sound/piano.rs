@@ -292,6 +292,14 @@ impl Piano {
         }
     }
 
+    /// More notes for a piece still being made (playable, sorted); they start no earlier than
+    /// the notes not yet struck, so the order holds. One that should have sounded already
+    /// sounds in the next block.
+    pub(crate) fn append(&mut self, notes: &[TimedNote]) {
+        self.notes.extend_from_slice(notes);
+        self.notes[self.next_note..].sort_by(|a, b| a.start.total_cmp(&b.start));
+    }
+
     /// The most voices that sounded at once so far (at most one a key, those fading out after a
     /// key was struck again aside).
     pub(crate) fn most_voices(&self) -> usize {

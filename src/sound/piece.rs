@@ -2,7 +2,7 @@
 //! title. It is what every sound output takes ([`crate::sound::output`]) and what travels to a
 //! listener ([`crate::sound::listen`]): a few kilobytes, not audio, so the far end renders it.
 
-use crate::music::midi::{read_midi, write_midi_piece, MidiPiece, TempoChange};
+use crate::music::midi::{read_midi, write_midi_piece, MidiNote, MidiPiece, TempoChange};
 use crate::music::notes::Note;
 use crate::sound::timed::{self, TimedNote};
 use anyhow::Result;
@@ -29,6 +29,18 @@ impl Piece {
         Piece {
             title: title.to_string(),
             score: MidiPiece::from_grid(notes, bpm),
+        }
+    }
+
+    /// The same title and tempo map with other notes (sorted by start).
+    pub fn with_notes(&self, notes: Vec<MidiNote>) -> Piece {
+        Piece {
+            title: self.title.clone(),
+            score: MidiPiece {
+                notes,
+                tempo: self.score.tempo.clone(),
+                drum_notes: 0,
+            },
         }
     }
 

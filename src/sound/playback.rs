@@ -3,7 +3,7 @@
 
 use crate::sound::audio::Player;
 use crate::sound::piece::Piece;
-use crate::sound::timed::check_length;
+use crate::sound::timed::{check_length, TimedNote};
 use crate::sound::voice::Voice;
 use anyhow::Result;
 use std::time::Instant;
@@ -35,6 +35,25 @@ pub trait Playback: Send {
     /// Where the sound goes, in a few words.
     fn describe(&self) -> String;
 
+    /// Starts `piece`, which is still being made, from its start: it holds all of the piece
+    /// before `settled` quarter notes (no note still to come starts earlier), and
+    /// [`Playback::grow`] brings the rest. An output that cannot take a piece in parts stops
+    /// what it plays, and plays this one from its start once it is whole.
+    fn play_open(&mut self, piece: &Piece, settled: f64) -> Result<()> {
+        let _ = (piece, settled);
+        self.stop();
+        Ok(())
+    }
+
+    /// The piece started by [`Playback::play_open`], grown (its notes so far, those given
+    /// before among them): whole before `settled` quarter notes, or all of it (`None`).
+    fn grow(&mut self, piece: &Piece, settled: Option<f64>) -> Result<()> {
+        match settled {
+            None => self.play(piece),
+            Some(_) => Ok(()),
+        }
+    }
+
     /// The voice for the next play (the built-in one or a SoundFont); an output that renders
     /// elsewhere (a listener, a MIDI port) keeps its own.
     fn set_voice(&mut self, _voice: &Voice) -> Result<()> {
@@ -52,6 +71,34 @@ pub trait Playback: Send {
 /// Seconds `piece` sounds through the built-in voice (the last note-off plus its release).
 pub fn sounding_seconds(piece: &Piece) -> f64 {
     Voice::Builtin.length_seconds(&piece.timed_notes())
+}
+
+/// How much of a piece being made an output has taken: its first notes, in the piece's order
+/// (by start), up to where the piece was settled.
+#[derive(Clone, Debug, Default)]
+pub struct Growing {
+    taken: usize,
+}
+
+impl Growing {
+    /// The notes of `piece` (the piece so far) to take now: those not taken yet that start
+    /// before `settled` quarter notes, or all the rest once it is whole (`None`). A piece only
+    /// grows at its end, so what was taken stays the same.
+    pub fn take(&mut self, piece: &Piece, settled: Option<f64>) -> Piece {
+        let notes = &piece.score.notes;
+        let until = match settled {
+            None => notes.len(),
+            Some(q) => notes.partition_point(|n| n.start < q),
+        };
+        let from = self.taken.min(notes.len());
+        self.taken = until.max(from);
+        piece.with_notes(notes[from..self.taken].to_vec())
+    }
+
+    /// Notes taken so far.
+    pub fn taken(&self) -> usize {
+        self.taken
+    }
 }
 
 /// Clamps a volume as [`Player::set_volume`] does.
@@ -98,6 +145,17 @@ impl Clock {
         self.length
     }
 
+    /// The piece grew to `length` seconds (a piece being made): where it is stays.
+    pub fn lengthen(&mut self, length: f64) {
+        if self.loaded && length > self.length {
+            if self.since.is_some() {
+                self.at = self.position();
+                self.since = Some(Instant::now());
+            }
+            self.length = length;
+        }
+    }
+
     pub fn is_paused(&self) -> bool {
         self.loaded && self.since.is_none()
     }
@@ -142,6 +200,8 @@ impl Clock {
 /// saves and reports a position, so the server's playhead moves as the piece would.
 pub struct SilentPlayback {
     clock: Clock,
+    /// The piece is still being made: it plays on (waiting at its end) until it is whole.
+    open: bool,
     volume: f32,
     why: String,
 }
@@ -151,6 +211,7 @@ impl SilentPlayback {
     pub fn new(why: &str) -> SilentPlayback {
         SilentPlayback {
             clock: Clock::default(),
+            open: false,
             volume: 1.0,
             why: why.to_string(),
         }
@@ -160,12 +221,32 @@ impl SilentPlayback {
 impl Playback for SilentPlayback {
     fn play(&mut self, piece: &Piece) -> Result<()> {
         self.clock.stop();
+        self.open = false;
         check_length(&piece.timed_notes())?;
         self.clock.start(sounding_seconds(piece));
         Ok(())
     }
+    fn play_open(&mut self, piece: &Piece, settled: f64) -> Result<()> {
+        self.play(piece)?;
+        self.clock.lengthen(piece.score.seconds_at(settled));
+        self.open = true;
+        Ok(())
+    }
+    fn grow(&mut self, piece: &Piece, settled: Option<f64>) -> Result<()> {
+        if !self.open {
+            return Ok(());
+        }
+        check_length(&piece.timed_notes())?;
+        self.clock.lengthen(sounding_seconds(piece));
+        match settled {
+            Some(settled) => self.clock.lengthen(piece.score.seconds_at(settled)),
+            None => self.open = false,
+        }
+        Ok(())
+    }
     fn stop(&mut self) {
         self.clock.stop();
+        self.open = false;
     }
     fn set_paused(&mut self, paused: bool) {
         self.clock.set_paused(paused);
@@ -189,7 +270,7 @@ impl Playback for SilentPlayback {
         self.clock.length()
     }
     fn is_playing(&self) -> bool {
-        self.clock.is_running()
+        self.open || self.clock.is_running()
     }
     fn failure(&self) -> Option<String> {
         None
@@ -203,10 +284,12 @@ impl Playback for SilentPlayback {
 /// notes still to sound at that point ([`Piece::timed_notes_from`]).
 pub struct CardPlayback {
     player: Player,
+    /// The piece as far as the player has it (for a piece being made, the notes taken so far).
     piece: Option<Piece>,
+    /// For a piece being made: how much of it was taken, and where it is whole (quarters).
+    growing: Option<(Growing, f64)>,
     /// Where in the piece the player's rendering starts.
     offset: f64,
-    length: f64,
 }
 
 impl CardPlayback {
@@ -214,8 +297,8 @@ impl CardPlayback {
         CardPlayback {
             player,
             piece: None,
+            growing: None,
             offset: 0.0,
-            length: 0.0,
         }
     }
 
@@ -223,22 +306,72 @@ impl CardPlayback {
     pub fn device(&self) -> &str {
         self.player.device()
     }
+
+    /// Starts the player on what is here of the piece from `seconds` on (whole or not).
+    fn start_from(&mut self, seconds: f64) -> Result<()> {
+        let Some(piece) = &self.piece else {
+            return Ok(());
+        };
+        let notes = piece.timed_notes_from(seconds);
+        match &self.growing {
+            Some((_, settled)) => {
+                let settled = piece.score.seconds_at(*settled) - seconds;
+                self.player.play_open(&notes, settled.max(0.0))?;
+            }
+            None => self.player.play(&notes)?,
+        }
+        self.offset = seconds;
+        Ok(())
+    }
 }
 
 impl Playback for CardPlayback {
     fn play(&mut self, piece: &Piece) -> Result<()> {
         self.stop();
         self.player.play(&piece.timed_notes())?;
-        self.length = self.player.length_seconds();
         self.piece = Some(piece.clone());
-        self.offset = 0.0;
+        Ok(())
+    }
+    fn play_open(&mut self, piece: &Piece, settled: f64) -> Result<()> {
+        self.stop();
+        let mut growing = Growing::default();
+        let taken = growing.take(piece, Some(settled));
+        self.player
+            .play_open(&taken.timed_notes(), piece.score.seconds_at(settled))?;
+        self.piece = Some(taken);
+        self.growing = Some((growing, settled));
+        Ok(())
+    }
+    fn grow(&mut self, piece: &Piece, settled: Option<f64>) -> Result<()> {
+        let (Some(have), Some((growing, _))) = (&mut self.piece, &mut self.growing) else {
+            return Ok(());
+        };
+        let more = growing.take(piece, settled);
+        // In the player's time, which starts where it was last sought.
+        let offset = self.offset;
+        let notes: Vec<TimedNote> = more
+            .timed_notes()
+            .into_iter()
+            .filter(|n| n.start >= offset)
+            .map(|n| TimedNote {
+                start: n.start - offset,
+                ..n
+            })
+            .collect();
+        let whole_at = settled.map(|q| (piece.score.seconds_at(q) - offset).max(0.0));
+        self.player.extend(&notes, whole_at)?;
+        have.score.notes.extend(more.score.notes);
+        match (settled, &mut self.growing) {
+            (Some(q), Some((_, at))) => *at = q,
+            _ => self.growing = None,
+        }
         Ok(())
     }
     fn stop(&mut self) {
         self.player.stop();
         self.piece = None;
+        self.growing = None;
         self.offset = 0.0;
-        self.length = 0.0;
     }
     fn set_paused(&mut self, paused: bool) {
         if paused != self.player.is_paused() {
@@ -255,22 +388,26 @@ impl Playback for CardPlayback {
         self.player.volume()
     }
     fn seek(&mut self, seconds: f64) {
-        let Some(piece) = &self.piece else { return };
-        let seconds = seconds.clamp(0.0, self.length);
+        if self.piece.is_none() {
+            return;
+        }
+        let seconds = seconds.clamp(0.0, self.length_seconds());
         let paused = self.player.is_paused();
-        // The whole piece played, so what is left of it plays too.
-        let _ = self.player.play(&piece.timed_notes_from(seconds));
-        self.offset = seconds;
+        // The piece played (or its first part did), so what is left of it plays too.
+        let _ = self.start_from(seconds);
         self.set_paused(paused);
     }
     fn position_seconds(&self) -> f64 {
         if self.piece.is_none() {
             return 0.0;
         }
-        (self.offset + self.player.position_seconds()).min(self.length)
+        (self.offset + self.player.position_seconds()).min(self.length_seconds())
     }
     fn length_seconds(&self) -> f64 {
-        self.length
+        if self.piece.is_none() {
+            return 0.0;
+        }
+        self.offset + self.player.length_seconds()
     }
     fn is_playing(&self) -> bool {
         self.piece.is_some() && self.player.is_playing()

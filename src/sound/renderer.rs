@@ -20,7 +20,7 @@ const LIMITER_RELEASE: f32 = 0.25;
 /// Where a renderer's samples come from: the built-in voice, or a SoundFont.
 enum Source {
     Builtin(Box<Piano>),
-    SoundFont(Box<Performer>),
+    SoundFont(Box<Performer>, SoundFont),
 }
 
 /// Renders notes block by block. Create it with [`Renderer::new`] (the built-in voice) or
@@ -47,6 +47,9 @@ pub struct Renderer {
     /// Frames handed out so far.
     done: u64,
     total: u64,
+    /// For a piece still being made: the frame before which it is whole (no note still to come
+    /// starts earlier), where rendering waits for more ([`Renderer::append`]).
+    settled: Option<u64>,
 }
 
 impl Renderer {
@@ -81,7 +84,7 @@ impl Renderer {
         let total = performer.total_frames();
         let master = Box::new(limiter_stereo(LIMITER_ATTACK, LIMITER_RELEASE));
         Ok(Renderer::with_source(
-            Source::SoundFont(Box::new(performer)),
+            Source::SoundFont(Box::new(performer), font.clone()),
             master,
             format,
             total,
@@ -111,7 +114,52 @@ impl Renderer {
             filled: 0,
             done: 0,
             total,
+            settled: None,
         }
+    }
+
+    /// Makes this the start of a piece still being made, whole before `settled` seconds: the
+    /// rendering stops there until [`Renderer::append`] brings more.
+    pub fn hold_at(mut self, settled: f64) -> Renderer {
+        let settled = self.frame(settled);
+        self.settled = Some(settled);
+        self.total = self.total.max(settled);
+        self
+    }
+
+    /// More notes of a piece being made (none starting before the last settled point), and where
+    /// it is now whole (`None`: all of it is here). An error, and no change, where the piece
+    /// would grow longer than a piece may last.
+    pub fn append(&mut self, notes: &[TimedNote], settled: Option<f64>) -> Result<()> {
+        check_length(notes)?;
+        let notes = playable(notes);
+        let sr = self.format.sample_rate as f64;
+        let end = match &mut self.source {
+            Source::Builtin(piano) => {
+                piano.append(&notes);
+                piano::length_seconds(&notes) * sr
+            }
+            Source::SoundFont(performer, font) => {
+                performer.append(&notes, font);
+                performer.total_frames() as f64
+            }
+        };
+        self.total = self.total.max(end.ceil() as u64);
+        self.settled = settled.map(|s| self.frame(s));
+        if let Some(settled) = self.settled {
+            // A rest at the end of what is made so far is part of the piece.
+            self.total = self.total.max(settled);
+        }
+        Ok(())
+    }
+
+    /// Whether all of the piece is here (not still being made).
+    pub fn is_whole(&self) -> bool {
+        self.settled.is_none()
+    }
+
+    fn frame(&self, seconds: f64) -> u64 {
+        (seconds.max(0.0) * self.format.sample_rate as f64).round() as u64
     }
 
     /// The output format.
@@ -128,7 +176,7 @@ impl Renderer {
     pub fn most_voices(&self) -> usize {
         match &self.source {
             Source::Builtin(piano) => piano.most_voices(),
-            Source::SoundFont(performer) => performer.most_held(),
+            Source::SoundFont(performer, _) => performer.most_held(),
         }
     }
 
@@ -136,7 +184,7 @@ impl Renderer {
     pub fn failure(&self) -> Option<&str> {
         match &self.source {
             Source::Builtin(_) => None,
-            Source::SoundFont(performer) => performer.failure(),
+            Source::SoundFont(performer, _) => performer.failure(),
         }
     }
 
@@ -152,7 +200,7 @@ impl Renderer {
                     buffer.channel_mut(0).copy_from_slice(&piano.mix_left);
                     buffer.channel_mut(1).copy_from_slice(&piano.mix_right);
                 }
-                Source::SoundFont(performer) => {
+                Source::SoundFont(performer, _) => {
                     let left = buffer.channel_f32_mut(0);
                     let right = buffer.channel_f32_mut(1);
                     performer.render_block(block_start, left, right);
@@ -187,10 +235,19 @@ impl Renderer {
     }
 
     /// Writes the next frames, interleaved, into `out` (its length a multiple of the channel
-    /// count). Returns the frames written: fewer than fit only at the end, 0 once done.
+    /// count). Returns the frames written: fewer than fit only at the end, 0 once done; for a
+    /// piece still being made, fewer (or 0) also where it is not yet whole.
     pub fn fill(&mut self, out: &mut [f32]) -> usize {
         let channels = self.format.channels as usize;
-        let want = (out.len() / channels).min((self.total - self.done) as usize);
+        // While the piece is being made, no block is rendered that reaches past its settled
+        // point: a note still to come sounds from its own frame, not from the next block.
+        let until = match self.settled {
+            None => self.total,
+            Some(s) => (s / BLOCK as u64 * BLOCK as u64)
+                .saturating_sub(self.latency)
+                .min(self.total),
+        };
+        let want = (out.len() / channels).min(until.saturating_sub(self.done) as usize);
         let mut written = 0;
         while written < want {
             if self.read == self.filled {
@@ -265,6 +322,51 @@ mod tests {
             pieces.extend_from_slice(&buf[..2 * n]);
         }
         assert_eq!(whole, pieces);
+    }
+
+    #[test]
+    fn a_piece_rendered_as_it_is_made_sounds_as_the_whole() {
+        // Chords and notes ringing across the points where the piece was whole so far.
+        let notes: Vec<TimedNote> = (0..40)
+            .map(|i| note(i as f64 * 0.11, 0.35, 48 + (i * 7 % 30) as u8, 60 + i as u8))
+            .collect();
+        let format = Format::STEREO_44K;
+        let whole = render(&notes, format).unwrap();
+        // Made in parts: each part's notes start at or after the previous settled point.
+        let settled_at = [0.5, 0.51, 1.7, 3.3];
+        let part = |from: f64, to: f64| -> Vec<TimedNote> {
+            notes
+                .iter()
+                .filter(|n| n.start >= from && n.start < to)
+                .copied()
+                .collect()
+        };
+        let mut r = Renderer::new(&part(0.0, settled_at[0]), format)
+            .unwrap()
+            .hold_at(settled_at[0]);
+        let mut got = Vec::new();
+        let mut buf = vec![0.0; 2 * 300];
+        let mut drain = |r: &mut Renderer, got: &mut Vec<f32>| loop {
+            let n = r.fill(&mut buf);
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..2 * n]);
+        };
+        drain(&mut r, &mut got);
+        // It waits short of the settled point: no frame of what is still to come is guessed.
+        let held = got.len() / 2;
+        assert!(held > 0 && (held as f64) < 0.5 * 44_100.0, "{held}");
+        for pair in settled_at.windows(2) {
+            r.append(&part(pair[0], pair[1]), Some(pair[1])).unwrap();
+            drain(&mut r, &mut got);
+            assert!(!r.is_whole());
+        }
+        r.append(&part(settled_at[3], f64::INFINITY), None).unwrap();
+        assert!(r.is_whole());
+        drain(&mut r, &mut got);
+        assert_eq!(got.len(), whole.len());
+        assert_eq!(got, whole, "the same samples, bit for bit");
     }
 
     #[test]

@@ -318,6 +318,7 @@ pub(crate) struct Performer {
     next: usize,
     fade_from: u64,
     total: u64,
+    sample_rate: f64,
     failure: Option<String>,
     held: usize,
     most_held: usize,
@@ -333,41 +334,49 @@ impl Performer {
         sample_rate: u32,
         font: &SoundFont,
     ) -> Performer {
-        let sr = sample_rate as f64;
+        // General MIDI program 0 on channel 0 (what rustysynth starts with; said for the reader).
+        synth.process_midi_message(0, 0xC0, 0, 0);
+        synth.set_master_volume(MASTER_VOLUME);
+        let mut performer = Performer {
+            synth: Some(synth),
+            events: Vec::with_capacity(2 * notes.len()),
+            next: 0,
+            fade_from: 0,
+            total: 0,
+            sample_rate: sample_rate as f64,
+            failure: None,
+            held: 0,
+            most_held: 0,
+            quiet: 0,
+            quiet_limit: (QUIET_SECONDS * sample_rate as f64) as u64,
+        };
+        performer.append(notes, font);
+        performer
+    }
+
+    /// More notes (playable ones), for a piece still being made: those not yet struck are
+    /// ordered again with them, and the end (and its fade) moves to their last tail.
+    pub(crate) fn append(&mut self, notes: &[TimedNote], font: &SoundFont) {
+        let sr = self.sample_rate;
         let frame = |t: f64| (t * sr).round().max(0.0) as u64;
-        let mut events = Vec::with_capacity(2 * notes.len());
         for n in notes.iter().filter(|n| n.velocity > 0) {
             let (key, on) = (n.pitch.min(127), frame(n.start));
-            events.push(Event {
+            self.events.push(Event {
                 frame: on,
                 velocity: n.velocity.min(127),
                 key,
             });
             // At least a frame later, so that it follows its note-on even within one block.
-            events.push(Event {
+            self.events.push(Event {
                 frame: frame(n.end()).max(on + 1),
                 velocity: 0,
                 key,
             });
         }
         // At one frame, note-offs first: a key struck again sounds again.
-        events.sort_by_key(|e| (e.frame, e.velocity > 0));
-        // General MIDI program 0 on channel 0 (what rustysynth starts with; said for the reader).
-        synth.process_midi_message(0, 0xC0, 0, 0);
-        synth.set_master_volume(MASTER_VOLUME);
-        let total = frame(font.length_seconds(notes));
-        Performer {
-            synth: Some(synth),
-            events,
-            next: 0,
-            fade_from: total.saturating_sub(frame(FADE_SECONDS)),
-            total,
-            failure: None,
-            held: 0,
-            most_held: 0,
-            quiet: 0,
-            quiet_limit: frame(QUIET_SECONDS),
-        }
+        self.events[self.next..].sort_by_key(|e| (e.frame, e.velocity > 0));
+        self.total = self.total.max(frame(font.length_seconds(notes)));
+        self.fade_from = self.total.saturating_sub(frame(FADE_SECONDS));
     }
 
     /// Frames the rendering lasts: the last note-off plus the font's tail.

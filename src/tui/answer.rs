@@ -62,22 +62,27 @@ pub(super) fn phrase(app: &mut App, prompt: Prompt) -> Vec<Effect> {
     start(app, Action::Answer, PromptSource::Given(prompt))
 }
 
-/// An answer was made: it plays from its first note, and a phrase that came meanwhile is
-/// answered next.
-pub(super) fn made(app: &mut App) -> Vec<Effect> {
+/// An answer was made: it plays from its first note (unless it played while it was made), and
+/// a phrase that came meanwhile is answered next.
+pub(super) fn made(app: &mut App, played: bool) -> Vec<Effect> {
     let prompt_notes = from_words(&app.piece.words[..app.piece.prompt_len])
         .notes
         .len();
-    let first_new = from_words(&app.piece.words)
-        .notes
-        .get(prompt_notes)
-        .map(|n| n.onset);
-    let mut effects = match first_new {
-        Some(step) => play_from(app, step as f64 * app.seconds_per_step()),
-        None => Vec::new(),
+    let mut effects = match first_new_step(app, prompt_notes) {
+        Some(step) if !played => play_from(app, step as f64 * app.seconds_per_step()),
+        _ => Vec::new(),
     };
     if let Some(next) = app.answering.pending.take() {
         effects.extend(start(app, Action::Answer, PromptSource::Given(next)));
     }
     effects
+}
+
+/// The step where the answer's first note starts, once it is made: the note after the
+/// prompt's `prompt_notes`.
+pub(super) fn first_new_step(app: &App, prompt_notes: usize) -> Option<u64> {
+    from_words(&app.piece.words)
+        .notes
+        .get(prompt_notes)
+        .map(|n| n.onset)
 }

@@ -6,6 +6,7 @@ use super::answer::{self, Answering};
 pub use super::controls::{Control, ControlId, Controls, ScaleChoice};
 use super::keys::{Command, Keymap};
 use super::saved::Settings;
+use super::stream::{self, Stream};
 use super::takes::{self, Takes};
 use crate::music::notes::{from_words, STEPS_PER_BAR, STEPS_PER_QUARTER};
 use crate::music::words::Word;
@@ -91,7 +92,8 @@ pub enum Effect {
         takes: usize,
     },
     Cancel,
-    /// Play the piece from `from` seconds (0 = the start; more is a seek).
+    /// Play the piece from `from` seconds (0 = the start; more is a seek); `open`: it is still
+    /// being made, and [`Effect::Grow`] brings the rest.
     Play {
         /// What a listener saves it as: the song continued (or "new piece"), the seed, the take.
         title: String,
@@ -99,6 +101,13 @@ pub enum Effect {
         bpm: f64,
         volume: f32,
         from: f64,
+        open: bool,
+    },
+    /// The piece playing while it is made, grown: its words so far, or all of them (`whole`).
+    Grow {
+        words: Vec<Word>,
+        bpm: f64,
+        whole: bool,
     },
     Stop,
     SetVolume(f32),
@@ -273,6 +282,10 @@ pub struct App {
     pub soundfont: Option<PathBuf>,
     /// "Answer what I play": whether phrases are awaited, and one waiting its turn.
     pub answering: Answering,
+    /// Pieces play while they are made (`a` switches it; kept in the settings).
+    pub play_while_made: bool,
+    /// What of the piece being made has gone to the playback.
+    pub stream: Stream,
     pub quit: bool,
 }
 
@@ -308,6 +321,8 @@ impl App {
             kept: Settings::default(),
             soundfont: None,
             answering: Answering::default(),
+            play_while_made: true,
+            stream: Stream::Off,
             quit: false,
         }
     }
@@ -419,7 +434,7 @@ pub fn update(app: &mut App, msg: Message) -> Vec<Effect> {
             };
             let takes = app.running_takes;
             takes::begin(app, piece, takes);
-            Vec::new()
+            stream::started(app)
         }
         Message::Word { take, word } => {
             // The progress counts the chosen take's words.
@@ -457,6 +472,7 @@ pub fn update(app: &mut App, msg: Message) -> Vec<Effect> {
                 takes::finish(app, words, regenerated.is_some());
                 made = app.piece.words.len().saturating_sub(app.piece.prompt_len);
             }
+            let (mut effects, played) = stream::finished(app, error.is_some());
             app.play_from = 0.0;
             app.scroll = match regenerated {
                 // The bar before the new ones, where they are heard coming in.
@@ -476,15 +492,15 @@ pub fn update(app: &mut App, msg: Message) -> Vec<Effect> {
                 },
             };
             if answered && app.answering.on {
-                return answer::made(app);
+                effects.extend(answer::made(app, played));
             }
-            Vec::new()
+            effects
         }
         Message::Tick(since_start) => {
             if let GenState::Running { elapsed, .. } = &mut app.gen {
                 *elapsed = since_start;
             }
-            Vec::new()
+            stream::tick(app)
         }
         Message::PlayPosition(pos) => {
             app.playing = pos;
@@ -661,6 +677,10 @@ fn run_command(app: &mut App, command: Command, key: &KeyEvent) -> Vec<Effect> {
         Command::SaveMidi => save(app, false),
         Command::SaveWav => save(app, true),
         Command::SwitchVoice => switch_voice(app),
+        Command::PlayWhileMade => {
+            stream::toggle(app);
+            Vec::new()
+        }
         Command::Undo => choose(app, Action::Undo),
         Command::SelectBar => {
             select_bar(app);
@@ -886,24 +906,34 @@ fn regenerate(app: &mut App) -> Vec<Effect> {
 fn toggle_play(app: &mut App) -> Vec<Effect> {
     if app.playing.is_some() {
         app.playing = None;
+        app.stream = Stream::Off;
         return vec![Effect::Stop];
     }
     play_from(app, app.play_from)
 }
 
-/// Starts the piece at `from` seconds (a seek while it plays).
+/// Starts the piece at `from` seconds (a seek while it plays); a piece being made plays as far
+/// as it is made, and grows.
 pub(super) fn play_from(app: &mut App, from: f64) -> Vec<Effect> {
-    if app.piece.words.len() <= 2 {
+    let open = stream::streams(app);
+    if app.piece.words.len() <= 2 && !open {
         app.toast = Some("nothing to play yet: Enter makes a piece".into());
         return Vec::new();
     }
     app.playing = Some(from);
+    app.stream = match open {
+        true => Stream::Playing {
+            sent: app.piece.words.len(),
+        },
+        false => Stream::Off,
+    };
     vec![Effect::Play {
         title: piece_title(app),
         words: app.piece.words.clone(),
         bpm: app.value(ControlId::Bpm),
         volume: app.volume(),
         from,
+        open,
     }]
 }
 

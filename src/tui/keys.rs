@@ -28,6 +28,8 @@ pub enum Command {
     IncreaseMore,
     LockSeed,
     PlayStop,
+    /// Play each piece while it is made, or wait for space.
+    PlayWhileMade,
     SaveMidi,
     SaveWav,
     SwitchVoice,
@@ -52,7 +54,7 @@ pub enum Command {
 /// Every command: its name in `keys.toml`, its default keys and what it does, in the order
 /// `nanotune keys` and the README list them.
 #[rustfmt::skip] // One row a line reads as the table it is.
-const COMMANDS: [(Command, &str, &[&str], &str); 34] = [
+const COMMANDS: [(Command, &str, &[&str], &str); 35] = [
     (Command::Run, "run", &["enter"], "run the selected menu action"),
     (Command::SwitchFocus, "switch_focus", &["tab", "backtab"], "switch between the menu and the controls"),
     (Command::Up, "up", &["up", "k"], "select the menu item or control above"),
@@ -63,6 +65,7 @@ const COMMANDS: [(Command, &str, &[&str], &str); 34] = [
     (Command::IncreaseMore, "increase_more", &["]"], "turn the selected control up a large step, from the menu too"),
     (Command::LockSeed, "lock_seed", &["x"], "lock or unlock the seed"),
     (Command::PlayStop, "play_stop", &["space"], "play or stop the piece (saves a WAV with no sound card)"),
+    (Command::PlayWhileMade, "play_while_made", &["a"], "play each piece while it is made, or only when space is pressed (kept)"),
     (Command::SaveMidi, "save_midi", &["s"], "save the piece as a MIDI file"),
     (Command::SaveWav, "save_wav", &["w"], "save the piece as a WAV file"),
     (Command::SwitchVoice, "switch_voice", &["v"], "switch the voice, built-in or SoundFont (from the next play)"),

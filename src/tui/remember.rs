@@ -39,6 +39,7 @@ pub fn settings_of(app: &App) -> Settings {
     s.scale = Some(app.controls.scale().label());
     s.range = Some(app.controls.shown(ControlId::Range));
     s.takes = Some(app.takes.count as f64);
+    s.play_while_made = Some(app.play_while_made);
     s
 }
 
@@ -53,6 +54,9 @@ pub fn apply(app: &mut App, s: &Settings) -> Option<String> {
     }
     if let Some(takes) = s.takes {
         app.takes.set_count(takes);
+    }
+    if let Some(play) = s.play_while_made {
+        app.play_while_made = play;
     }
     let mut note = None;
     if let Some(name) = &s.scale {
@@ -209,6 +213,7 @@ mod tests {
             bars: Some(8.0),
             scale: Some("D minor".into()),
             takes: Some(3.0),
+            play_while_made: Some(false),
             voice: Some("soundfont".into()),
             soundfont: Some("/sf/piano.sf2".into()),
             top_k: Some(9999.0),
@@ -225,6 +230,8 @@ mod tests {
         );
         let back = settings_of(&a);
         assert_eq!(back.takes, Some(3.0));
+        assert!(!a.play_while_made);
+        assert_eq!(back.play_while_made, Some(false));
         assert_eq!(back.voice.as_deref(), Some("soundfont"));
         assert_eq!(back.soundfont, read.soundfont);
         assert_eq!(back.temperature, Some(1.3));

@@ -8,7 +8,7 @@ use crate::learn::checkpoint::{locate, Songs};
 use crate::learn::dataset::{Dataset, SplitData};
 use crate::learn::device::{Compute, DeviceChoice};
 use crate::music::midi::write_midi;
-use crate::music::notes::{canonical_words, from_words};
+use crate::music::notes::{canonical_words, from_words, STEPS_PER_QUARTER};
 use crate::music::scale::Scale;
 use crate::music::words::Word;
 use crate::sample::backend::{load_for, BoxedModel, Weights};
@@ -98,6 +98,8 @@ pub struct Runtime {
     voice: Voice,
     /// A listen was asked for and the listener has not answered yet.
     awaiting_keys: bool,
+    /// The title of the piece playing while it is made.
+    growing_title: String,
 }
 
 /// Why "Answer what I play" cannot start without a listener.
@@ -165,6 +167,7 @@ impl Runtime {
             saved: 0,
             voice: Voice::Builtin,
             awaiting_keys: false,
+            growing_title: String::new(),
         }
     }
 
@@ -255,7 +258,12 @@ impl Runtime {
                 bpm,
                 volume,
                 from,
-            } => self.play(&title, &words, bpm, volume, from),
+                open,
+            } => match open {
+                false => self.play(&title, &words, bpm, volume, from),
+                true => self.play_open(title, &words, bpm, volume, from),
+            },
+            Effect::Grow { words, bpm, whole } => self.grow(&words, bpm, whole),
             Effect::Stop => {
                 if let Some(p) = self.sound.playback() {
                     p.stop();
@@ -408,6 +416,54 @@ impl Runtime {
         }
     }
 
+    /// Starts the piece being made (its `words` so far) at `from` seconds, where there is sound;
+    /// with none, nothing is saved until space asks for it.
+    fn play_open(
+        &mut self,
+        title: String,
+        words: &[Word],
+        bpm: f64,
+        volume: f32,
+        from: f64,
+    ) -> Vec<Message> {
+        let Some(p) = self.sound.playback() else {
+            return vec![Message::PlayPosition(None)];
+        };
+        p.set_volume(volume);
+        let (piece, settled) = growing_piece(&title, words, bpm);
+        let started = p.play_open(&piece, settled).map(|()| {
+            if from > 0.0 {
+                p.seek(from);
+            }
+        });
+        self.growing_title = title;
+        match started {
+            Ok(()) => Vec::new(),
+            Err(e) => vec![
+                Message::PlayPosition(None),
+                Message::Toast(format!("cannot play: {e:#}")),
+            ],
+        }
+    }
+
+    /// The piece playing while it is made, grown to `words` (all of it, where `whole`).
+    fn grow(&mut self, words: &[Word], bpm: f64, whole: bool) -> Vec<Message> {
+        let Some(p) = self.sound.playback() else {
+            return Vec::new();
+        };
+        let (piece, settled) = growing_piece(&self.growing_title, words, bpm);
+        match p.grow(&piece, (!whole).then_some(settled)) {
+            Ok(()) => Vec::new(),
+            Err(e) => {
+                p.stop();
+                vec![
+                    Message::PlayPosition(None),
+                    Message::Toast(format!("cannot play on: {e:#}")),
+                ]
+            }
+        }
+    }
+
     /// Asks the listener to hear its keyboard at `bpm` (`None`: stop); without a listener,
     /// says how to have one.
     fn listen(&mut self, bpm: Option<f64>) -> Vec<Message> {
@@ -552,6 +608,14 @@ fn prompt_scale(p: &Prompt) -> (Option<Scale>, String) {
             "no notes in the prompt to match: no scale lock".into(),
         ),
     }
+}
+
+/// The piece of `words` so far, and the quarter note before which it is whole (the cursor: no
+/// note still to come starts earlier).
+fn growing_piece(title: &str, words: &[Word], bpm: f64) -> (Piece, f64) {
+    let decoded = from_words(words);
+    let settled = decoded.cursor as f64 / STEPS_PER_QUARTER as f64;
+    (Piece::from_grid(title, &decoded.notes, bpm), settled)
 }
 
 fn save_wav(voice: &Voice, path: &Path, words: &[Word], bpm: f64) -> Result<()> {

@@ -52,6 +52,8 @@ pub struct Settings {
     /// Notes per beat to steer toward (0 = off).
     #[serde(serialize_with = "number")]
     pub density: Option<f64>,
+    /// Pieces play while they are made (`a` on the screen).
+    pub play_while_made: Option<bool>,
     /// `built-in` or `soundfont`.
     pub voice: Option<String>,
     pub soundfont: Option<PathBuf>,

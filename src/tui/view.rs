@@ -507,7 +507,7 @@ const HELP: &[(&[Command], &str)] = &[
     (&[Command::Decrease, Command::Increase], "change the selected control (Shift: more)"),
     (&[Command::DecreaseMore, Command::IncreaseMore], "change it in large steps"),
     (&[Command::LockSeed], "lock / unlock the seed"),
-    (&[Command::PlayStop], "play / stop (saves a WAV with no sound card)"),
+    (&[Command::PlayStop, Command::PlayWhileMade], "play / stop; play pieces as they are made, on / off"),
     (&[Command::SaveMidi, Command::SaveWav], "save MIDI / WAV"),
     (&[Command::SwitchVoice], "voice: built-in / SoundFont (next play)"),
     (&[Command::Undo], "undo the last extension or regeneration"),

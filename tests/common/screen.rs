@@ -8,15 +8,18 @@ use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::Terminal;
 
-/// A fresh screen on the CPU, seed 42.
+/// A fresh screen on the CPU, seed 42, where pieces wait for space to play (these tests are
+/// about what comes after; `tests/tui_stream.rs` plays them while they are made).
 pub fn app() -> App {
-    App::new(
+    let mut app = App::new(
         Environment {
             device: "cpu".into(),
             ..Environment::default()
         },
         42,
-    )
+    );
+    app.play_while_made = false;
+    app
 }
 
 pub fn key(code: KeyCode) -> Message {

@@ -7,7 +7,7 @@ use super::protocol::{check_piece, encode, printable, Decoder, Reply, Request, S
 use crate::music::notes::{canonicalise, Note};
 use crate::recover::lock;
 use crate::sound::piece::Piece;
-use crate::sound::playback::{clamp_volume, sounding_seconds, Clock, Playback};
+use crate::sound::playback::{clamp_volume, sounding_seconds, Clock, Growing, Playback};
 use crate::sound::timed::check_length;
 use anyhow::{anyhow, bail, Context, Result};
 use std::collections::VecDeque;
@@ -34,8 +34,6 @@ pub struct Received {
     /// Where the listener saved it (a path on the listener's machine).
     pub saved: Option<String>,
     pub save_error: Option<String>,
-    /// For an answer: how long after the listener sent its phrase the answer arrived there.
-    pub after_phrase: Option<Duration>,
 }
 
 /// A phrase played on the listener's keyboard, on the grid.
@@ -59,6 +57,8 @@ pub struct Client {
     plays_on: String,
     saves_to: Option<String>,
     next_id: u64,
+    /// The piece being made that plays there: its id, and how much of it went.
+    growing: Option<(u64, Growing)>,
 }
 
 struct Shared {
@@ -88,6 +88,9 @@ struct State {
     listening: Option<Result<String, String>>,
     /// Phrases that arrived and were not yet taken, oldest first.
     phrases: VecDeque<Heard>,
+    /// How long after the listener sent its last phrase the answer began playing there, until
+    /// taken.
+    answer_time: Option<Duration>,
 }
 
 impl Client {
@@ -142,6 +145,7 @@ impl Client {
                 closing: false,
                 listening: None,
                 phrases: VecDeque::new(),
+                answer_time: None,
             }),
             changed: Condvar::new(),
         });
@@ -160,6 +164,7 @@ impl Client {
             plays_on,
             saves_to,
             next_id: 1,
+            growing: None,
         })
     }
 
@@ -184,9 +189,8 @@ impl Client {
 
     /// Sends `piece` to be played from its start; returns its id (see [`Client::wait_received`]).
     pub fn send_piece(&mut self, piece: &Piece) -> Result<u64> {
-        // The listener would refuse it too: say so here, before sending it across.
-        check_length(&piece.timed_notes())?;
-        check_piece(piece).map_err(|why| anyhow!("it cannot travel to a listener: {why}"))?;
+        check_travels(piece)?;
+        self.growing = None;
         let id = self.next_id;
         self.next_id += 1;
         let length = sounding_seconds(piece);
@@ -205,6 +209,58 @@ impl Client {
         match self.gone() {
             Some(why) => bail!("{why}"),
             None => Ok(id),
+        }
+    }
+
+    /// Starts `piece`, still being made, at the listener: all of it before `settled` quarter
+    /// notes goes now, the rest with [`Client::grow_piece`]; returns its id. The listener
+    /// confirms it once it is whole ([`Client::wait_received`]).
+    pub fn begin_piece(&mut self, piece: &Piece, settled: f64) -> Result<u64> {
+        let mut growing = Growing::default();
+        let part = growing.take(piece, Some(settled));
+        check_travels(&part)?;
+        let id = self.next_id;
+        self.next_id += 1;
+        let length = sounding_seconds(&part).max(part.score.seconds_at(settled));
+        self.request(
+            Request::Begin {
+                id,
+                piece: part,
+                settled,
+            },
+            |state| {
+                state.id = id;
+                state.playing = true;
+                state.paused = false;
+                state.clock.start(length);
+            },
+        );
+        self.growing = Some((id, growing));
+        match self.gone() {
+            Some(why) => bail!("{why}"),
+            None => Ok(id),
+        }
+    }
+
+    /// Sends what `piece` (the one begun, grown) holds beyond what went: all of it before
+    /// `settled` quarter notes, or the rest once it is whole (`None`).
+    pub fn grow_piece(&mut self, piece: &Piece, settled: Option<f64>) -> Result<()> {
+        let Some((id, growing)) = &mut self.growing else {
+            return Ok(());
+        };
+        let id = *id;
+        let part = growing.take(piece, settled);
+        if settled.is_none() {
+            self.growing = None;
+        }
+        check_travels(&part)?;
+        let length = sounding_seconds(&part).max(settled.map_or(0.0, |q| part.score.seconds_at(q)));
+        self.request(Request::More { id, part, settled }, |state| {
+            state.clock.lengthen(length)
+        });
+        match self.gone() {
+            Some(why) => bail!("{why}"),
+            None => Ok(()),
         }
     }
 
@@ -234,16 +290,10 @@ impl Client {
         self.state().listening.clone()
     }
 
-    /// How long after its phrase the latest answer reached the listener, once (see
-    /// [`Received::after_phrase`]).
+    /// How long after the listener sent its phrase the latest answer began playing there, on
+    /// the listener's clock; once.
     pub fn take_answer_time(&self) -> Option<Duration> {
-        let mut state = self.state();
-        let answer = state
-            .received
-            .iter_mut()
-            .rev()
-            .find(|r| r.after_phrase.is_some())?;
-        answer.after_phrase.take()
+        self.state().answer_time.take()
     }
 
     /// The oldest phrase not yet taken.
@@ -328,7 +378,14 @@ impl Playback for Client {
     fn play(&mut self, piece: &Piece) -> Result<()> {
         self.send_piece(piece).map(|_| ())
     }
+    fn play_open(&mut self, piece: &Piece, settled: f64) -> Result<()> {
+        self.begin_piece(piece, settled).map(|_| ())
+    }
+    fn grow(&mut self, piece: &Piece, settled: Option<f64>) -> Result<()> {
+        self.grow_piece(piece, settled)
+    }
     fn stop(&mut self) {
+        self.growing = None;
         self.request(Request::Stop, |state| {
             state.playing = false;
             state.clock.stop();
@@ -462,13 +519,22 @@ fn apply(shared: &Shared, reply: Reply, when: Instant) -> Option<String> {
                 seconds,
                 saved: saved.as_deref().map(clean),
                 save_error: save_error.as_deref().map(clean),
-                after_phrase: after_phrase_ms
-                    .filter(|ms| ms.is_finite() && *ms >= 0.0)
-                    .map(|ms| Duration::from_secs_f64(ms.min(1e9) / 1e3)),
             });
+            if let Some(after) = answer_time(after_phrase_ms) {
+                state.answer_time = Some(after);
+            }
             // Only the latest confirmations are ever waited for.
             if state.received.len() > 16 {
                 state.received.remove(0);
+            }
+            None
+        }
+        Reply::Started {
+            id: _,
+            after_phrase_ms,
+        } => {
+            if let Some(after) = answer_time(after_phrase_ms) {
+                state.answer_time = Some(after);
             }
             None
         }
@@ -516,6 +582,19 @@ fn apply(shared: &Shared, reply: Reply, when: Instant) -> Option<String> {
     };
     shared.changed.notify_all();
     ended
+}
+
+/// Milliseconds from the listener as a duration, where they make one.
+fn answer_time(ms: Option<f64>) -> Option<Duration> {
+    ms.filter(|ms| ms.is_finite() && *ms >= 0.0)
+        .map(|ms| Duration::from_secs_f64(ms.min(1e9) / 1e3))
+}
+
+/// Whether `piece` can travel: the listener would refuse it too, so say so here, before
+/// sending it across.
+fn check_travels(piece: &Piece) -> Result<()> {
+    check_length(&piece.timed_notes())?;
+    check_piece(piece).map_err(|why| anyhow!("it cannot travel to a listener: {why}"))
 }
 
 /// Takes the listener's clock from a report that has seen all our requests.

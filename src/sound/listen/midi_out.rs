@@ -4,7 +4,7 @@
 
 use crate::recover::lock;
 use crate::sound::piece::Piece;
-use crate::sound::playback::{clamp_volume, sounding_seconds, Clock, Playback};
+use crate::sound::playback::{clamp_volume, sounding_seconds, Clock, Growing, Playback};
 use crate::sound::timed::check_length;
 use anyhow::{anyhow, bail, Result};
 use midir::{MidiOutput, MidiOutputConnection};
@@ -98,7 +98,10 @@ struct Shared {
 
 #[derive(Default)]
 struct State {
+    /// The piece as far as it was given (for a piece being made, the notes taken so far).
     piece: Option<Piece>,
+    /// For a piece being made: how much of it was taken.
+    growing: Option<Growing>,
     /// (seconds into the piece, note on?, pitch, velocity), sorted; from `next` on still to send.
     events: Vec<(f64, bool, u8, u8)>,
     next: usize,
@@ -108,6 +111,26 @@ struct State {
     cut: u64,
     quit: bool,
     failed: Option<String>,
+}
+
+impl State {
+    /// The piece being made, grown to `piece` (see [`Playback::grow`]): its new notes' events
+    /// join those still to send, in order.
+    fn grow(&mut self, piece: &Piece, settled: Option<f64>) {
+        let (Some(growing), Some(have)) = (&mut self.growing, &mut self.piece) else {
+            return;
+        };
+        let more = growing.take(piece, settled);
+        let next = self.next;
+        self.events.extend(events_from(&more, 0.0));
+        in_order(&mut self.events[next..]);
+        have.score.notes.extend(more.score.notes);
+        self.clock.lengthen(sounding_seconds(have));
+        match settled {
+            Some(q) => self.clock.lengthen(piece.score.seconds_at(q)),
+            None => self.growing = None,
+        }
+    }
 }
 
 impl MidiOutPlayback {
@@ -182,9 +205,14 @@ fn events_from(piece: &Piece, seconds: f64) -> Vec<(f64, bool, u8, u8)> {
         events.push((start, true, n.pitch, n.velocity));
         events.push((start + n.duration.max(SHORTEST_NOTE), false, n.pitch, 0));
     }
-    // At one moment, note-offs first: a re-struck key is released, then struck.
-    events.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    in_order(&mut events);
     events
+}
+
+/// Sorts events by time; at one moment, note-offs first: a re-struck key is released, then
+/// struck.
+fn in_order(events: &mut [(f64, bool, u8, u8)]) {
+    events.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
 }
 
 /// The worker: sends what is due, cuts on request, until told to quit.
@@ -253,8 +281,24 @@ impl Playback for MidiOutPlayback {
         });
         Ok(())
     }
+    fn play_open(&mut self, piece: &Piece, settled: f64) -> anyhow::Result<()> {
+        let mut growing = Growing::default();
+        let taken = growing.take(piece, Some(settled));
+        self.play(&taken)?;
+        self.change(false, |s| {
+            s.clock.lengthen(piece.score.seconds_at(settled));
+            s.growing = Some(growing);
+        });
+        Ok(())
+    }
+    fn grow(&mut self, piece: &Piece, settled: Option<f64>) -> anyhow::Result<()> {
+        check_length(&piece.timed_notes())?;
+        self.change(false, |s| s.grow(piece, settled));
+        Ok(())
+    }
     fn stop(&mut self) {
         self.change(true, |s| {
+            s.growing = None;
             s.piece = None;
             s.events.clear();
             s.next = 0;
@@ -290,7 +334,8 @@ impl Playback for MidiOutPlayback {
         self.state().clock.length()
     }
     fn is_playing(&self) -> bool {
-        self.state().clock.is_running()
+        let state = self.state();
+        state.clock.is_running() || state.growing.is_some()
     }
     fn failure(&self) -> Option<String> {
         self.state().failed.clone()
@@ -359,5 +404,35 @@ mod tests {
         let later = events_from(&piece, 0.3);
         assert_eq!(later.len(), 2);
         assert!((later[0].0 - 0.3).abs() < 1e-9 && (later[1].0 - 0.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_piece_made_in_parts_sends_the_events_of_the_whole() {
+        let notes: Vec<Note> = (0..16)
+            .map(|i| Note {
+                onset: i * 3,
+                pitch: 60 + (i % 5) as u8,
+                duration: 4,
+            })
+            .collect();
+        let piece = Piece::from_grid("t", &notes, 120.0);
+        let mut growing = Growing::default();
+        let first = growing.take(&piece, Some(3.0));
+        let mut state = State {
+            events: events_from(&first, 0.0),
+            piece: Some(first),
+            growing: Some(growing),
+            ..State::default()
+        };
+        state.clock.start(1.0);
+        // Two events went out before more came.
+        state.next = 2;
+        state.grow(&piece, Some(7.5));
+        assert!(state.growing.is_some());
+        state.grow(&piece, None);
+        assert!(state.growing.is_none());
+        assert_eq!(state.events, events_from(&piece, 0.0));
+        assert_eq!(state.piece.unwrap().score, piece.score);
+        assert!((state.clock.length() - sounding_seconds(&piece)).abs() < 1e-9);
     }
 }

@@ -25,8 +25,10 @@ use serde::{Deserialize, Serialize};
 pub const MAGIC: [u8; 3] = *b"NTL";
 /// The version this build speaks; a message of another version is refused. Version 2 added
 /// [`Reply::Refused`] and the one timeline of seconds; version 3 phrases played on the
-/// listener's keyboard ([`Request::Listen`], [`Reply::Listening`], [`Reply::Phrase`]).
-pub const VERSION: u8 = 3;
+/// listener's keyboard ([`Request::Listen`], [`Reply::Listening`], [`Reply::Phrase`]); version 4
+/// pieces sent while they are being made ([`Request::Begin`], [`Request::More`],
+/// [`Reply::Started`]).
+pub const VERSION: u8 = 4;
 /// Bytes before the body.
 pub const HEADER_BYTES: usize = 12;
 /// The largest body accepted (a piece of [`MAX_NOTES`] notes fits with room to spare).
@@ -63,6 +65,26 @@ pub enum Request {
     Seek {
         seconds: f64,
     },
+    /// Play a piece still being made from its start: `piece` holds all of it before `settled`
+    /// quarter notes; [`Request::More`] brings the rest. Answered by [`Reply::Started`], and by
+    /// [`Reply::Received`] once it is whole.
+    Begin {
+        id: u64,
+        #[serde(with = "wire_piece")]
+        piece: Piece,
+        #[serde(deserialize_with = "settled::point")]
+        settled: f64,
+    },
+    /// More of the piece `id` begun: notes starting at or after the last settled point (the
+    /// title and tempo map of `part` are the piece's), whole now before `settled` quarter
+    /// notes, or all of it (`None`).
+    More {
+        id: u64,
+        #[serde(with = "wire_piece")]
+        part: Piece,
+        #[serde(deserialize_with = "settled::maybe")]
+        settled: Option<f64>,
+    },
     /// Catch phrases played on the listener's keyboard at this tempo and send each one
     /// ([`Reply::Phrase`]); `None` stops. Answered by [`Reply::Listening`].
     Listen {
@@ -95,6 +117,12 @@ pub enum Reply {
         save_error: Option<String>,
         /// Milliseconds since the listener sent its last phrase, for the first piece after one
         /// (the answer): the loop's latency as the laptop hears it.
+        after_phrase_ms: Option<f64>,
+    },
+    /// The piece `id` begun ([`Request::Begin`]) plays; for the first piece after a phrase, how
+    /// many milliseconds after the listener sent the phrase it began.
+    Started {
+        id: u64,
         after_phrase_ms: Option<f64>,
     },
     /// The piece `id` cannot play there (longer than a piece may last, or its playback failed):
@@ -233,6 +261,30 @@ pub fn printable(text: &str, max_chars: usize) -> String {
 /// the sender can say why before sending rather than lose the connection.
 pub fn check_piece(piece: &Piece) -> Result<(), String> {
     wire_piece::check(wire_piece::Wire::of(piece)).map(|_| ())
+}
+
+/// A settled point of a piece being made: a time within a piece, checked as it is read.
+mod settled {
+    use super::MAX_QUARTERS;
+    use serde::{Deserialize, Deserializer};
+
+    pub fn point<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        let q = f64::deserialize(d)?;
+        if q.is_finite() && (0.0..=MAX_QUARTERS).contains(&q) {
+            Ok(q)
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "a piece settled to {q} quarters"
+            )))
+        }
+    }
+
+    pub fn maybe<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+        match Option::<f64>::deserialize(d)? {
+            None => Ok(None),
+            Some(q) => point(serde::de::value::F64Deserializer::new(q)).map(Some),
+        }
+    }
 }
 
 /// A piece on the wire: `[start, end, pitch, velocity, sounding end]` per note (the end where the
@@ -448,6 +500,67 @@ mod tests {
         bytes.extend(body);
         let err = decode_all::<Reply>(&bytes).unwrap_err();
         assert!(matches!(err, ProtocolError::Malformed(_)), "{err:?}");
+    }
+
+    #[test]
+    fn a_piece_being_made_travels_in_checked_parts() {
+        let begin = Request::Begin {
+            id: 4,
+            piece: piece(),
+            settled: 25.0,
+        };
+        let more = Request::More {
+            id: 4,
+            part: piece(),
+            settled: None,
+        };
+        let got = decode_all::<Request>(&[encode(&begin), encode(&more)].concat()).unwrap();
+        let Request::Begin {
+            id: 4,
+            piece: back,
+            settled,
+        } = &got[0]
+        else {
+            panic!("{got:?}")
+        };
+        assert_eq!((&back.score, *settled), (&piece().score, 25.0));
+        assert!(matches!(got[1], Request::More { settled: None, .. }));
+        let started = Reply::Started {
+            id: 4,
+            after_phrase_ms: Some(31.5),
+        };
+        assert_eq!(
+            decode_all::<Reply>(&encode(&started)).unwrap(),
+            vec![started]
+        );
+        // A settled point outside a piece, or a part's note out of bounds, is malformed.
+        let framed = |json: &str| {
+            let mut m = [&MAGIC[..], &[VERSION]].concat();
+            m.extend((json.len() as u64).to_be_bytes());
+            m.extend(json.as_bytes());
+            decode_all::<Request>(&m)
+        };
+        let part = r#"{"title":"","tempo":[],"notes":[[1,2,60,80,2]]}"#;
+        assert!(framed(&format!(
+            r#"{{"more":{{"id":1,"part":{part},"settled":8}}}}"#
+        ))
+        .is_ok());
+        assert!(framed(&format!(
+            r#"{{"more":{{"id":1,"part":{part},"settled":null}}}}"#
+        ))
+        .is_ok());
+        for settled in ["-1", "1e300", "\"x\""] {
+            let json = format!(r#"{{"more":{{"id":1,"part":{part},"settled":{settled}}}}}"#);
+            let err = framed(&json).unwrap_err();
+            assert!(
+                matches!(err, ProtocolError::Malformed(_)),
+                "{settled}: {err}"
+            );
+            let json = format!(r#"{{"begin":{{"id":1,"piece":{part},"settled":{settled}}}}}"#);
+            assert!(framed(&json).is_err(), "{settled}");
+        }
+        let bad = r#"{"more":{"id":1,"part":{"title":"","tempo":[],"notes":[[1,2,200,80,2]]},"settled":4}}"#;
+        assert!(framed(bad).is_err());
     }
 
     #[test]

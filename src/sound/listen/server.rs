@@ -6,7 +6,7 @@
 
 use super::address::Conn;
 use super::keys::{KeySettings, Keys};
-use super::protocol::{encode, Decoder, Reply, Request, Status, LISTEN_BPM, VERSION};
+use super::protocol::{encode, Decoder, Reply, Request, Status, LISTEN_BPM, MAX_NOTES, VERSION};
 use super::save::save_piece;
 use crate::music::notes::{Note, STEPS_PER_QUARTER};
 use crate::music::phrase::{Catcher, PhraseRules};
@@ -127,6 +127,7 @@ impl Listener {
             clients: AtomicU64::new(0),
             pieces: AtomicU64::new(0),
             current: Mutex::new(None),
+            open: Mutex::new(None),
             keys: self.keys,
         });
         let mut threads = Vec::new();
@@ -247,8 +248,44 @@ struct Server {
     pieces: AtomicU64,
     /// The piece playing: which client sent it, and its id there.
     current: Mutex<Option<(u64, u64)>>,
+    /// The piece playing while it is being made, as far as it arrived.
+    open: Mutex<Option<Open>>,
     /// The keys phrases are caught from, if any.
     keys: Option<KeySettings>,
+}
+
+/// A piece being made that plays here: what of it has arrived, and where it is whole.
+struct Open {
+    client: u64,
+    id: u64,
+    /// Its number among the pieces this listener received.
+    number: u64,
+    piece: Piece,
+    settled: f64,
+}
+
+impl Open {
+    /// Whether `part` may follow what arrived: no note before the settled point (a piece only
+    /// grows at its end), the settled point not moving back, and the notes within bounds.
+    fn check(&self, part: &Piece, settled: Option<f64>) -> Result<(), String> {
+        if let Some(early) = part.score.notes.iter().find(|n| n.start < self.settled) {
+            return Err(format!(
+                "a note at {} quarters came after the piece was whole to {}",
+                early.start, self.settled
+            ));
+        }
+        if settled.is_some_and(|q| q < self.settled) {
+            return Err(format!(
+                "the piece went back from whole to {} quarters",
+                self.settled
+            ));
+        }
+        let notes = self.piece.score.notes.len() + part.score.notes.len();
+        if notes > MAX_NOTES {
+            return Err(format!("{notes} notes, over the {MAX_NOTES} limit"));
+        }
+        Ok(())
+    }
 }
 
 /// Phrases being caught for a client: the keys heard, the catcher, and how many were sent.
@@ -301,6 +338,10 @@ impl Server {
                     Ended::Dropped(format!("the listener failed: {}", panic_text(&*panic)))
                 }
             };
+            // A piece cut off while being made plays and is kept as far as it came.
+            let mut playback = lock(&server.playback);
+            server.cut_open(Some(playback.as_mut()), "its sender left");
+            drop(playback);
             let line = match ended {
                 Ended::Left(how) => format!("client {number} ({peer}): {how}"),
                 Ended::Dropped(why) => {
@@ -368,9 +409,14 @@ impl Server {
                             request => self.handle(request, number),
                         };
                         // The first piece after a phrase is its answer: how long it took.
-                        if let Some(Reply::Received {
-                            after_phrase_ms, ..
-                        }) = &mut reply
+                        if let Some(
+                            Reply::Received {
+                                after_phrase_ms, ..
+                            }
+                            | Reply::Started {
+                                after_phrase_ms, ..
+                            },
+                        ) = &mut reply
                         {
                             let sent = hearing.as_mut().and_then(|h| h.last_sent.take());
                             *after_phrase_ms = sent.map(|t| t.elapsed().as_secs_f64() * 1e3);
@@ -535,7 +581,9 @@ impl Server {
     /// playback is caught: the playback is stopped, and a piece that caused it is refused.
     fn handle(&self, request: Request, client: u64) -> Option<Reply> {
         let refused = match &request {
-            Request::Play { id, .. } => Some(*id),
+            Request::Play { id, .. } | Request::Begin { id, .. } | Request::More { id, .. } => {
+                Some(*id)
+            }
             _ => None,
         };
         match catch_unwind(AssertUnwindSafe(|| self.carry_out(request, client))) {
@@ -554,39 +602,109 @@ impl Server {
         let mut playback = lock(&self.playback);
         let _ = catch_unwind(AssertUnwindSafe(|| playback.stop()));
         *lock(&self.current) = None;
+        lock(&self.open).take();
+    }
+
+    /// Ends the piece being made, if one is (`why` it was cut off): kept (saved) as far as it
+    /// came, and played to there where `playback` is given (it goes on playing).
+    fn cut_open(&self, playback: Option<&mut dyn Playback>, why: &str) {
+        let Some(open) = lock(&self.open).take() else {
+            return;
+        };
+        if let Some(playback) = playback {
+            let _ = playback.grow(&open.piece, None);
+        }
+        let what = format!("piece {} (cut off: {why})", open.number);
+        self.save(&what, &open.piece);
+    }
+
+    /// A piece is all here: logged, saved, and confirmed.
+    fn arrived(&self, id: u64, number: u64, piece: &Piece) -> Reply {
+        let notes = piece.score.notes.len();
+        let seconds = piece.length_seconds();
+        (self.log)(&format!(
+            "piece {number}: \"{}\", {notes} notes, {seconds:.1} s",
+            piece.title
+        ));
+        let (saved, save_error) = self.save(&format!("piece {number}"), piece);
+        Reply::Received {
+            id,
+            notes,
+            seconds,
+            saved,
+            save_error,
+            after_phrase_ms: None,
+        }
     }
 
     fn carry_out(&self, request: Request, client: u64) -> Option<Reply> {
         let mut playback = lock(&self.playback);
+        let refuse = |id: u64, title: &str, why: String| {
+            *lock(&self.current) = None;
+            let message = format!("\"{title}\" cannot play: {why}");
+            (self.log)(&format!("client {client}: refused {message}"));
+            Some(Reply::Refused { id, message })
+        };
         match request {
             Request::Play { id, piece } => {
-                let notes = piece.score.notes.len();
+                self.cut_open(None, "another piece came");
                 if let Err(e) = playback.play(&piece) {
-                    drop(playback);
-                    *lock(&self.current) = None;
-                    let message = format!("\"{}\" cannot play: {e:#}", piece.title);
-                    (self.log)(&format!("client {client}: refused {message}"));
-                    return Some(Reply::Refused { id, message });
+                    return refuse(id, &piece.title, format!("{e:#}"));
                 }
-                drop(playback);
                 *lock(&self.current) = Some((client, id));
-                let n = self.pieces.fetch_add(1, Ordering::Relaxed) + 1;
-                let seconds = piece.length_seconds();
+                let number = self.pieces.fetch_add(1, Ordering::Relaxed) + 1;
+                return Some(self.arrived(id, number, &piece));
+            }
+            Request::Begin { id, piece, settled } => {
+                self.cut_open(None, "another piece came");
+                if let Err(e) = playback.play_open(&piece, settled) {
+                    return refuse(id, &piece.title, format!("{e:#}"));
+                }
+                *lock(&self.current) = Some((client, id));
+                let number = self.pieces.fetch_add(1, Ordering::Relaxed) + 1;
                 (self.log)(&format!(
-                    "piece {n}: \"{}\", {notes} notes, {seconds:.1} s",
+                    "piece {number}: \"{}\" begins as it is made",
                     piece.title
                 ));
-                let (saved, save_error) = self.save(&format!("piece {n}"), &piece);
-                return Some(Reply::Received {
+                *lock(&self.open) = Some(Open {
+                    client,
                     id,
-                    notes,
-                    seconds,
-                    saved,
-                    save_error,
+                    number,
+                    piece,
+                    settled,
+                });
+                return Some(Reply::Started {
+                    id,
                     after_phrase_ms: None,
                 });
             }
-            Request::Stop => playback.stop(),
+            Request::More { id, part, settled } => {
+                let mut open = lock(&self.open);
+                // A piece stopped or replaced here since: what comes after is not played.
+                let growing = open.as_mut().filter(|o| (o.client, o.id) == (client, id))?;
+                let grown = growing.check(&part, settled).and_then(|()| {
+                    growing.piece.score.notes.extend(part.score.notes);
+                    growing.settled = settled.unwrap_or(growing.settled);
+                    playback
+                        .grow(&growing.piece, settled)
+                        .map_err(|e| format!("{e:#}"))
+                });
+                if let Err(why) = grown {
+                    let title = growing.piece.title.clone();
+                    open.take();
+                    playback.stop();
+                    return refuse(id, &title, why);
+                }
+                if settled.is_none() {
+                    let whole = open.take().expect("the piece being made");
+                    drop(open);
+                    return Some(self.arrived(id, whole.number, &whole.piece));
+                }
+            }
+            Request::Stop => {
+                self.cut_open(None, "stopped");
+                playback.stop();
+            }
             Request::Pause { paused } => playback.set_paused(paused),
             Request::Volume { volume } => playback.set_volume(volume),
             Request::Seek { seconds } => playback.seek(seconds.max(0.0)),
