@@ -17,11 +17,11 @@ fn a_keymap_moves_play_to_p_and_help_to_f1_and_the_help_shows_them() {
     let (keys, problems) = Keymap::from_toml("play_stop = [\"p\"]\nhelp = [\"f1\"]\n");
     assert!(problems.is_empty(), "{problems:?}");
     a.keys = keys;
-    a.piece = Piece {
+    a.show_only(Piece {
         words: parse_words("START n60 d4 sepxx d4 n64 d4 END").0,
         prompt_len: 1,
         title: None,
-    };
+    });
     assert!(
         press(&mut a, &[KeyCode::Char(' ')]).is_empty(),
         "space is free"

@@ -365,8 +365,10 @@ fn a_phrase_played_on_the_laptop_crosses_ssh_and_its_answer_comes_back() {
     let client = Client::connect(&Address::Unix(rig.server_socket.clone())).unwrap();
     let mut runtime = shipped_runtime_to(Output::Listener(client));
     let mut a = app();
+    // The answer plays as it is made: its parts cross the forward while the model writes.
+    a.play_while_made = true;
     a.controls[ControlId::Bpm].value = 240.0;
-    a.controls[ControlId::Tokens].value = 80.0;
+    a.controls[ControlId::Tokens].value = 400.0;
     a.focus = Focus::Menu;
     a.selected_action = Action::ALL
         .iter()
@@ -380,7 +382,7 @@ fn a_phrase_played_on_the_laptop_crosses_ssh_and_its_answer_comes_back() {
         matches!(a.gen, GenState::Complete { .. }) && a.playing.is_some()
     });
     assert_eq!(
-        from_words(&a.piece.words[..a.piece.prompt_len]).notes,
+        from_words(&a.piece().words[..a.piece().prompt_len]).notes,
         phrases[0]
     );
     // The listener saved the phrase as the file's notes on the grid, and the answer.
@@ -403,6 +405,6 @@ fn a_phrase_played_on_the_laptop_crosses_ssh_and_its_answer_comes_back() {
     assert_eq!(phrase_notes, phrases[0]);
     assert_eq!(
         from_words(&words(&answer)).notes,
-        from_words(&a.piece.words).notes
+        from_words(&a.piece().words).notes
     );
 }

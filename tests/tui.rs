@@ -185,7 +185,7 @@ fn escape_cancels_and_keeps_the_partial_piece() {
             ..
         }
     ));
-    assert_eq!(a.piece.words.len(), 3);
+    assert_eq!(a.piece().words.len(), 3);
 }
 
 #[test]
@@ -212,9 +212,9 @@ fn extend_and_undo() {
         other => panic!("{other:?}"),
     }
     run_generation(&mut a, "START n60 d4", None, "sepxx d4 n62 d4 END");
-    assert_eq!(a.piece.words.len(), 8);
+    assert_eq!(a.piece().words.len(), 8);
     press(&mut a, &[KeyCode::Char('u')]);
-    assert_eq!(a.piece.words, parse_words("START n60 d4 END").0);
+    assert_eq!(a.piece().words, parse_words("START n60 d4 END").0);
     assert!(a.history.is_empty());
 }
 
@@ -302,7 +302,7 @@ fn roll_draws_a_chord_at_the_right_rows() {
         "bar 1 on the ruler\n{screen}"
     );
     let (lo, hi) = nanotune::tui::roll::pitch_range(
-        &nanotune::music::notes::from_words(&a.piece.words).notes,
+        &nanotune::music::notes::from_words(&a.piece().words).notes,
         inner_rows,
     );
     assert!(lo <= 60 && hi >= 72);
@@ -496,8 +496,8 @@ fn the_runtime_continues_retries_and_extends_with_the_shipped_model() {
         "{:?}",
         a.gen
     );
-    assert_eq!(a.piece.title.as_deref(), Some("continuation"));
-    let first = a.piece.clone();
+    assert_eq!(a.piece().title.as_deref(), Some("continuation"));
+    let first = a.piece().clone();
     // The file's first 20 words cut back to a whole note: the library's prompt, as generate has it.
     let want = nanotune::sample::prompt::continue_file(&file, 20).unwrap();
     assert!((2..=20).contains(&want.words.len()));
@@ -508,25 +508,25 @@ fn the_runtime_continues_retries_and_extends_with_the_shipped_model() {
     drive(&mut a, &mut runtime, |a| choose(a, Action::Retry));
     assert!(matches!(a.gen, GenState::Complete { .. }), "{:?}", a.gen);
     assert_eq!(
-        a.piece.words[..a.piece.prompt_len],
+        a.piece().words[..a.piece().prompt_len],
         first.words[..first.prompt_len]
     );
-    assert_eq!(a.piece.title, first.title);
-    assert_ne!(a.piece.words, first.words, "a retry draws a new seed");
+    assert_eq!(a.piece().title, first.title);
+    assert_ne!(a.piece().words, first.words, "a retry draws a new seed");
 
-    let before = a.piece.words.clone();
+    let before = a.piece().words.clone();
     drive(&mut a, &mut runtime, |a| choose(a, Action::Extend));
     assert!(matches!(a.gen, GenState::Complete { .. }), "{:?}", a.gen);
     assert_eq!(
-        a.piece.prompt_len,
+        a.piece().prompt_len,
         before.len() - 1,
         "all but END is the prompt"
     );
     assert_eq!(
-        a.piece.words[..before.len() - 1],
+        a.piece().words[..before.len() - 1],
         before[..before.len() - 1]
     );
-    assert!(a.piece.words.len() >= before.len() + 50);
+    assert!(a.piece().words.len() >= before.len() + 50);
 
     drive(&mut a, &mut runtime, |a| choose(a, Action::ContinueSong));
     assert!(

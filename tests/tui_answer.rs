@@ -52,14 +52,17 @@ fn a_phrase_played_on_the_laptop_is_answered_there_until_esc() {
     run_until(&mut a, &mut runtime, Duration::from_secs(60), |a| {
         matches!(a.gen, GenState::Complete { .. }) && a.playing.is_some()
     });
-    let prompt = &a.piece.words[..a.piece.prompt_len];
+    let prompt = &a.piece().words[..a.piece().prompt_len];
     assert_eq!(
         from_words(prompt).notes,
         phrases[0],
         "the prompt is the phrase"
     );
-    assert!(a.piece.words.len() > a.piece.prompt_len + 20, "an answer");
-    assert_eq!(a.piece.title.as_deref(), Some("phrase 1"));
+    assert!(
+        a.piece().words.len() > a.piece().prompt_len + 20,
+        "an answer"
+    );
+    assert_eq!(a.piece().title.as_deref(), Some("phrase 1"));
     assert!(text(&render(&a, 100, 30)).contains("answered: play the next phrase"));
     listener.logged("phrase 1:");
     let played = listener.logged("piece 1:");
@@ -71,7 +74,7 @@ fn a_phrase_played_on_the_laptop_is_answered_there_until_esc() {
         &mut Default::default(),
     )
     .unwrap();
-    assert_eq!(from_words(&words).notes, from_words(&a.piece.words).notes);
+    assert_eq!(from_words(&words).notes, from_words(&a.piece().words).notes);
 
     // Esc stops answering.
     for effect in press(&mut a, &[KeyCode::Esc]) {

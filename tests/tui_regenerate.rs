@@ -59,11 +59,11 @@ fn bars_selected_by_keys_are_regenerated_in_takes_and_undone() {
     let mut runtime = shipped_runtime();
     let mut a = app();
     let original = real_piece();
-    a.piece = Piece {
+    a.show_only(Piece {
         prompt_len: original.len(),
         words: original.clone(),
         title: Some("an opening".into()),
-    };
+    });
     assert!(press(&mut a, &[KeyCode::Char('r')]).is_empty());
     assert!(
         a.toast.as_deref().unwrap().contains("select bars first"),
@@ -116,22 +116,22 @@ fn bars_selected_by_keys_are_regenerated_in_takes_and_undone() {
         screen.contains("Regenerated bars 5-8: 3 fills best first"),
         "{screen}"
     );
-    assert_eq!(a.piece.title.as_deref(), Some("an opening"));
+    assert_eq!(a.piece().title.as_deref(), Some("an opening"));
     let mut fills = Vec::new();
     for k in 0..3u8 {
         press(&mut a, &[KeyCode::Char(char::from(b'1' + k))]);
         assert_eq!(
-            notes_outside(&a.piece.words, bars),
+            notes_outside(&a.piece().words, bars),
             notes_outside(&original, bars)
         );
-        fills.push(a.piece.words.clone());
+        fills.push(a.piece().words.clone());
     }
     fills.dedup();
     assert_eq!(fills.len(), 3, "three different fills");
     assert!(fills.iter().all(|f| *f != original));
 
     press(&mut a, &[KeyCode::Char('u')]);
-    assert_eq!(a.piece.words, original);
+    assert_eq!(a.piece().words, original);
     assert_eq!(a.takes.made(), 1);
     assert!(status_text(&a).contains("undid the last change"));
     // Esc clears the selection.
@@ -142,11 +142,11 @@ fn bars_selected_by_keys_are_regenerated_in_takes_and_undone() {
 #[test]
 fn a_drag_on_the_roll_selects_bars_and_a_click_alone_does_not() {
     let mut a = app();
-    a.piece = Piece {
+    a.show_only(Piece {
         prompt_len: 1,
         words: real_piece(),
         title: None,
-    };
+    });
     update(&mut a, Message::Resize(120, 36));
     let roll = Areas::of(Rect::new(0, 0, 120, 36)).unwrap().roll_notes();
     let y = roll.y + 5;

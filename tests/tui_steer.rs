@@ -103,14 +103,14 @@ fn a_generation_and_regenerated_bars_hold_the_knobs_on_the_shipped_model() {
             assert!(at_once <= 2, "{at_once} notes at step {}", n.onset);
         }
     };
-    check(&a.piece.words, 0);
+    check(&a.piece().words, 0);
     // Bars 3-4 of it again, with the same knobs.
-    let piece = a.piece.words.clone();
-    a.piece = Piece {
+    let piece = a.piece().words.clone();
+    a.show_only(Piece {
         prompt_len: piece.len(),
         words: piece,
         title: None,
-    };
+    });
     press(&mut a, &[KeyCode::Esc]);
     a.scroll = 32;
     press(&mut a, &[KeyCode::Char('b'), KeyCode::Char('b')]);
@@ -134,5 +134,5 @@ fn a_generation_and_regenerated_bars_hold_the_knobs_on_the_shipped_model() {
         "{:?}",
         a.gen
     );
-    check(&a.piece.words, 0);
+    check(&a.piece().words, 0);
 }

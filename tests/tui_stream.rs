@@ -63,7 +63,7 @@ fn a_new_piece_plays_on_the_listener_before_it_is_made_and_is_kept_whole() {
     assert!(a.playing.is_some());
     // Whole at the listener: the screen's piece, note for note.
     let kept = saved_notes(&listener, "piece 1");
-    assert_eq!(kept, from_words(&a.piece.words).notes);
+    assert_eq!(kept, from_words(&a.piece().words).notes);
     assert!(kept.len() > 200, "{} notes", kept.len());
 
     // `a`: the next piece waits for space.
@@ -101,18 +101,18 @@ fn an_answer_plays_from_its_first_note_as_it_is_made() {
     run_until(&mut a, &mut runtime, Duration::from_secs(60), |a| {
         matches!(a.gen, GenState::Complete { .. })
     });
-    let prompt = &a.piece.words[..a.piece.prompt_len];
+    let prompt = &a.piece().words[..a.piece().prompt_len];
     assert_eq!(from_words(prompt).notes, phrases[0]);
     let begun = listener.logged("begins as it is made");
     assert!(begun.contains("phrase 1 continued"), "{begun}");
     // It played from the answer's first note, not from the phrase.
     let prompt_notes = from_words(prompt).notes.len();
-    let first = from_words(&a.piece.words).notes[prompt_notes].onset;
+    let first = from_words(&a.piece().words).notes[prompt_notes].onset;
     let from = first as f64 * 60.0 / 240.0 / 4.0;
     let at = a.playing.expect("the answer plays");
     assert!(at >= from - 1e-9, "{at} from {from}");
     let kept = saved_notes(&listener, "piece 1");
-    assert_eq!(kept, from_words(&a.piece.words).notes);
+    assert_eq!(kept, from_words(&a.piece().words).notes);
 }
 
 /// The screen's side alone, message by message: a new piece plays from its start at once and
@@ -189,7 +189,7 @@ fn the_screen_plays_from_the_start_or_the_first_new_note_and_grows_each_frame() 
         .position(|&x| x == Action::Extend)
         .unwrap();
     press(&mut a, &[KeyCode::Enter]);
-    let before = a.piece.words.clone();
+    let before = a.piece().words.clone();
     assert!(started(&mut a, before).is_empty());
     made(&mut a, "sepxx d8");
     assert!(tick(&mut a).is_empty(), "no new note yet");

@@ -151,9 +151,9 @@ fn keys_and_a_click_switch_the_take_on_screen_while_generating_and_after() {
     for (take, word) in [(0, Word::Note(60)), (1, Word::Note(64)), (1, Word::Dur(4))] {
         update(&mut a, Message::Word { take, word });
     }
-    assert_eq!(a.piece.words, parse_words("START n60").0);
+    assert_eq!(a.piece().words, parse_words("START n60").0);
     press(&mut a, &[KeyCode::Char('2')]);
-    assert_eq!(a.piece.words, parse_words("START n64 d4").0);
+    assert_eq!(a.piece().words, parse_words("START n64 d4").0);
     assert!(matches!(a.gen, GenState::Running { made: 2, .. }));
     assert!(
         status_text(&a).starts_with("take 2/3 | Generating"),
@@ -176,9 +176,9 @@ fn keys_and_a_click_switch_the_take_on_screen_while_generating_and_after() {
         },
     );
     press(&mut a, &[KeyCode::Char('1')]);
-    assert_eq!(a.piece.words, parse_words("START n60 d4").0);
+    assert_eq!(a.piece().words, parse_words("START n60 d4").0);
     press(&mut a, &[KeyCode::Char('2')]);
-    assert_eq!(a.piece.words, parse_words("START n64 d4 sepxx").0);
+    assert_eq!(a.piece().words, parse_words("START n64 d4 sepxx").0);
     // The end replaces what was streamed; take 2 stays on screen.
     update(
         &mut a,
@@ -195,7 +195,7 @@ fn keys_and_a_click_switch_the_take_on_screen_while_generating_and_after() {
         },
     );
     assert_eq!(a.takes.chosen, 1);
-    assert_eq!(from_words(&a.piece.words).notes.len(), 2);
+    assert_eq!(from_words(&a.piece().words).notes.len(), 2);
     let two = screen(&a, 80, 24);
     assert!(
         two.contains("take 2/3 | Generation complete! 7 tokens"),
@@ -281,7 +281,7 @@ fn play_save_and_extend_act_on_the_chosen_take_and_undo_comes_back() {
     }
     three_takes(&mut a, ["n48 d4 END"; 3]);
     press(&mut a, &[KeyCode::Char('u')]);
-    assert_eq!(a.piece.words, take3);
+    assert_eq!(a.piece().words, take3);
     assert_eq!(a.takes.made(), 1);
     assert!(!status_text(&a).contains("take "));
 }
@@ -328,7 +328,7 @@ fn the_runtime_makes_n_takes_on_the_shipped_model() {
         a.gen
     );
     assert_eq!(
-        a.piece.words,
+        a.piece().words,
         by_itself(&mut alone, a.options()).words,
         "one take is generate"
     );
@@ -347,13 +347,13 @@ fn the_runtime_makes_n_takes_on_the_shipped_model() {
             ..a.options()
         };
         assert_eq!(
-            a.piece.words,
+            a.piece().words,
             by_itself(&mut alone, opts).words,
             "take {}",
             k + 1
         );
-        assert_eq!(a.piece.words.last(), Some(&Word::End));
-        pieces.push(a.piece.words.clone());
+        assert_eq!(a.piece().words.last(), Some(&Word::End));
+        pieces.push(a.piece().words.clone());
     }
     pieces.dedup();
     assert_eq!(pieces.len(), 4, "four different takes");

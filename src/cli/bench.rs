@@ -501,7 +501,7 @@ fn bench_tui(width: u16, height: u16, words: usize, frames: usize) -> Result<()>
     let mean = times.iter().sum::<f64>() / times.len() as f64;
     println!(
         "tui frame {width}x{height}, {} words on screen: mean {mean:.2} ms, median {:.2} ms, max {:.2} ms over {} frames",
-        app.piece.words.len(),
+        app.piece().words.len(),
         times[times.len() / 2],
         times[times.len() - 1],
         times.len()

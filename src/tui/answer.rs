@@ -2,18 +2,11 @@
 //! there becomes the prompt, the model continues it with the screen's settings, and the answer
 //! plays on the laptop; then the screen waits for the next phrase, until Esc.
 
-use super::app::{play_from, start, Action, App, ControlId, Effect, PromptSource};
+use super::act::{play_from, start};
+use super::controls::ControlId;
+use super::state::{Action, Answering, App, Effect, PromptSource};
 use crate::music::notes::from_words;
 use crate::sample::Prompt;
-
-/// Where answering stands.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Answering {
-    /// Phrases are being waited for (from choosing the action until Esc or a refusal).
-    pub on: bool,
-    /// The latest phrase that arrived while an answer was being made: answered next.
-    pub pending: Option<Prompt>,
-}
 
 /// The menu action: start waiting for phrases, or stop.
 pub(super) fn choose(app: &mut App) -> Vec<Effect> {
@@ -65,7 +58,7 @@ pub(super) fn phrase(app: &mut App, prompt: Prompt) -> Vec<Effect> {
 /// An answer was made: it plays from its first note (unless it played while it was made), and
 /// a phrase that came meanwhile is answered next.
 pub(super) fn made(app: &mut App, played: bool) -> Vec<Effect> {
-    let prompt_notes = from_words(&app.piece.words[..app.piece.prompt_len])
+    let prompt_notes = from_words(&app.piece().words[..app.piece().prompt_len])
         .notes
         .len();
     let mut effects = match first_new_step(app, prompt_notes) {
@@ -81,7 +74,7 @@ pub(super) fn made(app: &mut App, played: bool) -> Vec<Effect> {
 /// The step where the answer's first note starts, once it is made: the note after the
 /// prompt's `prompt_notes`.
 pub(super) fn first_new_step(app: &App, prompt_notes: usize) -> Option<u64> {
-    from_words(&app.piece.words)
+    from_words(&app.piece().words)
         .notes
         .get(prompt_notes)
         .map(|n| n.onset)

@@ -1,399 +1,26 @@
-//! The TUI's state and its `update`: everything that can happen is a [`Message`]; `update` changes
-//! the [`App`] and returns [`Effect`]s for the runtime to carry out (start a generation, play,
-//! save). No terminal, thread or model is touched here, so key sequences can be tested directly.
+//! The TUI's `update`: everything that can happen is a [`Message`]; `update` changes the [`App`]
+//! and returns [`Effect`]s for the runtime to carry out (start a generation, play, save). No
+//! terminal, thread or model is touched here, so key sequences can be tested directly. The state
+//! and its messages are [`super::state`]'s (re-exported here); the parts of `update` for takes,
+//! answers, playing while made, the menu and the mouse are modules of their own below this one.
 
-use super::answer::{self, Answering};
-pub use super::controls::{Control, ControlId, Controls, ScaleChoice};
-use super::keys::{Command, Keymap};
-use super::saved::Settings;
-use super::stream::{self, Stream};
-use super::takes::{self, Takes};
-use crate::music::notes::{from_words, STEPS_PER_BAR, STEPS_PER_QUARTER};
-use crate::music::words::Word;
+use super::act::{begin_run, changed, move_selection, play_from, selection_note, start};
+use super::keys::Command;
+use super::menu::choose;
+use super::state::Stream;
+use super::{answer, mouse, stream, takes};
+use crate::music::notes::{from_words, STEPS_PER_BAR};
 use crate::sample::infill::Bars;
-use crate::sample::{prompt, Prompt, SampleOptions};
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::layout::Rect;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Grid steps per word in the seed corpus (4.43 M steps over 10 M words), used to show roughly
-/// how long a requested number of words will play.
-pub const STEPS_PER_WORD: f64 = 0.443;
-
-/// The option menu, in screen order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Action {
-    NewPiece,
-    ContinueSong,
-    Retry,
-    ContinueFile,
-    Extend,
-    Undo,
-    /// Phrases played on the laptop's keyboard, answered one after another.
-    Answer,
-}
-
-impl Action {
-    pub const ALL: [Action; 7] = [
-        Action::NewPiece,
-        Action::ContinueSong,
-        Action::Retry,
-        Action::ContinueFile,
-        Action::Extend,
-        Action::Undo,
-        Action::Answer,
-    ];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Action::NewPiece => "New piece",
-            Action::ContinueSong => "Continue song",
-            Action::Retry => "Retry",
-            Action::ContinueFile => "Continue file",
-            Action::Extend => "Extend",
-            Action::Undo => "Undo last change",
-            Action::Answer => "Answer what I play",
-        }
-    }
-}
-
-/// Where the prompt of a generation comes from. The runtime builds `New`, `RandomSong` and
-/// `File` (it holds the dataset and reads the file); a `Given` prompt comes whole from the app.
-#[derive(Clone, Debug, PartialEq)]
-pub enum PromptSource {
-    /// `START`.
-    New,
-    /// The start of a random validation piece (the runtime picks it and reports the title).
-    RandomSong,
-    /// This prompt as it is: the last Continue's again (Retry), or the piece on screen (Extend).
-    Given(Prompt),
-    /// The start of a MIDI file.
-    File(PathBuf),
-}
-
-/// What the runtime should do after an update.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Effect {
-    Generate {
-        prompt: PromptSource,
-        options: SampleOptions,
-        /// How many takes to make (1 to [`crate::sample::MAX_TAKES`]), decoded together.
-        takes: usize,
-        /// Lock the new notes to the key the prompt fits best (the Scale control's "match
-        /// prompt"): only the runtime knows a random song's or a file's prompt.
-        scale_from_prompt: bool,
-    },
-    /// Regenerate `bars` of the piece `words` as `takes` fills, best first.
-    Regenerate {
-        words: Vec<Word>,
-        bars: Bars,
-        options: SampleOptions,
-        takes: usize,
-    },
-    Cancel,
-    /// Play the piece from `from` seconds (0 = the start; more is a seek); `open`: it is still
-    /// being made, and [`Effect::Grow`] brings the rest.
-    Play {
-        /// What a listener saves it as: the song continued (or "new piece"), the seed, the take.
-        title: String,
-        words: Vec<Word>,
-        bpm: f64,
-        volume: f32,
-        from: f64,
-        open: bool,
-    },
-    /// The piece playing while it is made, grown: its words so far, or all of them (`whole`).
-    Grow {
-        words: Vec<Word>,
-        bpm: f64,
-        whole: bool,
-    },
-    Stop,
-    SetVolume(f32),
-    SaveMidi {
-        words: Vec<Word>,
-        bpm: f64,
-    },
-    SaveWav {
-        words: Vec<Word>,
-        bpm: f64,
-    },
-    /// Play with the built-in voice (`None`) or a SoundFont: this file, or the first one found
-    /// (`Some(None)`). Takes effect at the next play; nothing is regenerated.
-    SetVoice(Option<Option<PathBuf>>),
-    /// Ask the listener to hear its keyboard at this tempo and send the phrases played there
-    /// (`None`: stop).
-    Listen(Option<f64>),
-    Quit,
-}
-
-/// Everything that can happen.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Message {
-    Key(KeyEvent),
-    /// A click, drag or wheel turn, and when it came (two clicks close together are a double
-    /// click).
-    Mouse(MouseEvent, Instant),
-    /// The terminal's size, columns then rows: where the mouse finds what was drawn.
-    Resize(u16, u16),
-    /// A generation began; its prompt is known (for Continue song, with the piece's title).
-    Started(Prompt),
-    /// One new word of take `take` (0-based).
-    Word {
-        take: usize,
-        word: Word,
-    },
-    /// The generation ended: finished, cancelled (keeping what was made), or failed.
-    Finished {
-        cancelled: bool,
-        elapsed: Duration,
-        error: Option<String>,
-        /// The whole final piece of every take (prompt and new words, ended), replacing what
-        /// was streamed.
-        words: Option<Vec<Vec<Word>>>,
-    },
-    /// Time since the running generation started (sent with each frame while it runs).
-    Tick(Duration),
-    /// Playback position in seconds, or `None` when playback ended.
-    PlayPosition(Option<f64>),
-    /// A toast (file saved, an error from the runtime).
-    Toast(String),
-    /// The voice that plays now: a SoundFont file, or `None` for the built-in voice.
-    Voice(Option<PathBuf>),
-    /// The listener's answer to [`Effect::Listen`]: where the keys come from, or why none.
-    Listening(Result<String, String>),
-    /// A phrase played on the laptop's keyboard, as a prompt.
-    Phrase(Prompt),
-}
-
-/// The piece on screen: prompt words then new words.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Piece {
-    pub words: Vec<Word>,
-    /// How many of `words` are prompt (drawn in another colour).
-    pub prompt_len: usize,
-    pub title: Option<String>,
-}
-
-/// The state of generation, shown by the progress gauge and the status line.
-#[derive(Clone, Debug, PartialEq)]
-pub enum GenState {
-    Idle,
-    Running {
-        made: usize,
-        total: usize,
-        elapsed: Duration,
-        /// The Length asked for, in bars (`None`: `total` words).
-        bars: Option<u32>,
-        /// The bars being regenerated, where that is what runs (no words stream then).
-        regenerating: Option<Bars>,
-    },
-    Complete {
-        tokens: usize,
-        music_seconds: f64,
-        took: Duration,
-        cancelled: bool,
-        /// The bars regenerated, where that is what ran.
-        regenerated: Option<Bars>,
-    },
-    Failed(String),
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Focus {
-    Controls,
-    Menu,
-}
-
-/// A text prompt on screen (the path for Continue file).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct PathInput {
-    pub text: String,
-}
-
-/// What the app knows of its surroundings when it starts.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Environment {
-    /// Why no model could be loaded, if none could.
-    pub model_error: Option<String>,
-    /// Why Continue song is unavailable (no prepared dataset), if it is.
-    pub dataset_error: Option<String>,
-    /// Where Continue song's pieces come from, in a few words (shown in the status line).
-    pub songs: Option<String>,
-    /// Why there is no sound (no audio device), if there is none.
-    pub audio_error: Option<String>,
-    /// Where sound goes ("sound: listener via SSH (...)", "sound: sound card ..."), or why a
-    /// listener that was named is not used.
-    pub sound: Option<String>,
-    /// Where the model runs, e.g. "cpu".
-    pub device: String,
-    /// How the model regenerates bars ([`crate::sample::infill::method`]), if there is one.
-    pub fill_method: &'static str,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct App {
-    pub env: Environment,
-    pub controls: Controls,
-    pub seed_locked: bool,
-    pub selected_control: ControlId,
-    pub selected_action: usize,
-    pub focus: Focus,
-    /// The piece on screen: the chosen take.
-    pub piece: Piece,
-    /// The Takes setting and the takes made.
-    pub takes: Takes,
-    /// Pieces before each extension or regeneration, for Undo.
-    pub history: Vec<Piece>,
-    /// The bars selected to regenerate.
-    pub selection: Option<Bars>,
-    /// The bar where a drag on the roll began (it selects from there).
-    pub drag_bar: Option<u32>,
-    /// The prompt of the last Continue, for Retry.
-    pub last_continue: Option<Prompt>,
-    /// The action whose generation is running or last ran.
-    pub running_action: Option<Action>,
-    /// How many takes the generation running or last run makes.
-    pub running_takes: usize,
-    pub gen: GenState,
-    pub toast: Option<String>,
-    pub help_open: bool,
-    /// What each key does: the defaults, or `keys.toml`'s (read by the run loop at start).
-    pub keys: Keymap,
-    pub path_input: Option<PathInput>,
-    /// Playback position in seconds while playing.
-    pub playing: Option<f64>,
-    /// First grid step shown by the roll, and steps per column (1 = finest).
-    pub scroll: u64,
-    pub zoom: u32,
-    /// Where space starts playing, in seconds (set by a click on the roll).
-    pub play_from: f64,
-    /// The terminal's size, for the mouse.
-    pub size: Rect,
-    /// The last click on a menu item and when, for double clicks.
-    pub last_click: Option<(usize, Instant)>,
-    /// The control being dragged on.
-    pub dragging: Option<ControlId>,
-    /// The settings file as it was read: what the screen does not own (voice, SoundFont)
-    /// goes back into it unchanged.
-    pub kept: Settings,
-    /// The SoundFont playing, or `None` for the built-in voice.
-    pub soundfont: Option<PathBuf>,
-    /// "Answer what I play": whether phrases are awaited, and one waiting its turn.
-    pub answering: Answering,
-    /// Pieces play while they are made (`a` switches it; kept in the settings).
-    pub play_while_made: bool,
-    /// What of the piece being made has gone to the playback.
-    pub stream: Stream,
-    pub quit: bool,
-}
-
-impl App {
-    pub fn new(env: Environment, seed: u64) -> App {
-        App {
-            env,
-            controls: Controls::new(&SampleOptions::default(), seed),
-            seed_locked: false,
-            selected_control: ControlId::ALL[0],
-            selected_action: 0,
-            focus: Focus::Menu,
-            piece: Piece::default(),
-            takes: Takes::default(),
-            history: Vec::new(),
-            selection: None,
-            drag_bar: None,
-            last_continue: None,
-            running_action: None,
-            running_takes: 1,
-            gen: GenState::Idle,
-            toast: None,
-            help_open: false,
-            keys: Keymap::defaults(),
-            path_input: None,
-            playing: None,
-            scroll: 0,
-            zoom: 1,
-            play_from: 0.0,
-            size: Rect::default(),
-            last_click: None,
-            dragging: None,
-            kept: Settings::default(),
-            soundfont: None,
-            answering: Answering::default(),
-            play_while_made: true,
-            stream: Stream::Off,
-            quit: false,
-        }
-    }
-
-    pub fn value(&self, id: ControlId) -> f64 {
-        self.controls[id].value
-    }
-
-    /// The sampling options the controls show.
-    pub fn options(&self) -> SampleOptions {
-        SampleOptions {
-            words: self.value(ControlId::Tokens) as usize,
-            temperature: self.value(ControlId::Temperature) as f32,
-            top_k: self.value(ControlId::TopK) as usize,
-            top_p: self.value(ControlId::TopP) as f32,
-            seed: self.value(ControlId::Seed) as u64,
-            stop_at_end: false,
-            scale: match self.controls.scale() {
-                ScaleChoice::Key(s) => Some(s),
-                ScaleChoice::Off | ScaleChoice::MatchPrompt => None,
-            },
-            range: self.controls.range(),
-            polyphony: self.controls.polyphony(),
-            density: self.controls.density(),
-            bars: self.controls.bars(),
-            fill: None,
-        }
-    }
-
-    /// The volume control as a gain, 0..=1.
-    pub fn volume(&self) -> f32 {
-        self.value(ControlId::Volume) as f32 / 100.0
-    }
-
-    pub fn is_generating(&self) -> bool {
-        matches!(self.gen, GenState::Running { .. })
-    }
-
-    /// Whether an action can be chosen now, and why not.
-    pub fn unavailable(&self, action: Action) -> Option<String> {
-        if let Some(e) = &self.env.model_error {
-            if action != Action::Undo {
-                return Some(e.clone());
-            }
-        }
-        match action {
-            Action::ContinueSong => self.env.dataset_error.clone(),
-            Action::Retry if self.last_continue.is_none() => {
-                Some("Retry repeats the last Continue: continue a song or a file first".into())
-            }
-            Action::Extend if self.piece.words.len() <= 1 => {
-                Some("Extend goes on from the piece on screen: make one first".into())
-            }
-            Action::Undo if self.history.is_empty() => Some("nothing to undo".into()),
-            _ => None,
-        }
-    }
-
-    /// Seconds one grid step lasts at the chosen tempo.
-    pub fn seconds_per_step(&self) -> f64 {
-        60.0 / self.value(ControlId::Bpm) / STEPS_PER_QUARTER as f64
-    }
-
-    /// The grid step of the playhead: where playback is, or where it will start.
-    pub fn playhead_step(&self) -> Option<u64> {
-        let at = self
-            .playing
-            .or((self.play_from > 0.0).then_some(self.play_from))?;
-        Some((at / self.seconds_per_step()) as u64)
-    }
-}
+pub use super::controls::{Control, ControlId, Controls, ScaleChoice};
+pub use super::state::{
+    Action, Answering, App, Effect, Environment, Focus, GenState, Message, PathInput, Piece,
+    PromptSource, Takes, STEPS_PER_WORD,
+};
 
 fn key_steps(key: &KeyEvent) -> f64 {
     if key.modifiers.contains(KeyModifiers::SHIFT) {
@@ -407,7 +34,7 @@ fn key_steps(key: &KeyEvent) -> f64 {
 pub fn update(app: &mut App, msg: Message) -> Vec<Effect> {
     match msg {
         Message::Key(key) => on_key(app, key),
-        Message::Mouse(event, at) => super::mouse::on_mouse(app, event, at),
+        Message::Mouse(event, at) => mouse::on_mouse(app, event, at),
         Message::Resize(w, h) => {
             app.size = Rect::new(0, 0, w, h);
             Vec::new()
@@ -424,7 +51,7 @@ pub fn update(app: &mut App, msg: Message) -> Vec<Effect> {
                 GenState::Running {
                     regenerating: Some(_),
                     ..
-                } => app.piece.title.clone(),
+                } => app.piece().title.clone(),
                 _ => prompt.title,
             };
             let piece = Piece {
@@ -433,7 +60,7 @@ pub fn update(app: &mut App, msg: Message) -> Vec<Effect> {
                 title,
             };
             let takes = app.running_takes;
-            takes::begin(app, piece, takes);
+            app.takes.begin(piece, takes);
             stream::started(app)
         }
         Message::Word { take, word } => {
@@ -459,8 +86,8 @@ pub fn update(app: &mut App, msg: Message) -> Vec<Effect> {
             };
             if regenerated.is_some() && (cancelled || error.is_some()) {
                 // Nothing half-filled stays: the piece is as it was.
-                app.piece = app.history.pop().unwrap_or_default();
-                app.takes.single();
+                let before = app.history.pop().unwrap_or_default();
+                app.show_only(before);
                 app.gen = match error {
                     Some(e) => GenState::Failed(e),
                     None => GenState::Idle,
@@ -470,7 +97,11 @@ pub fn update(app: &mut App, msg: Message) -> Vec<Effect> {
             }
             if let Some(words) = words {
                 takes::finish(app, words, regenerated.is_some());
-                made = app.piece.words.len().saturating_sub(app.piece.prompt_len);
+                made = app
+                    .piece()
+                    .words
+                    .len()
+                    .saturating_sub(app.piece().prompt_len);
             }
             let (mut effects, played) = stream::finished(app, error.is_some());
             app.play_from = 0.0;
@@ -485,7 +116,7 @@ pub fn update(app: &mut App, msg: Message) -> Vec<Effect> {
                 Some(e) => GenState::Failed(e),
                 None => GenState::Complete {
                     tokens: made,
-                    music_seconds: music_seconds(app),
+                    music_seconds: app.music_seconds(),
                     took: elapsed,
                     cancelled,
                     regenerated,
@@ -547,8 +178,8 @@ fn switch_voice(app: &App) -> Vec<Effect> {
 /// the start where the new part is the whole piece.
 fn new_part_scroll(app: &App) -> u64 {
     let prompt_end =
-        from_words(&app.piece.words[..app.piece.prompt_len.min(app.piece.words.len())]).end;
-    let first_new = from_words(&app.piece.words)
+        from_words(&app.piece().words[..app.piece().prompt_len.min(app.piece().words.len())]).end;
+    let first_new = from_words(&app.piece().words)
         .notes
         .iter()
         .map(|n| n.onset)
@@ -558,11 +189,6 @@ fn new_part_scroll(app: &App) -> u64 {
         Some(onset) if onset >= STEPS_PER_BAR => (onset / STEPS_PER_BAR - 1) * STEPS_PER_BAR,
         _ => 0,
     }
-}
-
-/// Length of the piece on screen in seconds at the chosen tempo.
-pub fn music_seconds(app: &App) -> f64 {
-    from_words(&app.piece.words).end as f64 * app.seconds_per_step()
 }
 
 fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
@@ -707,16 +333,6 @@ fn run_command(app: &mut App, command: Command, key: &KeyEvent) -> Vec<Effect> {
     }
 }
 
-pub(super) fn move_selection(app: &mut App, by: isize) {
-    match app.focus {
-        Focus::Controls => app.selected_control = app.selected_control.moved(by),
-        Focus::Menu => {
-            let n = Action::ALL.len() as isize;
-            app.selected_action = (app.selected_action as isize + by).rem_euclid(n) as usize;
-        }
-    }
-}
-
 /// Decrease/increase: on the controls, change the selected value (by its big step with Shift, or
 /// `big` for decrease_more/increase_more); on the menu, only the `big` ones reach the selected
 /// control.
@@ -735,101 +351,9 @@ fn change(app: &mut App, steps: f64, big: bool) -> Vec<Effect> {
     changed(app, id)
 }
 
-/// What follows a change of control `id`, however it was made (key, click, wheel).
-pub(super) fn changed(app: &mut App, id: ControlId) -> Vec<Effect> {
-    match id {
-        ControlId::Seed => app.seed_locked = true,
-        ControlId::Volume => return vec![Effect::SetVolume(app.volume())],
-        _ => {}
-    }
-    Vec::new()
-}
-
-/// Enter on a menu action.
-pub(super) fn choose(app: &mut App, action: Action) -> Vec<Effect> {
-    if app.is_generating() {
-        app.toast = Some("a generation is running: Esc cancels it".into());
-        return Vec::new();
-    }
-    if let Some(why) = app.unavailable(action) {
-        app.toast = Some(why);
-        return Vec::new();
-    }
-    match action {
-        Action::NewPiece => start(app, action, PromptSource::New),
-        Action::ContinueSong => start(app, action, PromptSource::RandomSong),
-        Action::Retry => {
-            let again = app.last_continue.clone().expect("checked by unavailable");
-            start(app, action, PromptSource::Given(again))
-        }
-        Action::ContinueFile => {
-            app.path_input = Some(PathInput::default());
-            Vec::new()
-        }
-        Action::Extend => {
-            app.history.push(app.piece.clone());
-            let more = prompt::extend(&app.piece.words, app.piece.title.clone());
-            start(app, action, PromptSource::Given(more))
-        }
-        Action::Undo => {
-            app.piece = app.history.pop().expect("checked by unavailable");
-            // The piece extended was one take: it is the only one again.
-            app.takes.single();
-            app.gen = GenState::Idle;
-            app.toast = Some("undid the last change".into());
-            Vec::new()
-        }
-        Action::Answer => answer::choose(app),
-    }
-}
-
-pub(super) fn start(app: &mut App, action: Action, prompt: PromptSource) -> Vec<Effect> {
-    let mut effects = begin_run(app);
-    let options = app.options();
-    app.running_action = Some(action);
-    app.scroll = 0;
-    app.gen = GenState::Running {
-        made: 0,
-        total: options.words,
-        elapsed: Duration::ZERO,
-        bars: options.bars,
-        regenerating: None,
-    };
-    let scale_from_prompt = app.controls.scale() == ScaleChoice::MatchPrompt;
-    effects.push(Effect::Generate {
-        prompt,
-        options,
-        takes: app.running_takes,
-        scale_from_prompt,
-    });
-    effects
-}
-
-/// What every generation does first: a new seed unless it is locked, the Takes setting taken,
-/// playback stopped.
-fn begin_run(app: &mut App) -> Vec<Effect> {
-    if !app.seed_locked {
-        // A new seed for every generation unless the user fixed one; shown so it can be reused.
-        let next = (app.value(ControlId::Seed) as u64)
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407)
-            >> 33;
-        app.controls[ControlId::Seed].value = (next % 1_000_000) as f64;
-    }
-    app.running_takes = app.takes.count;
-    app.toast = None;
-    app.play_from = 0.0;
-    let mut effects = Vec::new();
-    if app.playing.is_some() {
-        app.playing = None;
-        effects.push(Effect::Stop);
-    }
-    effects
-}
-
 /// The bars of the piece on screen (at least one).
 fn piece_bars(app: &App) -> u32 {
-    from_words(&app.piece.words)
+    from_words(&app.piece().words)
         .end
         .div_ceil(STEPS_PER_BAR)
         .max(1) as u32
@@ -856,14 +380,6 @@ fn select_bar(app: &mut App) {
     app.toast = Some(selection_note(app));
 }
 
-/// What the status line says of the selection.
-pub(super) fn selection_note(app: &App) -> String {
-    match app.selection {
-        Some(bars) => format!("{bars} selected: r regenerates them, Esc clears"),
-        None => "no bars selected".to_string(),
-    }
-}
-
 /// `r`: the selected bars of the piece on screen, regenerated as Takes fills (the piece as it
 /// was goes to Undo's history).
 fn regenerate(app: &mut App) -> Vec<Effect> {
@@ -879,11 +395,11 @@ fn regenerate(app: &mut App) -> Vec<Effect> {
         app.toast = Some("select bars first: b at the playhead, or drag on the roll".into());
         return Vec::new();
     };
-    if let Err(e) = crate::sample::infill::check(&app.piece.words, bars) {
+    if let Err(e) = crate::sample::infill::check(&app.piece().words, bars) {
         app.toast = Some(format!("{e:#}"));
         return Vec::new();
     }
-    app.history.push(app.piece.clone());
+    app.history.push(app.piece().clone());
     let mut effects = begin_run(app);
     app.running_action = None;
     let options = app.options();
@@ -895,7 +411,7 @@ fn regenerate(app: &mut App) -> Vec<Effect> {
         regenerating: Some(bars),
     };
     effects.push(Effect::Regenerate {
-        words: app.piece.words.clone(),
+        words: app.piece().words.clone(),
         bars,
         options,
         takes: app.running_takes,
@@ -912,50 +428,12 @@ fn toggle_play(app: &mut App) -> Vec<Effect> {
     play_from(app, app.play_from)
 }
 
-/// Starts the piece at `from` seconds (a seek while it plays); a piece being made plays as far
-/// as it is made, and grows.
-pub(super) fn play_from(app: &mut App, from: f64) -> Vec<Effect> {
-    let open = stream::streams(app);
-    if app.piece.words.len() <= 2 && !open {
-        app.toast = Some("nothing to play yet: Enter makes a piece".into());
-        return Vec::new();
-    }
-    app.playing = Some(from);
-    app.stream = match open {
-        true => Stream::Playing {
-            sent: app.piece.words.len(),
-        },
-        false => Stream::Off,
-    };
-    vec![Effect::Play {
-        title: piece_title(app),
-        words: app.piece.words.clone(),
-        bpm: app.value(ControlId::Bpm),
-        volume: app.volume(),
-        from,
-        open,
-    }]
-}
-
-/// A title a person can tell apart from the others: "Clair de Lune continued, seed 42, take 2".
-fn piece_title(app: &App) -> String {
-    let what = match &app.piece.title {
-        Some(song) => format!("{song} continued"),
-        None => "new piece".to_string(),
-    };
-    let take = match app.takes.made() {
-        1 => String::new(),
-        _ => format!(", take {}", app.takes.chosen + 1),
-    };
-    format!("{what}, seed {}{take}", app.value(ControlId::Seed) as u64)
-}
-
 fn save(app: &mut App, wav: bool) -> Vec<Effect> {
-    if app.piece.words.len() <= 2 {
+    if app.piece().words.len() <= 2 {
         app.toast = Some("nothing to save yet".into());
         return Vec::new();
     }
-    let words = app.piece.words.clone();
+    let words = app.piece().words.clone();
     let bpm = app.value(ControlId::Bpm);
     vec![if wav {
         Effect::SaveWav { words, bpm }

@@ -1,15 +1,15 @@
-//! Where each part of the screen is, for a terminal size: one function both the drawing
-//! ([`super::view`]) and the mouse ([`super::mouse`]) read, so a click lands on what was drawn.
+//! Where each part of the screen is, for a terminal size (plain values in, rectangles out): one
+//! function both the drawing ([`super::view`]) and the mouse ([`super::mouse`]) read, so a click
+//! lands on what was drawn.
 //!
 //! From [`WIDE_WIDTH`] columns the controls show their ranges in a 44-column panel; below it
 //! (80x24, the usual terminal) they take one short line each in a 30-column panel, and the piano
 //! roll gets the rest: 50 of 80 columns. Where the controls do not all fit above the menu (24
 //! rows and fewer), their box shows the ones around the selected control and scrolls with it.
 
-use super::app::{Action, App};
 use super::controls::ControlId;
 use super::roll::AXIS_WIDTH;
-use crate::music::notes::from_words;
+use super::state::Action;
 use ratatui::layout::{Constraint, Layout, Rect};
 
 /// The smallest terminal the layout fits in.
@@ -181,21 +181,6 @@ impl Areas {
 /// Whether `(x, y)` lies in `r`.
 pub fn contains(r: Rect, x: u16, y: u16) -> bool {
     x >= r.x && x < r.right() && y >= r.y && y < r.bottom()
-}
-
-/// The first grid step the roll shows, `cols` columns wide: where the user scrolled, unless the
-/// music being made or played has run past the right edge; then it follows, keeping a quarter
-/// of the width ahead.
-pub fn roll_scroll(app: &App, cols: u16) -> u64 {
-    let width = cols as u64 * app.zoom.max(1) as u64;
-    let follow = app.playhead_step().or_else(|| {
-        app.is_generating()
-            .then(|| from_words(&app.piece.words).end)
-    });
-    match follow {
-        Some(at) if width > 0 && at >= app.scroll + width => at - width * 3 / 4,
-        _ => app.scroll,
-    }
 }
 
 #[cfg(test)]

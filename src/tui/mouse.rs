@@ -4,10 +4,10 @@
 //! number under the roll to choose it, wheel to scroll the roll in time, Shift or Ctrl with the
 //! wheel to zoom. The keyboard does all of this too; the mouse is a shortcut.
 
-use super::app::{
-    changed, choose, move_selection, play_from, selection_note, Action, App, Effect, Focus,
-};
-use super::layout::{contains, roll_scroll, Areas};
+use super::act::{changed, move_selection, play_from, selection_note};
+use super::layout::{contains, Areas};
+use super::menu::choose;
+use super::state::{Action, App, Effect, Focus};
 use crate::music::notes::STEPS_PER_BAR;
 use crate::sample::infill::Bars;
 use crossterm::event::{KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
@@ -93,7 +93,7 @@ fn click(app: &mut App, areas: &Areas, x: u16, y: u16, at: Instant) -> Vec<Effec
         return super::takes::choose_take(app, take);
     }
     let notes = areas.roll_notes();
-    if contains(notes, x, y) && app.piece.words.len() > 2 {
+    if contains(notes, x, y) && app.piece().words.len() > 2 {
         let step = step_at(app, areas, x);
         // A drag from here selects bars.
         app.drag_bar = Some(bar_at(app, areas, x));
@@ -110,7 +110,7 @@ fn click(app: &mut App, areas: &Areas, x: u16, y: u16, at: Instant) -> Vec<Effec
 fn step_at(app: &App, areas: &Areas, x: u16) -> u64 {
     let notes = areas.roll_notes();
     let col = x.clamp(notes.x, notes.right().saturating_sub(1)) - notes.x;
-    roll_scroll(app, notes.width) + col as u64 * app.zoom.max(1) as u64
+    app.roll_scroll(notes.width) + col as u64 * app.zoom.max(1) as u64
 }
 
 /// The bar (counted from 1) under column `x` of the roll.
@@ -120,7 +120,12 @@ fn bar_at(app: &App, areas: &Areas, x: u16) -> u32 {
 
 /// Sets control `id` from column `x` of its gauge: the first column is the minimum, the last
 /// the maximum; a drag past either end holds there.
-fn set_from_gauge(app: &mut App, areas: &Areas, id: super::app::ControlId, x: u16) -> Vec<Effect> {
+fn set_from_gauge(
+    app: &mut App,
+    areas: &Areas,
+    id: super::controls::ControlId,
+    x: u16,
+) -> Vec<Effect> {
     let last = areas.gauge_width().saturating_sub(1).max(1) as f64;
     let ratio = (x as f64 - areas.gauge_x() as f64) / last;
     let before = app.controls[id].value;
@@ -144,7 +149,7 @@ fn wheel(app: &mut App, areas: &Areas, x: u16, y: u16, later: bool, zoom: bool) 
             return Vec::new();
         }
         // From what is on screen, which may be following the music past `scroll`.
-        let shown = roll_scroll(app, cols);
+        let shown = app.roll_scroll(cols);
         let by = STEPS_PER_BAR * app.zoom.max(1) as u64;
         app.scroll = if later {
             shown + by

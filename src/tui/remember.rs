@@ -2,8 +2,9 @@
 //! [`Settings`](super::saved::Settings), and a [`Keeper`] that writes them a moment after they
 //! stop changing (not at every key of a held arrow) and at quit, and keeps the last piece made.
 
-use super::app::{App, ControlId, GenState, Piece, ScaleChoice};
+use super::controls::{ControlId, ScaleChoice};
 use super::saved::{LastPiece, Settings, Store};
+use super::state::{App, GenState, Piece};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -134,7 +135,7 @@ impl Keeper {
             written: on_disk,
             seen: settings_of(app),
             changed_at: now,
-            piece: app.piece.clone(),
+            piece: app.piece().clone(),
         }
     }
 
@@ -155,8 +156,8 @@ impl Keeper {
             errors.extend(self.write_settings());
         }
         let finished = !matches!(app.gen, GenState::Running { .. });
-        if finished && app.piece != self.piece && app.piece.words.len() > 2 {
-            self.piece = app.piece.clone();
+        if finished && *app.piece() != self.piece && app.piece().words.len() > 2 {
+            self.piece = app.piece().clone();
             let p = &self.piece;
             let kept = LastPiece::new(&p.words, p.prompt_len, p.title.clone());
             if let Err(e) = self.store.save_last_piece(&kept) {
@@ -198,7 +199,7 @@ pub fn last_piece(store: &Store) -> Option<Piece> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::app::Environment;
+    use super::super::state::Environment;
     use super::*;
 
     fn app() -> App {
@@ -264,13 +265,13 @@ mod tests {
         assert_eq!(keeper.flush(&a), None);
         assert_eq!(store.load_settings().0.bpm, Some(90.0));
 
-        a.piece = Piece {
+        a.show_only(Piece {
             words: crate::music::words::parse_words("START n60 d4 END").0,
             prompt_len: 1,
             title: Some("t".into()),
-        };
+        });
         keeper.observe(&a, t0 + SETTLE * 3);
-        assert_eq!(last_piece(&store), Some(a.piece.clone()));
+        assert_eq!(last_piece(&store), Some(a.piece().clone()));
     }
 
     #[test]

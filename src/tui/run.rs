@@ -95,7 +95,7 @@ pub fn run(mut options: Options, persist: Persist) -> Result<()> {
         .filter(|_| !persist.reset)
         .and_then(remember::last_piece)
     {
-        app.piece = piece;
+        app.show_only(piece);
         if notes.is_empty() {
             notes.push(match app.keys.keys_for(Command::PlayStop).first() {
                 Some(play) => format!("last piece made: {play} plays it"),
@@ -126,7 +126,11 @@ pub fn run(mut options: Options, persist: Persist) -> Result<()> {
     std::io::stdout().execute(EnableMouseCapture)?;
     let mut term = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
     let size = term.size()?;
-    update(&mut app, Message::Resize(size.width, size.height));
+    deliver(
+        &mut app,
+        &mut runtime,
+        vec![Message::Resize(size.width, size.height)],
+    );
     let result = event_loop(&mut term, &mut app, &mut runtime, keeper.as_mut());
     if let Some(k) = keeper.as_mut() {
         k.flush(&app);

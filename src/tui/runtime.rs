@@ -3,7 +3,7 @@
 //! `update` and reports back in [`Message`]s; no terminal is touched here, so it can be driven
 //! by tests as the event loop drives it.
 
-use super::app::{Effect, Environment, Message, PromptSource};
+use super::state::{Effect, Environment, Message, PromptSource};
 use crate::learn::checkpoint::{locate, Songs};
 use crate::learn::dataset::{Dataset, SplitData};
 use crate::learn::device::{Compute, DeviceChoice};

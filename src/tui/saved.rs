@@ -70,7 +70,7 @@ fn number<S: serde::Serializer>(value: &Option<f64>, s: S) -> Result<S::Ok, S::E
     }
 }
 
-const KNOWN_KEYS: [&str; 16] = [
+const KNOWN_KEYS: [&str; 17] = [
     "temperature",
     "tokens",
     "top_k",
@@ -79,6 +79,7 @@ const KNOWN_KEYS: [&str; 16] = [
     "volume",
     "bars",
     "takes",
+    "play_while_made",
     "scale",
     "range",
     "polyphony",

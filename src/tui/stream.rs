@@ -3,33 +3,11 @@
 //! it seconds before it is done, on the laptop through the listener as on a sound card here.
 //! `a` switches it off (then space plays a piece once it is made); the setting is kept.
 
+use super::act::{play_from, streams};
 use super::answer;
-use super::app::{play_from, Action, App, Effect, GenState};
+use super::controls::ControlId;
+use super::state::{Action, App, Effect, Stream};
 use crate::music::notes::from_words;
-
-/// Where playing-while-made stands for the generation running.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Stream {
-    /// Nothing plays while it is made.
-    #[default]
-    Off,
-    /// An answer or an extension waits for its first new note, to play from there.
-    AwaitingFirstNote,
-    /// The chosen take plays; this many of its words have gone to the playback.
-    Playing { sent: usize },
-}
-
-/// Whether the generation running makes words that can play as they come (regenerated bars
-/// come back whole, inside the piece).
-pub(super) fn streams(app: &App) -> bool {
-    matches!(
-        app.gen,
-        GenState::Running {
-            regenerating: None,
-            ..
-        }
-    )
-}
 
 /// A generation began: its piece starts playing, if pieces play while made; where what came
 /// before was just heard (a phrase answered, a piece extended), from its first new note.
@@ -51,7 +29,7 @@ pub(super) fn tick(app: &mut App) -> Vec<Effect> {
     match app.stream {
         Stream::Off => Vec::new(),
         Stream::AwaitingFirstNote => first_new_note(app),
-        Stream::Playing { sent } if sent == app.piece.words.len() => Vec::new(),
+        Stream::Playing { sent } if sent == app.piece().words.len() => Vec::new(),
         Stream::Playing { .. } => grow(app, false),
     }
 }
@@ -88,19 +66,19 @@ fn grow(app: &mut App, whole: bool) -> Vec<Effect> {
         Stream::Off
     } else {
         Stream::Playing {
-            sent: app.piece.words.len(),
+            sent: app.piece().words.len(),
         }
     };
     vec![Effect::Grow {
-        words: app.piece.words.clone(),
-        bpm: app.value(super::app::ControlId::Bpm),
+        words: app.piece().words.clone(),
+        bpm: app.value(ControlId::Bpm),
         whole,
     }]
 }
 
 /// Plays from the first new note, once that is made.
 fn first_new_note(app: &mut App) -> Vec<Effect> {
-    let prompt = &app.piece.words[..app.piece.prompt_len.min(app.piece.words.len())];
+    let prompt = &app.piece().words[..app.piece().prompt_len.min(app.piece().words.len())];
     let prompt_notes = from_words(prompt).notes.len();
     match answer::first_new_step(app, prompt_notes) {
         Some(step) => play_from(app, step as f64 * app.seconds_per_step()),

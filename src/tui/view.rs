@@ -1,9 +1,10 @@
 //! Drawing the app: `view` reads the [`App`] and draws one frame; it changes nothing.
 
-use super::app::{music_seconds, Action, App, ControlId, Focus, GenState, STEPS_PER_WORD};
+use super::controls::ControlId;
 use super::keys::{Command, Keymap};
-use super::layout::{roll_scroll, takes_label, Areas, NAME_WIDTH};
+use super::layout::{takes_label, Areas, NAME_WIDTH};
 use super::roll::{PianoRoll, NEW_COLOR, PROMPT_COLOR};
+use super::state::{Action, App, Focus, GenState, STEPS_PER_WORD};
 use crate::music::analysis::{best_scale, scale_name};
 use crate::music::notes::{from_words, Note, STEPS_PER_BAR};
 use ratatui::layout::Rect;
@@ -222,7 +223,7 @@ fn draw_menu(app: &App, frame: &mut Frame, area: Rect) {
     let selected = Action::ALL[app.selected_action];
     if let Some(why) = app.unavailable(selected) {
         lines.push(Line::styled(why, Style::default().fg(Color::DarkGray)));
-    } else if let Some(title) = &app.piece.title {
+    } else if let Some(title) = &app.piece().title {
         lines.push(Line::styled(
             format!("♪ {title}"),
             Style::default().fg(PROMPT_COLOR),
@@ -247,9 +248,9 @@ fn draw_menu(app: &App, frame: &mut Frame, area: Rect) {
 
 fn draw_roll(app: &App, frame: &mut Frame, areas: &Areas) {
     let area = areas.roll;
-    let decoded = from_words(&app.piece.words);
-    let prompt = app.piece.words.get(..app.piece.prompt_len);
-    let prompt_notes = from_words(prompt.unwrap_or(&app.piece.words)).notes.len();
+    let decoded = from_words(&app.piece().words);
+    let prompt = app.piece().words.get(..app.piece().prompt_len);
+    let prompt_notes = from_words(prompt.unwrap_or(&app.piece().words)).notes.len();
     let hint = if areas.wide { " (+/-, </> scroll)" } else { "" };
     let title = Line::from(vec![
         Span::raw(" Piano roll "),
@@ -285,7 +286,7 @@ fn draw_roll(app: &App, frame: &mut Frame, areas: &Areas) {
     let roll = PianoRoll {
         notes: &decoded.notes,
         prompt_notes,
-        scroll: roll_scroll(app, areas.roll_notes().width),
+        scroll: app.roll_scroll(areas.roll_notes().width),
         zoom: app.zoom,
         playhead: app.playhead_step(),
         selection: app.selection.map(|b| b.steps()),
@@ -391,9 +392,9 @@ fn draw_progress(app: &App, frame: &mut Frame, area: Rect) {
 /// counts from) to the end of the last note.
 fn bars_made(app: &App) -> f64 {
     let prompt_end =
-        from_words(&app.piece.words[..app.piece.prompt_len.min(app.piece.words.len())]).end;
+        from_words(&app.piece().words[..app.piece().prompt_len.min(app.piece().words.len())]).end;
     let start = prompt_end.div_ceil(STEPS_PER_BAR) * STEPS_PER_BAR;
-    let end = from_words(&app.piece.words).end;
+    let end = from_words(&app.piece().words).end;
     end.saturating_sub(start) as f64 / STEPS_PER_BAR as f64
 }
 
@@ -462,13 +463,13 @@ fn status_parts(app: &App) -> (String, String, Option<&str>) {
                 "Generation complete!"
             },
             took.as_secs_f64(),
-            from_words(&app.piece.words).end as f64 / STEPS_PER_BAR as f64
+            from_words(&app.piece().words).end as f64 / STEPS_PER_BAR as f64
         ),
         GenState::Failed(e) => format!("Generation failed: {e}"),
     };
     // Where playback is comes first: at 80 columns the end of the line may not show.
     let playing = match app.playing {
-        Some(at) => format!("playing {at:.1}/{:.1} s | ", music_seconds(app)),
+        Some(at) => format!("playing {at:.1}/{:.1} s | ", app.music_seconds()),
         None => String::new(),
     };
     let voice = match &app.soundfont {

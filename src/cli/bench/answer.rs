@@ -148,7 +148,7 @@ pub fn bench_answer(b: &AnswerBench) -> Result<()> {
                 "phrase {}: {} words {made}; the answer began at the listener {:.0} ms after it \
                  sent the phrase",
                 latencies.len() + 1,
-                app.piece.words.len() - app.piece.prompt_len,
+                app.piece().words.len() - app.piece().prompt_len,
                 after.as_secs_f64() * 1e3
             );
             latencies.push(after.as_secs_f64() * 1e3);
