@@ -17,7 +17,12 @@ fn shipped() -> BoxedModel {
     load_for(&dir, &compute, Weights::default()).unwrap().0
 }
 
-fn run(model: &mut BoxedModel, p: &prompt::Prompt, bars: u32, seed: u64) -> Generation {
+fn run(
+    model: &mut BoxedModel,
+    p: &nanotune::music::words::Titled,
+    bars: u32,
+    seed: u64,
+) -> Generation {
     let o = SampleOptions {
         bars: Some(bars),
         // A word count that would end far sooner or later: bars mode must ignore it.

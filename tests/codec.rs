@@ -127,7 +127,7 @@ fn whole_seed_corpus_is_canonical_after_loading() {
         let w = &piece.words;
         assert_eq!(w.first(), Some(&Word::Start));
         assert_eq!(w.last(), Some(&Word::End));
-        assert_eq!(&canon(w), w, "{} is not canonical", piece.title);
+        assert_eq!(&canon(w), w, "{:?} is not canonical", piece.title);
         let ids = Vocab.encode(w).expect("every canonical word has an id");
         assert_eq!(&Vocab.decode(&ids).0, w);
     }
@@ -139,7 +139,7 @@ fn whole_seed_corpus_is_canonical_after_loading() {
         assert_eq!(
             piece_from_midi(&bytes, &mut report).unwrap(),
             piece.words,
-            "{}",
+            "{:?}",
             piece.title
         );
     }

@@ -7,11 +7,10 @@ use nanotune::learn::checkpoint::{save_tensors, CheckpointConfig, TrainSummary, 
 use nanotune::learn::dataset::SplitData;
 use nanotune::learn::model::{Gpt, GptConfig, Positions};
 use nanotune::music::notes::{canon, from_words};
-use nanotune::music::words::{parse_words, words_to_string, Vocab, Word};
+use nanotune::music::words::{parse_words, words_to_string, Titled, Vocab, Word};
 use nanotune::sample::backend::{CachedTakes, FastGpt, UncachedGpt, Weights};
 use nanotune::sample::{
-    generate, one_take, prompt, spawn, Ended, Generation, NextWordModel, Part, Prompt,
-    SampleOptions,
+    generate, one_take, prompt, spawn, Ended, Generation, NextWordModel, Part, SampleOptions,
 };
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -89,7 +88,7 @@ impl NextWordModel for FakeModel {
     }
 }
 
-fn run(model: &mut dyn NextWordModel, prompt: &Prompt, opts: &SampleOptions) -> Generation {
+fn run(model: &mut dyn NextWordModel, prompt: &Titled, opts: &SampleOptions) -> Generation {
     generate(model, prompt, opts, &AtomicBool::new(false), &mut |_| {}).unwrap()
 }
 
@@ -303,7 +302,7 @@ fn the_three_decoders_agree() {
         let long =
             "START n72 d4 n64 d4 n60 d8 sepxx d4 n67 d4 sepxx d4 n65 d2 n40 d8 sepxx d1 n41 d1";
         for p in ["START", "START n72 d4 n64 d4 n60 d8", long] {
-            let p = Prompt {
+            let p = Titled {
                 words: parse_words(p).0,
                 title: None,
             };

@@ -8,7 +8,7 @@ mod common;
 use common::listener::{keys, phrase_file, TestListener};
 use nanotune::music::notes::{from_words, Note};
 use nanotune::music::read::piece_from_midi;
-use nanotune::sound::listen::protocol::{encode, Reply, MAGIC};
+use nanotune::sound::listen::protocol::{encode, Reply, MAGIC, VERSION};
 use nanotune::sound::listen::Client;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixListener;
@@ -81,15 +81,17 @@ fn a_listener_of_the_old_protocol_is_named_in_one_line_not_waited_for() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("old.sock");
     let server = UnixListener::bind(&socket).unwrap();
-    // A version-2 listener: its hello in its own header.
+    // A listener of the version before (3: phrases, no pieces sent while made): its hello in
+    // its own header.
+    let old_version = VERSION - 1;
     let hello = Reply::Hello {
-        version: 2,
+        version: old_version,
         plays_on: "old".into(),
         saves_to: None,
     };
     let mut bytes = encode(&hello);
     assert_eq!(bytes[..3], MAGIC);
-    bytes[3] = 2;
+    bytes[3] = old_version;
     let old = std::thread::spawn(move || {
         let (mut conn, _) = server.accept().unwrap();
         conn.write_all(&bytes).unwrap();
@@ -101,7 +103,12 @@ fn a_listener_of_the_old_protocol_is_named_in_one_line_not_waited_for() {
         .err()
         .expect("refused");
     let line = format!("{err:#}");
-    assert!(line.contains("protocol version 2"), "{line}");
+    assert!(
+        line.contains(&format!(
+            "protocol version {old_version}; this end speaks version {VERSION}"
+        )),
+        "{line}"
+    );
     assert!(line.contains("same nanotune on both"), "{line}");
     assert_eq!(line.lines().count(), 1);
     assert!(

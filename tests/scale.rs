@@ -47,7 +47,11 @@ impl NextWordModel for HashModel {
     }
 }
 
-fn run(model: &mut dyn NextWordModel, prompt: &prompt::Prompt, o: &SampleOptions) -> Generation {
+fn run(
+    model: &mut dyn NextWordModel,
+    prompt: &nanotune::music::words::Titled,
+    o: &SampleOptions,
+) -> Generation {
     generate(model, prompt, o, &AtomicBool::new(false), &mut |_| {}).unwrap()
 }
 
@@ -297,7 +301,7 @@ fn never_more_than_k_notes_sound_at_once() {
     }
     // A prompt of a four-note chord held a bar: K = 2 adds nothing until it ends.
     let chord = "START n72 d16 n67 d16 n64 d16 n60 d16";
-    let p = nanotune::sample::Prompt {
+    let p = nanotune::music::words::Titled {
         words: nanotune::music::words::parse_words(chord).0,
         title: None,
     };

@@ -112,7 +112,7 @@ fn takes_dealt_to_threads_are_the_takes_of_one_batch() {
     let mut o = opts(150, 21);
     let stop = AtomicBool::new(false);
     let first = generate(&mut fast(), &piece, &o, &stop, &mut |_| {}).unwrap();
-    let prompt = nanotune::sample::Prompt {
+    let prompt = nanotune::music::words::Titled {
         words: first.words[..first.words.len() - 1].to_vec(),
         ..piece
     };
@@ -143,7 +143,7 @@ fn one_take_on_two_cores_is_the_one_core_take_to_the_bit() {
         &stop,
         &mut |_| {},
     );
-    let prompt = nanotune::sample::Prompt {
+    let prompt = nanotune::music::words::Titled {
         words: first.unwrap().words.split_last().unwrap().1.to_vec(),
         ..prompt::new_piece()
     };

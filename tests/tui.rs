@@ -8,9 +8,9 @@ use common::screen::{app, key, press, render, text};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use nanotune::learn::checkpoint::locate;
 use nanotune::learn::device::Compute;
+use nanotune::music::words::Titled;
 use nanotune::music::words::{parse_words, Word};
 use nanotune::sample::backend::{load_for, Weights};
-use nanotune::sample::Prompt;
 use nanotune::sound::output::Output;
 use nanotune::tui::app::{
     update, Action, App, ControlId, Effect, Environment, GenState, Message, PromptSource,
@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 fn run_generation(app: &mut App, prompt: &str, title: Option<&str>, new: &str) {
     update(
         app,
-        Message::Started(Prompt {
+        Message::Started(Titled {
             words: parse_words(prompt).0,
             title: title.map(String::from),
         }),
@@ -119,7 +119,7 @@ fn continue_then_retry_reuses_the_prompt_with_a_new_seed() {
     let effects = press(&mut a, &[KeyCode::Enter]);
     match &effects[..] {
         [Effect::Generate {
-            prompt: PromptSource::Given(Prompt { words, title }),
+            prompt: PromptSource::Given(Titled { words, title }),
             options,
             ..
         }] => {
@@ -148,7 +148,7 @@ fn escape_cancels_and_keeps_the_partial_piece() {
     press(&mut a, &[KeyCode::Enter]);
     update(
         &mut a,
-        Message::Started(Prompt {
+        Message::Started(Titled {
             words: vec![Word::Start],
             title: None,
         }),
@@ -200,7 +200,7 @@ fn extend_and_undo() {
     let effects = press(&mut a, &[KeyCode::Enter]);
     match &effects[..] {
         [Effect::Generate {
-            prompt: PromptSource::Given(Prompt { words, .. }),
+            prompt: PromptSource::Given(Titled { words, .. }),
             ..
         }] => {
             assert_eq!(

@@ -85,7 +85,9 @@ fn no_module_of_the_screen_imports_one_that_imports_it_back() {
     let graph = imports();
     assert!(graph.len() >= 15, "{graph:?}");
     // The layers hold: the state imports none of the parts that change it.
-    for part in ["app", "act", "menu", "takes", "answer", "stream", "mouse", "view", "run"] {
+    for part in [
+        "app", "act", "menu", "takes", "answer", "stream", "mouse", "view", "run",
+    ] {
         assert!(
             !graph["state"].contains(&part.to_string()),
             "state uses {part}"

@@ -10,7 +10,7 @@ use crossterm::event::{KeyCode, KeyModifiers, MouseButton, MouseEvent, MouseEven
 use nanotune::music::notes::from_words;
 use nanotune::music::scale::Scale;
 use nanotune::music::words::parse_words;
-use nanotune::sample::Prompt;
+use nanotune::music::words::Titled;
 
 use common::recorder::Recorder;
 use nanotune::sound::output::Output;
@@ -34,7 +34,7 @@ fn row(buf: &Buffer, y: u16) -> String {
 fn run_generation(app: &mut App, prompt: &str, new: &str) {
     update(
         app,
-        Message::Started(Prompt {
+        Message::Started(Titled {
             words: parse_words(prompt).0,
             title: None,
         }),
@@ -157,7 +157,7 @@ fn length_in_bars_is_asked_for_shown_and_measured() {
     }
     update(
         &mut a,
-        Message::Started(Prompt {
+        Message::Started(Titled {
             words: parse_words("START").0,
             title: None,
         }),

@@ -120,15 +120,15 @@ fn an_answer_plays_from_its_first_note_as_it_is_made() {
 /// there; the end makes it whole; with `a` off nothing plays until space.
 #[test]
 fn the_screen_plays_from_the_start_or_the_first_new_note_and_grows_each_frame() {
+    use nanotune::music::words::Titled;
     use nanotune::music::words::{parse_words, Word};
-    use nanotune::sample::Prompt;
     use nanotune::tui::app::{update, Effect, Message};
     let words = |text: &str| parse_words(text).0;
     let started = |a: &mut App, prompt: Vec<Word>| {
         let title = None;
         update(
             a,
-            Message::Started(Prompt {
+            Message::Started(Titled {
                 words: prompt,
                 title,
             }),

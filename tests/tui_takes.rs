@@ -10,9 +10,10 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent,
 use nanotune::learn::checkpoint::locate;
 use nanotune::learn::device::Compute;
 use nanotune::music::notes::from_words;
+use nanotune::music::words::Titled;
 use nanotune::music::words::{parse_words, Word};
 use nanotune::sample::backend::{load_for, Weights};
-use nanotune::sample::{generate, prompt, take_seed, Prompt, SampleOptions};
+use nanotune::sample::{generate, prompt, take_seed, SampleOptions};
 use nanotune::sound::output::Output;
 use nanotune::sound::timed;
 use nanotune::tui::app::{update, App, ControlId, Effect, Environment, GenState, Message};
@@ -68,7 +69,7 @@ fn click(app: &mut App, x: u16, y: u16) -> Vec<Effect> {
 fn three_takes(app: &mut App, takes: [&str; 3]) {
     update(
         app,
-        Message::Started(Prompt {
+        Message::Started(Titled {
             words: vec![Word::Start],
             title: None,
         }),
@@ -143,7 +144,7 @@ fn keys_and_a_click_switch_the_take_on_screen_while_generating_and_after() {
     // Half-way: take 2 already has words; 2 shows it and the progress counts its words.
     update(
         &mut a,
-        Message::Started(Prompt {
+        Message::Started(Titled {
             words: vec![Word::Start],
             title: None,
         }),

@@ -481,7 +481,7 @@ fn bench_tui(width: u16, height: u16, words: usize, frames: usize) -> Result<()>
         1,
     );
     let piece = dense_piece(words);
-    let prompt = crate::sample::Prompt {
+    let prompt = crate::music::words::Titled {
         words: piece[..words / 4].to_vec(),
         title: Some("bench".into()),
     };

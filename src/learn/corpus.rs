@@ -4,7 +4,7 @@
 
 use crate::learn::dataset::{Dataset, Split};
 use crate::music::read::{piece_from_midi, piece_from_text, ReadReport};
-use crate::music::words::{Vocab, Word};
+use crate::music::words::{Titled, Vocab, Word};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::io::Read;
@@ -29,13 +29,6 @@ pub struct LoadReport {
     #[serde(flatten)]
     pub read: ReadReport,
     pub pieces_per_split: [usize; 3],
-}
-
-/// One piece, canonical.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Piece {
-    pub title: String,
-    pub words: Vec<Word>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -72,7 +65,7 @@ pub type Progress<'a> = &'a dyn Fn(usize, Option<usize>);
 /// Loads every piece under `source`: a folder (searched recursively for `.txt`, `.mid` and
 /// `.midi`), a `.tar.xz` of `.txt` files, or one file. Bad files are named in the report and
 /// skipped. Pieces come back sorted by title, so the result never depends on directory order.
-pub fn load(source: &Path, progress: Progress) -> Result<(Vec<Piece>, LoadReport)> {
+pub fn load(source: &Path, progress: Progress) -> Result<(Vec<Titled>, LoadReport)> {
     let mut report = LoadReport::default();
     let mut pieces = Vec::new();
     let name = source.to_string_lossy();
@@ -128,7 +121,7 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-fn load_file(path: &Path, pieces: &mut Vec<Piece>, report: &mut LoadReport) {
+fn load_file(path: &Path, pieces: &mut Vec<Titled>, report: &mut LoadReport) {
     let result = (|| -> Result<Vec<Word>> {
         let size = std::fs::metadata(path)?.len();
         if size > MAX_FILE_BYTES {
@@ -150,7 +143,7 @@ fn load_file(path: &Path, pieces: &mut Vec<Piece>, report: &mut LoadReport) {
     }
 }
 
-fn add_piece(title: String, words: Vec<Word>, pieces: &mut Vec<Piece>, report: &mut LoadReport) {
+fn add_piece(title: String, words: Vec<Word>, pieces: &mut Vec<Titled>, report: &mut LoadReport) {
     // START END and nothing else: a piece with no notes.
     if words.len() <= 2 {
         report.empty_pieces.push(title);
@@ -159,12 +152,14 @@ fn add_piece(title: String, words: Vec<Word>, pieces: &mut Vec<Piece>, report: &
     report.pieces += 1;
     report.words += words.len();
     report.notes += words.iter().filter(|w| matches!(w, Word::Note(_))).count();
-    pieces.push(Piece { title, words });
+    // The seed corpus's file with an empty name is a piece without a title.
+    let title = (!title.is_empty()).then_some(title);
+    pieces.push(Titled { title, words });
 }
 
 fn load_tar_xz(
     path: &Path,
-    pieces: &mut Vec<Piece>,
+    pieces: &mut Vec<Titled>,
     report: &mut LoadReport,
     progress: Progress,
 ) -> Result<()> {
@@ -206,14 +201,15 @@ fn load_tar_xz(
 }
 
 /// Sorts pieces into their splits (by title, see [`Split::of_title`]) as token ids.
-pub fn build_dataset(pieces: &[Piece], report: &mut LoadReport) -> Result<Dataset> {
+pub fn build_dataset(pieces: &[Titled], report: &mut LoadReport) -> Result<Dataset> {
     let mut dataset = Dataset::default();
     for piece in pieces {
+        let title = piece.title.as_deref().unwrap_or_default();
         let ids = Vocab
             .encode(&piece.words)
-            .with_context(|| format!("piece '{}' is not canonical", piece.title))?;
-        let split = Split::of_title(&piece.title);
-        dataset.split_mut(split).push(&piece.title, &ids);
+            .with_context(|| format!("piece '{title}' is not canonical"))?;
+        let split = Split::of_title(title);
+        dataset.split_mut(split).push(title, &ids);
         report.pieces_per_split[split as usize] += 1;
     }
     dataset.report = serde_json::to_value(&*report)?;
@@ -255,7 +251,7 @@ mod tests {
         std::fs::write(dir.path().join("ignored.json"), "{}").unwrap();
         let (pieces, report) = load(dir.path(), &|_, _| {}).unwrap();
         assert_eq!(pieces.len(), 1);
-        assert_eq!(pieces[0].title, "b");
+        assert_eq!(pieces[0].title.as_deref(), Some("b"));
         assert_eq!(report.files, 4);
         assert_eq!(report.empty_pieces, vec!["empty".to_string()]);
         assert_eq!(report.bad_files.len(), 2);

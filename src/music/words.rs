@@ -64,6 +64,14 @@ impl fmt::Display for Word {
     }
 }
 
+/// A piece as words and its title where it has one (a file's name, a song's, "phrase 3"): what
+/// the corpus holds, what the model is given to continue, what a generation gives back.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Titled {
+    pub title: Option<String>,
+    pub words: Vec<Word>,
+}
+
 /// Parses whitespace-separated text into words. Unknown words are skipped and counted.
 pub fn parse_words(text: &str) -> (Vec<Word>, usize) {
     let mut unknown = 0;

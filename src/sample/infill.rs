@@ -10,12 +10,13 @@
 //! its context), so the fill that leads best into what comes next is first.
 
 use super::takes::generate_after;
-use super::{prompt, NextWordModel, Prompt, SampleOptions};
+use super::{prompt, NextWordModel, SampleOptions};
 use crate::learn::fused::log_sum_exp;
 use crate::music::fill;
 use crate::music::notes::{
     canonical_words, canonicalise, from_words, word_bars, Note, STEPS_PER_BAR,
 };
+use crate::music::words::Titled;
 use crate::music::words::{Vocab, Word};
 use anyhow::{bail, ensure, Context, Result};
 use std::ops::Range;
@@ -124,7 +125,7 @@ pub fn regenerate<M: NextWordModel + ?Sized>(
         // The notes before the span: the fill goes on from them.
         None => prompt::extend(&canonical_words(&before), None).words,
     };
-    let prompt = Prompt { words, title: None };
+    let prompt = Titled { words, title: None };
     let opts = SampleOptions {
         words: usize::MAX,
         bars: None,

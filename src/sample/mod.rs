@@ -30,7 +30,6 @@ pub mod takes;
 
 pub use grammar::{Grammar, State};
 pub use model::{one_take, NextWordModel};
-pub use prompt::Prompt;
 pub use takes::{check_takes, generate_takes, spawn_takes, take_seed, RunningTakes, MAX_TAKES};
 
 use crate::music::notes::{
@@ -38,7 +37,7 @@ use crate::music::notes::{
 };
 use crate::music::range::PitchRange;
 use crate::music::scale::Scale;
-use crate::music::words::{Vocab, Word, MAX_DURATION};
+use crate::music::words::{Titled, Vocab, Word, MAX_DURATION};
 use anyhow::{ensure, Result};
 use rand::rngs::StdRng;
 use rand::Rng;
@@ -230,15 +229,15 @@ impl Generation {
     }
 
     /// The prompt of a retry: the same prompt (and title), to be run with a new seed.
-    pub fn retry_prompt(&self) -> Prompt {
-        Prompt {
+    pub fn retry_prompt(&self) -> Titled {
+        Titled {
             words: self.prompt().to_vec(),
             title: self.title.clone(),
         }
     }
 
     /// The prompt that extends this piece: all its words but the final `END`.
-    pub fn extend_prompt(&self) -> Prompt {
+    pub fn extend_prompt(&self) -> Titled {
         prompt::extend(&self.words, self.title.clone())
     }
 }
@@ -383,7 +382,7 @@ pub fn window_keep(context: usize) -> usize {
 /// It is the one-take case of [`generate_takes`] (the same loop).
 pub fn generate<M: NextWordModel + ?Sized>(
     model: &mut M,
-    prompt: &Prompt,
+    prompt: &Titled,
     opts: &SampleOptions,
     stop: &AtomicBool,
     on_word: &mut dyn FnMut(Word),
@@ -423,7 +422,7 @@ impl<M, W, G> Running<M, W, G> {
 /// [`Running::join`]).
 pub fn spawn<M: NextWordModel + Send + 'static>(
     model: M,
-    prompt: Prompt,
+    prompt: Titled,
     opts: SampleOptions,
 ) -> Running<M> {
     spawn_job(model, move |model, stop, send| {

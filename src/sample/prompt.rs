@@ -5,24 +5,17 @@
 use crate::learn::dataset::SplitData;
 use crate::music::notes::{canonical_words, from_words, STEPS_PER_BAR};
 use crate::music::read::{piece_from_midi, ReadReport};
-use crate::music::words::{Vocab, Word};
+use crate::music::words::{Titled, Vocab, Word};
 use anyhow::{bail, Context, Result};
 use rand::Rng;
 use std::path::Path;
-
-/// What the model continues: words starting with `START`, and the title they came from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Prompt {
-    pub words: Vec<Word>,
-    pub title: Option<String>,
-}
 
 /// Default length of a continue prompt, in words (`--prompt-words`; 0 = the whole piece).
 pub const DEFAULT_PROMPT_WORDS: usize = 100;
 
 /// A new piece: the prompt is `START`.
-pub fn new_piece() -> Prompt {
-    Prompt {
+pub fn new_piece() -> Titled {
+    Titled {
         words: vec![Word::Start],
         title: None,
     }
@@ -86,7 +79,7 @@ pub fn continue_song(
     title: Option<&str>,
     prompt_words: usize,
     rng: &mut impl Rng,
-) -> Result<Prompt> {
+) -> Result<Titled> {
     if split.pieces.is_empty() {
         bail!("the dataset's split has no pieces to continue");
     }
@@ -100,7 +93,7 @@ pub fn continue_song(
     if bad > 0 || words.first() != Some(&Word::Start) {
         bail!("piece {index} of the dataset is damaged");
     }
-    Ok(Prompt {
+    Ok(Titled {
         words: head(&without_leading_silence(&words), prompt_words),
         title: Some(split.pieces[index].title.clone()),
     })
@@ -109,24 +102,24 @@ pub fn continue_song(
 /// Continue a MIDI file: its first `prompt_words` words (`0` = the whole piece; whole bars of
 /// silence before its first note taken out), encoded with the codec; the title is the file name
 /// without its extension.
-pub fn continue_file(path: &Path, prompt_words: usize) -> Result<Prompt> {
+pub fn continue_file(path: &Path, prompt_words: usize) -> Result<Titled> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let mut report = ReadReport::default();
     let words = piece_from_midi(&bytes, &mut report)
         .with_context(|| format!("encoding {}", path.display()))?;
-    Ok(Prompt {
+    Ok(Titled {
         words: head(&without_leading_silence(&words), prompt_words),
         title: path.file_stem().map(|s| s.to_string_lossy().into_owned()),
     })
 }
 
 /// Extend a piece already made: all its words but a final `END`.
-pub fn extend(words: &[Word], title: Option<String>) -> Prompt {
+pub fn extend(words: &[Word], title: Option<String>) -> Titled {
     let mut words = without_end(words).to_vec();
     if words.first() != Some(&Word::Start) {
         words.insert(0, Word::Start);
     }
-    Prompt { words, title }
+    Titled { words, title }
 }
 
 #[cfg(test)]

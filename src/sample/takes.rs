@@ -10,8 +10,9 @@
 use super::steer::Density;
 use super::{
     bar_line_after, fits_before, in_key, reaches, window_keep, within_polyphony, Ended, Generation,
-    Grammar, NextWordModel, Picker, Prompt, Running, SampleOptions, State,
+    Grammar, NextWordModel, Picker, Running, SampleOptions, State,
 };
+use crate::music::words::Titled;
 use crate::music::words::{Vocab, Word};
 use anyhow::{bail, ensure, Result};
 use rand::rngs::StdRng;
@@ -105,7 +106,7 @@ fn refill<M: NextWordModel + ?Sized>(
 /// [`Generation`] per take, in order; each one's options hold its own seed.
 pub fn generate_takes<M: NextWordModel + ?Sized>(
     model: &mut M,
-    prompt: &Prompt,
+    prompt: &Titled,
     opts: &SampleOptions,
     takes: usize,
     stop: &AtomicBool,
@@ -120,7 +121,7 @@ pub fn generate_takes<M: NextWordModel + ?Sized>(
 /// start afresh there, as the layout's middle does.
 pub(super) fn generate_after<M: NextWordModel + ?Sized>(
     model: &mut M,
-    prompt: &Prompt,
+    prompt: &Titled,
     lead: Option<&[u16]>,
     opts: &SampleOptions,
     takes: usize,
@@ -355,7 +356,7 @@ pub type RunningTakes<M> = Running<M, (usize, Word), Vec<Generation>>;
 /// [`Running::join`]).
 pub fn spawn_takes<M: NextWordModel + Send + 'static>(
     model: M,
-    prompt: Prompt,
+    prompt: Titled,
     opts: SampleOptions,
     takes: usize,
 ) -> RunningTakes<M> {

@@ -6,7 +6,7 @@ use super::act::{play_from, start};
 use super::controls::ControlId;
 use super::state::{Action, Answering, App, Effect, PromptSource};
 use crate::music::notes::from_words;
-use crate::sample::Prompt;
+use crate::music::words::Titled;
 
 /// The menu action: start waiting for phrases, or stop.
 pub(super) fn choose(app: &mut App) -> Vec<Effect> {
@@ -44,7 +44,7 @@ pub(super) fn listening(app: &mut App, keys: Result<String, String>) {
 }
 
 /// A phrase arrived: answered now, or after the answer being made.
-pub(super) fn phrase(app: &mut App, prompt: Prompt) -> Vec<Effect> {
+pub(super) fn phrase(app: &mut App, prompt: Titled) -> Vec<Effect> {
     if !app.answering.on {
         return Vec::new();
     }

@@ -10,10 +10,11 @@ use crate::learn::device::{Compute, DeviceChoice};
 use crate::music::midi::write_midi;
 use crate::music::notes::{canonical_words, from_words, STEPS_PER_QUARTER};
 use crate::music::scale::Scale;
+use crate::music::words::Titled;
 use crate::music::words::Word;
 use crate::sample::backend::{load_for, BoxedModel, Weights};
 use crate::sample::infill::{self, Bars};
-use crate::sample::{self, prompt, Prompt, Running, SampleOptions};
+use crate::sample::{self, prompt, Running, SampleOptions};
 use crate::sound::audio;
 use crate::sound::format::Format;
 use crate::sound::output::Output;
@@ -342,7 +343,7 @@ impl Runtime {
             return vec![failed("no model is loaded")];
         };
         let started = Instant::now();
-        let piece = Prompt {
+        let piece = Titled {
             words: words.clone(),
             title: None,
         };
@@ -364,7 +365,7 @@ impl Runtime {
     }
 
     /// The prompt `source` names; a random song is drawn by `seed`, so a seed repeats it.
-    fn prompt(&self, source: PromptSource, seed: u64) -> Result<Prompt> {
+    fn prompt(&self, source: PromptSource, seed: u64) -> Result<Titled> {
         let words = self.options.prompt_words;
         match source {
             PromptSource::New => Ok(prompt::new_piece()),
@@ -593,7 +594,7 @@ fn load_validation(songs: &Songs) -> std::result::Result<(SplitData, String), St
 
 /// The key the prompt's notes fit best, for the Scale control's "match prompt", and what to
 /// tell the user.
-fn prompt_scale(p: &Prompt) -> (Option<Scale>, String) {
+fn prompt_scale(p: &Titled) -> (Option<Scale>, String) {
     let pitches = from_words(&p.words).notes.into_iter().map(|n| n.pitch);
     match Scale::best_for(pitches) {
         Some((s, share)) => (

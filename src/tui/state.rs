@@ -7,9 +7,10 @@ use super::controls::{ControlId, Controls, ScaleChoice};
 use super::keys::Keymap;
 use super::saved::Settings;
 use crate::music::notes::{from_words, STEPS_PER_QUARTER};
+use crate::music::words::Titled;
 use crate::music::words::Word;
 use crate::sample::infill::Bars;
-use crate::sample::{Prompt, SampleOptions, MAX_TAKES};
+use crate::sample::{SampleOptions, MAX_TAKES};
 use crossterm::event::{KeyEvent, MouseEvent};
 use ratatui::layout::Rect;
 use std::path::PathBuf;
@@ -65,7 +66,7 @@ pub enum PromptSource {
     /// The start of a random validation piece (the runtime picks it and reports the title).
     RandomSong,
     /// This prompt as it is: the last Continue's again (Retry), or the piece on screen (Extend).
-    Given(Prompt),
+    Given(Titled),
     /// The start of a MIDI file.
     File(PathBuf),
 }
@@ -136,7 +137,7 @@ pub enum Message {
     /// The terminal's size, columns then rows: where the mouse finds what was drawn.
     Resize(u16, u16),
     /// A generation began; its prompt is known (for Continue song, with the piece's title).
-    Started(Prompt),
+    Started(Titled),
     /// One new word of take `take` (0-based).
     Word {
         take: usize,
@@ -162,7 +163,7 @@ pub enum Message {
     /// The listener's answer to [`Effect::Listen`]: where the keys come from, or why none.
     Listening(Result<String, String>),
     /// A phrase played on the laptop's keyboard, as a prompt.
-    Phrase(Prompt),
+    Phrase(Titled),
 }
 
 /// The piece on screen: prompt words then new words.
@@ -247,7 +248,7 @@ pub struct App {
     /// The bar where a drag on the roll began (it selects from there).
     pub drag_bar: Option<u32>,
     /// The prompt of the last Continue, for Retry.
-    pub last_continue: Option<Prompt>,
+    pub last_continue: Option<Titled>,
     /// The action whose generation is running or last ran.
     pub running_action: Option<Action>,
     /// How many takes the generation running or last run makes.
@@ -510,7 +511,7 @@ pub struct Answering {
     /// Phrases are being waited for (from choosing the action until Esc or a refusal).
     pub on: bool,
     /// The latest phrase that arrived while an answer was being made: answered next.
-    pub pending: Option<Prompt>,
+    pub pending: Option<Titled>,
 }
 
 /// Where playing-while-made stands for the generation running.
