@@ -180,6 +180,31 @@ fn a_piece_sent_as_it_is_made_plays_from_its_first_part_and_is_saved_whole() {
     listener.good_piece_arrives("after a piece cut off");
 }
 
+/// A piece that cannot travel ends the one grown before it: what is grown after goes nowhere.
+#[test]
+fn a_piece_that_cannot_travel_ends_the_one_being_made_before_it() {
+    let listener = TestListener::start();
+    let mut client = listener.client();
+    let first = small_piece("first");
+    let id = client.begin_piece(&first, 2.0).unwrap();
+    listener.logged("\"first\" begins as it is made");
+    let notes: Vec<nanotune::music::notes::Note> = (0..100_001)
+        .map(|i| nanotune::music::notes::Note {
+            onset: i / 16,
+            pitch: 21 + (i % 88) as u8,
+            duration: 1,
+        })
+        .collect();
+    let huge = Piece::from_grid("huge", &notes, 120.0);
+    let err = client.begin_piece(&huge, 30_000.0).unwrap_err().to_string();
+    assert!(err.contains("over the 100000 limit"), "{err}");
+    // Growing now reaches no piece: the first is not made whole by the second's notes.
+    client.grow_piece(&first, None).unwrap();
+    assert!(client
+        .wait_received(id, Duration::from_millis(500))
+        .is_err());
+}
+
 #[test]
 fn a_listener_that_goes_away_is_noticed_and_the_output_falls_back() {
     let mut listener = TestListener::start();

@@ -216,6 +216,8 @@ impl Client {
     /// notes goes now, the rest with [`Client::grow_piece`]; returns its id. The listener
     /// confirms it once it is whole ([`Client::wait_received`]).
     pub fn begin_piece(&mut self, piece: &Piece, settled: f64) -> Result<u64> {
+        // The piece grown before ends here, whether or not this one can travel.
+        self.growing = None;
         let mut growing = Growing::default();
         let part = growing.take(piece, Some(settled));
         check_travels(&part)?;
