@@ -1,6 +1,7 @@
 //! The screen's modules form layers: no module of `src/tui/` uses one that uses it back, however
-//! far round (the state below the parts of `update`, those below `update`, the loop on top). Read
-//! from the sources, so a new import that closes a loop fails here with the loop named.
+//! far round (the state below the parts of `update`, those below `update`, the loop on top; the
+//! keymap and the mouse only turn events into commands). Read from the sources, so a new import
+//! that closes a loop fails here with the loop named.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -94,6 +95,13 @@ fn no_module_of_the_screen_imports_one_that_imports_it_back() {
         );
     }
     assert!(graph["app"].contains(&"mouse".to_string()), "{graph:?}");
+    // The mouse only says what a pointer event asks (commands): it changes nothing itself.
+    for part in ["app", "act", "menu", "takes", "answer", "stream"] {
+        assert!(
+            !graph["mouse"].contains(&part.to_string()),
+            "mouse uses {part}"
+        );
+    }
     assert_eq!(find_loop(&graph), None, "{graph:?}");
     // The check finds a loop where there is one.
     let mut looped = graph.clone();

@@ -7,6 +7,7 @@
 use super::act::{begin_run, changed, move_selection, play_from, selection_note, start};
 use super::keys::Command;
 use super::menu::choose;
+use super::mouse::PointerCommand;
 use super::state::Stream;
 use super::{answer, mouse, stream, takes};
 use crate::music::notes::{from_words, STEPS_PER_BAR};
@@ -34,7 +35,10 @@ fn key_steps(key: &KeyEvent) -> f64 {
 pub fn update(app: &mut App, msg: Message) -> Vec<Effect> {
     match msg {
         Message::Key(key) => on_key(app, key),
-        Message::Mouse(event, at) => mouse::on_mouse(app, event, at),
+        Message::Mouse(event, at) => mouse::commands(app, event, at)
+            .into_iter()
+            .flat_map(|command| run_pointer(app, command))
+            .collect(),
         Message::Resize(w, h) => {
             app.size = Rect::new(0, 0, w, h);
             Vec::new()
@@ -223,6 +227,74 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
     match app.keys.lookup(&key) {
         Some(command) => run_command(app, command, &key),
         None => Vec::new(),
+    }
+}
+
+/// What a pointer command does: a key's command as the key does it (without Shift), or what
+/// only a pointer says.
+fn run_pointer(app: &mut App, command: PointerCommand) -> Vec<Effect> {
+    match command {
+        PointerCommand::Key(command) => run_command(
+            app,
+            command,
+            &KeyEvent::new(KeyCode::Null, KeyModifiers::NONE),
+        ),
+        PointerCommand::CloseHelp => {
+            app.help_open = false;
+            Vec::new()
+        }
+        PointerCommand::SelectAction { index, at, double } => {
+            app.focus = Focus::Menu;
+            app.selected_action = index;
+            app.last_click = (!double).then_some((index, at));
+            Vec::new()
+        }
+        PointerCommand::Focus(focus) => {
+            app.focus = focus;
+            Vec::new()
+        }
+        PointerCommand::SelectControl(id) => {
+            app.focus = Focus::Controls;
+            app.selected_control = id;
+            Vec::new()
+        }
+        PointerCommand::SetControl { id, ratio, drag } => {
+            if drag {
+                app.dragging = Some(id);
+            }
+            let before = app.controls[id].value;
+            app.controls[id].set_ratio(ratio);
+            if app.controls[id].value == before {
+                return Vec::new();
+            }
+            changed(app, id)
+        }
+        PointerCommand::MovePlayhead(step) => {
+            app.drag_bar = Some((step / STEPS_PER_BAR + 1) as u32);
+            let seconds = step as f64 * app.seconds_per_step();
+            app.play_from = seconds;
+            match app.playing {
+                Some(_) => play_from(app, seconds),
+                None => Vec::new(),
+            }
+        }
+        PointerCommand::SelectBars { from, to } => {
+            app.selection = Some(Bars {
+                first: from.min(to),
+                last: from.max(to),
+            });
+            app.toast = Some(selection_note(app));
+            Vec::new()
+        }
+        PointerCommand::Release => {
+            app.dragging = None;
+            app.drag_bar = None;
+            Vec::new()
+        }
+        PointerCommand::ScrollTo(step) => {
+            app.scroll = step;
+            Vec::new()
+        }
     }
 }
 

@@ -2,21 +2,61 @@
 //! click to run it), click or drag on a gauge to set it, click on the roll to move the playhead
 //! (and seek while playing), drag across the roll to select bars to regenerate, click a take's
 //! number under the roll to choose it, wheel to scroll the roll in time, Shift or Ctrl with the
-//! wheel to zoom. The keyboard does all of this too; the mouse is a shortcut.
+//! wheel to zoom. The keyboard does all of this too; the mouse is a shortcut. Here an event only
+//! becomes commands by where it lands on the screen as drawn ([`PointerCommand`], a key's
+//! [`Command`] where there is one); `update` carries them out as it does keys'.
 
-use super::act::{changed, move_selection, play_from, selection_note};
+use super::controls::ControlId;
+use super::keys::Command;
 use super::layout::{contains, Areas};
-use super::menu::choose;
-use super::state::{Action, App, Effect, Focus};
+use super::state::{App, Focus};
 use crate::music::notes::STEPS_PER_BAR;
-use crate::sample::infill::Bars;
 use crossterm::event::{KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use std::time::{Duration, Instant};
 
 /// Two clicks on one menu item closer than this are a double click.
 pub const DOUBLE_CLICK: Duration = Duration::from_millis(400);
 
-pub(super) fn on_mouse(app: &mut App, event: MouseEvent, at: Instant) -> Vec<Effect> {
+/// What a pointer event asks `update` for: what a key does, or what only a pointer can say (a
+/// place on the screen). `update` carries them out as it carries out keys' commands.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum PointerCommand {
+    /// The same as a key's command (zoom, take N, run the selected menu item, up, down...).
+    Key(Command),
+    CloseHelp,
+    /// Focus the menu on item `index`, clicked at `at`; `double`: the second click of a double
+    /// click (a [`Command::Run`] follows it).
+    SelectAction {
+        index: usize,
+        at: Instant,
+        double: bool,
+    },
+    /// Focus the menu or the controls (the wheel over them).
+    Focus(Focus),
+    /// Focus the controls on this one.
+    SelectControl(ControlId),
+    /// Set this control to a share of its range, 0 to 1 (a click or drag on its gauge); a
+    /// click starts a drag.
+    SetControl {
+        id: ControlId,
+        ratio: f64,
+        drag: bool,
+    },
+    /// Move the playhead to this grid step (seeks while playing); a drag from there selects bars.
+    MovePlayhead(u64),
+    /// Select bars `from` to `to` (counted from 1; either order).
+    SelectBars {
+        from: u32,
+        to: u32,
+    },
+    /// The button was let go: drags end.
+    Release,
+    /// Scroll the roll to start at this grid step (the wheel, from what it shows).
+    ScrollTo(u64),
+}
+
+/// The commands a pointer event gives, where it lands on the screen as drawn now.
+pub(super) fn commands(app: &App, event: MouseEvent, at: Instant) -> Vec<PointerCommand> {
     let Some(areas) = Areas::of(app.size) else {
         return Vec::new();
     };
@@ -25,29 +65,17 @@ pub(super) fn on_mouse(app: &mut App, event: MouseEvent, at: Instant) -> Vec<Eff
     }
     let (x, y) = (event.column, event.row);
     match event.kind {
-        MouseEventKind::Down(MouseButton::Left) if app.help_open => {
-            app.help_open = false;
-            Vec::new()
-        }
+        MouseEventKind::Down(MouseButton::Left) if app.help_open => vec![PointerCommand::CloseHelp],
         MouseEventKind::Down(MouseButton::Left) => click(app, &areas, x, y, at),
         MouseEventKind::Drag(MouseButton::Left) => match (app.dragging, app.drag_bar) {
-            (Some(id), _) => set_from_gauge(app, &areas, id, x),
-            (None, Some(from)) => {
-                let to = bar_at(app, &areas, x);
-                app.selection = Some(Bars {
-                    first: from.min(to),
-                    last: from.max(to),
-                });
-                app.toast = Some(selection_note(app));
-                Vec::new()
-            }
+            (Some(id), _) => vec![gauge(&areas, id, x, true)],
+            (None, Some(from)) => vec![PointerCommand::SelectBars {
+                from,
+                to: bar_at(app, &areas, x),
+            }],
             (None, None) => Vec::new(),
         },
-        MouseEventKind::Up(_) => {
-            app.dragging = None;
-            app.drag_bar = None;
-            Vec::new()
-        }
+        MouseEventKind::Up(_) => vec![PointerCommand::Release],
         MouseEventKind::ScrollUp | MouseEventKind::ScrollDown => {
             let later = event.kind == MouseEventKind::ScrollDown;
             let zoom = event
@@ -59,51 +87,50 @@ pub(super) fn on_mouse(app: &mut App, event: MouseEvent, at: Instant) -> Vec<Eff
     }
 }
 
-fn click(app: &mut App, areas: &Areas, x: u16, y: u16, at: Instant) -> Vec<Effect> {
+fn click(app: &App, areas: &Areas, x: u16, y: u16, at: Instant) -> Vec<PointerCommand> {
     if contains(areas.menu, x, y) {
-        let Some(i) = areas.action_at(y) else {
+        let Some(index) = areas.action_at(y) else {
             return Vec::new();
         };
-        app.focus = Focus::Menu;
-        app.selected_action = i;
-        let double = app
-            .last_click
-            .is_some_and(|(j, when)| j == i && at.saturating_duration_since(when) <= DOUBLE_CLICK);
+        let double = app.last_click.is_some_and(|(j, when)| {
+            j == index && at.saturating_duration_since(when) <= DOUBLE_CLICK
+        });
+        let mut commands = vec![PointerCommand::SelectAction { index, at, double }];
         if double {
-            app.last_click = None;
-            return choose(app, Action::ALL[i]);
+            commands.push(PointerCommand::Key(Command::Run));
         }
-        app.last_click = Some((i, at));
-        return Vec::new();
+        return commands;
     }
     if contains(areas.controls, x, y) {
         let Some(id) = areas.control_at(y, app.selected_control) else {
             return Vec::new();
         };
-        app.focus = Focus::Controls;
-        app.selected_control = id;
-        let gauge = areas.gauge_x()..areas.gauge_x() + areas.gauge_width();
-        if id.has_gauge() && gauge.contains(&x) {
-            app.dragging = Some(id);
-            return set_from_gauge(app, areas, id, x);
+        let mut commands = vec![PointerCommand::SelectControl(id)];
+        let on_gauge = areas.gauge_x()..areas.gauge_x() + areas.gauge_width();
+        if id.has_gauge() && on_gauge.contains(&x) {
+            commands.push(gauge(areas, id, x, false));
         }
-        return Vec::new();
+        return commands;
     }
     if let Some(take) = areas.take_at(x, y, app.takes.count, app.takes.made()) {
-        return super::takes::choose_take(app, take);
+        return vec![PointerCommand::Key(Command::Take(take as u8 + 1))];
     }
-    let notes = areas.roll_notes();
-    if contains(notes, x, y) && app.piece().words.len() > 2 {
-        let step = step_at(app, areas, x);
-        // A drag from here selects bars.
-        app.drag_bar = Some(bar_at(app, areas, x));
-        let seconds = step as f64 * app.seconds_per_step();
-        app.play_from = seconds;
-        if app.playing.is_some() {
-            return play_from(app, seconds);
-        }
+    if contains(areas.roll_notes(), x, y) && app.piece().words.len() > 2 {
+        return vec![PointerCommand::MovePlayhead(step_at(app, areas, x))];
     }
     Vec::new()
+}
+
+/// Control `id` set from column `x` of its gauge: the first column is the minimum, the last the
+/// maximum; a drag past either end holds there.
+fn gauge(areas: &Areas, id: ControlId, x: u16, dragged: bool) -> PointerCommand {
+    let last = areas.gauge_width().saturating_sub(1).max(1) as f64;
+    let ratio = (x as f64 - areas.gauge_x() as f64) / last;
+    PointerCommand::SetControl {
+        id,
+        ratio,
+        drag: !dragged,
+    }
 }
 
 /// The grid step under column `x` of the roll (left or right of it: its first or last column).
@@ -118,60 +145,44 @@ fn bar_at(app: &App, areas: &Areas, x: u16) -> u32 {
     (step_at(app, areas, x) / STEPS_PER_BAR + 1) as u32
 }
 
-/// Sets control `id` from column `x` of its gauge: the first column is the minimum, the last
-/// the maximum; a drag past either end holds there.
-fn set_from_gauge(
-    app: &mut App,
-    areas: &Areas,
-    id: super::controls::ControlId,
-    x: u16,
-) -> Vec<Effect> {
-    let last = areas.gauge_width().saturating_sub(1).max(1) as f64;
-    let ratio = (x as f64 - areas.gauge_x() as f64) / last;
-    let before = app.controls[id].value;
-    app.controls[id].set_ratio(ratio);
-    if app.controls[id].value == before {
-        return Vec::new();
-    }
-    changed(app, id)
-}
-
-fn wheel(app: &mut App, areas: &Areas, x: u16, y: u16, later: bool, zoom: bool) -> Vec<Effect> {
+fn wheel(app: &App, areas: &Areas, x: u16, y: u16, later: bool, zoom: bool) -> Vec<PointerCommand> {
     if contains(areas.roll, x, y) {
-        let cols = areas.roll_notes().width;
         if zoom {
             // Wheel down shows more time (zooms out), as scrolling further does.
-            app.zoom = if later {
-                (app.zoom * 2).min(32)
+            let zoom = if later {
+                Command::ZoomOut
             } else {
-                (app.zoom / 2).max(1)
+                Command::ZoomIn
             };
-            return Vec::new();
+            return vec![PointerCommand::Key(zoom)];
         }
         // From what is on screen, which may be following the music past `scroll`.
-        let shown = app.roll_scroll(cols);
+        let shown = app.roll_scroll(areas.roll_notes().width);
         let by = STEPS_PER_BAR * app.zoom.max(1) as u64;
-        app.scroll = if later {
+        let to = if later {
             shown + by
         } else {
             shown.saturating_sub(by)
         };
-        return Vec::new();
+        return vec![PointerCommand::ScrollTo(to)];
     }
+    let (up, down) = (Command::Increase, Command::Decrease);
     if let Some(id) = contains(areas.controls, x, y)
         .then(|| areas.control_at(y, app.selected_control))
         .flatten()
     {
-        app.focus = Focus::Controls;
-        app.selected_control = id;
-        let control = &mut app.controls[id];
-        let step = if later { -control.step } else { control.step };
-        control.nudge(step);
-        return changed(app, id);
+        // One small step, as the arrow keys take.
+        return vec![
+            PointerCommand::SelectControl(id),
+            PointerCommand::Key(if later { down } else { up }),
+        ];
     }
     if contains(areas.menu, x, y) {
-        app.focus = Focus::Menu;
-        move_selection(app, if later { 1 } else { -1 });
+        let next = if later { Command::Down } else { Command::Up };
+        return vec![
+            PointerCommand::Focus(Focus::Menu),
+            PointerCommand::Key(next),
+        ];
     }
     Vec::new()
 }
