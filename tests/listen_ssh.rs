@@ -325,12 +325,11 @@ fn log(d: &Path) -> String {
 #[test]
 fn a_phrase_played_on_the_laptop_crosses_ssh_and_its_answer_comes_back() {
     use common::listener::phrase_file;
-    use common::screen::{app, press, run_until, shipped_runtime_to};
+    use common::screen::{app, choose_action, run_until, shipped_runtime_to};
     use nanotune::music::notes::from_words;
     use nanotune::sound::listen::{Address, Client};
     use nanotune::sound::output::Output;
-    use nanotune::tui::app::{Action, ControlId, Focus, GenState};
-    use nanotune::tui::run::deliver;
+    use nanotune::tui::app::{Action, ControlId, GenState};
 
     let Some(mut rig) = Rig::start() else {
         return;
@@ -369,15 +368,7 @@ fn a_phrase_played_on_the_laptop_crosses_ssh_and_its_answer_comes_back() {
     a.play_while_made = true;
     a.controls[ControlId::Bpm].value = 240.0;
     a.controls[ControlId::Tokens].value = 400.0;
-    a.focus = Focus::Menu;
-    a.selected_action = Action::ALL
-        .iter()
-        .position(|&x| x == Action::Answer)
-        .unwrap();
-    for effect in press(&mut a, &[crossterm::event::KeyCode::Enter]) {
-        let messages = runtime.carry_out(effect);
-        deliver(&mut a, &mut runtime, messages);
-    }
+    choose_action(&mut a, &mut runtime, Action::Answer);
     run_until(&mut a, &mut runtime, Duration::from_secs(60), |a| {
         matches!(a.gen, GenState::Complete { .. }) && a.playing.is_some()
     });

@@ -6,27 +6,15 @@
 mod common;
 
 use common::listener::{keys, phrase_file, TestListener};
-use common::screen::{app, press, render, run_until, shipped_runtime, shipped_runtime_to, text};
+use common::screen::{
+    app, choose_action, press, render, run_until, shipped_runtime, shipped_runtime_to, text,
+};
 use crossterm::event::KeyCode;
 use nanotune::music::notes::from_words;
 use nanotune::sound::output::Output;
-use nanotune::tui::app::{Action, App, ControlId, Focus, GenState};
+use nanotune::tui::app::{Action, ControlId, GenState};
 use nanotune::tui::run::deliver;
-use nanotune::tui::runtime::Runtime;
 use std::time::Duration;
-
-/// Chooses "Answer what I play" from the menu, carrying out what it asks.
-fn choose_answer(a: &mut App, runtime: &mut Runtime) {
-    a.focus = Focus::Menu;
-    a.selected_action = Action::ALL
-        .iter()
-        .position(|&x| x == Action::Answer)
-        .unwrap();
-    for effect in press(a, &[KeyCode::Enter]) {
-        let messages = runtime.carry_out(effect);
-        deliver(a, runtime, messages);
-    }
-}
 
 #[test]
 fn a_phrase_played_on_the_laptop_is_answered_there_until_esc() {
@@ -38,7 +26,7 @@ fn a_phrase_played_on_the_laptop_is_answered_there_until_esc() {
     // Quick: the fastest tempo, a short answer.
     a.controls[ControlId::Bpm].value = 240.0;
     a.controls[ControlId::Tokens].value = 80.0;
-    choose_answer(&mut a, &mut runtime);
+    choose_action(&mut a, &mut runtime, Action::Answer);
     assert!(a.answering.on);
     run_until(&mut a, &mut runtime, Duration::from_secs(10), |a| {
         a.toast
@@ -89,7 +77,7 @@ fn a_phrase_played_on_the_laptop_is_answered_there_until_esc() {
 fn answering_without_a_listener_says_what_it_needs() {
     let mut runtime = shipped_runtime();
     let mut a = app();
-    choose_answer(&mut a, &mut runtime);
+    choose_action(&mut a, &mut runtime, Action::Answer);
     assert!(!a.answering.on);
     let toast = a.toast.clone().unwrap();
     assert!(toast.contains("nanotune listen --midi-in"), "{toast}");

@@ -6,24 +6,14 @@
 mod common;
 
 use common::listener::{keys, phrase_file, TestListener};
-use common::screen::{app, press, run_until, shipped_runtime_to};
+use common::screen::{app, choose_action, keys_in, press, run_until, shipped_runtime_to};
 use crossterm::event::KeyCode;
 use nanotune::music::notes::from_words;
 use nanotune::music::read::piece_from_midi;
 use nanotune::sound::output::Output;
 use nanotune::sound::playback::Playback;
 use nanotune::tui::app::{Action, App, ControlId, Focus, GenState};
-use nanotune::tui::run::deliver;
-use nanotune::tui::runtime::Runtime;
 use std::time::Duration;
-
-/// Presses `keys` and carries out what they ask, as the run loop does.
-fn keys_in(a: &mut App, runtime: &mut Runtime, keys: &[KeyCode]) {
-    for effect in press(a, keys) {
-        let messages = runtime.carry_out(effect);
-        deliver(a, runtime, messages);
-    }
-}
 
 /// The notes of the piece the listener saved last under `piece N`.
 fn saved_notes(listener: &TestListener, what: &str) -> Vec<nanotune::music::notes::Note> {
@@ -92,12 +82,7 @@ fn an_answer_plays_from_its_first_note_as_it_is_made() {
     a.play_while_made = true;
     a.controls[ControlId::Bpm].value = 240.0;
     a.controls[ControlId::Tokens].value = 600.0;
-    a.focus = Focus::Menu;
-    a.selected_action = Action::ALL
-        .iter()
-        .position(|&x| x == Action::Answer)
-        .unwrap();
-    keys_in(&mut a, &mut runtime, &[KeyCode::Enter]);
+    choose_action(&mut a, &mut runtime, Action::Answer);
     run_until(&mut a, &mut runtime, Duration::from_secs(60), |a| {
         matches!(a.gen, GenState::Complete { .. })
     });

@@ -58,12 +58,9 @@ pub(super) fn phrase(app: &mut App, prompt: Titled) -> Vec<Effect> {
 /// An answer was made: it plays from its first note (unless it played while it was made), and
 /// a phrase that came meanwhile is answered next.
 pub(super) fn made(app: &mut App, played: bool) -> Vec<Effect> {
-    let prompt_notes = from_words(&app.piece().words[..app.piece().prompt_len])
-        .notes
-        .len();
-    let mut effects = match first_new_step(app, prompt_notes) {
-        Some(step) if !played => play_from(app, step as f64 * app.seconds_per_step()),
-        _ => Vec::new(),
+    let mut effects = match first_new_step(app).filter(|_| !played) {
+        Some(step) => play_from(app, step as f64 * app.seconds_per_step()),
+        None => Vec::new(),
     };
     if let Some(next) = app.answering.pending.take() {
         effects.extend(start(app, Action::Answer, PromptSource::Given(next)));
@@ -71,10 +68,13 @@ pub(super) fn made(app: &mut App, played: bool) -> Vec<Effect> {
     effects
 }
 
-/// The step where the answer's first note starts, once it is made: the note after the
-/// prompt's `prompt_notes`.
-pub(super) fn first_new_step(app: &App, prompt_notes: usize) -> Option<u64> {
-    from_words(&app.piece().words)
+/// The step where the first note after the prompt starts (an answer's, an extension's), once it
+/// is made.
+pub(super) fn first_new_step(app: &App) -> Option<u64> {
+    let piece = app.piece();
+    let prompt = &piece.words[..piece.prompt_len.min(piece.words.len())];
+    let prompt_notes = from_words(prompt).notes.len();
+    from_words(&piece.words)
         .notes
         .get(prompt_notes)
         .map(|n| n.onset)

@@ -68,7 +68,7 @@ pub(super) fn commands(app: &App, event: MouseEvent, at: Instant) -> Vec<Pointer
         MouseEventKind::Down(MouseButton::Left) if app.help_open => vec![PointerCommand::CloseHelp],
         MouseEventKind::Down(MouseButton::Left) => click(app, &areas, x, y, at),
         MouseEventKind::Drag(MouseButton::Left) => match (app.dragging, app.drag_bar) {
-            (Some(id), _) => vec![gauge(&areas, id, x, true)],
+            (Some(id), _) => vec![gauge(&areas, id, x, false)],
             (None, Some(from)) => vec![PointerCommand::SelectBars {
                 from,
                 to: bar_at(app, &areas, x),
@@ -108,7 +108,7 @@ fn click(app: &App, areas: &Areas, x: u16, y: u16, at: Instant) -> Vec<PointerCo
         let mut commands = vec![PointerCommand::SelectControl(id)];
         let on_gauge = areas.gauge_x()..areas.gauge_x() + areas.gauge_width();
         if id.has_gauge() && on_gauge.contains(&x) {
-            commands.push(gauge(areas, id, x, false));
+            commands.push(gauge(areas, id, x, true));
         }
         return commands;
     }
@@ -122,14 +122,14 @@ fn click(app: &App, areas: &Areas, x: u16, y: u16, at: Instant) -> Vec<PointerCo
 }
 
 /// Control `id` set from column `x` of its gauge: the first column is the minimum, the last the
-/// maximum; a drag past either end holds there.
-fn gauge(areas: &Areas, id: ControlId, x: u16, dragged: bool) -> PointerCommand {
+/// maximum; a drag past either end holds there. `click`: the press that starts a drag.
+fn gauge(areas: &Areas, id: ControlId, x: u16, click: bool) -> PointerCommand {
     let last = areas.gauge_width().saturating_sub(1).max(1) as f64;
     let ratio = (x as f64 - areas.gauge_x() as f64) / last;
     PointerCommand::SetControl {
         id,
         ratio,
-        drag: !dragged,
+        drag: click,
     }
 }
 

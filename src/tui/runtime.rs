@@ -260,10 +260,7 @@ impl Runtime {
                 volume,
                 from,
                 open,
-            } => match open {
-                false => self.play(&title, &words, bpm, volume, from),
-                true => self.play_open(title, &words, bpm, volume, from),
-            },
+            } => self.play(title, &words, bpm, volume, from, open),
             Effect::Grow { words, bpm, whole } => self.grow(&words, bpm, whole),
             Effect::Stop => {
                 if let Some(p) = self.sound.playback() {
@@ -381,65 +378,45 @@ impl Runtime {
         }
     }
 
+    /// Plays the piece of `words` from `from` seconds; `open`: it is still being made, and
+    /// [`Effect::Grow`] brings the rest. With no sound, a whole piece is saved as a WAV instead;
+    /// one being made is not, until space asks for it.
     fn play(
-        &mut self,
-        title: &str,
-        words: &[Word],
-        bpm: f64,
-        volume: f32,
-        from: f64,
-    ) -> Vec<Message> {
-        match self.sound.playback() {
-            Some(p) => {
-                p.set_volume(volume);
-                let piece = Piece::from_grid(title, &from_words(words).notes, bpm);
-                match p.play(&piece) {
-                    Ok(()) => {
-                        if from > 0.0 {
-                            p.seek(from);
-                        }
-                        Vec::new()
-                    }
-                    Err(e) => vec![
-                        Message::PlayPosition(None),
-                        Message::Toast(format!("cannot play: {e:#}")),
-                    ],
-                }
-            }
-            None => {
-                let path = self.next_name("wav");
-                let done = save_wav(&self.voice, &path, words, bpm);
-                vec![
-                    Message::PlayPosition(None),
-                    toast_saved(done, &path, "no audio device: saved"),
-                ]
-            }
-        }
-    }
-
-    /// Starts the piece being made (its `words` so far) at `from` seconds, where there is sound;
-    /// with none, nothing is saved until space asks for it.
-    fn play_open(
         &mut self,
         title: String,
         words: &[Word],
         bpm: f64,
         volume: f32,
         from: f64,
+        open: bool,
     ) -> Vec<Message> {
         let Some(p) = self.sound.playback() else {
-            return vec![Message::PlayPosition(None)];
-        };
-        p.set_volume(volume);
-        let (piece, settled) = growing_piece(&title, words, bpm);
-        let started = p.play_open(&piece, settled).map(|()| {
-            if from > 0.0 {
-                p.seek(from);
+            if open {
+                return vec![Message::PlayPosition(None)];
             }
-        });
-        self.growing_title = title;
+            let path = self.next_name("wav");
+            let done = save_wav(&self.voice, &path, words, bpm);
+            return vec![
+                Message::PlayPosition(None),
+                toast_saved(done, &path, "no audio device: saved"),
+            ];
+        };
+        let (piece, settled) = piece_of_words(&title, words, bpm);
+        if open {
+            self.growing_title = title;
+        }
+        p.set_volume(volume);
+        let started = match open {
+            true => p.play_open(&piece, settled),
+            false => p.play(&piece),
+        };
         match started {
-            Ok(()) => Vec::new(),
+            Ok(()) => {
+                if from > 0.0 {
+                    p.seek(from);
+                }
+                Vec::new()
+            }
             Err(e) => vec![
                 Message::PlayPosition(None),
                 Message::Toast(format!("cannot play: {e:#}")),
@@ -452,7 +429,7 @@ impl Runtime {
         let Some(p) = self.sound.playback() else {
             return Vec::new();
         };
-        let (piece, settled) = growing_piece(&self.growing_title, words, bpm);
+        let (piece, settled) = piece_of_words(&self.growing_title, words, bpm);
         match p.grow(&piece, (!whole).then_some(settled)) {
             Ok(()) => Vec::new(),
             Err(e) => {
@@ -611,9 +588,9 @@ fn prompt_scale(p: &Titled) -> (Option<Scale>, String) {
     }
 }
 
-/// The piece of `words` so far, and the quarter note before which it is whole (the cursor: no
-/// note still to come starts earlier).
-fn growing_piece(title: &str, words: &[Word], bpm: f64) -> (Piece, f64) {
+/// The piece of `words` at `bpm`, and, for one still being made, the quarter note before which
+/// it is whole (the cursor: no note still to come starts earlier).
+fn piece_of_words(title: &str, words: &[Word], bpm: f64) -> (Piece, f64) {
     let decoded = from_words(words);
     let settled = decoded.cursor as f64 / STEPS_PER_QUARTER as f64;
     (Piece::from_grid(title, &decoded.notes, bpm), settled)

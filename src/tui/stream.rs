@@ -1,13 +1,13 @@
 //! Playing a piece while it is made: once a generation starts, the chosen take plays from its
-//! start (an answer or an extension from its first new note) and grows as its words come, so the musician hears
-//! it seconds before it is done, on the laptop through the listener as on a sound card here.
+//! start (an answer or an extension from its first new note) and grows as its words come, so the
+//! musician hears it seconds before it is done, on the laptop through the listener as on a sound
+//! card here.
 //! `a` switches it off (then space plays a piece once it is made); the setting is kept.
 
 use super::act::{play_from, streams};
 use super::answer;
 use super::controls::ControlId;
 use super::state::{Action, App, Effect, Stream};
-use crate::music::notes::from_words;
 
 /// A generation began: its piece starts playing, if pieces play while made; where what came
 /// before was just heard (a phrase answered, a piece extended), from its first new note.
@@ -78,9 +78,7 @@ fn grow(app: &mut App, whole: bool) -> Vec<Effect> {
 
 /// Plays from the first new note, once that is made.
 fn first_new_note(app: &mut App) -> Vec<Effect> {
-    let prompt = &app.piece().words[..app.piece().prompt_len.min(app.piece().words.len())];
-    let prompt_notes = from_words(prompt).notes.len();
-    match answer::first_new_step(app, prompt_notes) {
+    match answer::first_new_step(app) {
         Some(step) => play_from(app, step as f64 * app.seconds_per_step()),
         None => Vec::new(),
     }

@@ -112,3 +112,25 @@ pub fn run_until(
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
+
+/// Presses `keys` and carries out what they ask, as the run loop does.
+pub fn keys_in(a: &mut App, runtime: &mut nanotune::tui::runtime::Runtime, keys: &[KeyCode]) {
+    for effect in press(a, keys) {
+        let messages = runtime.carry_out(effect);
+        nanotune::tui::run::deliver(a, runtime, messages);
+    }
+}
+
+/// Chooses `action` from the menu (Enter on it), carrying out what it asks.
+pub fn choose_action(
+    a: &mut App,
+    runtime: &mut nanotune::tui::runtime::Runtime,
+    action: nanotune::tui::app::Action,
+) {
+    a.focus = nanotune::tui::app::Focus::Menu;
+    a.selected_action = nanotune::tui::app::Action::ALL
+        .iter()
+        .position(|&x| x == action)
+        .expect("the menu has every action");
+    keys_in(a, runtime, &[KeyCode::Enter]);
+}

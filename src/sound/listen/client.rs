@@ -191,25 +191,8 @@ impl Client {
     pub fn send_piece(&mut self, piece: &Piece) -> Result<u64> {
         check_travels(piece)?;
         self.growing = None;
-        let id = self.next_id;
-        self.next_id += 1;
-        let length = sounding_seconds(piece);
-        self.request(
-            Request::Play {
-                id,
-                piece: piece.clone(),
-            },
-            |state| {
-                state.id = id;
-                state.playing = true;
-                state.paused = false;
-                state.clock.start(length);
-            },
-        );
-        match self.gone() {
-            Some(why) => bail!("{why}"),
-            None => Ok(id),
-        }
+        let piece = piece.clone();
+        self.start_piece(sounding_seconds(&piece), |id| Request::Play { id, piece })
     }
 
     /// Starts `piece`, still being made, at the listener: all of it before `settled` quarter
@@ -221,27 +204,14 @@ impl Client {
         let mut growing = Growing::default();
         let part = growing.take(piece, Some(settled));
         check_travels(&part)?;
-        let id = self.next_id;
-        self.next_id += 1;
         let length = sounding_seconds(&part).max(part.score.seconds_at(settled));
-        self.request(
-            Request::Begin {
-                id,
-                piece: part,
-                settled,
-            },
-            |state| {
-                state.id = id;
-                state.playing = true;
-                state.paused = false;
-                state.clock.start(length);
-            },
-        );
+        let id = self.start_piece(length, |id| Request::Begin {
+            id,
+            piece: part,
+            settled,
+        })?;
         self.growing = Some((id, growing));
-        match self.gone() {
-            Some(why) => bail!("{why}"),
-            None => Ok(id),
-        }
+        Ok(id)
     }
 
     /// Sends what `piece` (the one begun, grown) holds beyond what went: all of it before
@@ -260,6 +230,25 @@ impl Client {
         self.request(Request::More { id, part, settled }, |state| {
             state.clock.lengthen(length)
         });
+        self.still_there()
+    }
+
+    /// Sends the request that starts a piece of `length` seconds under a new id, and takes its
+    /// start into our view of the listener's clock; returns the id.
+    fn start_piece(&mut self, length: f64, request: impl FnOnce(u64) -> Request) -> Result<u64> {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.request(request(id), |state| {
+            state.id = id;
+            state.playing = true;
+            state.paused = false;
+            state.clock.start(length);
+        });
+        self.still_there().map(|()| id)
+    }
+
+    /// An error saying why, once the listener can no longer be reached.
+    fn still_there(&self) -> Result<()> {
         match self.gone() {
             Some(why) => bail!("{why}"),
             None => Ok(()),
